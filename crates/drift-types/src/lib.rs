@@ -1,0 +1,43 @@
+#![doc = include_str!("../README.md")]
+
+mod lenient;
+
+mod account;
+mod contact;
+mod conversation;
+mod error;
+mod ids;
+mod meeting;
+mod message;
+mod oauth;
+mod playbook;
+mod responses;
+mod user;
+pub mod webhook;
+
+pub use account::{Account, AccountWrite, AccountsPage, CustomProperty};
+pub use contact::{
+    AttributeDefinition, AttributeDefinitions, Contact, ContactAttributes, ContactTag,
+    ContactWrite, TimelineEvent,
+};
+pub use conversation::{
+    Conversation, ConversationStatus, ConversationTag, MessagesData, NewConversation,
+    NewConversationMessage,
+};
+pub use error::{ApiErrorBody, ErrorDetail};
+pub use ids::{
+    ContactId, ConversationId, EpochMillis, InboxId, MessageId, OrgId, PlaybookId, Secret, UserId,
+};
+pub use meeting::Meeting;
+pub use message::{
+    Attachment, Author, AuthorType, ButtonReaction, ButtonType, Location, Message, MessageButton,
+    MessageContext, MessageType, NewMessage,
+};
+pub use oauth::{TokenInfo, TokenRequest, TokenResponse};
+pub use playbook::{LandingPage, Playbook, PlaybookGoal};
+pub use responses::{
+    ConversationListPage, Data, GdprMessage, GdprRequest, LegacyConversationPage, Links,
+    MessagesPage, OkResult, Pagination, ReportFilter, ReportRequest, ReportResponse, ReportRow,
+};
+pub use user::{User, UserUpdate};
+pub use webhook::{WebhookEnvelope, WebhookEvent};
