@@ -107,7 +107,11 @@ const TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl OAuthApp {
     /// An app using Drift's public endpoints.
-    pub fn new(client_id: impl Into<String>, client_secret: Secret, redirect_uri: impl Into<String>) -> Result<Self> {
+    pub fn new(
+        client_id: impl Into<String>,
+        client_secret: Secret,
+        redirect_uri: impl Into<String>,
+    ) -> Result<Self> {
         Self::with_endpoints(
             client_id,
             client_secret,
@@ -163,12 +167,18 @@ impl OAuthApp {
             .await
             .map_err(|source| Error::Token {
                 message: "could not reach the token endpoint".into(),
-                source: Some(Box::new(Error::Transport { endpoint: EP, source })),
+                source: Some(Box::new(Error::Transport {
+                    endpoint: EP,
+                    source,
+                })),
             })?;
         let status = resp.status();
         let bytes = resp.bytes().await.map_err(|source| Error::Token {
             message: "the token response broke off".into(),
-            source: Some(Box::new(Error::Transport { endpoint: EP, source })),
+            source: Some(Box::new(Error::Transport {
+                endpoint: EP,
+                source,
+            })),
         })?;
         if !status.is_success() {
             let body: Option<ApiErrorBody> = serde_json::from_slice(&bytes).ok();
@@ -182,7 +192,10 @@ impl OAuthApp {
         }
         let r: TokenResponse = serde_json::from_slice(&bytes).map_err(|source| Error::Token {
             message: "the token response is not a token".into(),
-            source: Some(Box::new(Error::Decode { endpoint: EP, source })),
+            source: Some(Box::new(Error::Decode {
+                endpoint: EP,
+                source,
+            })),
         })?;
         Ok(TokenSet::from_response(r, now))
     }

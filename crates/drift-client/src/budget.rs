@@ -114,7 +114,11 @@ impl Budget {
             s.in_flight = s.in_flight.saturating_sub(1);
             let limit = header_u64(
                 headers,
-                &["x-ratelimit-limit", "x-ratelimit-limit-minute", "ratelimit-limit"],
+                &[
+                    "x-ratelimit-limit",
+                    "x-ratelimit-limit-minute",
+                    "ratelimit-limit",
+                ],
             );
             if let Some(limit) = limit.filter(|l| *l > 0) {
                 let server = Duration::from_secs_f64(60.0 / limit as f64);
@@ -124,7 +128,11 @@ impl Budget {
             }
             let remaining = header_u64(
                 headers,
-                &["x-ratelimit-remaining", "x-ratelimit-remaining-minute", "ratelimit-remaining"],
+                &[
+                    "x-ratelimit-remaining",
+                    "x-ratelimit-remaining-minute",
+                    "ratelimit-remaining",
+                ],
             );
             if let Some(r) = remaining {
                 // Others in flight may not have been counted by the server yet.
@@ -162,7 +170,10 @@ mod tests {
     #[tokio::test]
     async fn paces_after_the_burst_at_the_configured_rate() {
         let clock = ManualClock::default();
-        let b = Budget::new(RateBudget { per_minute: 60, burst: Some(2) });
+        let b = Budget::new(RateBudget {
+            per_minute: 60,
+            burst: Some(2),
+        });
         for _ in 0..5 {
             b.acquire(&clock).await;
             b.release();
@@ -174,20 +185,33 @@ mod tests {
     #[tokio::test]
     async fn a_lower_server_limit_and_low_remaining_slow_the_budget() {
         let clock = ManualClock::default();
-        let b = Budget::new(RateBudget { per_minute: 6000, burst: Some(100) });
+        let b = Budget::new(RateBudget {
+            per_minute: 6000,
+            burst: Some(100),
+        });
         b.acquire(&clock).await;
         let mut h = HeaderMap::new();
         h.insert("x-ratelimit-limit", "60".parse().unwrap());
         h.insert("x-ratelimit-remaining", "0".parse().unwrap());
         b.observe(&clock, &h);
+        // The server drains one request per second and has no room now.
         b.acquire(&clock).await;
-        assert!(clock.now() >= Duration::from_secs(60), "{:?}", clock.now());
+        assert_eq!(clock.now(), Duration::from_secs(1));
+        b.acquire(&clock).await;
+        assert_eq!(
+            clock.now(),
+            Duration::from_secs(2),
+            "paced at the server's 60/min"
+        );
     }
 
     #[tokio::test]
     async fn a_pause_holds_every_caller() {
         let clock = ManualClock::default();
-        let b = Budget::new(RateBudget { per_minute: 0, burst: None });
+        let b = Budget::new(RateBudget {
+            per_minute: 0,
+            burst: None,
+        });
         b.acquire(&clock).await; // off: never waits
         let b = Budget::new(RateBudget::default());
         b.acquire(&clock).await;

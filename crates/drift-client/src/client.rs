@@ -55,11 +55,15 @@ impl Default for ClientConfig {
 impl ClientConfig {
     /// Defaults with another base URL.
     pub fn with_base_url(base: &str) -> Result<Self> {
-        let mut u = Url::parse(base).map_err(|e| Error::Config(format!("base URL {base:?}: {e}")))?;
+        let mut u =
+            Url::parse(base).map_err(|e| Error::Config(format!("base URL {base:?}: {e}")))?;
         if !u.path().ends_with('/') {
             u.set_path(&format!("{}/", u.path()));
         }
-        Ok(Self { base_url: u, ..Self::default() })
+        Ok(Self {
+            base_url: u,
+            ..Self::default()
+        })
     }
 }
 
@@ -112,10 +116,30 @@ pub(crate) struct Request<'a> {
 
 impl<'a> Request<'a> {
     pub fn get(endpoint: &'static str, path: String) -> Self {
-        Self { method: Method::GET, endpoint, path, query: vec![], body: None, idempotent: Idempotent::Yes }
+        Self {
+            method: Method::GET,
+            endpoint,
+            path,
+            query: vec![],
+            body: None,
+            idempotent: Idempotent::Yes,
+        }
     }
-    pub fn send_json(method: Method, endpoint: &'static str, path: String, body: serde_json::Value, idempotent: Idempotent) -> Self {
-        Self { method, endpoint, path, query: vec![], body: Some(body), idempotent }
+    pub fn send_json(
+        method: Method,
+        endpoint: &'static str,
+        path: String,
+        body: serde_json::Value,
+        idempotent: Idempotent,
+    ) -> Self {
+        Self {
+            method,
+            endpoint,
+            path,
+            query: vec![],
+            body: Some(body),
+            idempotent,
+        }
     }
     pub fn query(mut self, k: &'a str, v: impl ToString) -> Self {
         self.query.push((k, v.to_string()));
@@ -130,7 +154,11 @@ impl DriftClient {
     }
 
     /// A client whose pacing and backoff run on `clock`.
-    pub fn with_clock(config: ClientConfig, tokens: Arc<dyn TokenSource>, clock: Arc<dyn Clock>) -> Result<Self> {
+    pub fn with_clock(
+        config: ClientConfig,
+        tokens: Arc<dyn TokenSource>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
         crate::install_crypto();
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
@@ -162,7 +190,10 @@ impl DriftClient {
     }
 
     fn jitter(&self, max: Duration) -> Duration {
-        let mut z = self.inner.jitter_seed.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+        let mut z = self
+            .inner
+            .jitter_seed
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         let frac = ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64;
@@ -172,7 +203,10 @@ impl DriftClient {
     /// Backoff before retry `attempt` (1-based): half fixed, half random, capped.
     fn backoff(&self, attempt: u32) -> Duration {
         let c = &self.inner.config;
-        let d = c.backoff_base.saturating_mul(1u32 << attempt.min(16)).min(c.backoff_cap);
+        let d = c
+            .backoff_base
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(c.backoff_cap);
         d / 2 + self.jitter(d / 2)
     }
 
@@ -180,8 +214,14 @@ impl DriftClient {
         if path.starts_with("http://") || path.starts_with("https://") {
             // links.next: keep its path and query, but on our configured host, so a
             // next link naming another Drift host alias still reaches the same API.
-            let next = Url::parse(path).map_err(|e| Error::Config(format!("next link {path:?}: {e}")))?;
-            let mut u = self.inner.config.base_url.join(next.path().trim_start_matches('/')).map_err(|e| Error::Config(e.to_string()))?;
+            let next =
+                Url::parse(path).map_err(|e| Error::Config(format!("next link {path:?}: {e}")))?;
+            let mut u = self
+                .inner
+                .config
+                .base_url
+                .join(next.path().trim_start_matches('/'))
+                .map_err(|e| Error::Config(e.to_string()))?;
             u.set_query(next.query());
             return Ok(u);
         }
@@ -193,7 +233,10 @@ impl DriftClient {
     }
 
     /// Sends `req` until it succeeds or fails for good; answers the 2xx body bytes and headers.
-    pub(crate) async fn execute(&self, req: &Request<'_>) -> Result<(reqwest::header::HeaderMap, Vec<u8>)> {
+    pub(crate) async fn execute(
+        &self,
+        req: &Request<'_>,
+    ) -> Result<(reqwest::header::HeaderMap, Vec<u8>)> {
         let inner = &self.inner;
         let url = self.url(&req.path)?;
         let mut attempt = 0u32;
@@ -202,7 +245,10 @@ impl DriftClient {
             let token = inner.tokens.token().await?;
             inner.budget.acquire(inner.clock.as_ref()).await;
             inner.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let mut rb = inner.http.request(req.method.clone(), url.clone()).bearer_auth(token.expose());
+            let mut rb = inner
+                .http
+                .request(req.method.clone(), url.clone())
+                .bearer_auth(token.expose());
             if !req.query.is_empty() {
                 rb = rb.query(&req.query);
             }
@@ -223,7 +269,10 @@ impl DriftClient {
                             if matches!(err, Error::RateLimited { .. }) {
                                 inner.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
                                 let wait = err.retry_after().unwrap_or(Duration::from_secs(1));
-                                inner.budget.pause(inner.clock.as_ref(), wait + self.jitter(Duration::from_millis(250)));
+                                inner.budget.pause(
+                                    inner.clock.as_ref(),
+                                    wait + self.jitter(Duration::from_millis(250)),
+                                );
                             } else {
                                 inner.budget.observe(inner.clock.as_ref(), &headers);
                             }
@@ -238,13 +287,19 @@ impl DriftClient {
                         }
                         Err(source) => {
                             inner.budget.release();
-                            Error::Transport { endpoint: req.endpoint, source }
+                            Error::Transport {
+                                endpoint: req.endpoint,
+                                source,
+                            }
                         }
                     }
                 }
                 Err(source) => {
                     inner.budget.release();
-                    Error::Transport { endpoint: req.endpoint, source }
+                    Error::Transport {
+                        endpoint: req.endpoint,
+                        source,
+                    }
                 }
             };
             let may_repeat = req.idempotent == Idempotent::Yes
@@ -264,7 +319,10 @@ impl DriftClient {
 
     pub(crate) async fn json<T: DeserializeOwned>(&self, req: Request<'_>) -> Result<T> {
         let (_, bytes) = self.execute(&req).await?;
-        serde_json::from_slice(&bytes).map_err(|source| Error::Decode { endpoint: req.endpoint, source })
+        serde_json::from_slice(&bytes).map_err(|source| Error::Decode {
+            endpoint: req.endpoint,
+            source,
+        })
     }
 }
 
@@ -275,18 +333,27 @@ fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
     }
     // An HTTP date: wait until then.
     let when = httpdate_to_system(v)?;
-    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
 }
 
 /// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
 fn httpdate_to_system(s: &str) -> Option<std::time::SystemTime> {
     let parts: Vec<&str> = s.split_whitespace().collect();
-    let [_, day, mon, year, hms, "GMT"] = parts.as_slice() else { return None };
-    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let [_, day, mon, year, hms, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let m = months.iter().position(|x| x == mon)? as i64 + 1;
     let (d, y): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
     let t: Vec<i64> = hms.split(':').filter_map(|x| x.parse().ok()).collect();
-    let [hh, mm, ss] = t.as_slice() else { return None };
+    let [hh, mm, ss] = t.as_slice() else {
+        return None;
+    };
     let yy = if m <= 2 { y - 1 } else { y };
     let era = yy.div_euclid(400);
     let yoe = yy - era * 400;
@@ -296,16 +363,32 @@ fn httpdate_to_system(s: &str) -> Option<std::time::SystemTime> {
     Some(std::time::UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
 }
 
-fn classify(endpoint: &'static str, status: StatusCode, headers: &reqwest::header::HeaderMap, body: &[u8]) -> Error {
+fn classify(
+    endpoint: &'static str,
+    status: StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: &[u8],
+) -> Error {
     if status == StatusCode::TOO_MANY_REQUESTS {
-        return Error::RateLimited { endpoint, retry_after: retry_after(headers) };
+        return Error::RateLimited {
+            endpoint,
+            retry_after: retry_after(headers),
+        };
     }
     let parsed: Option<ApiErrorBody> = serde_json::from_slice(body).ok();
     let (kind, message) = match &parsed {
         Some(b) => (b.kind().to_owned(), b.message().to_owned()),
-        None => (String::new(), String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned()),
+        None => (
+            String::new(),
+            String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+        ),
     };
-    Error::Api { endpoint, status: status.as_u16(), kind, message }
+    Error::Api {
+        endpoint,
+        status: status.as_u16(),
+        kind,
+        message,
+    }
 }
 
 mod bytes_helper {
@@ -334,9 +417,19 @@ mod tests {
         let h = reqwest::header::HeaderMap::new();
         let e = classify("x", StatusCode::SERVICE_UNAVAILABLE, &h, b"{}");
         assert!(e.is_retryable());
-        let e = classify("x", StatusCode::NOT_FOUND, &h, br#"{"error":{"type":"not_found","message":"gone"}}"#);
+        let e = classify(
+            "x",
+            StatusCode::NOT_FOUND,
+            &h,
+            br#"{"error":{"type":"not_found","message":"gone"}}"#,
+        );
         assert!(!e.is_retryable() && e.is_not_found());
-        let e = classify("x", StatusCode::BAD_REQUEST, &h, br#"{"errors":[{"type":"validation_error","message":"bad","param":"limit"}]}"#);
+        let e = classify(
+            "x",
+            StatusCode::BAD_REQUEST,
+            &h,
+            br#"{"errors":[{"type":"validation_error","message":"bad","param":"limit"}]}"#,
+        );
         assert!(matches!(e, Error::Api { ref kind, .. } if kind == "validation_error"));
     }
 }

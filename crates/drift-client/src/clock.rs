@@ -71,7 +71,10 @@ impl ManualClock {
 
     /// Every sleep asked for so far.
     pub fn sleeps(&self) -> Vec<Duration> {
-        self.sleeps.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.sleeps
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -83,7 +86,10 @@ impl Clock for ManualClock {
         self.wall_origin + self.now()
     }
     fn sleep(&self, d: Duration) -> BoxFuture<'static, ()> {
-        self.sleeps.lock().unwrap_or_else(|e| e.into_inner()).push(d);
+        self.sleeps
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(d);
         self.advance(d);
         Box::pin(tokio::task::yield_now())
     }

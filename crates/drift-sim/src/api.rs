@@ -2,17 +2,17 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use drift_types::{
-    AccountWrite, AccountsPage, ContactId, ContactTag, ContactWrite, Conversation,
-    ConversationId, ConversationListPage, ConversationStatus, Data, EpochMillis, GdprMessage,
-    GdprRequest, LegacyConversationPage, Links, MessagesData, MessagesPage, NewConversation,
-    NewMessage, OkResult, Pagination, ReportRequest, ReportResponse, ReportRow, TimelineEvent,
-    UserId, UserUpdate,
+    AccountWrite, AccountsPage, ContactId, ContactTag, ContactWrite, Conversation, ConversationId,
+    ConversationListPage, ConversationStatus, Data, EpochMillis, GdprMessage, GdprRequest,
+    LegacyConversationPage, Links, MessagesData, MessagesPage, NewConversation, NewMessage,
+    OkResult, Pagination, ReportRequest, ReportResponse, ReportRow, TimelineEvent, UserId,
+    UserUpdate,
 };
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -31,12 +31,19 @@ pub fn parse_json<T: DeserializeOwned>(body: &Bytes) -> SimResult<T> {
 /// All query pairs, keeping repeated keys.
 pub fn query_pairs(q: &Option<String>) -> Vec<(String, String)> {
     q.as_deref()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 fn int_param<T: std::str::FromStr>(pairs: &[(String, String)], key: &str) -> SimResult<Option<T>> {
@@ -66,13 +73,19 @@ struct ListCursor {
 impl ListCursor {
     fn encode(&self) -> String {
         let s: Vec<String> = self.statuses.iter().map(u8::to_string).collect();
-        let raw = format!("{}.{}.{}.{}", self.updated, self.id, self.limit, s.join("-"));
+        let raw = format!(
+            "{}.{}.{}.{}",
+            self.updated,
+            self.id,
+            self.limit,
+            s.join("-")
+        );
         raw.bytes().map(|b| format!("{b:02x}")).collect()
     }
 
     fn decode(token: &str) -> SimResult<Self> {
         let bad = || SimError::invalid(format!("page token {token:?} is not valid"));
-        if token.len() % 2 != 0 {
+        if !token.len().is_multiple_of(2) {
             return Err(bad());
         }
         let bytes: Option<Vec<u8>> = (0..token.len())
@@ -107,6 +120,9 @@ fn summary(c: &Conversation) -> Conversation {
     }
 }
 
+/// `(updatedAt, id)`: the position of a conversation in the newest-first order.
+type SortKey = (i64, i64);
+
 /// One page, newest-updated first, strictly after `after` when given.
 fn list_page(
     st: &SimState,
@@ -114,7 +130,7 @@ fn list_page(
     after: Option<(i64, i64)>,
     limit: usize,
     statuses: &[u8],
-) -> SimResult<(Vec<Conversation>, Option<(i64, i64)>)> {
+) -> SimResult<(Vec<Conversation>, Option<SortKey>)> {
     let world = lock(&st.world);
     let org = world.org(caller.org)?;
     let wanted: Vec<ConversationStatus> = statuses
@@ -165,7 +181,9 @@ pub async fn list_conversations(
     statuses.sort_unstable();
     statuses.dedup();
     if let Some(next) = param(&pairs, "next") {
-        let limit = int_param::<usize>(&pairs, "limit")?.unwrap_or(25).clamp(1, 50);
+        let limit = int_param::<usize>(&pairs, "limit")?
+            .unwrap_or(25)
+            .clamp(1, 50);
         let after = if next.is_empty() {
             None
         } else {
@@ -175,7 +193,15 @@ pub async fn list_conversations(
         let (data, more) = list_page(&st, &caller, after, limit, &statuses)?;
         let pagination = more.map(|(updated, id)| Pagination {
             more: true,
-            next: Some(ListCursor { updated, id, limit, statuses: statuses.clone() }.encode()),
+            next: Some(
+                ListCursor {
+                    updated,
+                    id,
+                    limit,
+                    statuses: statuses.clone(),
+                }
+                .encode(),
+            ),
         });
         return Ok(Json(LegacyConversationPage { data, pagination }).into_response());
     }
@@ -185,7 +211,9 @@ pub async fn list_conversations(
             (Some((c.updated, c.id)), c.limit, c.statuses)
         }
         None => {
-            let limit = int_param::<usize>(&pairs, "limit")?.unwrap_or(25).clamp(1, 100);
+            let limit = int_param::<usize>(&pairs, "limit")?
+                .unwrap_or(25)
+                .clamp(1, 100);
             (None, limit, statuses)
         }
     };
@@ -200,12 +228,21 @@ pub async fn list_conversations(
         _ => base.clone(),
     };
     let next = more.map(|(updated, id)| {
-        let token = ListCursor { updated, id, limit, statuses }.encode();
+        let token = ListCursor {
+            updated,
+            id,
+            limit,
+            statuses,
+        }
+        .encode();
         format!("{base}?page_token={token}")
     });
     Ok(Json(ConversationListPage {
         data,
-        links: Links { this: Some(this), next },
+        links: Links {
+            this: Some(this),
+            next,
+        },
     })
     .into_response())
 }
@@ -223,7 +260,9 @@ pub async fn get_conversation(
         .conversations
         .get(&ConversationId(id))
         .ok_or_else(|| SimError::not_found(format!("conversation {id} not found")))?;
-    Ok(Json(Data { data: rec.conversation.clone() }))
+    Ok(Json(Data {
+        data: rec.conversation.clone(),
+    }))
 }
 
 /// Messages per page; Drift's page size is fixed at 50.
@@ -266,12 +305,17 @@ pub async fn post_message(
 ) -> SimResult<Json<Data<MessagesData>>> {
     caller.require("conversation_write")?;
     let new: NewMessage = parse_json(&body)?;
-    if new.body.as_deref().is_none_or(str::is_empty) && new.buttons.is_none() && new.edit_type.is_none() {
+    if new.body.as_deref().is_none_or(str::is_empty)
+        && new.buttons.is_none()
+        && new.edit_type.is_none()
+    {
         return Err(SimError::invalid("a message needs a body or buttons"));
     }
     let app_id = st.config.app.app_id.clone();
     let m = lock(&st.world).post_message(caller.org, ConversationId(id), &new, &app_id, now())?;
-    Ok(Json(Data { data: MessagesData { messages: vec![m] } }))
+    Ok(Json(Data {
+        data: MessagesData { messages: vec![m] },
+    }))
 }
 
 /// `GET /conversations/{id}/transcript`: plain text.
@@ -287,7 +331,10 @@ pub async fn transcript(
         .conversations
         .get(&ConversationId(id))
         .ok_or_else(|| SimError::not_found(format!("conversation {id} not found")))?;
-    let contact = rec.conversation.contact_id.and_then(|c| org.contacts.get(&c));
+    let contact = rec
+        .conversation
+        .contact_id
+        .and_then(|c| org.contacts.get(&c));
     let body = text::transcript(&rec.messages, contact, |u| org.users.get(&UserId(u)));
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response())
 }
@@ -339,11 +386,23 @@ pub async fn report(
         let metrics = req
             .metrics
             .iter()
-            .map(|m| props.get(m).filter(|v| v.is_number()).cloned().unwrap_or_else(|| json!("NaN")))
+            .map(|m| {
+                props
+                    .get(m)
+                    .filter(|v| v.is_number())
+                    .cloned()
+                    .unwrap_or_else(|| json!("NaN"))
+            })
             .collect();
-        rows.push(ReportRow { conversation_id: rec.conversation.id, metrics });
+        rows.push(ReportRow {
+            conversation_id: rec.conversation.id,
+            metrics,
+        });
     }
-    Ok(Json(ReportResponse { count: rows.len() as u64, data: rows }))
+    Ok(Json(ReportResponse {
+        count: rows.len() as u64,
+        data: rows,
+    }))
 }
 
 // ---- contacts ------------------------------------------------------------------------
@@ -375,20 +434,35 @@ pub async fn query_contacts(
     let world = lock(&st.world);
     let org = world.org(caller.org)?;
     if param(&pairs, "idType") == Some("external") {
-        let ids: Vec<String> = pairs.iter().filter(|(k, _)| k == "id").map(|(_, v)| v.clone()).collect();
+        let ids: Vec<String> = pairs
+            .iter()
+            .filter(|(k, _)| k == "id")
+            .map(|(_, v)| v.clone())
+            .collect();
         if ids.is_empty() {
             return Err(SimError::invalid("idType=external needs at least one id"));
         }
-        let found: Vec<_> = org.contacts_by_external_id(&ids).into_iter().cloned().collect();
+        let found: Vec<_> = org
+            .contacts_by_external_id(&ids)
+            .into_iter()
+            .cloned()
+            .collect();
         return Ok(Json(Data { data: found }).into_response());
     }
     let email = param(&pairs, "email")
         .filter(|e| !e.is_empty())
         .ok_or_else(|| SimError::invalid("give email=, or idType=external with id="))?;
-    let limit = int_param::<usize>(&pairs, "limit")?.unwrap_or(25).clamp(1, 100);
+    let limit = int_param::<usize>(&pairs, "limit")?
+        .unwrap_or(25)
+        .clamp(1, 100);
     let offset = int_param::<usize>(&pairs, "offset")?.unwrap_or(0);
     let all = org.contacts_by_email(email);
-    let page: Vec<_> = all.iter().skip(offset).take(limit).map(|c| (*c).clone()).collect();
+    let page: Vec<_> = all
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|c| (*c).clone())
+        .collect();
     let mut resp = Json(Data { data: page }).into_response();
     if offset + limit < all.len() {
         let link = format!(
@@ -413,7 +487,9 @@ pub async fn create_contact(
     let w: ContactWrite = parse_json(&body)?;
     let mut world = lock(&st.world);
     let id = ContactId(world.fresh_id());
-    let c = world.org_mut(caller.org)?.create_contact(id, w.attributes, now())?;
+    let c = world
+        .org_mut(caller.org)?
+        .create_contact(id, w.attributes, now())?;
     Ok(Json(Data { data: c }))
 }
 
@@ -426,7 +502,9 @@ pub async fn update_contact(
 ) -> SimResult<Json<Data<drift_types::Contact>>> {
     caller.require("contact_write")?;
     let w: ContactWrite = parse_json(&body)?;
-    let c = lock(&st.world).org_mut(caller.org)?.update_contact(ContactId(id), w.attributes)?;
+    let c = lock(&st.world)
+        .org_mut(caller.org)?
+        .update_contact(ContactId(id), w.attributes)?;
     Ok(Json(Data { data: c }))
 }
 
@@ -461,11 +539,15 @@ pub async fn timeline(
     let org = world.org_mut(caller.org)?;
     let known = match (&ev.contact_id, &ev.external_id) {
         (Some(id), _) => org.contacts.contains_key(id),
-        (None, Some(x)) => !org.contacts_by_external_id(std::slice::from_ref(x)).is_empty(),
+        (None, Some(x)) => !org
+            .contacts_by_external_id(std::slice::from_ref(x))
+            .is_empty(),
         (None, None) => return Err(SimError::invalid("contactId or externalId is required")),
     };
     if !known {
-        return Err(SimError::not_found("no contact with that contactId/externalId"));
+        return Err(SimError::not_found(
+            "no contact with that contactId/externalId",
+        ));
     }
     ev.created_at.get_or_insert_with(now);
     org.timeline.push(ev.clone());
@@ -480,7 +562,9 @@ pub async fn attributes(
     caller.require("all_contact_read")?;
     let world = lock(&st.world);
     let properties = world.org(caller.org)?.attribute_defs.clone();
-    Ok(Json(Data { data: drift_types::AttributeDefinitions { properties } }))
+    Ok(Json(Data {
+        data: drift_types::AttributeDefinitions { properties },
+    }))
 }
 
 /// `GET /contacts/{id}/tags`.
@@ -495,7 +579,13 @@ pub async fn get_tags(
     if !org.contacts.contains_key(&ContactId(id)) {
         return Err(SimError::not_found(format!("contact {id} not found")));
     }
-    Ok(Json(Data { data: org.contact_tags.get(&ContactId(id)).cloned().unwrap_or_default() }))
+    Ok(Json(Data {
+        data: org
+            .contact_tags
+            .get(&ContactId(id))
+            .cloned()
+            .unwrap_or_default(),
+    }))
 }
 
 /// `POST /contacts/{id}/tags` with `[{name}]`.
@@ -534,7 +624,9 @@ pub async fn delete_tag(
     let before = list.len();
     list.retain(|t| t.name != name);
     if list.len() == before {
-        return Err(SimError::not_found(format!("contact {id} has no tag {name:?}")));
+        return Err(SimError::not_found(format!(
+            "contact {id} has no tag {name:?}"
+        )));
     }
     Ok(Json(OkResult::ok()))
 }
@@ -548,7 +640,9 @@ pub async fn list_users(
 ) -> SimResult<Json<Data<Vec<drift_types::User>>>> {
     caller.require("user_read")?;
     let world = lock(&st.world);
-    Ok(Json(Data { data: world.org(caller.org)?.users.values().cloned().collect() }))
+    Ok(Json(Data {
+        data: world.org(caller.org)?.users.values().cloned().collect(),
+    }))
 }
 
 /// `GET /users/{id}`.
@@ -581,10 +675,16 @@ pub async fn users_batch(
     let ids: Vec<i64> = pairs
         .iter()
         .filter(|(k, _)| k == "userId")
-        .map(|(_, v)| v.parse().map_err(|_| SimError::invalid(format!("userId {v:?} is not a number"))))
+        .map(|(_, v)| {
+            v.parse()
+                .map_err(|_| SimError::invalid(format!("userId {v:?} is not a number")))
+        })
         .collect::<SimResult<_>>()?;
     if ids.is_empty() || ids.len() > USERS_BATCH_MAX {
-        return Err(SimError::invalid(format!("give 1 to {USERS_BATCH_MAX} userId parameters, got {}", ids.len())));
+        return Err(SimError::invalid(format!(
+            "give 1 to {USERS_BATCH_MAX} userId parameters, got {}",
+            ids.len()
+        )));
     }
     let world = lock(&st.world);
     let org = world.org(caller.org)?;
@@ -606,13 +706,16 @@ pub async fn update_user(
 ) -> SimResult<Json<Data<drift_types::User>>> {
     caller.require("user_write")?;
     let pairs = query_pairs(&q);
-    let id = int_param::<i64>(&pairs, "userId")?.ok_or_else(|| SimError::invalid("userId is required"))?;
+    let id = int_param::<i64>(&pairs, "userId")?
+        .ok_or_else(|| SimError::invalid("userId is required"))?;
     let up: UserUpdate = parse_json(&body)?;
     if let Some(a) = &up.availability
         && a != "AVAILABLE"
         && a != "OFFLINE"
     {
-        return Err(SimError::invalid(format!("availability {a:?} must be AVAILABLE or OFFLINE")));
+        return Err(SimError::invalid(format!(
+            "availability {a:?} must be AVAILABLE or OFFLINE"
+        )));
     }
     let mut world = lock(&st.world);
     let u = world
@@ -639,15 +742,23 @@ pub async fn meetings(
 ) -> SimResult<Json<Data<Vec<drift_types::Meeting>>>> {
     caller.require("user_read")?;
     let pairs = query_pairs(&q);
-    let (Some(min), Some(max)) = (int_param::<i64>(&pairs, "min_start_time")?, int_param::<i64>(&pairs, "max_start_time")?) else {
-        return Err(SimError::invalid("min_start_time and max_start_time are both required"));
+    let (Some(min), Some(max)) = (
+        int_param::<i64>(&pairs, "min_start_time")?,
+        int_param::<i64>(&pairs, "max_start_time")?,
+    ) else {
+        return Err(SimError::invalid(
+            "min_start_time and max_start_time are both required",
+        ));
     };
     let world = lock(&st.world);
     let mut v: Vec<_> = world
         .org(caller.org)?
         .meetings
         .iter()
-        .filter(|m| m.slot_start.is_some_and(|s| s.get() >= min && s.get() <= max))
+        .filter(|m| {
+            m.slot_start
+                .is_some_and(|s| s.get() >= min && s.get() <= max)
+        })
         .cloned()
         .collect();
     v.sort_by_key(|m| (m.slot_start, m.slug.clone()));
@@ -699,13 +810,28 @@ pub async fn list_accounts(
     caller.require("account_read")?;
     let pairs = query_pairs(&q);
     let index = int_param::<usize>(&pairs, "index")?.unwrap_or(0);
-    let size = int_param::<usize>(&pairs, "size")?.unwrap_or(10).clamp(1, ACCOUNTS_PAGE_MAX);
+    let size = int_param::<usize>(&pairs, "size")?
+        .unwrap_or(10)
+        .clamp(1, ACCOUNTS_PAGE_MAX);
     let world = lock(&st.world);
     let org = world.org(caller.org)?;
-    let accounts: Vec<_> = org.accounts.values().skip(index).take(size).cloned().collect();
+    let accounts: Vec<_> = org
+        .accounts
+        .values()
+        .skip(index)
+        .take(size)
+        .cloned()
+        .collect();
     let total = org.accounts.len();
-    let next = (index + size < total).then(|| format!("/accounts?index={}&size={size}", index + size));
-    Ok(Json(Data { data: AccountsPage { accounts, next, total: Some(total as u64) } }))
+    let next =
+        (index + size < total).then(|| format!("/accounts?index={}&size={size}", index + size));
+    Ok(Json(Data {
+        data: AccountsPage {
+            accounts,
+            next,
+            total: Some(total as u64),
+        },
+    }))
 }
 
 /// `PATCH /accounts/update`.
@@ -716,7 +842,9 @@ pub async fn update_account(
 ) -> SimResult<Json<Data<drift_types::Account>>> {
     caller.require("account_write")?;
     let w: AccountWrite = parse_json(&body)?;
-    let a = lock(&st.world).org_mut(caller.org)?.update_account(w, now())?;
+    let a = lock(&st.world)
+        .org_mut(caller.org)?
+        .update_account(w, now())?;
     Ok(Json(Data { data: a }))
 }
 
@@ -757,7 +885,9 @@ pub async fn landing_pages(
 ) -> SimResult<Json<Data<Vec<drift_types::LandingPage>>>> {
     caller.require("playbook_read")?;
     let world = lock(&st.world);
-    Ok(Json(Data { data: world.org(caller.org)?.landing_pages.clone() }))
+    Ok(Json(Data {
+        data: world.org(caller.org)?.landing_pages.clone(),
+    }))
 }
 
 /// `POST /gdpr/retrieve`: everything held about an email.
@@ -770,7 +900,11 @@ pub async fn gdpr_retrieve(
     let req: GdprRequest = parse_json(&body)?;
     let world = lock(&st.world);
     let org = world.org(caller.org)?;
-    let contacts: Vec<_> = org.contacts_by_email(&req.email).into_iter().cloned().collect();
+    let contacts: Vec<_> = org
+        .contacts_by_email(&req.email)
+        .into_iter()
+        .cloned()
+        .collect();
     let ids: Vec<ContactId> = contacts.iter().map(|c| c.id).collect();
     let conversations: Vec<_> = org
         .conversations
@@ -778,7 +912,9 @@ pub async fn gdpr_retrieve(
         .filter(|r| r.conversation.contact_id.is_some_and(|c| ids.contains(&c)))
         .map(|r| json!({"conversation": r.conversation, "messages": r.messages}))
         .collect();
-    Ok(Json(json!({"data": {"email": req.email, "contacts": contacts, "conversations": conversations}})))
+    Ok(Json(
+        json!({"data": {"email": req.email, "contacts": contacts, "conversations": conversations}}),
+    ))
 }
 
 /// `POST /gdpr/delete`: erases the email's contacts and conversations.
@@ -790,10 +926,17 @@ pub async fn gdpr_delete(
     caller.require("gdpr_write")?;
     let req: GdprRequest = parse_json(&body)?;
     if !req.email.contains('@') {
-        return Err(SimError::invalid(format!("{:?} is not an email", req.email)));
+        return Err(SimError::invalid(format!(
+            "{:?} is not an email",
+            req.email
+        )));
     }
     lock(&st.world).org_mut(caller.org)?.erase_email(&req.email);
-    Ok(Json(Data { data: GdprMessage { message: "Your delete is processing".into() } }))
+    Ok(Json(Data {
+        data: GdprMessage {
+            message: "Your delete is processing".into(),
+        },
+    }))
 }
 
 /// `POST /app/uninstall?clientId=&clientSecret=`: revokes the org's tokens for the app.
@@ -807,7 +950,9 @@ pub async fn uninstall(
     if param(&pairs, "clientId") != Some(app.client_id.as_str())
         || param(&pairs, "clientSecret") != Some(app.client_secret.expose())
     {
-        return Err(SimError::unauthenticated("clientId/clientSecret do not match the app"));
+        return Err(SimError::unauthenticated(
+            "clientId/clientSecret do not match the app",
+        ));
     }
     lock(&st.auth).revoke_org(caller.org, &app.client_id);
     Ok(Json(OkResult::ok()))

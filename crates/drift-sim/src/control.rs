@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::Json;
 use drift_types::{
     Author, AuthorType, ConversationId, ConversationStatus, EpochMillis, Message, MessageId,
     MessageType, OrgId, WebhookEvent,
@@ -78,7 +78,10 @@ struct RateBody {
 /// `PUT /sim/rate-limit` with `{per_minute, burst?}`; 0 turns limiting off.
 pub async fn set_rate_limit(State(st): St, body: Bytes) -> SimResult<Json<Value>> {
     let b: RateBody = parse_json(&body)?;
-    lock(&st.limiter).set_config(RateLimitConfig { per_minute: b.per_minute, burst: b.burst });
+    lock(&st.limiter).set_config(RateLimitConfig {
+        per_minute: b.per_minute,
+        burst: b.burst,
+    });
     Ok(Json(json!({"per_minute": b.per_minute, "burst": b.burst})))
 }
 
@@ -159,7 +162,10 @@ pub async fn emit(State(st): St, body: Bytes) -> SimResult<Json<Value>> {
         let mut rng = lock(&st.rng);
         for e in b.events {
             let ev = match e.data {
-                Some(data) => WebhookEvent::Unknown { event_type: e.event_type, data },
+                Some(data) => WebhookEvent::Unknown {
+                    event_type: e.event_type,
+                    data,
+                },
                 None => event_for(&e.event_type, o, &mut rng, now).ok_or_else(|| {
                     SimError::invalid(format!("cannot generate a {:?} event", e.event_type))
                 })?,
@@ -182,10 +188,13 @@ pub async fn emit(State(st): St, body: Bytes) -> SimResult<Json<Value>> {
     }
     let queued = {
         let mut rng = lock(&st.rng);
-        st.webhooks.emit(org, &events, b.duplicate_rate, b.shuffle, &mut rng)
+        st.webhooks
+            .emit(org, &events, b.duplicate_rate, b.shuffle, &mut rng)
     };
     if queued == 0 && !events.is_empty() {
-        return Err(SimError::invalid("no webhook target configured: PUT /sim/webhooks first"));
+        return Err(SimError::invalid(
+            "no webhook target configured: PUT /sim/webhooks first",
+        ));
     }
     Ok(Json(json!({"events": events.len(), "queued": queued})))
 }
@@ -222,22 +231,32 @@ pub fn mutate_conversations(st: &SimState, org: OrgId, n: usize) -> SimResult<Ve
     for id in &ids {
         let msg_id = MessageId(world.fresh_id());
         let o = world.org_mut(org)?;
-        let contact = o.conversations[id].conversation.contact_id.unwrap_or_default();
-        o.append_message(*id, Message {
-            id: msg_id,
-            org_id: Some(org),
-            conversation_id: *id,
-            created_at: now,
-            body: Some(rng.pick(crate::text::CONTACT_LINES).to_string()),
-            author: Author { kind: AuthorType::Contact, id: contact.get(), bot: false },
-            kind: MessageType::Chat,
-            buttons: None,
-            context: None,
-            attributes: None,
-            edited_message_id: None,
-            edit_type: None,
-            attachments: None,
-        })?;
+        let contact = o.conversations[id]
+            .conversation
+            .contact_id
+            .unwrap_or_default();
+        o.append_message(
+            *id,
+            Message {
+                id: msg_id,
+                org_id: Some(org),
+                conversation_id: *id,
+                created_at: now,
+                body: Some(rng.pick(crate::text::CONTACT_LINES).to_string()),
+                author: Author {
+                    kind: AuthorType::Contact,
+                    id: contact.get(),
+                    bot: false,
+                },
+                kind: MessageType::Chat,
+                buttons: None,
+                context: None,
+                attributes: None,
+                edited_message_id: None,
+                edit_type: None,
+                attachments: None,
+            },
+        )?;
     }
     Ok(ids)
 }
@@ -254,8 +273,14 @@ struct LiveBody {
 /// conversations) at a rate for a while, emitting the matching webhooks.
 pub async fn live(State(st): St, body: Bytes) -> SimResult<Json<Value>> {
     let b: LiveBody = parse_json(&body)?;
-    if !(b.events_per_sec > 0.0 && b.events_per_sec <= 10_000.0 && b.seconds > 0.0 && b.seconds <= 86_400.0) {
-        return Err(SimError::invalid("events_per_sec must be in (0, 10000] and seconds in (0, 86400]"));
+    if !(b.events_per_sec > 0.0
+        && b.events_per_sec <= 10_000.0
+        && b.seconds > 0.0
+        && b.seconds <= 86_400.0)
+    {
+        return Err(SimError::invalid(
+            "events_per_sec must be in (0, 10000] and seconds in (0, 86400]",
+        ));
     }
     let org = b.org_id.map(OrgId).unwrap_or_else(|| st.default_org());
     let total = (b.events_per_sec * b.seconds).round() as u64;
@@ -279,8 +304,11 @@ fn live_step(st: &SimState, org: OrgId) -> SimResult<()> {
     let event = if roll < 60 {
         let id = mutate_conversations(st, org, 1)?;
         let world = lock(&st.world);
-        let rec = id.first().and_then(|i| world.org(org).ok()?.conversations.get(i));
-        rec.and_then(|r| r.messages.last().cloned()).map(WebhookEvent::NewMessage)
+        let rec = id
+            .first()
+            .and_then(|i| world.org(org).ok()?.conversations.get(i));
+        rec.and_then(|r| r.messages.last().cloned())
+            .map(WebhookEvent::NewMessage)
     } else {
         let mut world = lock(&st.world);
         let o = world.org_mut(org)?;
@@ -290,14 +318,26 @@ fn live_step(st: &SimState, org: OrgId) -> SimResult<()> {
             .rev()
             .take(200)
             .map(|(_, id)| ConversationId(*id))
-            .filter(|id| o.conversations.get(id).is_some_and(|r| r.conversation.status == ConversationStatus::Open))
+            .filter(|id| {
+                o.conversations
+                    .get(id)
+                    .is_some_and(|r| r.conversation.status == ConversationStatus::Open)
+            })
             .collect();
-        let Some(&id) = open.first() else { return Ok(()) };
+        let Some(&id) = open.first() else {
+            return Ok(());
+        };
         o.set_status(id, ConversationStatus::Closed, now)?;
-        Some(WebhookEvent::ConversationPush(drift_types::webhook::ConversationPush {
-            source: Some("conversation_closed".into()),
-            data: drift_types::webhook::PushDetails { conversation_id: id, user_id: None, pushed_at: Some(now) },
-        }))
+        Some(WebhookEvent::ConversationPush(
+            drift_types::webhook::ConversationPush {
+                source: Some("conversation_closed".into()),
+                data: drift_types::webhook::PushDetails {
+                    conversation_id: id,
+                    user_id: None,
+                    pushed_at: Some(now),
+                },
+            },
+        ))
     };
     if let Some(ev) = event {
         let mut rng = lock(&st.rng);

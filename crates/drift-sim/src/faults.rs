@@ -73,7 +73,10 @@ impl FaultRule {
 
     fn actions(&self) -> [(f64, FaultAction); 4] {
         [
-            (self.error_rate, FaultAction::Error(self.error_status.unwrap_or(503))),
+            (
+                self.error_rate,
+                FaultAction::Error(self.error_status.unwrap_or(503)),
+            ),
             (
                 self.rate_limit_rate,
                 FaultAction::RateLimited(self.retry_after_secs.unwrap_or(1)),

@@ -84,24 +84,32 @@ fn generate_org(cfg: &DataConfig, k: u32, next_message_id: &mut i64) -> Org {
         ..Org::default()
     };
 
-    let user = |id: UserId, name: String, email: String, bot: bool, role: &str, rng: &mut Rng| User {
-        id,
-        org_id: Some(org_id),
-        name: Some(name.clone()),
-        alias: Some(name.split(' ').next().unwrap_or("").to_owned()),
-        email: Some(email),
-        phone: None,
-        locale: Some("en-US".into()),
-        availability: Some(rng.pick(&["AVAILABLE", "OFFLINE", "ON_CALL"]).to_string()),
-        role: Some(role.into()),
-        time_zone: Some(rng.pick(PLACES).3.into()),
-        avatar_url: Some(format!("https://avatars.example/{}.png", id.get())),
-        verified: !bot,
-        bot,
-        created_at: Some(EpochMillis(anchor - 400 * DAY_MS)),
-        updated_at: Some(EpochMillis(anchor - rng.range(1, 300) * DAY_MS)),
-    };
-    let bot = user(org.bot_id, "Bot".into(), format!("bot+{org_id}@drift.example"), true, "agent", &mut rng);
+    let user =
+        |id: UserId, name: String, email: String, bot: bool, role: &str, rng: &mut Rng| User {
+            id,
+            org_id: Some(org_id),
+            name: Some(name.clone()),
+            alias: Some(name.split(' ').next().unwrap_or("").to_owned()),
+            email: Some(email),
+            phone: None,
+            locale: Some("en-US".into()),
+            availability: Some(rng.pick(&["AVAILABLE", "OFFLINE", "ON_CALL"]).to_string()),
+            role: Some(role.into()),
+            time_zone: Some(rng.pick(PLACES).3.into()),
+            avatar_url: Some(format!("https://avatars.example/{}.png", id.get())),
+            verified: !bot,
+            bot,
+            created_at: Some(EpochMillis(anchor - 400 * DAY_MS)),
+            updated_at: Some(EpochMillis(anchor - rng.range(1, 300) * DAY_MS)),
+        };
+    let bot = user(
+        org.bot_id,
+        "Bot".into(),
+        format!("bot+{org_id}@drift.example"),
+        true,
+        "agent",
+        &mut rng,
+    );
     org.users.insert(bot.id, bot);
     for i in 1..=cfg.agents {
         let id = UserId(org.bot_id.get() + i64::from(i));
@@ -111,7 +119,12 @@ fn generate_org(cfg: &DataConfig, k: u32, next_message_id: &mut i64) -> Org {
         let u = user(id, name, email, false, role, &mut rng);
         org.users.insert(id, u);
     }
-    let agents: Vec<UserId> = org.users.keys().copied().filter(|u| *u != org.bot_id).collect();
+    let agents: Vec<UserId> = org
+        .users
+        .keys()
+        .copied()
+        .filter(|u| *u != org.bot_id)
+        .collect();
 
     org.attribute_defs = vec![
         def("lead_score", "Lead score", "NUMERIC"),
@@ -122,7 +135,14 @@ fn generate_org(cfg: &DataConfig, k: u32, next_message_id: &mut i64) -> Org {
 
     for j in 0..6i64 {
         let id = PlaybookId(2_310_900 + i64::from(k) * 100 + j);
-        let names = ["Welcome", "Pricing page", "Book a demo", "Trial signup", "Support triage", "Re-engage"];
+        let names = [
+            "Welcome",
+            "Pricing page",
+            "Book a demo",
+            "Trial signup",
+            "Support triage",
+            "Re-engage",
+        ];
         let goals = (0..rng.range(1, 2))
             .map(|g| PlaybookGoal {
                 id: uuid_like(&mut rng),
@@ -139,7 +159,10 @@ fn generate_org(cfg: &DataConfig, k: u32, next_message_id: &mut i64) -> Org {
             created_author_id: Some(*rng.pick(&agents)),
             updated_author_id: Some(*rng.pick(&agents)),
             interaction_id: Some(300_000 + id.get()),
-            report_type: Some(rng.pick(&["BOOK_MORE_MEETINGS", "GET_MORE_LEADS"]).to_string()),
+            report_type: Some(
+                rng.pick(&["BOOK_MORE_MEETINGS", "GET_MORE_LEADS"])
+                    .to_string(),
+            ),
             goals,
         });
     }
@@ -155,17 +178,40 @@ fn generate_org(cfg: &DataConfig, k: u32, next_message_id: &mut i64) -> Org {
     for a in 0..n_accounts {
         let (company, domain) = COMPANIES[a as usize % COMPANIES.len()];
         let round = a as usize / COMPANIES.len();
-        let domain = if round == 0 { domain.to_owned() } else { format!("{round}-{domain}") };
+        let domain = if round == 0 {
+            domain.to_owned()
+        } else {
+            format!("{round}-{domain}")
+        };
         let created = anchor - rng.range(10, 300) * DAY_MS;
         let account = Account {
             account_id: format!("{}_{}", 123_458 + i64::from(a), domain),
             owner_id: Some(*rng.pick(&agents)),
-            name: Some(if round == 0 { company.into() } else { format!("{company} {round}") }),
+            name: Some(if round == 0 {
+                company.into()
+            } else {
+                format!("{company} {round}")
+            }),
             domain: Some(domain.clone()),
             custom_properties: vec![
-                prop("industry", "Industry", json!(rng.pick(&["SaaS", "Finance", "Health", "Retail"])), "ENUM"),
-                prop("employees", "Employees", json!(rng.range(10, 5000)), "NUMBER"),
-                prop("website", "Website", json!(format!("https://{domain}")), "URL"),
+                prop(
+                    "industry",
+                    "Industry",
+                    json!(rng.pick(&["SaaS", "Finance", "Health", "Retail"])),
+                    "ENUM",
+                ),
+                prop(
+                    "employees",
+                    "Employees",
+                    json!(rng.range(10, 5000)),
+                    "NUMBER",
+                ),
+                prop(
+                    "website",
+                    "Website",
+                    json!(format!("https://{domain}")),
+                    "URL",
+                ),
             ],
             deleted: false,
             create_date_time: Some(EpochMillis(created)),
@@ -191,10 +237,15 @@ fn generate_org(cfg: &DataConfig, k: u32, next_message_id: &mut i64) -> Org {
         let contact_id = *crng.pick(&contact_ids);
         let contact = &org.contacts[&contact_id];
         let record = conversation(cfg, &mut crng, &org, id, contact, &agents, next_message_id);
-        if let Some(agent) = record.conversation.participants.iter().find(|p| **p != org.bot_id)
+        if let Some(agent) = record
+            .conversation
+            .participants
+            .iter()
+            .find(|p| **p != org.bot_id)
             && crng.chance(0.12)
         {
-            org.meetings.push(meeting(&mut crng, &record, *agent, contact));
+            org.meetings
+                .push(meeting(&mut crng, &record, *agent, contact));
         }
         org.insert_conversation(record);
     }
@@ -239,9 +290,20 @@ fn contact(rng: &mut Rng, id: ContactId, i: u32, anchor: i64) -> Contact {
     let (title, role, seniority) = *rng.pick(TITLES);
     let created = anchor - rng.range(1, 120) * DAY_MS - rng.range(0, DAY_MS);
     let version = rng.range(1, 200);
-    let ip = format!("{}.{}.{}.{}", rng.range(3, 223), rng.range(0, 255), rng.range(0, 255), rng.range(1, 254));
+    let ip = format!(
+        "{}.{}.{}.{}",
+        rng.range(3, 223),
+        rng.range(0, 255),
+        rng.range(0, 255),
+        rng.range(1, 254)
+    );
     let ascii_last: String = last.chars().filter(char::is_ascii_alphabetic).collect();
-    let email = format!("{}.{}{}@{domain}", first.to_lowercase(), ascii_last.to_lowercase(), i);
+    let email = format!(
+        "{}.{}{}@{domain}",
+        first.to_lowercase(),
+        ascii_last.to_lowercase(),
+        i
+    );
     let mut a = Map::new();
     let mut set = |k: &str, v: Value| {
         a.insert(k.to_owned(), v);
@@ -263,12 +325,18 @@ fn contact(rng: &mut Rng, id: ContactId, i: u32, anchor: i64) -> Contact {
     set("employment_title", title.into());
     set("employment_role", role.into());
     set("employment_seniority", seniority.into());
-    set("linkedin_handle", format!("in/{}-{}", first.to_lowercase(), ascii_last.to_lowercase()).into());
+    set(
+        "linkedin_handle",
+        format!("in/{}-{}", first.to_lowercase(), ascii_last.to_lowercase()).into(),
+    );
     set("ip", ip.clone().into());
     set("original_ip", ip.into());
     set("start_date", created.into());
     set("last_active", (created + rng.range(0, 30) * DAY_MS).into());
-    set("last_contacted", (created + rng.range(0, 30) * DAY_MS).into());
+    set(
+        "last_contacted",
+        (created + rng.range(0, 30) * DAY_MS).into(),
+    );
     set("_END_USER_VERSION", version.into());
     set("_end_user_version", version.into());
     set("_calculated_version", version.into());
@@ -277,16 +345,34 @@ fn contact(rng: &mut Rng, id: ContactId, i: u32, anchor: i64) -> Contact {
     set("tags", json!([]));
     set("avatar_url", "".into());
     set("avatarUrl", "".into());
-    set("original_entrance_page_url", format!("https://www.acme-sales.example/{}", rng.pick(&["", "pricing", "blog/chatbots"])).into());
-    set("recent_entrance_page_title", "Acme Sales — Conversational Marketing".into());
-    set("last_context_location", json!({"city": city, "region": state, "country": "US", "countryName": "United States"}).to_string().into());
+    set(
+        "original_entrance_page_url",
+        format!(
+            "https://www.acme-sales.example/{}",
+            rng.pick(&["", "pricing", "blog/chatbots"])
+        )
+        .into(),
+    );
+    set(
+        "recent_entrance_page_title",
+        "Acme Sales — Conversational Marketing".into(),
+    );
+    set(
+        "last_context_location",
+        json!({"city": city, "region": state, "country": "US", "countryName": "United States"})
+            .to_string()
+            .into(),
+    );
     if rng.chance(0.4) {
         let ext = uuid_like(rng);
         set("externalId", ext.clone().into());
         set("external_id", ext.into());
     }
     if rng.chance(0.35) {
-        set("phone", format!("+1-{}-555-{:04}", rng.range(201, 989), rng.range(0, 9999)).into());
+        set(
+            "phone",
+            format!("+1-{}-555-{:04}", rng.range(201, 989), rng.range(0, 9999)).into(),
+        );
     }
     if rng.chance(0.5) {
         set("lead_score", rng.range(0, 100).into());
@@ -321,7 +407,10 @@ fn conversation(
     } else if rng.chance(0.05) {
         rng.range(40, 150) as u32
     } else {
-        rng.range(i64::from(cfg.min_messages), i64::from(cfg.max_messages.max(cfg.min_messages))) as u32
+        rng.range(
+            i64::from(cfg.min_messages),
+            i64::from(cfg.max_messages.max(cfg.min_messages)),
+        ) as u32
     };
     let agent = *rng.pick(agents);
     let mut t = created;
@@ -335,9 +424,18 @@ fn conversation(
         };
         let (author, kind, body, buttons, context, attributes) = if j == 0 && playbook.is_some() {
             let buttons = vec![button("Yes please"), button("No thanks")];
-            (bot_author(org), MessageType::Chat, Some(BOT_LINES[0].to_owned()), Some(buttons), None, None)
+            (
+                bot_author(org),
+                MessageType::Chat,
+                Some(BOT_LINES[0].to_owned()),
+                Some(buttons),
+                None,
+                None,
+            )
         } else if j == 0 || (j % 2 == 1 && rng.chance(0.85)) {
-            let first_contact = messages.iter().all(|m: &Message| m.author.kind != AuthorType::Contact);
+            let first_contact = messages
+                .iter()
+                .all(|m: &Message| m.author.kind != AuthorType::Contact);
             let context = first_contact.then(|| MessageContext {
                 ip: contact.attributes.get("ip").and_then(Value::as_str).map(str::to_owned),
                 user_agent: Some("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15".into()),
@@ -359,20 +457,63 @@ fn conversation(
             });
             let attributes = (first_contact && playbook.is_some()).then(|| {
                 let mut m = Map::new();
-                m.insert("preMessages".into(), json!([{"body": BOT_LINES[0], "sentAt": t}]));
+                m.insert(
+                    "preMessages".into(),
+                    json!([{"body": BOT_LINES[0], "sentAt": t}]),
+                );
                 m
             });
             let _ = st;
-            let author = Author { kind: AuthorType::Contact, id: contact.id.get(), bot: false };
-            (author, MessageType::Chat, Some(rng.pick(CONTACT_LINES).to_string()), None, context, attributes)
+            let author = Author {
+                kind: AuthorType::Contact,
+                id: contact.id.get(),
+                bot: false,
+            };
+            (
+                author,
+                MessageType::Chat,
+                Some(rng.pick(CONTACT_LINES).to_string()),
+                None,
+                context,
+                attributes,
+            )
         } else if rng.chance(0.1) {
-            let a = Author { kind: AuthorType::User, id: agent.get(), bot: false };
-            (a, MessageType::PrivateNote, Some(rng.pick(NOTES).to_string()), None, None, None)
+            let a = Author {
+                kind: AuthorType::User,
+                id: agent.get(),
+                bot: false,
+            };
+            (
+                a,
+                MessageType::PrivateNote,
+                Some(rng.pick(NOTES).to_string()),
+                None,
+                None,
+                None,
+            )
         } else if j < 3 && rng.chance(0.5) {
-            (bot_author(org), MessageType::Chat, Some(rng.pick(BOT_LINES).to_string()), None, None, None)
+            (
+                bot_author(org),
+                MessageType::Chat,
+                Some(rng.pick(BOT_LINES).to_string()),
+                None,
+                None,
+                None,
+            )
         } else {
-            let a = Author { kind: AuthorType::User, id: agent.get(), bot: false };
-            (a, MessageType::Chat, Some(rng.pick(AGENT_LINES).to_string()), None, None, None)
+            let a = Author {
+                kind: AuthorType::User,
+                id: agent.get(),
+                bot: false,
+            };
+            (
+                a,
+                MessageType::Chat,
+                Some(rng.pick(AGENT_LINES).to_string()),
+                None,
+                None,
+                None,
+            )
         };
         if let Some(u) = author.user_id()
             && !participants.contains(&u)
@@ -397,9 +538,16 @@ fn conversation(
         t += rng.range(2_000, 240_000);
     }
     let updated = messages.last().map_or(created, |m| m.created_at.get())
-        + if status == ConversationStatus::Closed { rng.range(1_000, 600_000) } else { 0 };
+        + if status == ConversationStatus::Closed {
+            rng.range(1_000, 600_000)
+        } else {
+            0
+        };
     let tags = if rng.chance(0.2) {
-        vec![ConversationTag { color: Some("f5a623".into()), name: (*rng.pick(&["sales-qualified", "support", "pricing"])).into() }]
+        vec![ConversationTag {
+            color: Some("f5a623".into()),
+            name: (*rng.pick(&["sales-qualified", "support", "pricing"])).into(),
+        }]
     } else {
         vec![]
     };
@@ -421,7 +569,11 @@ fn conversation(
 }
 
 fn bot_author(org: &Org) -> Author {
-    Author { kind: AuthorType::User, id: org.bot_id.get(), bot: true }
+    Author {
+        kind: AuthorType::User,
+        id: org.bot_id.get(),
+        bot: true,
+    }
 }
 
 fn button(label: &str) -> MessageButton {
@@ -452,7 +604,11 @@ fn meeting(rng: &mut Rng, record: &ConvRecord, agent: UserId, contact: &Contact)
         scheduled_at: Some(EpochMillis(booked)),
         meeting_type: Some("New Meeting".into()),
         conversation_id: Some(c.id),
-        end_user_time_zone: contact.attributes.get("timezone").and_then(Value::as_str).map(str::to_owned),
+        end_user_time_zone: contact
+            .attributes
+            .get("timezone")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         meeting_notes: None,
         booked_by: Some(contact.id.get()),
     }

@@ -39,17 +39,28 @@ fn rest_routes() -> Router<Arc<SimState>> {
         .route("/conversations", get(api::list_conversations))
         .route("/conversations/new", post(api::new_conversation))
         .route("/conversations/{id}", get(api::get_conversation))
-        .route("/conversations/{id}/messages", get(api::list_messages).post(api::post_message))
+        .route(
+            "/conversations/{id}/messages",
+            get(api::list_messages).post(api::post_message),
+        )
         .route("/conversations/{id}/transcript", get(api::transcript))
         .route("/reports/conversations", post(api::report))
-        .route("/contacts", get(api::query_contacts).post(api::create_contact))
+        .route(
+            "/contacts",
+            get(api::query_contacts).post(api::create_contact),
+        )
         .route("/contacts/timeline", post(api::timeline))
         .route("/contacts/attributes", get(api::attributes))
         .route(
             "/contacts/{id}",
-            get(api::get_contact).patch(api::update_contact).delete(api::delete_contact),
+            get(api::get_contact)
+                .patch(api::update_contact)
+                .delete(api::delete_contact),
         )
-        .route("/contacts/{id}/tags", get(api::get_tags).post(api::add_tags))
+        .route(
+            "/contacts/{id}/tags",
+            get(api::get_tags).post(api::add_tags),
+        )
         .route("/contacts/{id}/tags/{name}", delete(api::delete_tag))
         .route("/users/list", get(api::list_users))
         .route("/users", get(api::users_batch))
@@ -59,7 +70,10 @@ fn rest_routes() -> Router<Arc<SimState>> {
         .route("/accounts", get(api::list_accounts))
         .route("/accounts/create", post(api::create_account))
         .route("/accounts/update", patch(api::update_account))
-        .route("/accounts/{id}", get(api::get_account).delete(api::delete_account))
+        .route(
+            "/accounts/{id}",
+            get(api::get_account).delete(api::delete_account),
+        )
         .route("/playbooks/list", get(api::playbooks))
         .route("/playbooks/clp", get(api::landing_pages))
         .route("/gdpr/retrieve", post(api::gdpr_retrieve))
@@ -75,13 +89,19 @@ pub fn router(state: Arc<SimState>) -> Router {
         .merge(rest.clone())
         .nest("/v1", rest)
         .route("/oauth2/token", post(oauth::token))
-        .route("/authorize", get(oauth::authorize_page).post(oauth::authorize_decide))
+        .route(
+            "/authorize",
+            get(oauth::authorize_page).post(oauth::authorize_decide),
+        )
         .route("/app/token_info", post(oauth::token_info))
         .route_layer(mw(state.clone(), middleware::inject_faults))
         .route_layer(mw(state.clone(), middleware::log_requests));
     let control = Router::new()
         .route("/sim/info", get(control::info))
-        .route("/sim/requests", get(control::requests).delete(control::clear_requests))
+        .route(
+            "/sim/requests",
+            get(control::requests).delete(control::clear_requests),
+        )
         .route("/sim/faults", put(control::set_faults))
         .route("/sim/rate-limit", put(control::set_rate_limit))
         .route("/sim/webhooks", put(control::set_webhook_target))
@@ -147,5 +167,10 @@ pub async fn spawn(config: SimConfig, addr: SocketAddr) -> std::io::Result<SimHa
     let task = tokio::spawn(run(listener, state.clone(), async {
         let _ = rx.await;
     }));
-    Ok(SimHandle { addr, state, stop: Some(stop), task })
+    Ok(SimHandle {
+        addr,
+        state,
+        stop: Some(stop),
+        task,
+    })
 }

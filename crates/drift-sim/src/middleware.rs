@@ -78,7 +78,12 @@ pub async fn inject_faults(State(st): State<Arc<SimState>>, req: Request, next: 
         Some(FaultAction::Reset) => reset(),
         Some(FaultAction::Timeout(hold)) => {
             tokio::time::sleep(hold).await;
-            SimError::new(StatusCode::GATEWAY_TIMEOUT, "server_error", "injected timeout").into_response()
+            SimError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "server_error",
+                "injected timeout",
+            )
+            .into_response()
         }
     }
 }
@@ -108,11 +113,17 @@ fn reset() -> Response {
 fn bearer(req: &Request) -> Option<&str> {
     let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
 /// Authenticates the bearer token, applies the rate limit and adds the limit headers.
-pub async fn authenticate(State(st): State<Arc<SimState>>, mut req: Request, next: Next) -> Response {
+pub async fn authenticate(
+    State(st): State<Arc<SimState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let Some(token) = bearer(&req).map(str::to_owned) else {
         return SimError::unauthenticated("missing Authorization: Bearer token").into_response();
     };

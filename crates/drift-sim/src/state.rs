@@ -187,7 +187,11 @@ impl SimState {
 
     /// The first org.
     pub fn default_org(&self) -> OrgId {
-        self.private_tokens.keys().next().copied().unwrap_or_default()
+        self.private_tokens
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or_default()
     }
 }
 

@@ -25,13 +25,48 @@ pub const COMPANIES: &[(&str, &str)] = &[
     ("Soylent Foods", "soylent.example"),
 ];
 pub const PLACES: &[(&str, &str, &str, &str, f64, f64)] = &[
-    ("Boston", "Massachusetts", "MA", "America/New_York", 42.36, -71.06),
-    ("Los Angeles", "California", "CA", "America/Los_Angeles", 34.05, -118.24),
+    (
+        "Boston",
+        "Massachusetts",
+        "MA",
+        "America/New_York",
+        42.36,
+        -71.06,
+    ),
+    (
+        "Los Angeles",
+        "California",
+        "CA",
+        "America/Los_Angeles",
+        34.05,
+        -118.24,
+    ),
     ("Austin", "Texas", "TX", "America/Chicago", 30.27, -97.74),
-    ("Seattle", "Washington", "WA", "America/Los_Angeles", 47.61, -122.33),
-    ("Chicago", "Illinois", "IL", "America/Chicago", 41.88, -87.63),
+    (
+        "Seattle",
+        "Washington",
+        "WA",
+        "America/Los_Angeles",
+        47.61,
+        -122.33,
+    ),
+    (
+        "Chicago",
+        "Illinois",
+        "IL",
+        "America/Chicago",
+        41.88,
+        -87.63,
+    ),
     ("Denver", "Colorado", "CO", "America/Denver", 39.74, -104.99),
-    ("New York", "New York", "NY", "America/New_York", 40.71, -74.01),
+    (
+        "New York",
+        "New York",
+        "NY",
+        "America/New_York",
+        40.71,
+        -74.01,
+    ),
 ];
 pub const TITLES: &[(&str, &str, &str)] = &[
     ("Owner, Director", "owner", "executive"),
@@ -175,12 +210,18 @@ mod tests {
     #[test]
     fn transcript_time_formats_like_drift() {
         // 2021-09-21T16:07:46Z
-        assert_eq!(transcript_time(1_632_240_466_000), "Sep 21, 04:07:46 PM UTC");
+        assert_eq!(
+            transcript_time(1_632_240_466_000),
+            "Sep 21, 04:07:46 PM UTC"
+        );
         assert_eq!(transcript_time(0), "Jan 1, 12:00:00 AM UTC");
     }
 
     #[test]
     fn html_is_stripped() {
-        assert_eq!(strip_html("a <b>bold</b> &amp; <a href=\"x\">link</a>"), "a bold & link");
+        assert_eq!(
+            strip_html("a <b>bold</b> &amp; <a href=\"x\">link</a>"),
+            "a bold & link"
+        );
     }
 }

@@ -223,10 +223,17 @@ async fn deliver(
 
 /// A realistic event of `event_type` built from the org's data, or `None` when the org has
 /// nothing to build it from or the type is unknown.
-pub fn event_for(event_type: &str, org: &Org, rng: &mut Rng, now: EpochMillis) -> Option<WebhookEvent> {
+pub fn event_for(
+    event_type: &str,
+    org: &Org,
+    rng: &mut Rng,
+    now: EpochMillis,
+) -> Option<WebhookEvent> {
     let convs: Vec<_> = org.by_updated.iter().rev().take(500).collect();
     let &&(_, conv_id) = convs.get(rng.below(convs.len().max(1) as u64) as usize)?;
-    let record = org.conversations.get(&drift_types::ConversationId(conv_id))?;
+    let record = org
+        .conversations
+        .get(&drift_types::ConversationId(conv_id))?;
     let conv = &record.conversation;
     let contact = conv.contact_id.and_then(|c| org.contacts.get(&c));
     let agent = conv
@@ -238,8 +245,19 @@ pub fn event_for(event_type: &str, org: &Org, rng: &mut Rng, now: EpochMillis) -
     let last = record.messages.last();
     Some(match event_type {
         "conversation_push" => WebhookEvent::ConversationPush(ConversationPush {
-            source: Some(rng.pick(&["conversation_manual_push", "conversation_closed", "conversation_inactive"]).to_string()),
-            data: PushDetails { conversation_id: conv.id, user_id: Some(agent), pushed_at: Some(now) },
+            source: Some(
+                rng.pick(&[
+                    "conversation_manual_push",
+                    "conversation_closed",
+                    "conversation_inactive",
+                ])
+                .to_string(),
+            ),
+            data: PushDetails {
+                conversation_id: conv.id,
+                user_id: Some(agent),
+                pushed_at: Some(now),
+            },
         }),
         "conversation_manual_push" => WebhookEvent::ConversationManualPush(PushDetails {
             conversation_id: conv.id,
@@ -258,13 +276,22 @@ pub fn event_for(event_type: &str, org: &Org, rng: &mut Rng, now: EpochMillis) -
             WebhookEvent::NewCommandMessage(m)
         }
         "button_clicked" => WebhookEvent::ButtonClicked(
-            record.messages.iter().find(|m| m.buttons.is_some()).or(last)?.clone(),
+            record
+                .messages
+                .iter()
+                .find(|m| m.buttons.is_some())
+                .or(last)?
+                .clone(),
         ),
         "button_action" => {
             let m = record.messages.iter().find(|m| m.buttons.is_some());
             WebhookEvent::ButtonAction(ButtonAction {
                 conversation_id: conv.id,
-                author: Some(drift_types::Author { kind: drift_types::AuthorType::User, id: agent.get(), bot: false }),
+                author: Some(drift_types::Author {
+                    kind: drift_types::AuthorType::User,
+                    id: agent.get(),
+                    bot: false,
+                }),
                 source_message_id: m.map(|m| m.id),
                 button: m.and_then(|m| m.buttons.as_ref()?.first().cloned()),
             })
@@ -274,16 +301,20 @@ pub fn event_for(event_type: &str, org: &Org, rng: &mut Rng, now: EpochMillis) -
             status: conv.status.to_string(),
             changed_at: conv.updated_at,
         }),
-        "conversation_participant_added" => WebhookEvent::ConversationParticipantAdded(ParticipantsChanged {
-            conversation_id: conv.id,
-            participants: vec![agent],
-            changed_at: Some(now),
-        }),
-        "conversation_participant_removed" => WebhookEvent::ConversationParticipantRemoved(ParticipantsChanged {
-            conversation_id: conv.id,
-            participants: vec![agent],
-            changed_at: Some(now),
-        }),
+        "conversation_participant_added" => {
+            WebhookEvent::ConversationParticipantAdded(ParticipantsChanged {
+                conversation_id: conv.id,
+                participants: vec![agent],
+                changed_at: Some(now),
+            })
+        }
+        "conversation_participant_removed" => {
+            WebhookEvent::ConversationParticipantRemoved(ParticipantsChanged {
+                conversation_id: conv.id,
+                participants: vec![agent],
+                changed_at: Some(now),
+            })
+        }
         "contact_identified" => WebhookEvent::ContactIdentified(contact?.clone()),
         "user_unsubscribed" => WebhookEvent::UserUnsubscribed(contact?.clone()),
         "contact_updated" => {
@@ -300,7 +331,11 @@ pub fn event_for(event_type: &str, org: &Org, rng: &mut Rng, now: EpochMillis) -
             })
         }
         "playbook_goal_met" => {
-            let pb = org.playbooks.iter().find(|p| Some(p.id) == conv.related_playbook_id).or(org.playbooks.first())?;
+            let pb = org
+                .playbooks
+                .iter()
+                .find(|p| Some(p.id) == conv.related_playbook_id)
+                .or(org.playbooks.first())?;
             let goal = pb.goals.first();
             WebhookEvent::PlaybookGoalMet(PlaybookGoalMet {
                 conversation_id: conv.id,
@@ -309,7 +344,9 @@ pub fn event_for(event_type: &str, org: &Org, rng: &mut Rng, now: EpochMillis) -
                 goal_id: goal.map(|g| g.id.clone()),
                 goal_name: goal.map(|g| g.message.clone()),
                 playbook_name: Some(pb.name.clone()),
-                contact_email: contact.and_then(|c| c.attributes.email()).map(str::to_owned),
+                contact_email: contact
+                    .and_then(|c| c.attributes.email())
+                    .map(str::to_owned),
             })
         }
         "phone_captured" => WebhookEvent::PhoneCaptured(PhoneCaptured {
@@ -323,10 +360,17 @@ pub fn event_for(event_type: &str, org: &Org, rng: &mut Rng, now: EpochMillis) -
             updated_at: Some(now),
             availability: rng.pick(&["AVAILABLE", "OFFLINE"]).to_string(),
         }),
-        "new_meeting" => WebhookEvent::NewMeeting(org.meetings.get(rng.below(org.meetings.len().max(1) as u64) as usize)?.clone()),
+        "new_meeting" => WebhookEvent::NewMeeting(
+            org.meetings
+                .get(rng.below(org.meetings.len().max(1) as u64) as usize)?
+                .clone(),
+        ),
         "meeting_updated" => WebhookEvent::MeetingUpdated(MeetingUpdated {
             event_type: Some(rng.pick(&["rescheduled", "canceled"]).to_string()),
-            meeting: org.meetings.get(rng.below(org.meetings.len().max(1) as u64) as usize)?.clone(),
+            meeting: org
+                .meetings
+                .get(rng.below(org.meetings.len().max(1) as u64) as usize)?
+                .clone(),
         }),
         "chat_to_call" => WebhookEvent::ChatToCall(serde_json::json!({
             "conversationId": conv.id, "userId": agent, "durationSeconds": rng.range(30, 900), "endedAt": now,

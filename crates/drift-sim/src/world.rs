@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use drift_types::{
     Account, AccountWrite, AttributeDefinition, Author, AuthorType, Contact, ContactAttributes,
-    ContactId, ContactTag, Conversation, ConversationId, ConversationStatus, EpochMillis,
-    InboxId, LandingPage, Meeting, Message, MessageId, MessageType, NewMessage, OrgId, Playbook,
+    ContactId, ContactTag, Conversation, ConversationId, ConversationStatus, EpochMillis, InboxId,
+    LandingPage, Meeting, Message, MessageId, MessageType, NewMessage, OrgId, Playbook,
     TimelineEvent, User, UserId,
 };
 use serde_json::{Map, Value};
@@ -105,7 +105,11 @@ impl World {
         self.orgs.values().fold((0, 0), |(c, m), o| {
             (
                 c + o.conversations.len(),
-                m + o.conversations.values().map(|r| r.messages.len()).sum::<usize>(),
+                m + o
+                    .conversations
+                    .values()
+                    .map(|r| r.messages.len())
+                    .sum::<usize>(),
             )
         })
     }
@@ -322,9 +326,11 @@ impl Org {
             .ok_or_else(|| WorldError::Invalid("attributes.email is required".into()))?;
         let existing = self.contacts_by_email(email);
         if !existing.is_empty() {
-            let distinct = attrs
-                .external_id()
-                .is_some_and(|x| existing.iter().all(|c| c.attributes.external_id() != Some(x)));
+            let distinct = attrs.external_id().is_some_and(|x| {
+                existing
+                    .iter()
+                    .all(|c| c.attributes.external_id() != Some(x))
+            });
             if !distinct {
                 return Err(WorldError::Conflict(format!(
                     "a contact with email {email} already exists"
@@ -403,7 +409,11 @@ impl Org {
     }
 
     /// `PATCH /accounts/update`.
-    pub fn update_account(&mut self, w: AccountWrite, now: EpochMillis) -> Result<Account, WorldError> {
+    pub fn update_account(
+        &mut self,
+        w: AccountWrite,
+        now: EpochMillis,
+    ) -> Result<Account, WorldError> {
         let id = w
             .account_id
             .clone()

@@ -12,7 +12,11 @@ pub struct TokenResponse {
     #[serde(alias = "accessToken")]
     pub access_token: Secret,
     /// Refresh token (rotated on every refresh).
-    #[serde(default, alias = "refreshToken", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "refreshToken",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub refresh_token: Option<Secret>,
     /// `bearer`.
     #[serde(default, alias = "tokenType", skip_serializing_if = "Option::is_none")]
@@ -21,7 +25,12 @@ pub struct TokenResponse {
     #[serde(default, alias = "expiresIn", skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<u64>,
     /// The installing org.
-    #[serde(default, rename = "orgId", alias = "org_id", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "orgId",
+        alias = "org_id",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub org_id: Option<OrgId>,
     /// Granted scopes, space separated, when the server says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,10 +53,18 @@ pub struct TokenRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<Secret>,
     /// For `refresh_token`.
-    #[serde(default, alias = "refreshToken", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "refreshToken",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub refresh_token: Option<Secret>,
     /// Sent by some integrations with the code exchange.
-    #[serde(default, alias = "redirectUri", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "redirectUri",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub redirect_uri: Option<String>,
 }
 

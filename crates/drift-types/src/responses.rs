@@ -41,7 +41,11 @@ pub struct Pagination {
     #[serde(default)]
     pub more: bool,
     /// Cursor to pass as `next` (a number or a string on the wire).
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "cursor")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "cursor"
+    )]
     pub next: Option<String>,
 }
 

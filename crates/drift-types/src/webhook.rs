@@ -67,7 +67,11 @@ pub struct WebhookDataError {
 
 impl std::fmt::Display for WebhookDataError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "`{}` event data is malformed: {}", self.event_type, self.source)
+        write!(
+            f,
+            "`{}` event data is malformed: {}",
+            self.event_type, self.source
+        )
     }
 }
 

@@ -13,7 +13,11 @@ use drift_types::Secret;
 use futures::TryStreamExt;
 
 #[derive(Debug, Parser)]
-#[command(name = "driftbridge", version, about = "Self-hosted integration hub for Drift")]
+#[command(
+    name = "driftbridge",
+    version,
+    about = "Self-hosted integration hub for Drift"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -42,7 +46,12 @@ struct DataArgs {
 
 impl DataArgs {
     fn config(&self) -> DataConfig {
-        DataConfig { seed: self.seed, conversations: self.conversations, orgs: self.orgs, ..DataConfig::default() }
+        DataConfig {
+            seed: self.seed,
+            conversations: self.conversations,
+            orgs: self.orgs,
+            ..DataConfig::default()
+        }
     }
 }
 
@@ -79,7 +88,9 @@ struct DemoArgs {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
@@ -98,42 +109,75 @@ async fn main() -> std::process::ExitCode {
 async fn sim(a: SimArgs) -> Result<()> {
     let mut config = SimConfig {
         data: a.data.config(),
-        rate_limit: RateLimitConfig { per_minute: a.rate_limit, burst: a.rate_burst },
+        rate_limit: RateLimitConfig {
+            per_minute: a.rate_limit,
+            burst: a.rate_burst,
+        },
         token: a.token,
         ..SimConfig::default()
     };
     config.webhooks.url = a.webhook_url;
     config.webhooks.verification_token = Secret::new(a.verification_token);
     let addr = SocketAddr::from(([127, 0, 0, 1], a.port));
-    let sim = drift_sim::spawn(config, addr).await.with_context(|| format!("while binding {addr}"))?;
+    let sim = drift_sim::spawn(config, addr)
+        .await
+        .with_context(|| format!("while binding {addr}"))?;
     let (convs, msgs) = drift_sim::lock(&sim.state.world).counts();
-    println!("Drift simulator on {}  ({convs} conversations, {msgs} messages)", sim.base_url());
+    println!(
+        "Drift simulator on {}  ({convs} conversations, {msgs} messages)",
+        sim.base_url()
+    );
     for (org, token) in &sim.state.private_tokens {
         println!("  org {org}: private-app token {token}");
     }
-    println!("  OAuth: client_id {}  authorize {}/authorize", sim.state.config.app.client_id, sim.base_url());
-    tokio::signal::ctrl_c().await.context("while waiting for Ctrl-C")?;
+    println!(
+        "  OAuth: client_id {}  authorize {}/authorize",
+        sim.state.config.app.client_id,
+        sim.base_url()
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .context("while waiting for Ctrl-C")?;
     sim.stop().await;
     Ok(())
 }
 
 async fn demo(a: DemoArgs) -> Result<()> {
-    let config = SimConfig { data: a.data.config(), rate_limit: RateLimitConfig { per_minute: 0, burst: None }, ..SimConfig::default() };
-    let sim = drift_sim::spawn(config, SocketAddr::from(([127, 0, 0, 1], 0))).await.context("while starting the simulator")?;
+    let config = SimConfig {
+        data: a.data.config(),
+        rate_limit: RateLimitConfig {
+            per_minute: 0,
+            burst: None,
+        },
+        ..SimConfig::default()
+    };
+    let sim = drift_sim::spawn(config, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .context("while starting the simulator")?;
     println!("Drift simulator on {}", sim.base_url());
     let mut cc = ClientConfig::with_base_url(&sim.base_url())?;
-    cc.budget = RateBudget { per_minute: 0, burst: None };
+    cc.budget = RateBudget {
+        per_minute: 0,
+        burst: None,
+    };
     let client = DriftClient::new(cc, Arc::new(StaticToken(Secret::new(sim.token()))))?;
     let started = Instant::now();
     let convs: Vec<_> = client
-        .conversations(ListConversations { limit: Some(100), ..Default::default() })
+        .conversations(ListConversations {
+            limit: Some(100),
+            ..Default::default()
+        })
         .try_collect()
         .await
         .context("while listing conversations")?;
     let mut messages = 0usize;
     let mut longest = (0usize, None);
     for c in &convs {
-        let n = client.messages(c.id).try_fold(0usize, |n, _| async move { Ok(n + 1) }).await.with_context(|| format!("while reading messages of {}", c.id))?;
+        let n = client
+            .messages(c.id)
+            .try_fold(0usize, |n, _| async move { Ok(n + 1) })
+            .await
+            .with_context(|| format!("while reading messages of {}", c.id))?;
         messages += n;
         if n > longest.0 {
             longest = (n, Some(c.id));
@@ -149,14 +193,22 @@ async fn demo(a: DemoArgs) -> Result<()> {
         accounts.len(),
         playbooks.len(),
         started.elapsed(),
-        client.stats().requests.load(std::sync::atomic::Ordering::Relaxed),
+        client
+            .stats()
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed),
     );
     if let Some(id) = convs.first().map(|c| c.id) {
-        println!("\nTranscript of conversation {id}:\n{}", client.transcript(id).await?);
+        println!(
+            "\nTranscript of conversation {id}:\n{}",
+            client.transcript(id).await?
+        );
     }
     if let (n, Some(id)) = longest {
         println!("Longest conversation: {id} with {n} messages");
     }
-    tokio::time::timeout(Duration::from_secs(5), sim.stop()).await.ok();
+    tokio::time::timeout(Duration::from_secs(5), sim.stop())
+        .await
+        .ok();
     Ok(())
 }
