@@ -80,7 +80,8 @@ impl RateLimiter {
         let new_tat = tat + t;
         let level = new_tat - now;
         let remaining_of = |level: Duration| {
-            (capacity.saturating_sub(level).as_secs_f64() / t.as_secs_f64()).floor() as u32
+            // The epsilon keeps float rounding from under-counting by one.
+            (capacity.saturating_sub(level).as_secs_f64() / t.as_secs_f64() + 1e-6).floor() as u32
         };
         if level > capacity {
             let backlog = tat - now;

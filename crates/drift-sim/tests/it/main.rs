@@ -1,0 +1,146 @@
+//! The simulator's webhook emitter and rate limiter, seen from outside over TCP.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use drift_sim::{DataConfig, SimConfig, lock};
+use drift_types::WebhookEnvelope;
+
+type Seen = Arc<Mutex<Vec<(String, WebhookEnvelope)>>>;
+
+/// A receiver that refuses the first `fail_first` deliveries with 500.
+async fn receiver(fail_first: usize) -> (String, Seen) {
+    let seen: Seen = Arc::default();
+    let calls = Arc::new(Mutex::new(0usize));
+    let s2 = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |headers: HeaderMap, body: String| {
+            let (seen, calls) = (s2.clone(), calls.clone());
+            async move {
+                let mut n = calls.lock().unwrap();
+                *n += 1;
+                if *n <= fail_first {
+                    return StatusCode::INTERNAL_SERVER_ERROR;
+                }
+                let token = headers["x-verification-token"].to_str().unwrap().to_owned();
+                seen.lock()
+                    .unwrap()
+                    .push((token, serde_json::from_str(&body).unwrap()));
+                StatusCode::OK
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn emitted_events_arrive_with_the_token_in_header_and_body_and_refusals_are_retried() {
+    let (url, seen) = receiver(3).await;
+    let mut config = SimConfig {
+        data: DataConfig {
+            conversations: 50,
+            ..DataConfig::default()
+        },
+        ..SimConfig::default()
+    };
+    config.webhooks.backoff = Duration::from_millis(10);
+    let sim = drift_sim::spawn(config, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let base = sim.base_url();
+    let r = http
+        .put(format!("{base}/sim/webhooks"))
+        .json(&serde_json::json!({"url": url, "verification_token": "vt-123"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let types: Vec<&str> = drift_types::webhook::EVENT_TYPES.to_vec();
+    let r = http
+        .post(format!("{base}/sim/webhooks/emit"))
+        .json(&serde_json::json!({"count": 40, "types": types, "shuffle": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    assert!(sim.state.webhooks.drain(Duration::from_secs(10)).await);
+    let stats = sim.state.webhooks.stats();
+    assert_eq!((stats.queued, stats.delivered, stats.gave_up), (40, 40, 0));
+    assert_eq!(stats.failed_attempts, 3);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 40);
+    for (header, env) in seen.iter() {
+        assert_eq!(header, "vt-123");
+        assert_eq!(env.token.as_ref().map(|t| t.expose()), Some("vt-123"));
+        assert!(env.event().is_ok(), "{} parses", env.event_type);
+    }
+}
+
+#[tokio::test]
+async fn bad_control_input_says_what_is_wrong() {
+    let sim = drift_sim::spawn(SimConfig::default(), SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let r = http
+        .put(format!("{}/sim/faults", sim.base_url()))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "validation_error");
+    // Nothing configured, nothing delivered.
+    let r = http
+        .post(format!("{}/sim/webhooks/emit", sim.base_url()))
+        .json(&serde_json::json!({"count": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = http
+        .get(format!("{}/conversations/list", sim.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "no bearer token");
+}
+
+#[tokio::test]
+async fn the_rate_limit_answers_429_with_headers_once_the_bucket_is_full() {
+    let mut config = SimConfig::default();
+    config.rate_limit = drift_sim::RateLimitConfig {
+        per_minute: 60,
+        burst: Some(3),
+    };
+    let sim = drift_sim::spawn(config, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let mut statuses = vec![];
+    let mut last = None;
+    for _ in 0..4 {
+        let r = http
+            .get(format!("{}/users/list", sim.base_url()))
+            .bearer_auth(sim.token())
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+        last = Some(r);
+    }
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    let r = last.unwrap();
+    assert_eq!(r.headers()["x-ratelimit-remaining"], "0");
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(lock(&sim.state.log).count_status(429), 1);
+}
