@@ -117,10 +117,12 @@ async fn bad_control_input_says_what_is_wrong() {
 
 #[tokio::test]
 async fn the_rate_limit_answers_429_with_headers_once_the_bucket_is_full() {
-    let mut config = SimConfig::default();
-    config.rate_limit = drift_sim::RateLimitConfig {
-        per_minute: 60,
-        burst: Some(3),
+    let config = SimConfig {
+        rate_limit: drift_sim::RateLimitConfig {
+            per_minute: 60,
+            burst: Some(3),
+        },
+        ..SimConfig::default()
     };
     let sim = drift_sim::spawn(config, SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
