@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes_helper::read_body;
 use drift_types::ApiErrorBody;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -116,13 +115,22 @@ pub(crate) struct Request<'a> {
 
 impl<'a> Request<'a> {
     pub fn get(endpoint: &'static str, path: String) -> Self {
+        Self::new(Method::GET, endpoint, path)
+    }
+    /// A bodiless request; only GET and DELETE are idempotent by default.
+    pub fn new(method: Method, endpoint: &'static str, path: String) -> Self {
+        let idempotent = if method == Method::GET || method == Method::DELETE {
+            Idempotent::Yes
+        } else {
+            Idempotent::No
+        };
         Self {
-            method: Method::GET,
+            method,
             endpoint,
             path,
             query: vec![],
             body: None,
-            idempotent: Idempotent::Yes,
+            idempotent,
         }
     }
     pub fn send_json(
@@ -259,7 +267,7 @@ impl DriftClient {
                 Ok(resp) => {
                     let status = resp.status();
                     let headers = resp.headers().clone();
-                    match read_body(resp).await {
+                    match resp.bytes().await.map(|b| b.to_vec()) {
                         Ok(bytes) if status.is_success() => {
                             inner.budget.observe(inner.clock.as_ref(), &headers);
                             return Ok((headers, bytes));
@@ -354,13 +362,8 @@ fn httpdate_to_system(s: &str) -> Option<std::time::SystemTime> {
     let [hh, mm, ss] = t.as_slice() else {
         return None;
     };
-    let yy = if m <= 2 { y - 1 } else { y };
-    let era = yy.div_euclid(400);
-    let yoe = yy - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
-    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
-    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
-    Some(std::time::UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
+    let ms = drift_types::EpochMillis::from_date(y, m, d).get() + (hh * 3600 + mm * 60 + ss) * 1000;
+    Some(std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).ok()?))
 }
 
 fn classify(
@@ -388,12 +391,6 @@ fn classify(
         status: status.as_u16(),
         kind,
         message,
-    }
-}
-
-mod bytes_helper {
-    pub async fn read_body(resp: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
-        resp.bytes().await.map(|b| b.to_vec())
     }
 }
 

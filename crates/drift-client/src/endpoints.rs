@@ -26,6 +26,20 @@ pub struct ListConversations {
     pub statuses: Vec<ConversationStatus>,
 }
 
+impl ListConversations {
+    /// Adds one `statusId` parameter per wanted status.
+    fn with_statuses<'a>(&self, mut r: Request<'a>) -> Request<'a> {
+        for id in self
+            .statuses
+            .iter()
+            .filter_map(ConversationStatus::status_id)
+        {
+            r = r.query("statusId", id);
+        }
+        r
+    }
+}
+
 /// Most user ids `GET /users?userId=` takes at once (drift-api.md §9).
 pub const USERS_PER_BATCH: usize = 20;
 
@@ -83,12 +97,7 @@ impl DriftClient {
                         if let Some(l) = opts.limit {
                             r = r.query("limit", l);
                         }
-                        for s in &opts.statuses {
-                            if let Some(id) = s.status_id() {
-                                r = r.query("statusId", id);
-                            }
-                        }
-                        r
+                        opts.with_statuses(r)
                     }
                 };
                 let page: ConversationListPage = self.json(req).await?;
@@ -105,18 +114,13 @@ impl DriftClient {
         pages(String::new(), move |cursor: String| {
             let opts = opts.clone();
             async move {
-                let mut r = Request::get(
+                let r = Request::get(
                     "GET /conversations/list (legacy)",
                     "conversations/list".into(),
                 )
                 .query("next", cursor)
                 .query("limit", opts.limit.unwrap_or(50));
-                for s in &opts.statuses {
-                    if let Some(id) = s.status_id() {
-                        r = r.query("statusId", id);
-                    }
-                }
-                let page: LegacyConversationPage = self.json(r).await?;
+                let page: LegacyConversationPage = self.json(opts.with_statuses(r)).await?;
                 let next = page.pagination.filter(|p| p.more).and_then(|p| p.next);
                 Ok((page.data, next))
             }
@@ -282,8 +286,11 @@ impl DriftClient {
 
     /// `DELETE /contacts/{id}`.
     pub async fn delete_contact(&self, id: ContactId) -> Result<OkResult> {
-        let mut r = Request::get("DELETE /contacts/{id}", format!("contacts/{id}"));
-        r.method = Method::DELETE;
+        let r = Request::new(
+            Method::DELETE,
+            "DELETE /contacts/{id}",
+            format!("contacts/{id}"),
+        );
         self.json(r).await
     }
 
@@ -341,11 +348,11 @@ impl DriftClient {
     /// `DELETE /contacts/{id}/tags/{name}`.
     pub async fn delete_contact_tag(&self, id: ContactId, name: &str) -> Result<OkResult> {
         let enc: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
-        let mut r = Request::get(
+        let r = Request::new(
+            Method::DELETE,
             "DELETE /contacts/{id}/tags/{name}",
             format!("contacts/{id}/tags/{enc}"),
         );
-        r.method = Method::DELETE;
         self.json(r).await
     }
 
@@ -463,8 +470,11 @@ impl DriftClient {
     /// `DELETE /accounts/{accountId}` (soft delete).
     pub async fn delete_account(&self, account_id: &str) -> Result<OkResult> {
         let enc: String = url::form_urlencoded::byte_serialize(account_id.as_bytes()).collect();
-        let mut r = Request::get("DELETE /accounts/{id}", format!("accounts/{enc}"));
-        r.method = Method::DELETE;
+        let r = Request::new(
+            Method::DELETE,
+            "DELETE /accounts/{id}",
+            format!("accounts/{enc}"),
+        );
         self.json(r).await
     }
 
@@ -535,10 +545,10 @@ impl DriftClient {
         client_id: &str,
         client_secret: &drift_types::Secret,
     ) -> Result<OkResult> {
-        let mut r = Request::get("POST /app/uninstall", "app/uninstall".into())
+        let mut r = Request::new(Method::POST, "POST /app/uninstall", "app/uninstall".into())
             .query("clientId", client_id)
             .query("clientSecret", client_secret.expose());
-        r.method = Method::POST;
+        // Revoking twice is harmless, so it may be retried.
         r.idempotent = Idempotent::Yes;
         self.json(r).await
     }

@@ -255,11 +255,7 @@ pub async fn get_conversation(
 ) -> SimResult<Json<Data<Conversation>>> {
     caller.require("conversation_read")?;
     let world = lock(&st.world);
-    let rec = world
-        .org(caller.org)?
-        .conversations
-        .get(&ConversationId(id))
-        .ok_or_else(|| SimError::not_found(format!("conversation {id} not found")))?;
+    let rec = world.org(caller.org)?.conversation(ConversationId(id))?;
     Ok(Json(Data {
         data: rec.conversation.clone(),
     }))
@@ -279,11 +275,7 @@ pub async fn list_messages(
     let pairs = query_pairs(&q);
     let start = int_param::<usize>(&pairs, "next")?.unwrap_or(0);
     let world = lock(&st.world);
-    let rec = world
-        .org(caller.org)?
-        .conversations
-        .get(&ConversationId(id))
-        .ok_or_else(|| SimError::not_found(format!("conversation {id} not found")))?;
+    let rec = world.org(caller.org)?.conversation(ConversationId(id))?;
     let end = (start + MESSAGES_PAGE).min(rec.messages.len());
     let messages = rec.messages.get(start..end).unwrap_or_default().to_vec();
     let pagination = (end < rec.messages.len()).then(|| Pagination {
@@ -327,10 +319,7 @@ pub async fn transcript(
     caller.require("conversation_read")?;
     let world = lock(&st.world);
     let org = world.org(caller.org)?;
-    let rec = org
-        .conversations
-        .get(&ConversationId(id))
-        .ok_or_else(|| SimError::not_found(format!("conversation {id} not found")))?;
+    let rec = org.conversation(ConversationId(id))?;
     let contact = rec
         .conversation
         .contact_id

@@ -69,14 +69,7 @@ fn as_millis(v: &Value) -> SimResult<i64> {
     let [y, m, d] = parts.as_slice() else {
         return Err(SimError::invalid(format!("{s:?} is not YYYY-MM-DD")));
     };
-    // Days from civil (inverse of text::civil_from_days).
-    let y = if *m <= 2 { y - 1 } else { *y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Ok((era * 146_097 + doe - 719_468) * 86_400_000)
+    Ok(drift_types::EpochMillis::from_date(*y, *m, *d).get())
 }
 
 /// Whether a conversation's properties satisfy `f`.

@@ -229,6 +229,13 @@ impl World {
 }
 
 impl Org {
+    /// A conversation, or `not_found` ("conversation N not found").
+    pub fn conversation(&self, id: ConversationId) -> Result<&ConvRecord, WorldError> {
+        self.conversations
+            .get(&id)
+            .ok_or_else(|| WorldError::NotFound(format!("conversation {id}")))
+    }
+
     /// Adds a conversation and indexes it.
     pub fn insert_conversation(&mut self, record: ConvRecord) {
         let c = &record.conversation;

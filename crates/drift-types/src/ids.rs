@@ -98,6 +98,17 @@ impl EpochMillis {
         self.0
     }
 
+    /// Midnight UTC of a proleptic Gregorian date (`month` 1-12), by Hinnant's
+    /// days-from-civil algorithm.
+    pub const fn from_date(year: i64, month: i64, day: i64) -> Self {
+        let y = if month <= 2 { year - 1 } else { year };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+        let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+        Self(days * 86_400_000)
+    }
+
     /// The current wall-clock time.
     pub fn now() -> Self {
         let ms = std::time::SystemTime::now()
@@ -222,6 +233,13 @@ mod tests {
         assert!(serde_json::from_str::<PlaybookId>("\"abc\"").is_err());
         let big: ContactId = serde_json::from_str("11751623441268736").unwrap();
         assert_eq!(big.get(), 11_751_623_441_268_736);
+    }
+
+    #[test]
+    fn dates_convert_to_epoch_millis() {
+        assert_eq!(EpochMillis::from_date(1970, 1, 2).get(), 86_400_000);
+        assert_eq!(EpochMillis::from_date(2026, 1, 1).get(), 1_767_225_600_000);
+        assert_eq!(EpochMillis::from_date(2000, 3, 1).get(), 951_868_800_000);
     }
 
     #[test]

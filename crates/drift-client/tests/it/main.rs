@@ -46,6 +46,16 @@ fn client(sim: &SimHandle, budget: u32) -> DriftClient {
     DriftClient::new(cc, Arc::new(StaticToken(Secret::new(sim.token())))).unwrap()
 }
 
+/// Some conversation of the first org.
+fn first_conversation(sim: &SimHandle) -> ConversationId {
+    let w = lock(&sim.state.world);
+    *w.orgs[&sim.state.default_org()]
+        .conversations
+        .keys()
+        .next()
+        .unwrap()
+}
+
 fn truth_ids(sim: &SimHandle) -> HashSet<i64> {
     let w = lock(&sim.state.world);
     w.orgs
@@ -192,16 +202,7 @@ async fn a_budget_equal_to_the_limit_sees_no_429_in_2000_requests() {
         burst: Some(20),
     });
     let c = client(&sim, 24_000);
-    let id = lock(&sim.state.world)
-        .orgs
-        .values()
-        .next()
-        .unwrap()
-        .conversations
-        .keys()
-        .next()
-        .copied()
-        .unwrap();
+    let id = first_conversation(&sim);
     let tasks: Vec<_> = (0..4)
         .map(|_| {
             let c = c.clone();
@@ -266,16 +267,7 @@ async fn a_post_is_not_sent_twice_after_a_server_error() {
         ..FaultRule::default()
     }]);
     let c = client(&sim, 0);
-    let id = lock(&sim.state.world)
-        .orgs
-        .values()
-        .next()
-        .unwrap()
-        .conversations
-        .keys()
-        .next()
-        .copied()
-        .unwrap();
+    let id = first_conversation(&sim);
     let err = c
         .post_message(id, &NewMessage::chat("hello"))
         .await
@@ -386,12 +378,7 @@ async fn every_other_endpoint_works_against_the_simulator() {
     let sim = sim(60, 0).await;
     let c = client(&sim, 0);
     let org = sim.state.default_org();
-    let conv_id: ConversationId = lock(&sim.state.world).orgs[&org]
-        .conversations
-        .keys()
-        .next()
-        .copied()
-        .unwrap();
+    let conv_id = first_conversation(&sim);
 
     let conv = c.conversation(conv_id).await.unwrap();
     assert_eq!(conv.id, conv_id);
