@@ -12,6 +12,8 @@ use drift_sim::{DataConfig, RateLimitConfig, SimConfig};
 use drift_types::Secret;
 use futures::TryStreamExt;
 
+mod bench;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "driftbridge",
@@ -29,6 +31,15 @@ enum Command {
     Sim(SimArgs),
     /// Start the simulator and walk it with the real client: every conversation and message.
     Demo(DemoArgs),
+    /// Benchmarks that need the whole binary (see docs/BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Full walk of conversations and messages against a simulator child process.
+    Walk(bench::WalkArgs),
 }
 
 #[derive(Debug, Args)]
@@ -96,6 +107,7 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Sim(a) => sim(a).await,
         Command::Demo(a) => demo(a).await,
+        Command::Bench(BenchCommand::Walk(a)) => bench::walk(a).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
