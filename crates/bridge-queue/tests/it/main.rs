@@ -1,0 +1,272 @@
+//! The queue on both backends, through one parameterised harness.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use bridge_queue::{
+    Failed, Handler, JobCtx, JobError, JobState, NewJob, Queue, QueueConfig, WorkerConfig,
+    run_workers,
+};
+use bridge_store::testing::{BACKENDS, TestDb, fresh};
+use bridge_store::{Backend, Store};
+use serde_json::json;
+
+async fn queues(config: QueueConfig) -> Vec<(Backend, Queue, TestDb)> {
+    let mut out = Vec::new();
+    for b in BACKENDS {
+        if let Some(db) = fresh(*b).await {
+            let store = Store::connect(&db.url).await.expect("connect");
+            out.push((*b, Queue::new(store, config.clone()), db));
+        }
+    }
+    out
+}
+
+fn job(name: &str, n: i64) -> NewJob {
+    NewJob {
+        name: name.into(),
+        org_id: Some(1),
+        args: json!({"n": n}),
+        event_id: None,
+    }
+}
+
+async fn enqueue(q: &Queue, j: &NewJob, now: i64) -> i64 {
+    let mut tx = q.store().begin().await.unwrap();
+    let id = q.enqueue(&mut tx, j, now).await.unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+fn short_lease() -> QueueConfig {
+    QueueConfig {
+        lease: Duration::from_secs(10),
+        max_attempts: 3,
+        backoff_base: Duration::from_secs(1),
+        backoff_cap: Duration::from_secs(4),
+    }
+}
+
+#[tokio::test]
+async fn a_stale_worker_cannot_complete_a_job_taken_over_after_its_lease() {
+    for (backend, q, _db) in queues(short_lease()).await {
+        let id = enqueue(&q, &job("x", 1), 1_000).await;
+        let a = q.claim("a", 10, 1_000).await.unwrap();
+        assert_eq!(a.len(), 1, "{backend:?}");
+        assert_eq!(a[0].attempt, 1);
+        // Within the lease nobody else gets it.
+        assert!(
+            q.claim("b", 10, 5_000).await.unwrap().is_empty(),
+            "{backend:?}"
+        );
+        // After the lease, worker b takes it over with attempt 2.
+        let b = q.claim("b", 10, 11_001).await.unwrap();
+        assert_eq!((b[0].id, b[0].attempt), (id, 2), "{backend:?}");
+        // a's late completion is rejected and its transaction's writes roll back.
+        let mut tx = q.store().begin().await.unwrap();
+        let late = q.complete(&mut tx, &a[0], 12_000).await;
+        assert!(
+            matches!(late, Err(bridge_queue::Error::LeaseLost { .. })),
+            "{backend:?}"
+        );
+        drop(tx);
+        let mut tx = q.store().begin().await.unwrap();
+        q.complete(&mut tx, &b[0], 12_000).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(q.get(id).await.unwrap().unwrap().state, JobState::Done);
+    }
+}
+
+#[tokio::test]
+async fn failures_back_off_then_go_dead_with_the_last_error_and_retry_revives_them() {
+    for (backend, q, _db) in queues(short_lease()).await {
+        let id = enqueue(&q, &job("x", 1), 0).await;
+        let mut now = 0;
+        for attempt in 1..=3 {
+            let j = q.claim("w", 1, now).await.unwrap();
+            assert_eq!(j.len(), 1, "{backend:?} attempt {attempt}");
+            let outcome = q
+                .fail(&j[0], &format!("boom {attempt}"), false, now)
+                .await
+                .unwrap();
+            match outcome {
+                Failed::RetryAt(at) => {
+                    let max = 1000 * (1 << (attempt - 1)).min(4);
+                    assert!(
+                        at - now >= max / 2 && at - now <= max,
+                        "{backend:?} {at} {now}"
+                    );
+                    assert!(q.claim("w", 1, at - 1).await.unwrap().is_empty());
+                    now = at;
+                }
+                Failed::Dead => assert_eq!(attempt, 3, "{backend:?}"),
+            }
+        }
+        let dead = q.list(JobState::Dead, 10).await.unwrap();
+        assert_eq!(dead.len(), 1, "{backend:?}");
+        assert_eq!(dead[0].last_error.as_deref(), Some("boom 3"));
+        assert!(q.claim("w", 1, now + 1_000_000).await.unwrap().is_empty());
+        assert!(q.retry(id, now).await.unwrap());
+        assert!(
+            !q.retry(id, now).await.unwrap(),
+            "only dead jobs are retried"
+        );
+        let j = q.claim("w", 1, now).await.unwrap();
+        assert_eq!(j[0].attempt, 1, "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_permanent_failure_is_dead_at_once() {
+    for (backend, q, _db) in queues(short_lease()).await {
+        enqueue(&q, &job("x", 1), 0).await;
+        let j = q.claim("w", 1, 0).await.unwrap();
+        assert_eq!(
+            q.fail(&j[0], "404", true, 0).await.unwrap(),
+            Failed::Dead,
+            "{backend:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_job_whose_worker_vanished_on_its_last_attempt_goes_dead() {
+    for (backend, q, _db) in queues(short_lease()).await {
+        let id = enqueue(&q, &job("x", 1), 0).await;
+        let mut now = 0;
+        for _ in 0..3 {
+            assert_eq!(q.claim("w", 1, now).await.unwrap().len(), 1, "{backend:?}");
+            now += 10_001;
+        }
+        assert!(
+            q.claim("w", 1, now).await.unwrap().is_empty(),
+            "{backend:?}"
+        );
+        let row = q.get(id).await.unwrap().unwrap();
+        assert_eq!(row.state, JobState::Dead, "{backend:?}");
+        assert!(row.last_error.unwrap().contains("lease expired"));
+    }
+}
+
+#[tokio::test]
+async fn concurrent_claimers_never_share_a_job() {
+    for (backend, q, _db) in queues(QueueConfig::default()).await {
+        for n in 0..200 {
+            enqueue(&q, &job("x", n), 0).await;
+        }
+        let mut handles = Vec::new();
+        for w in 0..6 {
+            let q = q.clone();
+            handles.push(tokio::spawn(async move {
+                let mut got = Vec::new();
+                loop {
+                    let j = q.claim(&format!("w{w}"), 7, 1).await.unwrap();
+                    if j.is_empty() {
+                        break got;
+                    }
+                    got.extend(j.into_iter().map(|j| j.id));
+                }
+            }));
+        }
+        let mut all = Vec::new();
+        for h in handles {
+            all.extend(h.await.unwrap());
+        }
+        let n = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!((n, all.len()), (200, 200), "{backend:?}");
+    }
+}
+
+struct Counting {
+    runs: AtomicU32,
+    fail_first: bool,
+}
+
+impl Handler for Counting {
+    async fn handle(&self, ctx: &mut JobCtx) -> Result<(), JobError> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        if self.fail_first && ctx.job.attempt == 1 {
+            return Err(JobError::Retry(anyhow::anyhow!("first try fails")));
+        }
+        if ctx.job.name == "slow" {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        }
+        let tx = ctx.queue().store().begin().await?;
+        ctx.finish(tx).await
+    }
+}
+
+#[tokio::test]
+async fn workers_drain_the_queue_and_retry_failures() {
+    let config = QueueConfig {
+        backoff_base: Duration::from_millis(10),
+        backoff_cap: Duration::from_millis(20),
+        ..QueueConfig::default()
+    };
+    for (backend, q, _db) in queues(config).await {
+        let now = now_ms();
+        for n in 0..40 {
+            enqueue(&q, &job("x", n), now).await;
+        }
+        let h = Arc::new(Counting {
+            runs: AtomicU32::new(0),
+            fail_first: true,
+        });
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let cfg = WorkerConfig {
+            poll_interval: Duration::from_millis(20),
+            ..WorkerConfig::default()
+        };
+        let stats = cfg.stats.clone();
+        let pool = tokio::spawn(run_workers(q.clone(), h.clone(), cfg, rx));
+        while q.pending().await.unwrap() > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tx.send(true).unwrap();
+        pool.await.unwrap();
+        assert_eq!(h.runs.load(Ordering::SeqCst), 80, "{backend:?}");
+        assert_eq!(stats.completed.load(Ordering::SeqCst), 40);
+        assert_eq!(stats.retried.load(Ordering::SeqCst), 40);
+        let counts = q.counts().await.unwrap();
+        assert_eq!(counts, vec![("done".to_string(), 40)], "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn shutdown_releases_running_jobs_without_counting_the_attempt() {
+    for (backend, q, _db) in queues(QueueConfig::default()).await {
+        let id = enqueue(&q, &job("slow", 1), now_ms()).await;
+        let h = Arc::new(Counting {
+            runs: AtomicU32::new(0),
+            fail_first: false,
+        });
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let cfg = WorkerConfig {
+            poll_interval: Duration::from_millis(20),
+            grace: Duration::from_millis(100),
+            ..WorkerConfig::default()
+        };
+        let pool = tokio::spawn(run_workers(q.clone(), h.clone(), cfg, rx));
+        while h.runs.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tx.send(true).unwrap();
+        pool.await.unwrap();
+        let row = q.get(id).await.unwrap().unwrap();
+        assert_eq!(
+            (row.state, row.attempts),
+            (JobState::Queued, 0),
+            "{backend:?}"
+        );
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}

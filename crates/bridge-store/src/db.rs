@@ -1,0 +1,249 @@
+//! Connecting to SQLite or PostgreSQL through one pool type.
+//!
+//! Both backends run the same SQL (numbered `$N` parameters, `ON CONFLICT` upserts,
+//! `RETURNING`); the few statements that differ ask [`Store::backend`]. SQLite runs in WAL
+//! mode with `synchronous = FULL`, so a commit is on disk before it returns, and through a
+//! single pooled connection: SQLite has one writer anyway, and one connection cannot meet
+//! "database is locked" from itself. Other processes on the same file wait up to
+//! `busy_timeout`.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Connection, Executor};
+
+use crate::{Error, Op, Result};
+
+/// A connection (or a transaction, which derefs to one).
+pub type Conn = sqlx::AnyConnection;
+/// A transaction.
+pub type Tx = sqlx::Transaction<'static, Any>;
+
+/// Which database is behind the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded default.
+    Sqlite,
+    /// The scale-out backend.
+    Postgres,
+}
+
+/// Pool settings.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Pool size for PostgreSQL (SQLite always uses one connection).
+    pub max_connections: u32,
+    /// How long a statement waits for another process's lock on a SQLite file.
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            busy_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The database: a pool, its backend, and the URL it came from (password redacted in `Debug`).
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    url: Arc<str>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .field("url", &redact_url(&self.url))
+            .finish()
+    }
+}
+
+/// The URL with any password replaced.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:[redacted]{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Turns what a user typed (`sqlite:PATH`, `sqlite://PATH`, a bare path, `postgres://...`)
+/// into a driver URL and its backend.
+fn normalize(url: &str) -> Result<(String, Backend)> {
+    let url = url.trim();
+    if url.is_empty() {
+        return Err(Error::Url(
+            "empty; give sqlite:PATH or postgres://...".into(),
+        ));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok((url.to_owned(), Backend::Postgres));
+    }
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    if path.contains("://") {
+        return Err(Error::Url(format!(
+            "{:?}: only sqlite: and postgres:// are supported",
+            redact_url(url)
+        )));
+    }
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    if path.is_empty() {
+        return Err(Error::Url("sqlite: needs a file path".into()));
+    }
+    let mut q = query.to_owned();
+    if !q.split('&').any(|kv| kv.starts_with("mode=")) {
+        if !q.is_empty() {
+            q.push('&');
+        }
+        q.push_str("mode=rwc");
+    }
+    Ok((format!("sqlite:{path}?{q}"), Backend::Sqlite))
+}
+
+impl Store {
+    /// Connects with default options and applies migrations.
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, StoreOptions::default()).await
+    }
+
+    /// Connects and applies migrations.
+    pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let (driver_url, backend) = normalize(url)?;
+        let connect = AnyConnectOptions::from_str(&driver_url)
+            .map_err(|e| Error::Url(format!("{}: {e}", redact_url(url))))?;
+        // One direct connection first, so an unreachable server or a bad password fails at
+        // once with the driver's reason instead of after the pool's acquire timeout.
+        sqlx::AnyConnection::connect_with(&connect)
+            .await
+            .op("connecting")?
+            .close()
+            .await
+            .op("connecting")?;
+        let busy_ms = options.busy_timeout.as_millis();
+        let pool = match backend {
+            Backend::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .acquire_timeout(Duration::from_secs(60))
+                    .after_connect(move |conn, _| {
+                        Box::pin(async move {
+                            let busy = format!("PRAGMA busy_timeout = {busy_ms}");
+                            conn.execute(sqlx::AssertSqlSafe(busy)).await?;
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = FULL").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(connect)
+                    .await
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(options.max_connections)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(connect)
+                    .await
+            }
+        }
+        .op("connecting")?;
+        let store = Self {
+            pool,
+            backend,
+            url: url.into(),
+        };
+        crate::migrate::run(&store).await?;
+        Ok(store)
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool, for statements outside a transaction.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The URL this store was opened with (may hold a password: do not log it; see
+    /// [`redact_url`]).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Starts a transaction.
+    pub async fn begin(&self) -> Result<Tx> {
+        self.pool.begin().await.op("starting a transaction")
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Rows in each warehouse and bookkeeping table, in schema order.
+    pub async fn table_counts(&self) -> Result<Vec<(&'static str, i64)>> {
+        let mut out = Vec::new();
+        for table in crate::warehouse::TABLES
+            .iter()
+            .chain(["events", "jobs"].iter())
+        {
+            let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                // `table` comes from the constant list above, never from input.
+                "SELECT COUNT(*) FROM {table}"
+            )))
+            .fetch_one(&self.pool)
+            .await
+            .op("counting rows")?;
+            out.push((*table, n));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_normalized_by_backend() {
+        assert_eq!(
+            normalize("db.sqlite").unwrap(),
+            ("sqlite:db.sqlite?mode=rwc".into(), Backend::Sqlite)
+        );
+        assert_eq!(
+            normalize("sqlite:///tmp/x.db?mode=ro").unwrap(),
+            ("sqlite:/tmp/x.db?mode=ro".into(), Backend::Sqlite)
+        );
+        assert_eq!(normalize("postgres://h/db").unwrap().1, Backend::Postgres);
+        assert!(normalize("mysql://h/db").is_err());
+        assert!(normalize("").is_err());
+        assert!(normalize("sqlite:").is_err());
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://me:hunter2@db:5432/x"),
+            "postgres://me:[redacted]@db:5432/x"
+        );
+        assert_eq!(redact_url("postgres://db/x"), "postgres://db/x");
+    }
+}

@@ -1,0 +1,68 @@
+//! Schema migrations: numbered SQL files compiled into the binary, applied in order, each
+//! once, inside a transaction that also records it. Concurrent starts are safe: PostgreSQL
+//! serializes them with an advisory lock, SQLite with `BEGIN IMMEDIATE`.
+
+use sqlx::Executor;
+
+use crate::{Backend, Op, Result, Store};
+
+/// (version, SQL with `{{id}}` for the auto-increment primary key).
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+
+/// Arbitrary constant naming driftbridge's migration lock.
+const PG_LOCK_KEY: i64 = 0x6472_6966_7462;
+
+pub(crate) async fn run(store: &Store) -> Result<()> {
+    let mut conn = store.pool().acquire().await.op("acquiring a connection")?;
+    let begin = match store.backend() {
+        Backend::Sqlite => "BEGIN IMMEDIATE",
+        Backend::Postgres => "BEGIN",
+    };
+    conn.execute(begin).await.op("starting the migration")?;
+    let result = async {
+        if store.backend() == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(PG_LOCK_KEY)
+                .execute(&mut *conn)
+                .await
+                .op("taking the migration lock")?;
+        }
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS schema_migrations \
+             (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&mut *conn)
+        .await
+        .op("creating schema_migrations")?;
+        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+            .fetch_all(&mut *conn)
+            .await
+            .op("reading schema_migrations")?;
+        for (version, sql) in MIGRATIONS {
+            if applied.contains(version) {
+                continue;
+            }
+            let id = match store.backend() {
+                Backend::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
+                Backend::Postgres => "BIGSERIAL PRIMARY KEY",
+            };
+            let sql = sql.replace("{{id}}", id);
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut *conn)
+                .await
+                .op("applying a migration")?;
+            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+                .bind(*version)
+                .bind(drift_types::EpochMillis::now().0)
+                .execute(&mut *conn)
+                .await
+                .op("recording a migration")?;
+            tracing::info!(migration.version = version, "applied migration");
+        }
+        Ok(())
+    }
+    .await;
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    conn.execute(end).await.op("finishing the migration")?;
+    result
+}
