@@ -5,7 +5,7 @@ pub mod events;
 mod migrate;
 pub mod warehouse;
 
-pub use db::{Backend, Conn, Store, StoreOptions, Tx};
+pub use db::{Backend, Conn, Store, StoreOptions, Tx, redact_url};
 pub use sqlx;
 
 /// What went wrong in the store.

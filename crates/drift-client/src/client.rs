@@ -77,6 +77,23 @@ pub struct Stats {
     pub rate_limited: AtomicU64,
     /// Token refreshes triggered by a 401.
     pub unauthorized: AtomicU64,
+    /// Responses by HTTP status; 0 counts transport failures (no response).
+    by_status: std::sync::Mutex<std::collections::BTreeMap<u16, u64>>,
+}
+
+impl Stats {
+    fn count_status(&self, status: u16) {
+        let mut m = self.by_status.lock().unwrap_or_else(|p| p.into_inner());
+        *m.entry(status).or_default() += 1;
+    }
+
+    /// Responses per HTTP status so far (0 = no response: connect error, reset, timeout).
+    pub fn by_status(&self) -> std::collections::BTreeMap<u16, u64> {
+        self.by_status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 /// Whether a request may be repeated.
@@ -266,6 +283,7 @@ impl DriftClient {
             let outcome = match rb.send().await {
                 Ok(resp) => {
                     let status = resp.status();
+                    inner.stats.count_status(status.as_u16());
                     let headers = resp.headers().clone();
                     match resp.bytes().await.map(|b| b.to_vec()) {
                         Ok(bytes) if status.is_success() => {
@@ -304,6 +322,7 @@ impl DriftClient {
                 }
                 Err(source) => {
                     inner.budget.release();
+                    inner.stats.count_status(0);
                     Error::Transport {
                         endpoint: req.endpoint,
                         source,

@@ -35,6 +35,7 @@ pub struct WalkArgs {
 
 const TOKEN: &str = "bench-walk-token";
 
+/// Runs the walk benchmark.
 pub async fn walk(a: WalkArgs) -> Result<()> {
     let exe = std::env::current_exe().context("while locating the driftbridge binary")?;
     // The simulator's bucket holds one second's worth, the same as the client's, so a client

@@ -1,18 +1,15 @@
-//! The `driftbridge` binary: the simulator and the demo today; serve, export, sync and the
-//! operator tools as their issues land.
+//! The `driftbridge` binary: serve, the demo, the simulator, operator tools and benchmarks.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use drift_client::{ClientConfig, DriftClient, ListConversations, RateBudget, StaticToken};
 use drift_sim::{DataConfig, RateLimitConfig, SimConfig};
 use drift_types::Secret;
-use futures::TryStreamExt;
 
-mod bench;
+use driftbridge::config::{self, Config, Overrides};
+use driftbridge::{bench, demo, ops, serve};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -21,19 +18,70 @@ mod bench;
     about = "Self-hosted integration hub for Drift"
 )]
 struct Cli {
+    /// Config file (default: ./driftbridge.toml when present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Database URL: sqlite:PATH or postgres://... (overrides the config).
+    #[arg(long, global = true, env = "DRIFTBRIDGE_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Log as JSON lines.
+    #[arg(long, global = true)]
+    log_json: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the webhook gateway and the workers.
+    Serve {
+        /// Listen address (overrides the config).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Run only the gateway, no workers.
+        #[arg(long)]
+        no_workers: bool,
+    },
+    /// Start the simulator and serve on a fresh SQLite file, deliver a burst of webhooks,
+    /// and show what landed.
+    Demo(demo::DemoArgs),
     /// Run the local Drift simulator.
     Sim(SimArgs),
-    /// Start the simulator and walk it with the real client: every conversation and message.
-    Demo(DemoArgs),
+    /// Run a conversation's sync or a stored event's jobs again.
+    Replay {
+        /// Conversation id.
+        #[arg(long, conflicts_with = "event", required_unless_present = "event")]
+        conversation: Option<i64>,
+        /// Org of the conversation (default: from the warehouse or the only configured org).
+        #[arg(long, requires = "conversation")]
+        org: Option<i64>,
+        /// Stored event id.
+        #[arg(long)]
+        event: Option<i64>,
+    },
+    /// Inspect and retry jobs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// Print the commented default configuration.
+    ConfigDefaults,
     /// Benchmarks that need the whole binary (see docs/BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsCommand {
+    /// Dead letters with their last error.
+    Dead {
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Queue a dead job again with fresh attempts.
+    Retry {
+        /// Job id.
+        id: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -43,7 +91,10 @@ enum BenchCommand {
 }
 
 #[derive(Debug, Args)]
-struct DataArgs {
+struct SimArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8900)]
+    port: u16,
     /// Seed of the generated dataset.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -53,26 +104,6 @@ struct DataArgs {
     /// Number of orgs.
     #[arg(long, default_value_t = 1)]
     orgs: u32,
-}
-
-impl DataArgs {
-    fn config(&self) -> DataConfig {
-        DataConfig {
-            seed: self.seed,
-            conversations: self.conversations,
-            orgs: self.orgs,
-            ..DataConfig::default()
-        }
-    }
-}
-
-#[derive(Debug, Args)]
-struct SimArgs {
-    /// Port on 127.0.0.1 (0 picks a free one).
-    #[arg(long, default_value_t = 8900)]
-    port: u16,
-    #[command(flatten)]
-    data: DataArgs,
     /// Requests per minute per token; 0 turns the limit off.
     #[arg(long, default_value_t = 600)]
     rate_limit: u32,
@@ -88,28 +119,26 @@ struct SimArgs {
     /// The app's verification token sent with webhooks.
     #[arg(long, default_value = "sim-verification-token")]
     verification_token: String,
-}
-
-#[derive(Debug, Args)]
-struct DemoArgs {
-    #[command(flatten)]
-    data: DataArgs,
+    /// Latency added to every Drift API response, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Sim(a) => sim(a).await,
-        Command::Demo(a) => demo(a).await,
-        Command::Bench(BenchCommand::Walk(a)) => bench::walk(a).await,
-    };
-    match result {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    if cli.log_json {
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+    drift_client::install_crypto();
+    match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -118,9 +147,68 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+async fn run(cli: Cli) -> Result<()> {
+    let load = |listen: Option<String>| {
+        Config::load(
+            cli.config.as_deref(),
+            &Overrides {
+                database_url: cli.database_url.clone(),
+                listen,
+            },
+        )
+    };
+    match cli.command {
+        Command::Serve { listen, no_workers } => {
+            let config = load(listen)?;
+            if config.drift.verification_tokens.is_empty() {
+                anyhow::bail!(
+                    "drift.verification_tokens is empty: set it in driftbridge.toml or \
+                     DRIFTBRIDGE_DRIFT__VERIFICATION_TOKENS='[\"...\"]' (your Drift app's \
+                     verification token)"
+                );
+            }
+            if no_workers {
+                let running = serve::start(&config, false).await?;
+                println!("driftbridge listening on http://{} (no workers)", running.addr);
+                tokio::signal::ctrl_c().await?;
+                running.stop().await;
+                Ok(())
+            } else {
+                serve::serve(config).await
+            }
+        }
+        Command::Demo(a) => demo::run(a).await,
+        Command::Sim(a) => sim(a).await,
+        Command::Replay {
+            conversation,
+            org,
+            event,
+        } => {
+            let config = load(None)?;
+            match (conversation, event) {
+                (Some(c), _) => ops::replay_conversation(&config, c, org).await,
+                (None, Some(e)) => ops::replay_event(&config, e).await,
+                (None, None) => unreachable!("clap requires one of them"),
+            }
+        }
+        Command::Jobs(JobsCommand::Dead { limit }) => ops::jobs_dead(&load(None)?, limit).await,
+        Command::Jobs(JobsCommand::Retry { id }) => ops::jobs_retry(&load(None)?, id).await,
+        Command::ConfigDefaults => {
+            print!("{}", config::DEFAULTS);
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Walk(a)) => bench::walk(a).await,
+    }
+}
+
 async fn sim(a: SimArgs) -> Result<()> {
     let mut config = SimConfig {
-        data: a.data.config(),
+        data: DataConfig {
+            seed: a.seed,
+            conversations: a.conversations,
+            orgs: a.orgs,
+            ..DataConfig::default()
+        },
         rate_limit: RateLimitConfig {
             per_minute: a.rate_limit,
             burst: a.rate_burst,
@@ -134,6 +222,12 @@ async fn sim(a: SimArgs) -> Result<()> {
     let sim = drift_sim::spawn(config, addr)
         .await
         .with_context(|| format!("while binding {addr}"))?;
+    if a.latency_ms > 0 {
+        drift_sim::lock(&sim.state.faults).set(vec![drift_sim::faults::FaultRule {
+            latency_ms: a.latency_ms,
+            ..Default::default()
+        }]);
+    }
     let (convs, msgs) = drift_sim::lock(&sim.state.world).counts();
     println!(
         "Drift simulator on {}  ({convs} conversations, {msgs} messages)",
@@ -151,76 +245,5 @@ async fn sim(a: SimArgs) -> Result<()> {
         .await
         .context("while waiting for Ctrl-C")?;
     sim.stop().await;
-    Ok(())
-}
-
-async fn demo(a: DemoArgs) -> Result<()> {
-    let config = SimConfig {
-        data: a.data.config(),
-        rate_limit: RateLimitConfig {
-            per_minute: 0,
-            burst: None,
-        },
-        ..SimConfig::default()
-    };
-    let sim = drift_sim::spawn(config, SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .context("while starting the simulator")?;
-    println!("Drift simulator on {}", sim.base_url());
-    let mut cc = ClientConfig::with_base_url(&sim.base_url())?;
-    cc.budget = RateBudget {
-        per_minute: 0,
-        burst: None,
-    };
-    let client = DriftClient::new(cc, Arc::new(StaticToken(Secret::new(sim.token()))))?;
-    let started = Instant::now();
-    let convs: Vec<_> = client
-        .conversations(ListConversations {
-            limit: Some(100),
-            ..Default::default()
-        })
-        .try_collect()
-        .await
-        .context("while listing conversations")?;
-    let mut messages = 0usize;
-    let mut longest = (0usize, None);
-    for c in &convs {
-        let n = client
-            .messages(c.id)
-            .try_fold(0usize, |n, _| async move { Ok(n + 1) })
-            .await
-            .with_context(|| format!("while reading messages of {}", c.id))?;
-        messages += n;
-        if n > longest.0 {
-            longest = (n, Some(c.id));
-        }
-    }
-    let users = client.users().await?;
-    let accounts: Vec<_> = client.accounts(100).try_collect().await?;
-    let playbooks = client.playbooks().await?;
-    println!(
-        "Walked {} conversations, {messages} messages, {} users, {} accounts, {} playbooks in {:.2?} ({} requests)",
-        convs.len(),
-        users.len(),
-        accounts.len(),
-        playbooks.len(),
-        started.elapsed(),
-        client
-            .stats()
-            .requests
-            .load(std::sync::atomic::Ordering::Relaxed),
-    );
-    if let Some(id) = convs.first().map(|c| c.id) {
-        println!(
-            "\nTranscript of conversation {id}:\n{}",
-            client.transcript(id).await?
-        );
-    }
-    if let (n, Some(id)) = longest {
-        println!("Longest conversation: {id} with {n} messages");
-    }
-    tokio::time::timeout(Duration::from_secs(5), sim.stop())
-        .await
-        .ok();
     Ok(())
 }

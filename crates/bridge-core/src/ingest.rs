@@ -1,0 +1,152 @@
+//! Durable intake: an event and the jobs it makes are committed in one transaction before
+//! the caller is told it was accepted. Events arriving together share one transaction (group
+//! commit), so one `fsync` acknowledges many webhooks; each caller still waits for the commit
+//! that holds its own event.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bridge_queue::{NewJob, Queue};
+use bridge_store::events;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::metrics::Metrics;
+
+/// Events committed together at most: bounds a transaction's size and the latency the first
+/// event of a batch waits for the last.
+const MAX_BATCH: usize = 512;
+/// Queued intake requests before callers wait: back-pressure instead of unbounded memory.
+const CHANNEL: usize = 8192;
+
+/// One verified event, ready to store.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    /// The org from the envelope.
+    pub org_id: Option<i64>,
+    /// The `type` as delivered.
+    pub event_type: String,
+    /// The envelope to store (its `token` already removed).
+    pub payload: Value,
+    /// De-duplication key.
+    pub dedup_key: String,
+    /// Jobs to enqueue with it (their `event_id` is filled in).
+    pub jobs: Vec<NewJob>,
+}
+
+/// What intake did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// Stored now, with this id.
+    New(i64),
+    /// Already stored earlier; nothing new was written.
+    Duplicate,
+}
+
+/// Intake failed; nothing of this event was stored.
+#[derive(Debug, thiserror::Error)]
+#[error("the event could not be stored")]
+pub struct IngestError(#[source] pub Option<anyhow::Error>);
+
+type Reply = oneshot::Sender<Result<Accepted, String>>;
+
+/// Handle to the committer task.
+#[derive(Debug, Clone)]
+pub struct Ingestor {
+    tx: mpsc::Sender<(Incoming, Reply)>,
+}
+
+impl Ingestor {
+    /// Starts the committer on `queue`'s store.
+    pub fn spawn(queue: Queue, metrics: Arc<Metrics>) -> Self {
+        let (tx, rx) = mpsc::channel(CHANNEL);
+        tokio::spawn(committer(queue, metrics, rx));
+        Self { tx }
+    }
+
+    /// Stores the event and its jobs durably, or says why not.
+    pub async fn ingest(&self, event: Incoming) -> Result<Accepted, IngestError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send((event, reply))
+            .await
+            .map_err(|_| IngestError(None))?;
+        match rx.await {
+            Ok(Ok(a)) => Ok(a),
+            Ok(Err(e)) => Err(IngestError(Some(anyhow::anyhow!(e)))),
+            Err(_) => Err(IngestError(None)),
+        }
+    }
+}
+
+async fn committer(queue: Queue, metrics: Arc<Metrics>, mut rx: mpsc::Receiver<(Incoming, Reply)>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(x) => batch.push(x),
+                Err(_) => break,
+            }
+        }
+        let started = std::time::Instant::now();
+        match commit(&queue, &batch).await {
+            Ok(results) => {
+                let any_jobs = results.iter().any(|r| matches!(r, Accepted::New(_)));
+                for ((_, reply), r) in batch.drain(..).zip(results) {
+                    let _ = reply.send(Ok(r));
+                }
+                if any_jobs {
+                    queue.wake();
+                }
+            }
+            Err(e) => {
+                let msg = format!("{e:#}");
+                tracing::error!(error = %msg, events = batch.len(), "storing webhook events failed");
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(msg.clone()));
+                }
+                // A failing database should not be hammered in a tight loop.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        metrics.observe(
+            "driftbridge_ingest_commit_seconds",
+            "Time to commit one intake batch.",
+            String::new(),
+            started.elapsed(),
+        );
+    }
+}
+
+async fn commit(queue: &Queue, batch: &[(Incoming, Reply)]) -> anyhow::Result<Vec<Accepted>> {
+    let now = crate::now_ms();
+    let mut tx = queue.store().begin().await?;
+    let mut out = Vec::with_capacity(batch.len());
+    for (ev, _) in batch {
+        let id = events::insert(
+            &mut tx,
+            &ev.dedup_key,
+            ev.org_id,
+            &ev.event_type,
+            &ev.payload,
+            now,
+        )
+        .await?;
+        match id {
+            Some(id) => {
+                for job in &ev.jobs {
+                    let job = NewJob {
+                        event_id: Some(id),
+                        ..job.clone()
+                    };
+                    queue.enqueue(&mut tx, &job, now).await?;
+                }
+                out.push(Accepted::New(id));
+            }
+            None => out.push(Accepted::Duplicate),
+        }
+    }
+    tx.commit().await?;
+    Ok(out)
+}

@@ -1,0 +1,90 @@
+#![doc = include_str!("../README.md")]
+
+mod error;
+mod gateway;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use bridge_core::drift::DriftPool;
+use bridge_core::ingest::Ingestor;
+use bridge_core::metrics::{Metrics, labels};
+use bridge_queue::Queue;
+use drift_types::Secret;
+
+pub use error::ApiError;
+pub use gateway::MAX_BODY;
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Durable intake.
+    pub ingestor: Ingestor,
+    /// The queue (for readiness and job gauges).
+    pub queue: Queue,
+    /// Accepted verification tokens (more than one while rotating).
+    pub verification_tokens: Arc<Vec<Secret>>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Drift clients (for call counters).
+    pub drift: Arc<DriftPool>,
+}
+
+/// The router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/webhooks/drift", post(gateway::receive))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
+    match st.queue.pending().await {
+        Ok(_) => (StatusCode::OK, "ready"),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}
+
+async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
+    let mut extra = Vec::new();
+    match st.queue.counts().await {
+        Ok(counts) => {
+            for state in ["queued", "running", "done", "dead", "cancelled"] {
+                let n = counts.iter().find(|(s, _)| s == state).map_or(0, |c| c.1);
+                extra.push((
+                    "driftbridge_jobs",
+                    "Jobs by state.",
+                    labels(&[("state", state)]),
+                    n as f64,
+                ));
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not count jobs for /metrics"),
+    }
+    for (status, n) in st.drift.status_counts() {
+        let s = if status == 0 {
+            "none".to_owned()
+        } else {
+            status.to_string()
+        };
+        extra.push((
+            "driftbridge_drift_calls",
+            "Drift API responses by status (none = no response).",
+            labels(&[("status", &s)]),
+            n as f64,
+        ));
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        st.metrics.render(&extra),
+    )
+}

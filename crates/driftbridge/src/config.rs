@@ -1,0 +1,252 @@
+//! Configuration: the embedded commented defaults (`driftbridge.default.toml`), then an
+//! optional file, then `DRIFTBRIDGE_` environment variables (`__` nests), then flags. The
+//! whole tree is validated once and every problem is reported together.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use bridge_core::drift::DriftConfig;
+use bridge_queue::QueueConfig;
+use drift_types::Secret;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The defaults file, shown by `driftbridge config defaults`.
+pub const DEFAULTS: &str = include_str!("../driftbridge.default.toml");
+
+/// Everything driftbridge reads.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Config {
+    /// HTTP server.
+    pub server: ServerConfig,
+    /// Database.
+    pub database: DatabaseConfig,
+    /// Drift.
+    pub drift: DriftSection,
+    /// Workers.
+    pub workers: WorkersConfig,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ServerConfig {
+    /// Listen address.
+    pub listen: String,
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct DatabaseConfig {
+    /// URL.
+    pub url: Secret,
+    /// PostgreSQL pool size.
+    pub max_connections: u32,
+}
+
+/// `[drift]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct DriftSection {
+    /// REST base URL.
+    pub base_url: String,
+    /// Default private-app token.
+    #[serde(default)]
+    pub token: Option<Secret>,
+    /// Tokens per org id.
+    #[serde(default)]
+    pub tokens: BTreeMap<String, Secret>,
+    /// Accepted webhook verification tokens.
+    #[serde(default)]
+    pub verification_tokens: Vec<Secret>,
+    /// Requests per minute per token.
+    pub rate_limit_per_minute: u32,
+    /// Request timeout in seconds.
+    pub timeout_secs: u64,
+}
+
+/// `[workers]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct WorkersConfig {
+    /// Jobs at once.
+    pub concurrency: usize,
+    /// Lease in seconds.
+    pub lease_secs: u64,
+    /// Attempts before dead.
+    pub max_attempts: u32,
+    /// First backoff in ms.
+    pub backoff_base_ms: u64,
+    /// Backoff cap in seconds.
+    pub backoff_cap_secs: u64,
+    /// Poll interval in ms.
+    pub poll_interval_ms: u64,
+    /// Shutdown grace in seconds.
+    pub shutdown_grace_secs: u64,
+}
+
+/// Flags that override the file and environment.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Overrides {
+    /// `--database-url`.
+    pub database_url: Option<String>,
+    /// `--listen`.
+    pub listen: Option<String>,
+}
+
+impl Config {
+    /// Loads defaults, `file` (or `./driftbridge.toml` when present), the environment and
+    /// `overrides`, then validates.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self> {
+        let mut fig = Figment::from(Toml::string(DEFAULTS));
+        match file {
+            Some(f) => {
+                if !f.exists() {
+                    bail!("config file {} does not exist", f.display());
+                }
+                fig = fig.merge(Toml::file(f));
+            }
+            None => fig = fig.merge(Toml::file("driftbridge.toml")),
+        }
+        fig = fig.merge(Env::prefixed("DRIFTBRIDGE_").split("__"));
+        if let Some(u) = &overrides.database_url {
+            fig = fig.merge(Serialized::default("database.url", u));
+        }
+        if let Some(l) = &overrides.listen {
+            fig = fig.merge(Serialized::default("server.listen", l));
+        }
+        let config: Config = fig
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {}", join_errors(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let mut problems = Vec::new();
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            problems.push(format!(
+                "server.listen {:?} is not an address like 127.0.0.1:8080",
+                self.server.listen
+            ));
+        }
+        if url_ok(&self.drift.base_url).is_err() {
+            problems.push(format!(
+                "drift.base_url {:?} is not an http(s) URL",
+                self.drift.base_url
+            ));
+        }
+        for k in self.drift.tokens.keys() {
+            if k.parse::<i64>().is_err() {
+                problems.push(format!("drift.tokens key {k:?} is not an org id"));
+            }
+        }
+        if self.drift.verification_tokens.iter().any(Secret::is_empty) {
+            problems.push("drift.verification_tokens holds an empty token".into());
+        }
+        if self.workers.concurrency == 0 {
+            problems.push("workers.concurrency must be at least 1".into());
+        }
+        if self.workers.max_attempts == 0 {
+            problems.push("workers.max_attempts must be at least 1".into());
+        }
+        if self.workers.lease_secs < 3 {
+            problems.push("workers.lease_secs must be at least 3".into());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            bail!("invalid configuration:\n  - {}", problems.join("\n  - "))
+        }
+    }
+
+    /// The listen address (validated).
+    pub fn listen(&self) -> SocketAddr {
+        self.server
+            .listen
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
+    }
+
+    /// The Drift slice for bridge-core.
+    pub fn drift(&self) -> DriftConfig {
+        DriftConfig {
+            base_url: self.drift.base_url.clone(),
+            default_token: self.drift.token.clone(),
+            tokens: self
+                .drift
+                .tokens
+                .iter()
+                .filter_map(|(k, v)| Some((k.parse().ok()?, v.clone())))
+                .collect(),
+            rate_limit_per_minute: self.drift.rate_limit_per_minute,
+            timeout: Duration::from_secs(self.drift.timeout_secs),
+        }
+    }
+
+    /// The queue slice.
+    pub fn queue(&self) -> QueueConfig {
+        QueueConfig {
+            lease: Duration::from_secs(self.workers.lease_secs),
+            max_attempts: self.workers.max_attempts,
+            backoff_base: Duration::from_millis(self.workers.backoff_base_ms),
+            backoff_cap: Duration::from_secs(self.workers.backoff_cap_secs),
+        }
+    }
+}
+
+fn url_ok(u: &str) -> Result<(), ()> {
+    if u.starts_with("http://") || u.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(())
+    }
+}
+
+fn join_errors(e: figment::Error) -> String {
+    e.into_iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_load_and_validate() {
+        let c = Config::load(None, &Overrides::default()).unwrap();
+        assert_eq!(c.workers.max_attempts, 8);
+        assert_eq!(c.database.url.expose(), "sqlite:driftbridge.db");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("bad.toml");
+        std::fs::write(
+            &f,
+            "[server]\nlisten = \"nowhere\"\n[drift]\nbase_url = \"ftp://x\"\n[workers]\nconcurrency = 0\n",
+        )
+        .unwrap();
+        let e = Config::load(Some(&f), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("server.listen"), "{e}");
+        assert!(e.contains("drift.base_url"), "{e}");
+        assert!(e.contains("workers.concurrency"), "{e}");
+    }
+
+    #[test]
+    fn a_wrongly_typed_value_names_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("bad.toml");
+        std::fs::write(&f, "[workers]\nconcurrency = \"lots\"\n").unwrap();
+        let e = Config::load(Some(&f), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("concurrency"), "{e}");
+    }
+}

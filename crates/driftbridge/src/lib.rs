@@ -1,0 +1,8 @@
+//! The pieces of the `driftbridge` binary, as a library so the integration tests can start
+//! them in-process: configuration, `serve`, the demo, operator commands and benchmarks.
+
+pub mod bench;
+pub mod config;
+pub mod demo;
+pub mod ops;
+pub mod serve;

@@ -1,0 +1,169 @@
+//! `driftbridge serve`: the gateway and the workers in one process, with graceful shutdown
+//! (stop accepting, let running jobs finish for the grace period, release the rest).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use bridge_core::drift::DriftPool;
+use bridge_core::ingest::Ingestor;
+use bridge_core::jobs::Pipeline;
+use bridge_core::metrics::{Metrics, labels};
+use bridge_queue::{Queue, WorkerConfig, WorkerStats, run_workers};
+use bridge_store::{Store, StoreOptions};
+use bridge_web::AppState;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+
+/// A running gateway + worker pool.
+#[derive(Debug)]
+pub struct Running {
+    /// Where the HTTP server listens.
+    pub addr: SocketAddr,
+    /// The queue.
+    pub queue: Queue,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Worker counters.
+    pub worker_stats: Arc<WorkerStats>,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    workers: JoinHandle<()>,
+}
+
+/// Opens the store (applying migrations), binds the listener and starts everything.
+pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
+    let store = Store::connect_with(
+        config.database.url.expose(),
+        StoreOptions {
+            max_connections: config.database.max_connections,
+            ..StoreOptions::default()
+        },
+    )
+    .await
+    .context("while opening the database")?;
+    let queue = Queue::new(store, config.queue());
+    let metrics = Arc::new(Metrics::default());
+    let drift = Arc::new(DriftPool::new(config.drift()));
+    let ingestor = Ingestor::spawn(queue.clone(), metrics.clone());
+    let state = AppState {
+        ingestor,
+        queue: queue.clone(),
+        verification_tokens: Arc::new(config.drift.verification_tokens.clone()),
+        metrics: metrics.clone(),
+        drift: drift.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen())
+        .await
+        .with_context(|| format!("while binding {}", config.listen()))?;
+    let addr = listener.local_addr()?;
+    let (shutdown, rx) = watch::channel(false);
+    let mut server_rx = rx.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, bridge_web::router(state))
+            .with_graceful_shutdown(async move {
+                let _ = server_rx.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    let m = metrics.clone();
+    let worker_config = WorkerConfig {
+        concurrency: config.workers.concurrency,
+        poll_interval: Duration::from_millis(config.workers.poll_interval_ms),
+        grace: Duration::from_secs(config.workers.shutdown_grace_secs),
+        on_finish: Some(Arc::new(move |job, outcome, took| {
+            m.inc(
+                "driftbridge_jobs_finished_total",
+                "Job attempts by job name and outcome.",
+                labels(&[("name", &job.name), ("outcome", outcome)]),
+                1,
+            );
+            m.observe(
+                "driftbridge_job_seconds",
+                "Job attempt duration, by job name.",
+                labels(&[("name", &job.name)]),
+                took,
+            );
+        })),
+        ..WorkerConfig::default()
+    };
+    let worker_stats = worker_config.stats.clone();
+    let pipeline = Arc::new(Pipeline {
+        drift,
+        metrics: metrics.clone(),
+    });
+    let wq = queue.clone();
+    let workers = tokio::spawn(async move {
+        if run_workers_here {
+            run_workers(wq, pipeline, worker_config, rx).await;
+        }
+    });
+    Ok(Running {
+        addr,
+        queue,
+        metrics,
+        worker_stats,
+        shutdown,
+        server,
+        workers,
+    })
+}
+
+impl Running {
+    /// Graceful stop: the server stops accepting and finishes in-flight requests; workers
+    /// finish or release their jobs; the pool closes.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.server.await;
+        let _ = self.workers.await;
+        self.queue.store().close().await;
+    }
+
+    /// Waits until no job is queued or running.
+    pub async fn drained(&self, poll: Duration) -> Result<()> {
+        while self.queue.pending().await? > 0 {
+            tokio::time::sleep(poll).await;
+        }
+        Ok(())
+    }
+}
+
+/// Runs until Ctrl-C or SIGTERM.
+pub async fn serve(config: Config) -> Result<()> {
+    let running = start(&config, true).await?;
+    println!(
+        "driftbridge listening on http://{} (database {})",
+        running.addr,
+        bridge_store::redact_url(config.database.url.expose())
+    );
+    tracing::info!(addr = %running.addr, "serving");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.stop().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
