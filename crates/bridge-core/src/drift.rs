@@ -26,6 +26,8 @@ pub struct DriftConfig {
     pub rate_limit_per_minute: u32,
     /// Whole-request timeout.
     pub timeout: Duration,
+    /// Retries of one call (5xx, resets, 429) before the job attempt fails.
+    pub max_retries: u32,
 }
 
 impl Default for DriftConfig {
@@ -36,6 +38,7 @@ impl Default for DriftConfig {
             tokens: BTreeMap::new(),
             rate_limit_per_minute: 600,
             timeout: Duration::from_secs(30),
+            max_retries: 6,
         }
     }
 }
@@ -73,6 +76,7 @@ impl DriftPool {
         let mut cc = ClientConfig::with_base_url(&self.config.base_url)
             .context("while reading the Drift base URL")?;
         cc.timeout = self.config.timeout;
+        cc.max_retries = self.config.max_retries;
         cc.budget = RateBudget {
             per_minute: self.config.rate_limit_per_minute,
             burst: None,

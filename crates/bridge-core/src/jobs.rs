@@ -7,9 +7,7 @@ use anyhow::{Context, anyhow};
 use bridge_queue::{Handler, JobCtx, JobError, NewJob};
 use bridge_store::warehouse;
 use drift_types::webhook::{ParticipantsChanged, PlaybookGoalMet};
-use drift_types::{
-    ContactId, ConversationId, Meeting, Message, OrgId, UserId, WebhookEvent,
-};
+use drift_types::{ContactId, ConversationId, Meeting, Message, OrgId, UserId, WebhookEvent};
 use serde_json::{Value, json};
 
 use crate::drift::DriftPool;
@@ -47,7 +45,11 @@ fn job(name: &str, org: Option<OrgId>, args: Value) -> NewJob {
 pub fn jobs_for(event: &WebhookEvent, org: Option<OrgId>) -> Vec<NewJob> {
     use WebhookEvent as E;
     let sync = |id: ConversationId| {
-        vec![job(names::SYNC_CONVERSATION, org, json!({ "conversation_id": id }))]
+        vec![job(
+            names::SYNC_CONVERSATION,
+            org,
+            json!({ "conversation_id": id }),
+        )]
     };
     match event {
         E::ConversationPush(p) => sync(p.data.conversation_id),
@@ -61,7 +63,11 @@ pub fn jobs_for(event: &WebhookEvent, org: Option<OrgId>) -> Vec<NewJob> {
             vec![job(names::SYNC_CONTACT, org, json!({ "contact_id": c.id }))]
         }
         E::ContactUpdated(c) => {
-            vec![job(names::SYNC_CONTACT, org, json!({ "contact_id": c.end_user_id }))]
+            vec![job(
+                names::SYNC_CONTACT,
+                org,
+                json!({ "contact_id": c.end_user_id }),
+            )]
         }
         E::ConversationParticipantAdded(p) => vec![job(
             names::APPLY_PARTICIPANTS,
@@ -172,8 +178,7 @@ impl Handler for Pipeline {
             names::RECORD_GOAL_MET => {
                 let g: PlaybookGoalMet = arg(&args, "goal")?;
                 let mut tx = ctx.queue().store().begin().await?;
-                warehouse::record_goal_met(&mut tx, org, &g, ctx.job.event_id.unwrap_or(0))
-                    .await?;
+                warehouse::record_goal_met(&mut tx, org, &g, ctx.job.event_id.unwrap_or(0)).await?;
                 ctx.finish(tx).await
             }
             names::UPSERT_MEETING => {

@@ -165,11 +165,25 @@ mod tests {
         let m = Metrics::default();
         m.inc("a_total", "things", labels(&[("k", "v\"x")]), 2);
         m.inc("a_total", "things", labels(&[("k", "v\"x")]), 1);
-        m.observe("lat_seconds", "latency", String::new(), Duration::from_millis(3));
+        m.observe(
+            "lat_seconds",
+            "latency",
+            String::new(),
+            Duration::from_millis(3),
+        );
         let text = m.render(&[("g", "gauge", labels(&[("s", "queued")]), 4.0)]);
-        assert!(text.contains("# TYPE a_total counter\na_total{k=\"v\\\"x\"} 3\n"), "{text}");
-        assert!(text.contains("lat_seconds_bucket{le=\"0.0025\"} 0\n"), "{text}");
-        assert!(text.contains("lat_seconds_bucket{le=\"0.005\"} 1\n"), "{text}");
+        assert!(
+            text.contains("# TYPE a_total counter\na_total{k=\"v\\\"x\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("lat_seconds_bucket{le=\"0.0025\"} 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("lat_seconds_bucket{le=\"0.005\"} 1\n"),
+            "{text}"
+        );
         assert!(text.contains("lat_seconds_count 1\n"), "{text}");
         assert!(text.contains("g{s=\"queued\"} 4\n"), "{text}");
         assert_eq!(m.quantile("lat_seconds", 0.5), Some(0.005));

@@ -4,7 +4,9 @@
 use anyhow::Context;
 use bridge_queue::JobError;
 use bridge_store::{Conn, warehouse};
-use drift_types::{AuthorType, Contact, Conversation, ConversationId, Message, OrgId, User, UserId};
+use drift_types::{
+    AuthorType, Contact, Conversation, ConversationId, Message, OrgId, User, UserId,
+};
 use futures::TryStreamExt;
 
 use crate::drift::DriftPool;

@@ -88,7 +88,12 @@ pub(crate) async fn receive(
         .get("x-verification-token")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
-        .or_else(|| body_token.as_ref().and_then(Value::as_str).map(str::to_owned));
+        .or_else(|| {
+            body_token
+                .as_ref()
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
     if !verified(&st, presented.as_deref()) {
         return Err(reject(
             &st,
@@ -130,7 +135,11 @@ pub(crate) async fn receive(
         }
     };
     let known = EVENT_TYPES.contains(&event_type.as_str());
-    let type_label = if known { event_type.as_str() } else { "unknown" };
+    let type_label = if known {
+        event_type.as_str()
+    } else {
+        "unknown"
+    };
     let incoming = Incoming {
         org_id: org_id.map(|o| o.0),
         dedup_key: dedup_key(&event_type, org_id.map(|o| o.0), data),

@@ -65,6 +65,8 @@ pub struct DriftSection {
     pub rate_limit_per_minute: u32,
     /// Request timeout in seconds.
     pub timeout_secs: u64,
+    /// Retries of one Drift call.
+    pub max_retries: u32,
 }
 
 /// `[workers]`.
@@ -182,6 +184,7 @@ impl Config {
                 .collect(),
             rate_limit_per_minute: self.drift.rate_limit_per_minute,
             timeout: Duration::from_secs(self.drift.timeout_secs),
+            max_retries: self.drift.max_retries,
         }
     }
 

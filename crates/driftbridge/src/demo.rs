@@ -56,7 +56,11 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     let sim = drift_sim::spawn(sim_config, SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .context("while starting the simulator")?;
-    println!("1. Drift simulator on {} ({} conversations)", sim.base_url(), a.conversations);
+    println!(
+        "1. Drift simulator on {} ({} conversations)",
+        sim.base_url(),
+        a.conversations
+    );
 
     let mut config = Config::load(
         None,
@@ -71,7 +75,11 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     config.drift.rate_limit_per_minute = a.rate_limit;
     let running = crate::serve::start(&config, true).await?;
     let hook = format!("http://{}/webhooks/drift", running.addr);
-    println!("2. driftbridge serve on http://{} with SQLite at {}", running.addr, db.display());
+    println!(
+        "2. driftbridge serve on http://{} with SQLite at {}",
+        running.addr,
+        db.display()
+    );
 
     sim.state.webhooks.configure(|w| {
         w.url = Some(hook.clone());
@@ -87,7 +95,10 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         .await
         .context("while asking the simulator to emit events")?;
     if !resp.status().is_success() {
-        bail!("the simulator refused to emit: {}", resp.text().await.unwrap_or_default());
+        bail!(
+            "the simulator refused to emit: {}",
+            resp.text().await.unwrap_or_default()
+        );
     }
     let emitted: serde_json::Value = resp.json().await?;
     println!(

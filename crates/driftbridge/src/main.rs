@@ -169,7 +169,10 @@ async fn run(cli: Cli) -> Result<()> {
             }
             if no_workers {
                 let running = serve::start(&config, false).await?;
-                println!("driftbridge listening on http://{} (no workers)", running.addr);
+                println!(
+                    "driftbridge listening on http://{} (no workers)",
+                    running.addr
+                );
                 tokio::signal::ctrl_c().await?;
                 running.stop().await;
                 Ok(())

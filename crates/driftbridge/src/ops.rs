@@ -37,7 +37,10 @@ pub async fn replay_conversation(config: &Config, id: i64, org: Option<i64>) -> 
                     .bind(id)
                     .fetch_all(queue.store().pool())
                     .await?;
-            match (known.as_slice(), config.drift().tokens.keys().collect::<Vec<_>>().as_slice()) {
+            match (
+                known.as_slice(),
+                config.drift().tokens.keys().collect::<Vec<_>>().as_slice(),
+            ) {
                 ([o], _) => *o,
                 ([], [o]) => **o,
                 _ => bail!("cannot tell which org conversation {id} belongs to; pass --org"),
@@ -51,7 +54,10 @@ pub async fn replay_conversation(config: &Config, id: i64, org: Option<i64>) -> 
         event_id: None,
     };
     let ids = enqueue_all(&queue, &[job]).await?;
-    println!("queued job {} to sync conversation {id} of org {org}", ids[0]);
+    println!(
+        "queued job {} to sync conversation {id} of org {org}",
+        ids[0]
+    );
     Ok(())
 }
 

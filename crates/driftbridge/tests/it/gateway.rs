@@ -1,0 +1,212 @@
+//! The webhook gateway's answers and what it stores.
+
+use bridge_store::testing::BACKENDS;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn bad_input_gets_its_status_and_error_body_and_stores_nothing() {
+    for backend in BACKENDS {
+        let Some(env) = env(*backend, 5).await else {
+            continue;
+        };
+        let running = driftbridge::serve::start(&env.config, false).await.unwrap();
+        let url = format!("http://{}/webhooks/drift", running.addr);
+        let http = reqwest::Client::new();
+        let good = push(org(&env.sim), conversation_ids(&env.sim)[0], 1);
+        let mut wrong = good.clone();
+        wrong["token"] = json!("not-the-token");
+        let mut none = good.clone();
+        none.as_object_mut().unwrap().remove("token");
+        let big = format!(r#"{{"type":"x","data":"{}"}}"#, "a".repeat(1024 * 1024 + 1));
+        let cases: Vec<(&str, String, &str, u16, &str)> = vec![
+            (
+                "wrong token",
+                wrong.to_string(),
+                "application/json",
+                401,
+                "invalid_token",
+            ),
+            (
+                "no token",
+                none.to_string(),
+                "application/json",
+                401,
+                "invalid_token",
+            ),
+            (
+                "oversize",
+                big,
+                "application/json",
+                413,
+                "payload_too_large",
+            ),
+            (
+                "malformed",
+                "{\"type\": ".into(),
+                "application/json",
+                400,
+                "invalid_json",
+            ),
+            (
+                "array",
+                "[1,2]".into(),
+                "application/json",
+                400,
+                "invalid_envelope",
+            ),
+            (
+                "text",
+                good.to_string(),
+                "text/plain",
+                415,
+                "unsupported_media_type",
+            ),
+            (
+                "no type",
+                json!({"token": VERIFY, "orgId": 1, "data": {}}).to_string(),
+                "application/json",
+                400,
+                "invalid_envelope",
+            ),
+            (
+                "no data",
+                json!({"token": VERIFY, "orgId": 1, "type": "new_message"}).to_string(),
+                "application/json",
+                400,
+                "invalid_envelope",
+            ),
+        ];
+        for (name, body, ctype, status, code) in cases {
+            let resp = http
+                .post(&url)
+                .header("content-type", ctype)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status().as_u16(), status, "{backend:?} {name}");
+            let body: Value = resp.json().await.unwrap();
+            assert_eq!(body["error"]["code"], code, "{backend:?} {name}: {body}");
+            assert!(
+                body["error"]["message"].as_str().unwrap().len() > 10,
+                "{name}"
+            );
+        }
+        let store = running.queue.store().clone();
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM events").await,
+            0,
+            "{backend:?}"
+        );
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM jobs").await,
+            0,
+            "{backend:?}"
+        );
+        let metrics = running.metrics.render(&[]);
+        assert!(
+            metrics.contains("driftbridge_events_rejected_total{reason=\"invalid_token\"} 2"),
+            "{metrics}"
+        );
+        running.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn unknown_types_are_kept_and_the_token_is_never_stored() {
+    for backend in BACKENDS {
+        let Some(env) = env(*backend, 5).await else {
+            continue;
+        };
+        let running = driftbridge::serve::start(&env.config, false).await.unwrap();
+        let http = reqwest::Client::new();
+        let unknown = json!({"type": "brand_new_thing", "orgId": 7, "token": VERIFY,
+                             "data": {"whatever": [1, 2, 3]}});
+        assert_eq!(post(&http, running.addr, &unknown).await.unwrap(), 200);
+        let resp = http
+            .post(format!("http://{}/webhooks/drift", running.addr))
+            .header("x-verification-token", VERIFY)
+            .json(&json!({"type": "new_message", "orgId": 7, "data": {"id": 1,
+                "conversationId": 2, "createdAt": 3, "author": {"type": "contact", "id": 4}}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let store = running.queue.store().clone();
+        let payloads: Vec<String> = sqlx::query_scalar("SELECT payload FROM events ORDER BY id")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(payloads.len(), 2, "{backend:?}");
+        assert!(payloads[0].contains("brand_new_thing"));
+        assert!(payloads.iter().all(|p| !p.contains(VERIFY)), "{payloads:?}");
+        // The unknown type makes no job; the message makes one.
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM jobs").await,
+            1,
+            "{backend:?}"
+        );
+        running.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_event_delivered_five_times_across_a_restart_is_stored_once_with_one_job() {
+    for backend in BACKENDS {
+        let Some(env) = env(*backend, 5).await else {
+            continue;
+        };
+        let ev = push(org(&env.sim), conversation_ids(&env.sim)[0], 1);
+        // Same data, keys in another order: still the same event.
+        let reordered: Value = serde_json::from_str(&{
+            let mut s = String::from("{");
+            let o = ev.as_object().unwrap();
+            let mut keys: Vec<_> = o.keys().collect();
+            keys.reverse();
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                s.push_str(&format!("{}:{}", json!(k), o[*k]));
+            }
+            s + "}"
+        })
+        .unwrap();
+        let http = reqwest::Client::new();
+        let mut answers = Vec::new();
+        for round in 0..2 {
+            let running = driftbridge::serve::start(&env.config, false).await.unwrap();
+            let times = if round == 0 { 3 } else { 2 };
+            for i in 0..times {
+                let body = if i % 2 == 0 { &ev } else { &reordered };
+                let resp = http
+                    .post(format!("http://{}/webhooks/drift", running.addr))
+                    .json(body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), 200);
+                answers.push(resp.json::<Value>().await.unwrap()["status"].clone());
+            }
+            running.stop().await;
+        }
+        assert_eq!(answers[0], "accepted", "{backend:?}");
+        assert!(
+            answers[1..].iter().all(|a| a == "duplicate"),
+            "{backend:?} {answers:?}"
+        );
+        let store = bridge_store::Store::connect(&env.db.url).await.unwrap();
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM events").await,
+            1,
+            "{backend:?}"
+        );
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM jobs").await,
+            1,
+            "{backend:?}"
+        );
+    }
+}

@@ -1,0 +1,6 @@
+//! driftbridge end to end: the real gateway, workers, simulator and databases.
+
+mod gateway;
+mod helpers;
+mod pipeline;
+mod processes;
