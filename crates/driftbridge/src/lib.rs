@@ -2,6 +2,7 @@
 //! them in-process: configuration, `serve`, the demo, operator commands and benchmarks.
 
 pub mod bench;
+pub mod bench_ingest;
 pub mod config;
 pub mod demo;
 pub mod ops;

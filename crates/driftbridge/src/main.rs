@@ -88,6 +88,10 @@ enum JobsCommand {
 enum BenchCommand {
     /// Full walk of conversations and messages against a simulator child process.
     Walk(bench::WalkArgs),
+    /// Durable webhook acks/s and ack latency at fixed rates, beside a no-op handler.
+    Ingest(driftbridge::bench_ingest::IngestArgs),
+    /// End-to-end latency from conversation_push to the conversation's rows.
+    E2e(driftbridge::bench_ingest::E2eArgs),
 }
 
 #[derive(Debug, Args)]
@@ -201,6 +205,12 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Bench(BenchCommand::Walk(a)) => bench::walk(a).await,
+        Command::Bench(BenchCommand::Ingest(a)) => {
+            driftbridge::bench_ingest::ingest(a, cli.database_url).await
+        }
+        Command::Bench(BenchCommand::E2e(a)) => {
+            driftbridge::bench_ingest::e2e(a, cli.database_url).await
+        }
     }
 }
 

@@ -113,11 +113,11 @@ async fn kill_9_during_a_burst_loses_no_acknowledged_event() {
                     {
                         let mut a = acked.lock().await;
                         a.insert(i);
-                        if a.len() == 600 {
-                            if let Some(mut s) = serve.lock().await.take() {
-                                s.child.kill().unwrap(); // SIGKILL
-                                s.child.wait().unwrap();
-                            }
+                        if a.len() == 600
+                            && let Some(mut s) = serve.lock().await.take()
+                        {
+                            s.child.kill().unwrap(); // SIGKILL
+                            s.child.wait().unwrap();
                         }
                     }
                 }
