@@ -62,6 +62,24 @@ pub struct SimConfig {
     pub webhooks: WebhookConfig,
 }
 
+impl SimConfig {
+    /// One org with `conversations` conversations and the rate limit off: the usual setup
+    /// of tests and benchmarks that are not about rate limits.
+    pub fn unlimited(conversations: u32) -> Self {
+        Self {
+            data: DataConfig {
+                conversations,
+                ..DataConfig::default()
+            },
+            rate_limit: RateLimitConfig {
+                per_minute: 0,
+                burst: None,
+            },
+            ..Self::default()
+        }
+    }
+}
+
 /// One logged request.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LoggedRequest {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use axum::routing::post;
-use drift_sim::{DataConfig, FaultRule, RateLimitConfig, SimConfig};
+use drift_sim::{FaultRule, SimConfig};
 use drift_types::Secret;
 use serde_json::{Value, json};
 
@@ -210,17 +210,7 @@ pub async fn ingest(a: IngestArgs, database_url: Option<String>) -> Result<()> {
 /// Runs `bench e2e`.
 pub async fn e2e(a: E2eArgs, database_url: Option<String>) -> Result<()> {
     let sim = drift_sim::spawn(
-        SimConfig {
-            data: DataConfig {
-                conversations: a.events.max(1),
-                ..DataConfig::default()
-            },
-            rate_limit: RateLimitConfig {
-                per_minute: 0,
-                burst: None,
-            },
-            ..SimConfig::default()
-        },
+        SimConfig::unlimited(a.events.max(1)),
         SocketAddr::from(([127, 0, 0, 1], 0)),
     )
     .await?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bridge_store::testing::TestDb;
 use bridge_store::{Backend, Store};
-use drift_sim::{DataConfig, RateLimitConfig, SimConfig, SimHandle, lock};
+use drift_sim::{SimConfig, SimHandle, lock};
 use drift_types::webhook::{ConversationPush, PushDetails};
 use drift_types::{ConversationId, EpochMillis, OrgId, Secret, WebhookEnvelope, WebhookEvent};
 use driftbridge::config::{Config, Overrides};
@@ -25,17 +25,7 @@ pub async fn env(backend: Backend, conversations: u32) -> Option<Env> {
     drift_client::install_crypto();
     let db = bridge_store::testing::fresh(backend).await?;
     let sim = drift_sim::spawn(
-        SimConfig {
-            data: DataConfig {
-                conversations,
-                ..DataConfig::default()
-            },
-            rate_limit: RateLimitConfig {
-                per_minute: 0,
-                burst: None,
-            },
-            ..SimConfig::default()
-        },
+        SimConfig::unlimited(conversations),
         SocketAddr::from(([127, 0, 0, 1], 0)),
     )
     .await
