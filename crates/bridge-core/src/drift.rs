@@ -9,6 +9,8 @@ use anyhow::{Context, anyhow};
 use drift_client::{ClientConfig, DriftClient, RateBudget, StaticToken};
 use drift_types::{OrgId, Secret, User, UserId};
 
+use crate::lock;
+
 /// How long a fetched user is trusted: agents' names and availability change rarely, and
 /// `user_availability_updated` refreshes the one that changed.
 const USER_TTL: Duration = Duration::from_secs(600);
@@ -129,8 +131,4 @@ impl DriftPool {
         }
         out
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

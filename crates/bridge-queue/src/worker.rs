@@ -139,10 +139,7 @@ impl Default for WorkerConfig {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    drift_types::EpochMillis::now().0
 }
 
 /// Runs the pool until `shutdown` turns true, then drains as described in the crate docs.
@@ -183,9 +180,7 @@ pub async fn run_workers<H: Handler>(
                 Vec::new()
             }
         };
-        while let Some(done) = tasks.try_join_next() {
-            drop(done);
-        }
+        while tasks.try_join_next().is_some() {}
         if jobs.is_empty() {
             drop(permits);
             tokio::select! {

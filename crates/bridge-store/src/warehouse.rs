@@ -176,14 +176,12 @@ pub async fn upsert_message(conn: &mut Conn, org: OrgId, m: &Message) -> Result<
     .execute(&mut *conn)
     .await
     .op("upserting a message")?;
-    let had_buttons =
-        sqlx::query("DELETE FROM message_buttons WHERE org_id = $1 AND message_id = $2")
-            .bind(org.0)
-            .bind(m.id.0)
-            .execute(&mut *conn)
-            .await
-            .op("clearing message buttons")?;
-    let _ = had_buttons;
+    sqlx::query("DELETE FROM message_buttons WHERE org_id = $1 AND message_id = $2")
+        .bind(org.0)
+        .bind(m.id.0)
+        .execute(&mut *conn)
+        .await
+        .op("clearing message buttons")?;
     for (i, b) in m.buttons.iter().flatten().enumerate() {
         sqlx::query(
             "INSERT INTO message_buttons (org_id, message_id, position, label, value, type, style) \

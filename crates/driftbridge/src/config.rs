@@ -133,7 +133,7 @@ impl Config {
                 self.server.listen
             ));
         }
-        if url_ok(&self.drift.base_url).is_err() {
+        if !is_http_url(&self.drift.base_url) {
             problems.push(format!(
                 "drift.base_url {:?} is not an http(s) URL",
                 self.drift.base_url
@@ -199,12 +199,8 @@ impl Config {
     }
 }
 
-fn url_ok(u: &str) -> Result<(), ()> {
-    if u.starts_with("http://") || u.starts_with("https://") {
-        Ok(())
-    } else {
-        Err(())
-    }
+fn is_http_url(u: &str) -> bool {
+    u.starts_with("http://") || u.starts_with("https://")
 }
 
 fn join_errors(e: figment::Error) -> String {

@@ -171,18 +171,7 @@ async fn run(cli: Cli) -> Result<()> {
                      verification token)"
                 );
             }
-            if no_workers {
-                let running = serve::start(&config, false).await?;
-                println!(
-                    "driftbridge listening on http://{} (no workers)",
-                    running.addr
-                );
-                tokio::signal::ctrl_c().await?;
-                running.stop().await;
-                Ok(())
-            } else {
-                serve::serve(config).await
-            }
+            serve::serve(config, !no_workers).await
         }
         Command::Demo(a) => demo::run(a).await,
         Command::Sim(a) => sim(a).await,

@@ -3,18 +3,11 @@
 use anyhow::{Context, Result, anyhow, bail};
 use bridge_core::jobs::{jobs_for, names};
 use bridge_queue::{JobState, NewJob, Queue};
-use bridge_store::{Store, events};
+use bridge_store::events;
 use drift_types::{OrgId, WebhookEvent};
 use serde_json::json;
 
 use crate::config::Config;
-
-async fn open(config: &Config) -> Result<Queue> {
-    let store = Store::connect(config.database.url.expose())
-        .await
-        .context("while opening the database")?;
-    Ok(Queue::new(store, config.queue()))
-}
 
 async fn enqueue_all(queue: &Queue, jobs: &[NewJob]) -> Result<Vec<i64>> {
     let mut tx = queue.store().begin().await?;
@@ -28,7 +21,7 @@ async fn enqueue_all(queue: &Queue, jobs: &[NewJob]) -> Result<Vec<i64>> {
 
 /// `replay --conversation ID [--org ORG]`: sync the conversation again.
 pub async fn replay_conversation(config: &Config, id: i64, org: Option<i64>) -> Result<()> {
-    let queue = open(config).await?;
+    let queue = crate::serve::open_queue(config).await?;
     let org = match org {
         Some(o) => o,
         None => {
@@ -63,7 +56,7 @@ pub async fn replay_conversation(config: &Config, id: i64, org: Option<i64>) -> 
 
 /// `replay --event ID`: run a stored event's jobs again.
 pub async fn replay_event(config: &Config, id: i64) -> Result<()> {
-    let queue = open(config).await?;
+    let queue = crate::serve::open_queue(config).await?;
     let mut conn = queue.store().pool().acquire().await?;
     let ev = events::get(&mut conn, id)
         .await?
@@ -91,7 +84,7 @@ pub async fn replay_event(config: &Config, id: i64) -> Result<()> {
 
 /// `jobs dead`: dead letters with their errors.
 pub async fn jobs_dead(config: &Config, limit: i64) -> Result<()> {
-    let queue = open(config).await?;
+    let queue = crate::serve::open_queue(config).await?;
     let dead = queue.list(JobState::Dead, limit).await?;
     if dead.is_empty() {
         println!("no dead jobs");
@@ -112,7 +105,7 @@ pub async fn jobs_dead(config: &Config, limit: i64) -> Result<()> {
 
 /// `jobs retry ID`.
 pub async fn jobs_retry(config: &Config, id: i64) -> Result<()> {
-    let queue = open(config).await?;
+    let queue = crate::serve::open_queue(config).await?;
     if queue.retry(id, bridge_core::now_ms()).await? {
         println!("job {id} queued again");
         Ok(())

@@ -34,8 +34,8 @@ pub struct Running {
     workers: JoinHandle<()>,
 }
 
-/// Opens the store (applying migrations), binds the listener and starts everything.
-pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
+/// Opens the configured database (applying migrations) and the queue on it.
+pub async fn open_queue(config: &Config) -> Result<Queue> {
     let store = Store::connect_with(
         config.database.url.expose(),
         StoreOptions {
@@ -45,7 +45,12 @@ pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
     )
     .await
     .context("while opening the database")?;
-    let queue = Queue::new(store, config.queue());
+    Ok(Queue::new(store, config.queue()))
+}
+
+/// Opens the store (applying migrations), binds the listener and starts everything.
+pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
+    let queue = open_queue(config).await?;
     let metrics = Arc::new(Metrics::default());
     let drift = Arc::new(DriftPool::new(config.drift()));
     let ingestor = Ingestor::spawn(queue.clone(), metrics.clone());
@@ -131,13 +136,14 @@ impl Running {
     }
 }
 
-/// Runs until Ctrl-C or SIGTERM.
-pub async fn serve(config: Config) -> Result<()> {
-    let running = start(&config, true).await?;
+/// Runs until Ctrl-C or SIGTERM; without workers when `run_workers_here` is false.
+pub async fn serve(config: Config, run_workers_here: bool) -> Result<()> {
+    let running = start(&config, run_workers_here).await?;
     println!(
-        "driftbridge listening on http://{} (database {})",
+        "driftbridge listening on http://{} (database {}{})",
         running.addr,
-        bridge_store::redact_url(config.database.url.expose())
+        bridge_store::redact_url(config.database.url.expose()),
+        if run_workers_here { "" } else { ", no workers" }
     );
     tracing::info!(addr = %running.addr, "serving");
     shutdown_signal().await;

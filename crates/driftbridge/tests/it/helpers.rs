@@ -176,3 +176,16 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Waits until no job is queued or running.
+pub async fn drained(store: &Store, limit: Duration) {
+    wait_until("the queue to drain", limit, || async {
+        count(
+            store,
+            "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')",
+        )
+        .await
+            == 0
+    })
+    .await;
+}

@@ -30,11 +30,7 @@ async fn pushes_under_20_percent_faults_drain_and_match_the_ground_truth() {
             assert_eq!(status, 200);
         }
         let q = running.queue.clone();
-        wait_until("the queue to drain", Duration::from_secs(120), || {
-            let q = q.clone();
-            async move { q.pending().await.unwrap() == 0 }
-        })
-        .await;
+        drained(q.store(), Duration::from_secs(120)).await;
         let injected = lock(&env.sim.state.faults).injected;
         assert!(
             injected >= 10,
@@ -133,11 +129,7 @@ async fn every_event_type_from_the_simulator_is_processed_without_dead_letters()
         assert!(env.sim.state.webhooks.drain(Duration::from_secs(60)).await);
         assert_eq!(env.sim.state.webhooks.stats().gave_up, 0, "{backend:?}");
         let q = running.queue.clone();
-        wait_until("the queue to drain", Duration::from_secs(120), || {
-            let q = q.clone();
-            async move { q.pending().await.unwrap() == 0 }
-        })
-        .await;
+        drained(q.store(), Duration::from_secs(120)).await;
         assert_eq!(
             q.list(JobState::Dead, 10).await.unwrap(),
             vec![],
@@ -187,13 +179,8 @@ async fn replay_runs_a_conversation_or_an_event_again_without_duplicating_rows()
             .await
             .unwrap();
         let event_id = resp["event_id"].as_i64().unwrap();
-        let q = running.queue.clone();
         let store = running.queue.store().clone();
-        let drained = || {
-            let q = q.clone();
-            async move { q.pending().await.unwrap() == 0 }
-        };
-        wait_until("the first sync", Duration::from_secs(30), drained).await;
+        drained(&store, Duration::from_secs(30)).await;
         let before = store.table_counts().await.unwrap();
         driftbridge::ops::replay_event(&env.config, event_id)
             .await
@@ -201,7 +188,7 @@ async fn replay_runs_a_conversation_or_an_event_again_without_duplicating_rows()
         driftbridge::ops::replay_conversation(&env.config, id.0, None)
             .await
             .unwrap();
-        wait_until("the replays", Duration::from_secs(30), drained).await;
+        drained(&store, Duration::from_secs(30)).await;
         assert_eq!(
             count(&store, "SELECT COUNT(*) FROM jobs WHERE state = 'done'").await,
             3

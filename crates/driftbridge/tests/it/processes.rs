@@ -64,18 +64,6 @@ async fn ready(http: &reqwest::Client, addr: SocketAddr) {
     .await;
 }
 
-async fn drained(store: &Store, limit: Duration) {
-    wait_until("the queue to drain", limit, || async {
-        count(
-            store,
-            "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')",
-        )
-        .await
-            == 0
-    })
-    .await;
-}
-
 fn key_of(ev: &Value) -> String {
     events::dedup_key(
         ev["type"].as_str().unwrap(),
