@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
 use bridge_queue::{Handler, JobCtx, JobError, NewJob};
+use bridge_store::tables::Batch;
 use bridge_store::warehouse;
 use drift_types::webhook::{ParticipantsChanged, PlaybookGoalMet};
 use drift_types::{ContactId, ConversationId, Meeting, Message, OrgId, UserId, WebhookEvent};
@@ -119,6 +120,13 @@ pub fn drift_error(e: drift_client::Error, what: &str) -> JobError {
     }
 }
 
+/// Writes the rows and completes the job in one transaction.
+async fn write(ctx: &mut JobCtx, b: Batch) -> Result<(), JobError> {
+    let mut tx = ctx.queue().store().begin().await?;
+    warehouse::write(&mut tx, &b).await?;
+    ctx.finish(tx).await
+}
+
 impl Handler for Pipeline {
     async fn handle(&self, ctx: &mut JobCtx) -> Result<(), JobError> {
         let org = ctx
@@ -132,15 +140,15 @@ impl Handler for Pipeline {
             names::SYNC_CONVERSATION => {
                 let id: ConversationId = arg(&args, "conversation_id")?;
                 let bundle = crate::sync::fetch_conversation(&self.drift, org, id).await?;
-                let mut tx = ctx.queue().store().begin().await?;
-                crate::sync::write_conversation(&mut tx, org, &bundle, now).await?;
-                ctx.finish(tx).await
+                let mut b = Batch::new();
+                bundle.rows(org, now, &mut b);
+                write(ctx, b).await
             }
             names::UPSERT_MESSAGE => {
                 let m: Message = arg(&args, "message")?;
-                let mut tx = ctx.queue().store().begin().await?;
-                warehouse::upsert_message(&mut tx, org, &m).await?;
-                ctx.finish(tx).await
+                let mut b = Batch::new();
+                b.message(org, &m);
+                write(ctx, b).await
             }
             names::SYNC_CONTACT => {
                 let id: ContactId = arg(&args, "contact_id")?;
@@ -149,9 +157,9 @@ impl Handler for Pipeline {
                     .contact(id)
                     .await
                     .map_err(|e| drift_error(e, "the contact"))?;
-                let mut tx = ctx.queue().store().begin().await?;
-                warehouse::upsert_contact(&mut tx, org, &contact, now).await?;
-                ctx.finish(tx).await
+                let mut b = Batch::new();
+                b.contact(org, &contact, now);
+                write(ctx, b).await
             }
             names::APPLY_PARTICIPANTS => {
                 let change: ParticipantsChanged = arg(&args, "change")?;
@@ -166,9 +174,11 @@ impl Handler for Pipeline {
                 if added {
                     warehouse::add_participants(&mut tx, org, change.conversation_id.0, &ids)
                         .await?;
+                    let mut b = Batch::new();
                     for u in &users {
-                        warehouse::upsert_user(&mut tx, org, u).await?;
+                        b.user(org, u);
                     }
+                    warehouse::write(&mut tx, &b).await?;
                 } else {
                     warehouse::remove_participants(&mut tx, org, change.conversation_id.0, &ids)
                         .await?;
@@ -183,19 +193,19 @@ impl Handler for Pipeline {
             }
             names::UPSERT_MEETING => {
                 let m: Meeting = arg(&args, "meeting")?;
-                let mut tx = ctx.queue().store().begin().await?;
-                warehouse::upsert_meeting(&mut tx, org, &m).await?;
-                ctx.finish(tx).await
+                let mut b = Batch::new();
+                b.meeting(org, &m);
+                write(ctx, b).await
             }
             names::SYNC_USER => {
                 let id: UserId = arg(&args, "user_id")?;
                 self.drift.forget_user(org, id);
                 let users = self.drift.users(org, &[id]).await?;
-                let mut tx = ctx.queue().store().begin().await?;
+                let mut b = Batch::new();
                 for u in &users {
-                    warehouse::upsert_user(&mut tx, org, u).await?;
+                    b.user(org, u);
                 }
-                ctx.finish(tx).await
+                write(ctx, b).await
             }
             other => Err(JobError::Permanent(anyhow!("no handler for job {other:?}"))),
         }

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use bridge_queue::JobError;
-use bridge_store::{Conn, warehouse};
+use bridge_store::tables::Batch;
 use drift_types::{
     AuthorType, Contact, Conversation, ConversationId, Message, OrgId, User, UserId,
 };
@@ -78,25 +78,21 @@ pub async fn fetch_conversation(
     })
 }
 
-/// Upserts a bundle inside the caller's transaction.
-pub async fn write_conversation(
-    conn: &mut Conn,
-    org: OrgId,
-    b: &ConversationBundle,
-    now_ms: i64,
-) -> Result<(), bridge_store::Error> {
-    warehouse::upsert_conversation(conn, org, &b.conversation, now_ms).await?;
-    if let Some(c) = &b.contact {
-        warehouse::upsert_contact(conn, org, c, now_ms).await?;
+impl ConversationBundle {
+    /// The bundle's rows: conversation, contact, users, messages and transcript.
+    pub fn rows(&self, org: OrgId, now_ms: i64, b: &mut Batch) {
+        b.conversation(org, &self.conversation, now_ms);
+        if let Some(c) = &self.contact {
+            b.contact(org, c, now_ms);
+        }
+        for u in &self.users {
+            b.user(org, u);
+        }
+        for m in &self.messages {
+            b.message(org, m);
+        }
+        if let Some(t) = &self.transcript {
+            b.transcript(org, self.conversation.id.0, t, now_ms);
+        }
     }
-    for u in &b.users {
-        warehouse::upsert_user(conn, org, u).await?;
-    }
-    for m in &b.messages {
-        warehouse::upsert_message(conn, org, m).await?;
-    }
-    if let Some(t) = &b.transcript {
-        warehouse::upsert_transcript(conn, org, b.conversation.id.0, t, now_ms).await?;
-    }
-    Ok(())
 }

@@ -201,10 +201,7 @@ impl Store {
     /// Rows in each warehouse and bookkeeping table, in schema order.
     pub async fn table_counts(&self) -> Result<Vec<(&'static str, i64)>> {
         let mut out = Vec::new();
-        for table in crate::warehouse::TABLES
-            .iter()
-            .chain(["events", "jobs"].iter())
-        {
+        for table in crate::warehouse::table_names().chain(["events", "jobs"]) {
             let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                 // `table` comes from the constant list above, never from input.
                 "SELECT COUNT(*) FROM {table}"
@@ -212,7 +209,7 @@ impl Store {
             .fetch_one(&self.pool)
             .await
             .op("counting rows")?;
-            out.push((*table, n));
+            out.push((table, n));
         }
         Ok(out)
     }

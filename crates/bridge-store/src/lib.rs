@@ -1,8 +1,10 @@
 #![doc = include_str!("../README.md")]
 
+pub mod checkpoints;
 mod db;
 pub mod events;
 mod migrate;
+pub mod tables;
 pub mod warehouse;
 
 pub use db::{Backend, Conn, Store, StoreOptions, Tx, redact_url};

@@ -7,7 +7,10 @@ use sqlx::Executor;
 use crate::{Backend, Op, Result, Store};
 
 /// (version, SQL with `{{id}}` for the auto-increment primary key).
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_export.sql")),
+];
 
 /// Arbitrary constant naming driftbridge's migration lock.
 const PG_LOCK_KEY: i64 = 0x6472_6966_7462;

@@ -1,5 +1,6 @@
 //! bridge-store against real SQLite files and a real PostgreSQL (one test suite, both backends).
 
+use bridge_store::tables::{Batch, ColumnType, TABLES};
 use bridge_store::testing::{BACKENDS, fresh};
 use bridge_store::{Backend, Store, events, warehouse};
 use drift_types::{Conversation, Message, OrgId};
@@ -31,9 +32,9 @@ fn conversation(participants: &[i64], tags: &[&str]) -> Conversation {
 async fn migrations_run_once_and_reconnecting_keeps_the_data() {
     for (backend, store, db) in stores().await {
         let mut tx = store.begin().await.unwrap();
-        warehouse::upsert_conversation(&mut tx, ORG, &conversation(&[1], &[]), 5)
-            .await
-            .unwrap();
+        let mut b = Batch::new();
+        b.conversation(ORG, &conversation(&[1], &[]), 5);
+        warehouse::write(&mut tx, &b).await.unwrap();
         tx.commit().await.unwrap();
         store.close().await;
         let again = Store::connect(&db.url).await.unwrap();
@@ -41,7 +42,7 @@ async fn migrations_run_once_and_reconnecting_keeps_the_data() {
             .fetch_one(again.pool())
             .await
             .unwrap();
-        assert_eq!(n, 1, "{backend:?}");
+        assert_eq!(n, 2, "{backend:?}");
         let counts = again.table_counts().await.unwrap();
         assert!(
             counts.contains(&("conversations", 1)),
@@ -54,12 +55,21 @@ async fn migrations_run_once_and_reconnecting_keeps_the_data() {
 async fn upserting_twice_leaves_one_row_with_the_new_children() {
     for (backend, store, _db) in stores().await {
         let mut tx = store.begin().await.unwrap();
-        warehouse::upsert_conversation(&mut tx, ORG, &conversation(&[1, 2], &["a", "b"]), 5)
-            .await
-            .unwrap();
-        warehouse::upsert_conversation(&mut tx, ORG, &conversation(&[2, 3, 4], &["c"]), 6)
-            .await
-            .unwrap();
+        let mut b = Batch::new();
+        b.conversation(ORG, &conversation(&[1, 2], &["a", "b"]), 5);
+        assert_eq!(
+            warehouse::write(&mut tx, &b).await.unwrap(),
+            5,
+            "{backend:?}"
+        );
+        let mut b = Batch::new();
+        b.conversation(ORG, &conversation(&[2, 3, 4], &["c"]), 6);
+        // participants 1 gone, 3 and 4 new; tags a and b gone, c new; the row itself unchanged
+        assert_eq!(
+            warehouse::write(&mut tx, &b).await.unwrap(),
+            6,
+            "{backend:?}"
+        );
         let m: Message = serde_json::from_value(json!({
             "id": 1, "conversationId": 77, "createdAt": 1, "body": "hi",
             "author": {"type": "user", "id": 2, "bot": false}, "type": "chat",
@@ -67,8 +77,28 @@ async fn upserting_twice_leaves_one_row_with_the_new_children() {
                         {"label": "No", "value": "n", "type": "reply"}]
         }))
         .unwrap();
-        warehouse::upsert_message(&mut tx, ORG, &m).await.unwrap();
-        warehouse::upsert_message(&mut tx, ORG, &m).await.unwrap();
+        let mut b = Batch::new();
+        b.message(ORG, &m);
+        assert_eq!(
+            warehouse::write(&mut tx, &b).await.unwrap(),
+            3,
+            "{backend:?}"
+        );
+        assert_eq!(
+            warehouse::write(&mut tx, &b).await.unwrap(),
+            0,
+            "{backend:?}"
+        );
+        let mut edited = m.clone();
+        edited.body = Some("hello".into());
+        edited.buttons.as_mut().unwrap().pop();
+        let mut b = Batch::new();
+        b.message(ORG, &edited);
+        assert_eq!(
+            warehouse::write(&mut tx, &b).await.unwrap(),
+            2,
+            "{backend:?}"
+        );
         tx.commit().await.unwrap();
         let counts: std::collections::HashMap<_, _> =
             store.table_counts().await.unwrap().into_iter().collect();
@@ -76,12 +106,57 @@ async fn upserting_twice_leaves_one_row_with_the_new_children() {
         assert_eq!(counts["conversation_participants"], 3, "{backend:?}");
         assert_eq!(counts["conversation_tags"], 1, "{backend:?}");
         assert_eq!(counts["messages"], 1, "{backend:?}");
-        assert_eq!(counts["message_buttons"], 2, "{backend:?}");
+        assert_eq!(counts["message_buttons"], 1, "{backend:?}");
+        // synced_at says when the content last changed: the second write changed only children
         let synced: i64 = sqlx::query_scalar("SELECT synced_at FROM conversations")
             .fetch_one(store.pool())
             .await
             .unwrap();
-        assert_eq!(synced, 6);
+        assert_eq!(synced, 5);
+    }
+}
+
+#[tokio::test]
+async fn the_table_definitions_match_the_migrated_schema() {
+    for (backend, store, _db) in stores().await {
+        for t in TABLES.iter() {
+            let sql = match backend {
+                Backend::Sqlite => format!(
+                    "SELECT name, type FROM pragma_table_info('{}') ORDER BY cid",
+                    t.name
+                ),
+                Backend::Postgres => format!(
+                    "SELECT column_name::text, data_type::text FROM information_schema.columns \
+                     WHERE table_name = '{}' AND table_schema = current_schema() ORDER BY ordinal_position",
+                    t.name
+                ),
+            };
+            let cols: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+            let want: Vec<(String, ColumnType)> = t
+                .columns
+                .iter()
+                .map(|c| (c.name.to_owned(), c.ty))
+                .collect();
+            let got: Vec<(String, ColumnType)> = cols
+                .into_iter()
+                .map(|(n, ty)| {
+                    let ty = ty.to_lowercase();
+                    (
+                        n,
+                        if ty == "text" {
+                            ColumnType::Text
+                        } else {
+                            assert_eq!(ty, "bigint");
+                            ColumnType::Int
+                        },
+                    )
+                })
+                .collect();
+            assert_eq!(got, want, "{backend:?} {}", t.name);
+        }
     }
 }
 
