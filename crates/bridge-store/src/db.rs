@@ -188,6 +188,11 @@ impl Store {
         &self.url
     }
 
+    /// One pooled connection.
+    pub async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<Any>> {
+        self.pool.acquire().await.op("acquiring a connection")
+    }
+
     /// Starts a transaction.
     pub async fn begin(&self) -> Result<Tx> {
         self.pool.begin().await.op("starting a transaction")
