@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod drift;
+pub mod export;
 pub mod ingest;
 pub mod jobs;
 pub mod metrics;

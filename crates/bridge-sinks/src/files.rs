@@ -90,11 +90,7 @@ impl Files {
         {
             return Err(Error::Corrupt {
                 path,
-                message: format!(
-                    "it holds a {} export, not {}",
-                    f.name(),
-                    format.name()
-                ),
+                message: format!("it holds a {} export, not {}", f.name(), format.name()),
             });
         }
         let files = Files {
@@ -163,7 +159,8 @@ impl Files {
             m.parts.entry(t.to_owned()).or_default().push(rel);
         }
         for (stream, state) in states {
-            m.checkpoints.insert(format!("{}/{stream}", self.org), state);
+            m.checkpoints
+                .insert(format!("{}/{stream}", self.org), state);
         }
         m.format = Some(self.format);
         self.save(&m)?;
@@ -234,13 +231,16 @@ fn write_part(format: FileFormat, t: &Table, rows: &[Row], path: &Path) -> Resul
                 line.push_str("}\n");
                 w.write_all(line.as_bytes()).map_err(io("writing", path))?;
             }
-            let file = w.into_inner().map_err(|e| io("writing", path)(e.into_error()))?;
+            let file = w
+                .into_inner()
+                .map_err(|e| io("writing", path)(e.into_error()))?;
             file.sync_all().map_err(io("syncing", path))
         }
         FileFormat::Csv => {
             let mut w = csv::Writer::from_writer(BufWriter::new(file));
             let err = |e: csv::Error| io("writing", path)(e.into());
-            w.write_record(t.columns.iter().map(|c| c.name)).map_err(err)?;
+            w.write_record(t.columns.iter().map(|c| c.name))
+                .map_err(err)?;
             for r in rows {
                 w.write_record(r.iter().map(|v| match v {
                     Value::Null => String::new(),
@@ -352,13 +352,24 @@ mod tests {
         for format in [FileFormat::Jsonl, FileFormat::Csv, FileFormat::Parquet] {
             let dir = tempfile::tempdir().unwrap();
             let f = Files::open(format, dir.path(), OrgId(1)).unwrap();
-            f.commit(&batch(), vec![("conversations".into(), serde_json::json!({"next": "x"}))])
-                .unwrap();
+            f.commit(
+                &batch(),
+                vec![("conversations".into(), serde_json::json!({"next": "x"}))],
+            )
+            .unwrap();
             // a part written by a commit that never reached its manifest
-            fs::write(dir.path().join("conversation_tags/part-000009.jsonl"), "junk").unwrap();
+            fs::write(
+                dir.path().join("conversation_tags/part-000009.jsonl"),
+                "junk",
+            )
+            .unwrap();
             drop(f);
             let f = Files::open(format, dir.path(), OrgId(1)).unwrap();
-            assert!(!dir.path().join("conversation_tags/part-000009.jsonl").exists());
+            assert!(
+                !dir.path()
+                    .join("conversation_tags/part-000009.jsonl")
+                    .exists()
+            );
             assert_eq!(
                 f.checkpoint("conversations"),
                 Some(serde_json::json!({"next": "x"}))
@@ -368,7 +379,11 @@ mod tests {
             assert_eq!(rows, batch().rows(t).to_vec(), "{format:?}");
             assert_eq!(f.stored_ids(t).unwrap(), HashSet::from([2, 3]));
             let e = Files::open(
-                if format == FileFormat::Csv { FileFormat::Jsonl } else { FileFormat::Csv },
+                if format == FileFormat::Csv {
+                    FileFormat::Jsonl
+                } else {
+                    FileFormat::Csv
+                },
                 dir.path(),
                 OrgId(1),
             )

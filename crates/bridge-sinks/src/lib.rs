@@ -209,18 +209,17 @@ impl Destination {
                 .collect::<Vec<_>>()
                 .join(", ");
             // The list holds integers only.
-            let rows: Vec<(i64, Option<i64>)> = bridge_store::sqlx::query_as(
-                bridge_store::sqlx::AssertSqlSafe(format!(
+            let rows: Vec<(i64, Option<i64>)> =
+                bridge_store::sqlx::query_as(bridge_store::sqlx::AssertSqlSafe(format!(
                     "SELECT id, updated_at FROM conversations WHERE org_id = $1 AND id IN ({list})"
-                )),
-            )
-            .bind(self.org.0)
-            .fetch_all(store.pool())
-            .await
-            .map_err(|source| bridge_store::Error::Sqlx {
-                op: "reading stored conversations",
-                source,
-            })?;
+                )))
+                .bind(self.org.0)
+                .fetch_all(store.pool())
+                .await
+                .map_err(|source| bridge_store::Error::Sqlx {
+                    op: "reading stored conversations",
+                    source,
+                })?;
             out.extend(rows);
         }
         Ok(out)
@@ -231,19 +230,18 @@ impl Destination {
         match &self.kind {
             Kind::Sql(store) => {
                 let col = table.columns[1].name;
-                let ids: Vec<i64> = bridge_store::sqlx::query_scalar(
-                    bridge_store::sqlx::AssertSqlSafe(format!(
+                let ids: Vec<i64> =
+                    bridge_store::sqlx::query_scalar(bridge_store::sqlx::AssertSqlSafe(format!(
                         "SELECT {col} FROM {} WHERE org_id = $1",
                         table.name
-                    )),
-                )
-                .bind(self.org.0)
-                .fetch_all(store.pool())
-                .await
-                .map_err(|source| bridge_store::Error::Sqlx {
-                    op: "reading stored ids",
-                    source,
-                })?;
+                    )))
+                    .bind(self.org.0)
+                    .fetch_all(store.pool())
+                    .await
+                    .map_err(|source| bridge_store::Error::Sqlx {
+                        op: "reading stored ids",
+                        source,
+                    })?;
                 Ok(ids.into_iter().collect())
             }
             Kind::Files(f) => {

@@ -44,7 +44,9 @@ fn err(path: &Path, e: impl std::fmt::Display) -> Error {
 }
 
 pub(crate) fn write(t: &Table, rows: &[Row], file: File, path: &Path) -> Result<()> {
-    let schema = Arc::new(parquet::schema::parser::parse_message_type(&schema(t)).map_err(|e| err(path, e))?);
+    let schema = Arc::new(
+        parquet::schema::parser::parse_message_type(&schema(t)).map_err(|e| err(path, e))?,
+    );
     let props = Arc::new(
         WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
@@ -63,14 +65,19 @@ pub(crate) fn write(t: &Table, rows: &[Row], file: File, path: &Path) -> Result<
         match col.untyped() {
             ColumnWriter::Int64ColumnWriter(cw) => {
                 let vals: Vec<i64> = rows.iter().filter_map(|r| r[i].as_i64()).collect();
-                cw.write_batch(&vals, defs, None).map_err(|e| err(path, e))?;
+                cw.write_batch(&vals, defs, None)
+                    .map_err(|e| err(path, e))?;
             }
             ColumnWriter::ByteArrayColumnWriter(cw) => {
                 let vals: Vec<ByteArray> = rows
                     .iter()
-                    .filter_map(|r| r[i].as_str().map(|s| ByteArray::from(s.as_bytes().to_vec())))
+                    .filter_map(|r| {
+                        r[i].as_str()
+                            .map(|s| ByteArray::from(s.as_bytes().to_vec()))
+                    })
                     .collect();
-                cw.write_batch(&vals, defs, None).map_err(|e| err(path, e))?;
+                cw.write_batch(&vals, defs, None)
+                    .map_err(|e| err(path, e))?;
             }
             _ => return Err(err(path, "unexpected column type")),
         }

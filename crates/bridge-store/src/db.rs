@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Connection, Executor};
+use sqlx::{Any, AnyPool, ConnectOptions, Connection, Executor};
 
 use crate::{Error, Op, Result};
 
@@ -125,8 +125,12 @@ impl Store {
     pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let (driver_url, backend) = normalize(url)?;
+        // Statements are not logged by the driver: a multi-row upsert's text runs to
+        // hundreds of kilobytes, and the store reports its own failures with context.
         let connect = AnyConnectOptions::from_str(&driver_url)
-            .map_err(|e| Error::Url(format!("{}: {e}", redact_url(url))))?;
+            .map_err(|e| Error::Url(format!("{}: {e}", redact_url(url))))?
+            .log_statements(tracing::log::LevelFilter::Off)
+            .log_slow_statements(tracing::log::LevelFilter::Off, Duration::from_secs(1));
         // One direct connection first, so an unreachable server or a bad password fails at
         // once with the driver's reason instead of after the pool's acquire timeout.
         sqlx::AnyConnection::connect_with(&connect)

@@ -89,21 +89,37 @@ impl DriftClient {
         pages(None::<String>, move |next: Option<String>| {
             let opts = opts.clone();
             async move {
-                let req = match next {
-                    Some(url) => Request::get("GET /conversations/list", url),
-                    None => {
-                        let mut r =
-                            Request::get("GET /conversations/list", "conversations/list".into());
-                        if let Some(l) = opts.limit {
-                            r = r.query("limit", l);
-                        }
-                        opts.with_statuses(r)
-                    }
-                };
-                let page: ConversationListPage = self.json(req).await?;
-                Ok((page.data, page.links.next.map(Some)))
+                let (items, next) = self.conversations_page(next.as_deref(), &opts).await?;
+                Ok((items, next.map(Some)))
             }
         })
+    }
+
+    /// One page of the conversation list: the first when `next` is `None`, else the page
+    /// that `links.next` named. Answers the page and the next page's URL (none at the end;
+    /// an empty page also ends the list).
+    pub async fn conversations_page(
+        &self,
+        next: Option<&str>,
+        opts: &ListConversations,
+    ) -> Result<(Vec<Conversation>, Option<String>)> {
+        let req = match next {
+            Some(url) => Request::get("GET /conversations/list", url.to_owned()),
+            None => {
+                let mut r = Request::get("GET /conversations/list", "conversations/list".into());
+                if let Some(l) = opts.limit {
+                    r = r.query("limit", l);
+                }
+                opts.with_statuses(r)
+            }
+        };
+        let page: ConversationListPage = self.json(req).await?;
+        let next = if page.data.is_empty() {
+            None
+        } else {
+            page.links.next
+        };
+        Ok((page.data, next))
     }
 
     /// Every conversation via the legacy `next` cursor pagination.
@@ -442,15 +458,31 @@ impl DriftClient {
     /// Every account, following `data.next` (pages of `size`, at most 100).
     pub fn accounts(&self, size: u32) -> impl Stream<Item = Result<Account>> + '_ {
         pages(None::<String>, move |next: Option<String>| async move {
-            let req = match next {
-                Some(path) => Request::get("GET /accounts", path),
-                None => Request::get("GET /accounts", "accounts".into())
-                    .query("index", 0)
-                    .query("size", size),
-            };
-            let d: Data<AccountsPage> = self.json(req).await?;
-            Ok((d.data.accounts, d.data.next.map(Some)))
+            let (items, next) = self.accounts_page(next.as_deref(), size).await?;
+            Ok((items, next.map(Some)))
         })
+    }
+
+    /// One page of accounts: the first (of `size`) when `next` is `None`, else the page at
+    /// the `data.next` path. Answers the accounts and the next path, if any.
+    pub async fn accounts_page(
+        &self,
+        next: Option<&str>,
+        size: u32,
+    ) -> Result<(Vec<Account>, Option<String>)> {
+        let req = match next {
+            Some(path) => Request::get("GET /accounts", path.to_owned()),
+            None => Request::get("GET /accounts", "accounts".into())
+                .query("index", 0)
+                .query("size", size),
+        };
+        let d: Data<AccountsPage> = self.json(req).await?;
+        let next = if d.data.accounts.is_empty() {
+            None
+        } else {
+            d.data.next
+        };
+        Ok((d.data.accounts, next))
     }
 
     /// `PATCH /accounts/update`.

@@ -5,5 +5,7 @@ pub mod bench;
 pub mod bench_ingest;
 pub mod config;
 pub mod demo;
+pub mod export_cmd;
 pub mod ops;
+pub mod progress;
 pub mod serve;

@@ -62,6 +62,10 @@ enum Command {
     /// Inspect and retry jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Full export of every Drift object into a destination; resumes an interrupted one.
+    Export(driftbridge::export_cmd::ExportArgs),
+    /// Incremental sync: only what changed since the last export or sync.
+    Sync(driftbridge::export_cmd::ExportArgs),
     /// Print the commented default configuration.
     ConfigDefaults,
     /// Benchmarks that need the whole binary (see docs/BENCHMARKS.md).
@@ -131,8 +135,8 @@ struct SimArgs {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "warn,driftbridge=info,bridge_core=info".into());
     if cli.log_json {
         tracing_subscriber::fmt()
             .json()
@@ -189,6 +193,13 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Jobs(JobsCommand::Dead { limit }) => ops::jobs_dead(&load(None)?, limit).await,
         Command::Jobs(JobsCommand::Retry { id }) => ops::jobs_retry(&load(None)?, id).await,
+        Command::Export(a) => {
+            driftbridge::export_cmd::run(&load(None)?, a, bridge_core::export::Mode::Full).await
+        }
+        Command::Sync(a) => {
+            driftbridge::export_cmd::run(&load(None)?, a, bridge_core::export::Mode::Incremental)
+                .await
+        }
         Command::ConfigDefaults => {
             print!("{}", config::DEFAULTS);
             Ok(())

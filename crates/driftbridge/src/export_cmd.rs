@@ -1,0 +1,248 @@
+//! `driftbridge export` and `driftbridge sync`: the data connector's command line.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use bridge_core::export::{self, ExportOptions, Mode, Progress, Summary};
+use bridge_sinks::{Destination, Target};
+use bridge_store::Store;
+use bridge_store::tables::Stream;
+use clap::Args;
+use drift_client::DriftClient;
+use drift_types::{OrgId, WebhookEnvelope, WebhookEvent};
+
+use crate::config::Config;
+
+/// Arguments shared by `export` and `sync`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Destination: sqlite:PATH, postgres://..., jsonl:DIR, csv:DIR or parquet:DIR
+    /// (default: the configured database).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Only these streams, comma-separated: accounts, users, conversations, messages,
+    /// transcripts, contacts, playbooks, meetings.
+    #[arg(long, value_delimiter = ',')]
+    pub tables: Vec<String>,
+    /// Also export the contacts listed in this file (one email or external id per line).
+    #[arg(long)]
+    pub contacts_from: Option<PathBuf>,
+    /// The Drift org (default: the only configured org, or the token's own org).
+    #[arg(long)]
+    pub org: Option<i64>,
+    /// Conversations fetched at once.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Meetings with a slot from this date (YYYY-MM-DD) or epoch ms; default 30 days ago,
+    /// the furthest back Drift serves.
+    #[arg(long)]
+    pub meetings_since: Option<String>,
+    /// Forget checkpoints and start from the top.
+    #[arg(long)]
+    pub restart: bool,
+    /// Print the final summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Sync only: how far below the high-water mark to look again, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub overlap_secs: i64,
+}
+
+/// Runs `export` (full) or `sync` (incremental).
+pub async fn run(config: &Config, a: ExportArgs, mode: Mode) -> Result<()> {
+    let target: Target =
+        a.to.clone()
+            .unwrap_or_else(|| config.database.url.expose().to_owned())
+            .parse()?;
+    let mut opts = ExportOptions::new(mode);
+    opts.concurrency = a.concurrency.max(1);
+    opts.overlap_ms = a.overlap_secs.max(0) * 1000;
+    opts.restart = a.restart;
+    if !a.tables.is_empty() {
+        opts.streams = a
+            .tables
+            .iter()
+            .map(|t| {
+                Stream::parse(t.trim()).ok_or_else(|| {
+                    anyhow!(
+                        "unknown table {t:?} in --tables; choose from {}",
+                        Stream::ALL.map(Stream::name).join(", ")
+                    )
+                })
+            })
+            .collect::<Result<BTreeSet<_>>>()?;
+    }
+    if let Some(s) = &a.meetings_since {
+        opts.meetings_since_ms = parse_time(s)?;
+    }
+    if let Some(path) = &a.contacts_from {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("while reading --contacts-from {}", path.display()))?;
+        opts.contacts_from = export::parse_contact_list(&text);
+    }
+    let drift = config.drift();
+    let pool = bridge_core::drift::DriftPool::new(drift.clone());
+    let org = resolve_org(config, a.org, &pool).await?;
+    let client: DriftClient = (*pool.client(org)?).clone();
+    let dest = Destination::open(&target, org)
+        .await
+        .with_context(|| format!("while opening {target}"))?;
+    if mode == Mode::Incremental && !dest.upserts() {
+        bail!(
+            "sync needs a destination that upserts by key (sqlite:PATH or postgres://...); \
+             {target} is append-only: run `driftbridge export` into a new directory instead"
+        );
+    }
+    if let Some(store) = dest.sql_store()
+        && opts.wants(Stream::Contacts)
+    {
+        opts.contacts_from_events = contacts_in_events(store, org).await?;
+    }
+    let progress = Arc::new(Progress::default());
+    let display = crate::progress::Display::start(
+        progress.clone(),
+        client.clone(),
+        drift.rate_limit_per_minute,
+        !a.json,
+    )
+    .await;
+    let what = match mode {
+        Mode::Full => "export",
+        Mode::Incremental => "sync",
+    };
+    tracing::info!(org.id = org.0, destination = %target, "{what} starting");
+    let result = export::run(client, dest, org, opts, progress).await;
+    display.finish().await;
+    let summary = result.with_context(|| {
+        format!("{what} of org {org} into {target} stopped; run it again to resume")
+    })?;
+    print_summary(&summary, &target, a.json);
+    Ok(())
+}
+
+fn print_summary(s: &Summary, target: &Target, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(s).unwrap_or_default());
+        return;
+    }
+    println!(
+        "{} into {target} finished in {:.1} s",
+        match s.mode {
+            Mode::Full => "export",
+            Mode::Incremental => "sync",
+        },
+        s.seconds
+    );
+    for (t, n) in &s.rows {
+        if *n > 0 {
+            println!("  {t:<28} {n:>9} rows");
+        }
+    }
+    println!(
+        "  rows changed {}; conversations listed {}, fetched {}, unchanged {}",
+        s.rows_changed, s.conversations_listed, s.conversations_fetched, s.conversations_unchanged
+    );
+    println!(
+        "  API calls {}, 429 answers {}, retries {}",
+        s.api_calls, s.responses_429, s.retries
+    );
+}
+
+/// `YYYY-MM-DD` (UTC midnight) or epoch milliseconds.
+fn parse_time(s: &str) -> Result<i64> {
+    if let Ok(ms) = s.parse::<i64>() {
+        return Ok(ms);
+    }
+    let parts: Vec<&str> = s.split('-').collect();
+    if let [y, m, d] = parts.as_slice()
+        && let (Ok(y), Ok(m), Ok(d)) = (y.parse::<i64>(), m.parse::<i64>(), d.parse::<i64>())
+        && (1..=12).contains(&m)
+        && (1..=31).contains(&d)
+    {
+        return Ok(drift_types::EpochMillis::from_date(y, m, d).0);
+    }
+    bail!("{s:?} is neither a date (YYYY-MM-DD) nor epoch milliseconds")
+}
+
+/// The org to export: `--org`, else the only org with a configured token, else the org the
+/// default token belongs to (asked of Drift's token introspection).
+pub async fn resolve_org(
+    config: &Config,
+    arg: Option<i64>,
+    pool: &bridge_core::drift::DriftPool,
+) -> Result<OrgId> {
+    if let Some(o) = arg {
+        return Ok(OrgId(o));
+    }
+    let drift = config.drift();
+    if drift.default_token.is_none() && drift.tokens.len() == 1 {
+        return Ok(OrgId(*drift.tokens.keys().next().unwrap_or(&0)));
+    }
+    let token = drift
+        .default_token
+        .clone()
+        .ok_or_else(|| anyhow!("no Drift token configured: set drift.token or drift.tokens"))?;
+    let info = pool
+        .client(OrgId(0))?
+        .token_info(&token)
+        .await
+        .context("while asking Drift which org the token belongs to (pass --org to skip)")?;
+    info.authenticated_userid
+        .strip_prefix("orgId:")
+        .and_then(|s| s.parse().ok())
+        .map(OrgId)
+        .ok_or_else(|| {
+            anyhow!(
+                "Drift's token_info did not name an org ({:?}); pass --org",
+                info.authenticated_userid
+            )
+        })
+}
+
+/// Contact ids that the org's stored webhook events reference.
+async fn contacts_in_events(store: &Store, org: OrgId) -> Result<Vec<i64>> {
+    let payloads: Vec<String> = sqlx::query_scalar("SELECT payload FROM events WHERE org_id = $1")
+        .bind(org.0)
+        .fetch_all(store.pool())
+        .await
+        .context("while reading stored events")?;
+    let mut ids = BTreeSet::new();
+    for p in payloads {
+        let Ok(env) = serde_json::from_str::<WebhookEnvelope>(&p) else {
+            continue;
+        };
+        let Ok(ev) = env.event() else { continue };
+        let id = match ev {
+            WebhookEvent::ContactIdentified(c) | WebhookEvent::UserUnsubscribed(c) => Some(c.id.0),
+            WebhookEvent::NewConversation(c) => c.contact_id.map(|x| x.0),
+            WebhookEvent::NewMessage(m) | WebhookEvent::NewCommandMessage(m)
+                if m.author.kind == drift_types::AuthorType::Contact =>
+            {
+                Some(m.author.id)
+            }
+            WebhookEvent::PlaybookGoalMet(g) => g.contact_id.map(|x| x.0),
+            _ => None,
+        };
+        ids.extend(id);
+    }
+    Ok(ids.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_dates_or_epoch_ms_and_anything_else_is_refused() {
+        assert_eq!(parse_time("1700000000000").unwrap(), 1_700_000_000_000);
+        assert_eq!(parse_time("2026-01-01").unwrap(), 1_767_225_600_000);
+        assert!(
+            parse_time("last week")
+                .unwrap_err()
+                .to_string()
+                .contains("YYYY-MM-DD")
+        );
+    }
+}
