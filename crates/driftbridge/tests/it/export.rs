@@ -394,3 +394,86 @@ fn sync_into_an_append_only_destination_is_refused_with_a_reason() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown table \"chats\""), "{err}");
 }
+
+/// Counts how often each request URI was served, e.g. one conversation list page.
+fn uri_counts(sim: &SimHandle, route: &str) -> BTreeMap<String, u64> {
+    let log = lock(&sim.state.log);
+    let mut m = BTreeMap::new();
+    for r in log.recent.iter().filter(|r| r.route == route && r.status == 200) {
+        *m.entry(r.uri.clone()).or_default() += 1;
+    }
+    m
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_killed_at_ten_random_points_resumes_to_the_ground_truth_rereading_at_most_a_page()
+{
+    let sim = sim(1000).await;
+    let (truth, _) = ground_truth(&sim);
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    eprintln!("kill schedule seed {seed}");
+    let dir = tempfile::tempdir().unwrap();
+    for to in [
+        format!("sqlite:{}", dir.path().join("killed.db").display()),
+        format!("parquet:{}", dir.path().join("killed-parquet").display()),
+    ] {
+        *lock(&sim.state.log) = Default::default();
+        let run = || {
+            let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_driftbridge"));
+            c.args(["export", "--json", "--org", &org(&sim).0.to_string()])
+                .args(["--to", &to, "--meetings-since", &SINCE.to_string()])
+                .env("DRIFTBRIDGE_DRIFT__BASE_URL", sim.base_url())
+                .env("DRIFTBRIDGE_DRIFT__TOKEN", sim.token())
+                // 250 requests/s stretches the run over several seconds of kill points.
+                .env("DRIFTBRIDGE_DRIFT__RATE_LIMIT_PER_MINUTE", "15000")
+                .env("RUST_LOG", "warn")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null());
+            c
+        };
+        let mut kills = 0;
+        let mut finished = None;
+        while kills < 10 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let delay = 200 + seed % 1100;
+            let mut child = run().spawn().unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+            if child.try_wait().unwrap().is_none() {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                kills += 1;
+            } else {
+                // It finished before the kill; running it again would start a new export.
+                finished = Some(child.wait_with_output().unwrap());
+                break;
+            }
+        }
+        let out = match finished {
+            Some(out) => out,
+            None => run().output().unwrap(),
+        };
+        assert!(out.status.success(), "{to}: the final resume failed");
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(summary["responses_429"], 0, "{to}");
+        let target: Target = to.parse().unwrap();
+        assert_destination_eq(&target, org(&sim), &truth).await;
+
+        // Each resume re-reads at most the one page it was working on: a list page at most
+        // once more, and at most one page's conversations again.
+        let pages = uri_counts(&sim, "/conversations/list");
+        let reread_pages: u64 = pages.values().map(|n| n - 1).sum();
+        assert!(reread_pages <= kills, "{to}: {reread_pages} list pages re-read after {kills} kills");
+        let convs = uri_counts(&sim, "/conversations/{id}");
+        assert_eq!(convs.len(), 1000, "{to}");
+        let reread: u64 = convs.values().map(|n| n - 1).sum();
+        assert!(reread <= kills * 100, "{to}: {reread} conversations re-read after {kills} kills");
+        assert!(kills >= 5, "{to}: only {kills} kills landed mid-run");
+        eprintln!("{to}: {kills} kills, {reread_pages} pages and {reread} conversations re-read");
+    }
+}
