@@ -408,12 +408,10 @@ fn done() -> Value {
 async fn users<S: Sink>(ctx: &Ctx<S>) -> Result<()> {
     let users = ctx.client.users().await?;
     let mut b = Batch::new();
-    let mut known = crate::lock(&ctx.users);
     for u in &users {
         b.user(ctx.org, u);
-        known.insert(u.id.0);
     }
-    drop(known);
+    crate::lock(&ctx.users).extend(users.iter().map(|u| u.id.0));
     commit(ctx, b, vec![("users".into(), done())]).await
 }
 

@@ -251,7 +251,7 @@ fn write_part(format: FileFormat, t: &Table, rows: &[Row], path: &Path) -> Resul
             }
             let file = w
                 .into_inner()
-                .map_err(|e| io("writing", path)(e.into_error().into()))?
+                .map_err(|e| io("writing", path)(e.into_error()))?
                 .into_inner()
                 .map_err(|e| io("writing", path)(e.into_error()))?;
             file.sync_all().map_err(io("syncing", path))

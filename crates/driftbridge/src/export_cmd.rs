@@ -151,7 +151,7 @@ fn print_summary(s: &Summary, target: &Target, json: bool) {
 }
 
 /// `YYYY-MM-DD` (UTC midnight) or epoch milliseconds.
-fn parse_time(s: &str) -> Result<i64> {
+pub fn parse_time(s: &str) -> Result<i64> {
     if let Ok(ms) = s.parse::<i64>() {
         return Ok(ms);
     }

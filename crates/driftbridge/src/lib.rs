@@ -1,6 +1,7 @@
 //! The pieces of the `driftbridge` binary, as a library so the integration tests can start
 //! them in-process: configuration, `serve`, the demo, operator commands and benchmarks.
 
+pub mod airbyte;
 pub mod bench;
 pub mod bench_ingest;
 pub mod config;

@@ -66,6 +66,9 @@ enum Command {
     Export(driftbridge::export_cmd::ExportArgs),
     /// Incremental sync: only what changed since the last export or sync.
     Sync(driftbridge::export_cmd::ExportArgs),
+    /// The export as an Airbyte source: JSON protocol messages on stdout.
+    #[command(subcommand)]
+    Airbyte(driftbridge::airbyte::AirbyteCommand),
     /// Print the commented default configuration.
     ConfigDefaults,
     /// Benchmarks that need the whole binary (see docs/BENCHMARKS.md).
@@ -140,10 +143,15 @@ async fn main() -> std::process::ExitCode {
     if cli.log_json {
         tracing_subscriber::fmt()
             .json()
+            .with_writer(std::io::stderr)
             .with_env_filter(filter)
             .init();
     } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
+        // Logs go to stderr: stdout carries results (summaries, Airbyte messages).
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter)
+            .init();
     }
     drift_client::install_crypto();
     match run(cli).await {
@@ -200,6 +208,7 @@ async fn run(cli: Cli) -> Result<()> {
             driftbridge::export_cmd::run(&load(None)?, a, bridge_core::export::Mode::Incremental)
                 .await
         }
+        Command::Airbyte(c) => driftbridge::airbyte::run(c).await,
         Command::ConfigDefaults => {
             print!("{}", config::DEFAULTS);
             Ok(())

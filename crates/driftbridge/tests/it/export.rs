@@ -18,7 +18,7 @@ use drift_types::{OrgId, Secret, UserId};
 
 use crate::helpers::org;
 
-const SINCE: i64 = DEFAULT_ANCHOR_MS - 365 * DAY_MS;
+pub const SINCE: i64 = DEFAULT_ANCHOR_MS - 365 * DAY_MS;
 const UNTIL: i64 = DEFAULT_ANCHOR_MS + 365 * DAY_MS;
 
 pub async fn sim(conversations: u32) -> SimHandle {
@@ -62,7 +62,7 @@ async fn export_into(sim: &SimHandle, target: &Target, mode: Mode) -> Summary {
 
 /// Every row the simulator holds, through the same mapping the export uses, plus the
 /// minimum number of API calls an export of it needs.
-fn ground_truth(sim: &SimHandle) -> (Batch, u64) {
+pub fn ground_truth(sim: &SimHandle) -> (Batch, u64) {
     let world = lock(&sim.state.world);
     let org = org(sim);
     let o = world.org(org).unwrap();
@@ -165,21 +165,10 @@ pub async fn read_sql(store: &Store, t: &Table, org: OrgId) -> Vec<Row> {
 /// Reads a file export with Python's standard readers (pyarrow, csv); `None` when pyarrow
 /// is missing outside CI.
 fn read_with_python(format: FileFormat, dir: &Path) -> Option<BTreeMap<String, Vec<Row>>> {
-    let have = std::process::Command::new("python3")
-        .args(["-c", "import pyarrow"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "pyarrow is required under CI=true (.ci/run installs it)"
-        );
-        eprintln!("skipping the independent read: python3 with pyarrow is not installed");
-        return None;
-    }
+    let python = python_with("pyarrow")?;
     let out = tempfile::tempdir().unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/read_export.py");
-    let st = std::process::Command::new("python3")
+    let st = std::process::Command::new(python)
         .arg(script)
         .arg(format.name())
         .arg(dir)
@@ -218,6 +207,26 @@ fn read_with_python(format: FileFormat, dir: &Path) -> Option<BTreeMap<String, V
         tables.insert(t.name.to_owned(), rows);
     }
     Some(tables)
+}
+
+/// A Python that can import `module`: `$DRIFTBRIDGE_TEST_PYTHON` (.ci/run makes a venv with
+/// pyarrow and airbyte-protocol-models) or `python3`. `None` (skip) when there is none,
+/// except under CI=true, where it must be there.
+pub fn python_with(module: &str) -> Option<String> {
+    let python = std::env::var("DRIFTBRIDGE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let have = std::process::Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{python} cannot import {module}; under CI=true it must (.ci/run installs it)"
+        );
+        eprintln!("skipping the independent check: {python} cannot import {module}");
+        return None;
+    }
+    Some(python)
 }
 
 /// Compares a destination with the ground truth, table by table.
@@ -308,47 +317,48 @@ async fn a_sync_after_50_changes_fetches_exactly_those_and_a_second_sync_writes_
         *lock(&sim.state.log) = Default::default();
         let s = export_into(&sim, target, Mode::Incremental).await;
         assert_eq!(s.conversations_fetched, 50, "{target}");
-        let log = lock(&sim.state.log);
-        let ids_of = |route: &str| -> Vec<i64> {
-            log.recent
-                .iter()
-                .filter(|r| r.route == route)
-                .map(|r| {
-                    r.uri
-                        .split('/')
-                        .nth(2)
-                        .unwrap()
-                        .split('?')
-                        .next()
-                        .unwrap()
-                        .parse()
-                        .unwrap()
-                })
-                .collect()
-        };
-        for route in [
-            "/conversations/{id}",
-            "/conversations/{id}/messages",
-            "/conversations/{id}/transcript",
-        ] {
-            let ids = ids_of(route);
-            assert_eq!(
-                ids.iter().copied().collect::<BTreeSet<_>>(),
-                changed,
-                "{target}: {route} only for the changed conversations"
-            );
-            if route != "/conversations/{id}/messages" {
-                assert_eq!(ids.len(), 50, "{target}: {route} once each");
+        {
+            let log = lock(&sim.state.log);
+            let ids_of = |route: &str| -> Vec<i64> {
+                log.recent
+                    .iter()
+                    .filter(|r| r.route == route)
+                    .map(|r| {
+                        r.uri
+                            .split('/')
+                            .nth(2)
+                            .unwrap()
+                            .split('?')
+                            .next()
+                            .unwrap()
+                            .parse()
+                            .unwrap()
+                    })
+                    .collect()
+            };
+            for route in [
+                "/conversations/{id}",
+                "/conversations/{id}/messages",
+                "/conversations/{id}/transcript",
+            ] {
+                let ids = ids_of(route);
+                assert_eq!(
+                    ids.iter().copied().collect::<BTreeSet<_>>(),
+                    changed,
+                    "{target}: {route} only for the changed conversations"
+                );
+                if route != "/conversations/{id}/messages" {
+                    assert_eq!(ids.len(), 50, "{target}: {route} once each");
+                }
             }
+            assert_eq!(
+                log.count("GET", "/contacts/{id}"),
+                0,
+                "{target}: no contact re-read"
+            );
+            let walked = log.count("GET", "/conversations/list");
+            assert_eq!(walked, 1, "{target}: the walk stops at the high-water mark");
         }
-        assert_eq!(
-            log.count("GET", "/contacts/{id}"),
-            0,
-            "{target}: no contact re-read"
-        );
-        let walked = log.count("GET", "/conversations/list");
-        assert_eq!(walked, 1, "{target}: the walk stops at the high-water mark");
-        drop(log);
         let (truth, _) = ground_truth(&sim);
         assert_destination_eq(target, org(&sim), &truth).await;
 
@@ -399,7 +409,11 @@ fn sync_into_an_append_only_destination_is_refused_with_a_reason() {
 fn uri_counts(sim: &SimHandle, route: &str) -> BTreeMap<String, u64> {
     let log = lock(&sim.state.log);
     let mut m = BTreeMap::new();
-    for r in log.recent.iter().filter(|r| r.route == route && r.status == 200) {
+    for r in log
+        .recent
+        .iter()
+        .filter(|r| r.route == route && r.status == 200)
+    {
         *m.entry(r.uri.clone()).or_default() += 1;
     }
     m
@@ -407,7 +421,7 @@ fn uri_counts(sim: &SimHandle, route: &str) -> BTreeMap<String, u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_export_killed_at_ten_random_points_resumes_to_the_ground_truth_rereading_at_most_a_page()
-{
+ {
     let sim = sim(1000).await;
     let (truth, _) = ground_truth(&sim);
     let mut seed = std::time::SystemTime::now()
@@ -468,11 +482,17 @@ async fn an_export_killed_at_ten_random_points_resumes_to_the_ground_truth_rerea
         // once more, and at most one page's conversations again.
         let pages = uri_counts(&sim, "/conversations/list");
         let reread_pages: u64 = pages.values().map(|n| n - 1).sum();
-        assert!(reread_pages <= kills, "{to}: {reread_pages} list pages re-read after {kills} kills");
+        assert!(
+            reread_pages <= kills,
+            "{to}: {reread_pages} list pages re-read after {kills} kills"
+        );
         let convs = uri_counts(&sim, "/conversations/{id}");
         assert_eq!(convs.len(), 1000, "{to}");
         let reread: u64 = convs.values().map(|n| n - 1).sum();
-        assert!(reread <= kills * 100, "{to}: {reread} conversations re-read after {kills} kills");
+        assert!(
+            reread <= kills * 100,
+            "{to}: {reread} conversations re-read after {kills} kills"
+        );
         assert!(kills >= 5, "{to}: only {kills} kills landed mid-run");
         eprintln!("{to}: {kills} kills, {reread_pages} pages and {reread} conversations re-read");
     }

@@ -1,5 +1,6 @@
 //! driftbridge end to end: the real gateway, workers, simulator and databases.
 
+mod airbyte;
 mod export;
 mod gateway;
 mod helpers;
