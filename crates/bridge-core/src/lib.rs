@@ -5,6 +5,7 @@ pub mod export;
 pub mod ingest;
 pub mod jobs;
 pub mod metrics;
+pub mod schedule;
 pub mod sync;
 
 /// Locks a mutex, taking the data of a poisoned one: every value behind these mutexes is

@@ -29,6 +29,21 @@ pub struct Config {
     pub drift: DriftSection,
     /// Workers.
     pub workers: WorkersConfig,
+    /// Scheduled syncs.
+    pub sync: SyncConfig,
+}
+
+/// `[sync]`: scheduled reconciliation syncs run by `serve`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SyncConfig {
+    /// Seconds between syncs of one org; 0 = off.
+    pub interval_secs: u64,
+    /// Orgs to sync (empty = every org in drift.tokens).
+    pub orgs: Vec<i64>,
+    /// Lease per org in seconds.
+    pub lease_secs: u64,
+    /// Overlap below the high-water mark in seconds.
+    pub overlap_secs: u64,
 }
 
 /// `[server]`.
@@ -156,10 +171,34 @@ impl Config {
         if self.workers.lease_secs < 3 {
             problems.push("workers.lease_secs must be at least 3".into());
         }
+        if self.sync.interval_secs > 0 {
+            if self.sync.lease_secs < 10 {
+                problems.push("sync.lease_secs must be at least 10".into());
+            }
+            if self.sync_orgs().is_empty() {
+                problems.push(
+                    "sync.interval_secs is set but no org to sync: list sync.orgs or drift.tokens"
+                        .into(),
+                );
+            }
+        }
         if problems.is_empty() {
             Ok(())
         } else {
             bail!("invalid configuration:\n  - {}", problems.join("\n  - "))
+        }
+    }
+
+    /// The orgs the scheduled sync covers.
+    pub fn sync_orgs(&self) -> Vec<i64> {
+        if self.sync.orgs.is_empty() {
+            self.drift
+                .tokens
+                .keys()
+                .filter_map(|k| k.parse().ok())
+                .collect()
+        } else {
+            self.sync.orgs.clone()
         }
     }
 

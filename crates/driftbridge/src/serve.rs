@@ -10,9 +10,11 @@ use bridge_core::drift::DriftPool;
 use bridge_core::ingest::Ingestor;
 use bridge_core::jobs::Pipeline;
 use bridge_core::metrics::{Metrics, labels};
+use bridge_core::schedule::{self, ScheduleConfig};
 use bridge_queue::{Queue, WorkerConfig, WorkerStats, run_workers};
 use bridge_store::{Store, StoreOptions};
 use bridge_web::AppState;
+use drift_types::OrgId;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -32,6 +34,7 @@ pub struct Running {
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     workers: JoinHandle<()>,
+    scheduler: JoinHandle<()>,
 }
 
 /// Opens the configured database (applying migrations) and the queue on it.
@@ -96,6 +99,26 @@ pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
         ..WorkerConfig::default()
     };
     let worker_stats = worker_config.stats.clone();
+    let scheduler = {
+        let (store, drift, metrics, rx) = (
+            queue.store().clone(),
+            drift.clone(),
+            metrics.clone(),
+            rx.clone(),
+        );
+        let cfg = (config.sync.interval_secs > 0 && run_workers_here).then(|| ScheduleConfig {
+            interval: Duration::from_secs(config.sync.interval_secs),
+            orgs: config.sync_orgs().into_iter().map(OrgId).collect(),
+            lease: Duration::from_secs(config.sync.lease_secs),
+            overlap: Duration::from_secs(config.sync.overlap_secs),
+            holder: format!("pid{}-{}", std::process::id(), bridge_core::now_ms()),
+        });
+        tokio::spawn(async move {
+            if let Some(cfg) = cfg {
+                schedule::run(store, drift, metrics, cfg, rx).await;
+            }
+        })
+    };
     let pipeline = Arc::new(Pipeline {
         drift,
         metrics: metrics.clone(),
@@ -114,6 +137,7 @@ pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
         shutdown,
         server,
         workers,
+        scheduler,
     })
 }
 
@@ -124,6 +148,7 @@ impl Running {
         let _ = self.shutdown.send(true);
         let _ = self.server.await;
         let _ = self.workers.await;
+        let _ = self.scheduler.await;
         self.queue.store().close().await;
     }
 

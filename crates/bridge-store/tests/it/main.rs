@@ -195,3 +195,40 @@ async fn a_bad_database_url_says_what_is_wrong() {
         .unwrap_err();
     assert!(!format!("{e:?}").contains("secret"));
 }
+
+#[tokio::test]
+async fn a_sync_lease_has_one_holder_until_it_expires_or_is_released() {
+    use bridge_store::checkpoints::{try_lock, unlock};
+    for (backend, store, _db) in stores().await {
+        assert!(
+            try_lock(&store, ORG, "a", 100, 200).await.unwrap(),
+            "{backend:?}"
+        );
+        assert!(
+            !try_lock(&store, ORG, "b", 150, 250).await.unwrap(),
+            "{backend:?}"
+        );
+        assert!(
+            try_lock(&store, ORG, "a", 150, 300).await.unwrap(),
+            "renewal {backend:?}"
+        );
+        assert!(
+            !try_lock(&store, ORG, "b", 250, 350).await.unwrap(),
+            "{backend:?}"
+        );
+        assert!(
+            try_lock(&store, ORG, "b", 301, 400).await.unwrap(),
+            "expired {backend:?}"
+        );
+        unlock(&store, ORG, "a").await.unwrap();
+        assert!(
+            !try_lock(&store, ORG, "a", 302, 400).await.unwrap(),
+            "{backend:?}"
+        );
+        unlock(&store, ORG, "b").await.unwrap();
+        assert!(
+            try_lock(&store, ORG, "a", 303, 400).await.unwrap(),
+            "{backend:?}"
+        );
+    }
+}

@@ -497,3 +497,69 @@ async fn an_export_killed_at_ten_random_points_resumes_to_the_ground_truth_rerea
         eprintln!("{to}: {kills} kills, {reread_pages} pages and {reread} conversations re-read");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_syncs_catch_conversations_no_webhook_announced_and_never_overlap() {
+    use bridge_core::schedule::{Outcome, ScheduleConfig, sync_once};
+    for backend in bridge_store::testing::BACKENDS {
+        let Some(mut env) = crate::helpers::env(*backend, 60).await else {
+            continue;
+        };
+        let org = org(&env.sim);
+        env.config.sync.interval_secs = 1;
+        env.config.sync.orgs = vec![org.0];
+        let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+        let store = running.queue.store().clone();
+        // No webhook is ever sent: the scheduled sync alone brings every conversation in.
+        crate::helpers::wait_until(
+            "the scheduled sync",
+            std::time::Duration::from_secs(60),
+            || async {
+                crate::helpers::count(&store, "SELECT COUNT(*) FROM conversations").await == 60
+            },
+        )
+        .await;
+        let changed = drift_sim::control::mutate_conversations(&env.sim.state, org, 3).unwrap();
+        crate::helpers::wait_until(
+            "the next sync",
+            std::time::Duration::from_secs(60),
+            || async {
+                crate::helpers::count(&store, "SELECT COUNT(*) FROM messages").await
+                    == env.sim.state.world.lock().unwrap().counts().1 as i64
+            },
+        )
+        .await;
+        crate::helpers::assert_ground_truth(&store, &env.sim, &changed).await;
+        running.stop().await;
+
+        // Two holders at once: one syncs, the other finds the lease taken.
+        let store = Store::connect(&env.db.url).await.unwrap();
+        let drift = bridge_core::drift::DriftPool::new(env.config.drift());
+        let cfg = |holder: &str| ScheduleConfig {
+            interval: std::time::Duration::from_secs(1),
+            orgs: vec![org],
+            lease: std::time::Duration::from_secs(30),
+            overlap: std::time::Duration::from_secs(3600),
+            holder: holder.into(),
+        };
+        let (a, b) = (cfg("a"), cfg("b"));
+        let (ra, rb) = tokio::join!(
+            sync_once(&store, &drift, org, &a),
+            sync_once(&store, &drift, org, &b)
+        );
+        let outcomes = [ra.unwrap(), rb.unwrap()];
+        let synced = outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Synced(_)))
+            .count();
+        let busy = outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Busy))
+            .count();
+        assert_eq!((synced, busy), (1, 1), "{backend:?}: {outcomes:?}");
+        assert_eq!(
+            crate::helpers::count(&store, "SELECT COUNT(*) FROM sync_locks").await,
+            0
+        );
+    }
+}

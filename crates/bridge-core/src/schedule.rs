@@ -1,0 +1,156 @@
+//! Scheduled reconciliation: every `interval`, an incremental sync of each org into the
+//! serve database, so a webhook that never arrived is caught by the next walk.
+//!
+//! Each org's sync holds a lease row (`sync_locks`), taken with a conditional upsert and
+//! renewed at a third of its length. Only the holder runs; a process that loses its lease
+//! (it stalled past the lease) abandons the run, so no two runs of one org ever overlap, in
+//! one process or across processes sharing a PostgreSQL database.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use bridge_sinks::Destination;
+use bridge_store::{Store, checkpoints};
+use drift_types::OrgId;
+use tokio::sync::watch;
+
+use crate::drift::DriftPool;
+use crate::export::{self, ExportOptions, Mode, Progress, Summary};
+use crate::metrics::{Metrics, labels};
+
+/// What the scheduler runs.
+#[derive(Clone, Debug)]
+pub struct ScheduleConfig {
+    /// Time between the starts of two syncs of one org.
+    pub interval: Duration,
+    /// Orgs to sync.
+    pub orgs: Vec<OrgId>,
+    /// Lease length.
+    pub lease: Duration,
+    /// Overlap below the high-water mark.
+    pub overlap: Duration,
+    /// This process's name in the lease table.
+    pub holder: String,
+}
+
+/// How one scheduled run ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// It ran.
+    Synced(Summary),
+    /// Another holder's lease is running.
+    Busy,
+    /// The lease was lost mid-run; the run was abandoned.
+    LeaseLost,
+}
+
+/// Runs the schedule until `shutdown` turns true.
+pub async fn run(
+    store: Store,
+    drift: Arc<DriftPool>,
+    metrics: Arc<Metrics>,
+    cfg: ScheduleConfig,
+    shutdown: watch::Receiver<bool>,
+) {
+    let tasks: Vec<_> = cfg
+        .orgs
+        .iter()
+        .map(|org| {
+            let (store, drift, metrics, cfg, mut shutdown) = (
+                store.clone(),
+                drift.clone(),
+                metrics.clone(),
+                cfg.clone(),
+                shutdown.clone(),
+            );
+            let org = *org;
+            tokio::spawn(async move {
+                loop {
+                    let result = tokio::select! {
+                        r = sync_once(&store, &drift, org, &cfg) => r,
+                        _ = shutdown.wait_for(|s| *s) => return,
+                    };
+                    let outcome = match &result {
+                        Ok(Outcome::Synced(s)) => {
+                            tracing::info!(
+                                org.id = org.0,
+                                rows.changed = s.rows_changed,
+                                conversations.fetched = s.conversations_fetched,
+                                api.calls = s.api_calls,
+                                "scheduled sync done"
+                            );
+                            "ok"
+                        }
+                        Ok(Outcome::Busy) => "busy",
+                        Ok(Outcome::LeaseLost) => "lease_lost",
+                        Err(e) => {
+                            tracing::warn!(
+                                org.id = org.0,
+                                error = format!("{e:#}"),
+                                "scheduled sync failed"
+                            );
+                            "error"
+                        }
+                    };
+                    metrics.inc(
+                        "driftbridge_scheduled_syncs_total",
+                        "Scheduled reconciliation syncs by outcome.",
+                        labels(&[("outcome", outcome)]),
+                        1,
+                    );
+                    tokio::select! {
+                        _ = tokio::time::sleep(cfg.interval) => {}
+                        _ = shutdown.wait_for(|s| *s) => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+/// One sync of `org` if its lease is free.
+pub async fn sync_once(
+    store: &Store,
+    drift: &DriftPool,
+    org: OrgId,
+    cfg: &ScheduleConfig,
+) -> Result<Outcome> {
+    let lease_ms = cfg.lease.as_millis() as i64;
+    let now = crate::now_ms();
+    if !checkpoints::try_lock(store, org, &cfg.holder, now, now + lease_ms).await? {
+        return Ok(Outcome::Busy);
+    }
+    let client = (*drift.client(org)?).clone();
+    let mut opts = ExportOptions::new(Mode::Incremental);
+    opts.overlap_ms = cfg.overlap.as_millis() as i64;
+    let sync = export::run(
+        client,
+        Destination::store(store.clone(), org),
+        org,
+        opts,
+        Arc::new(Progress::default()),
+    );
+    let renew = async {
+        loop {
+            tokio::time::sleep(cfg.lease / 3).await;
+            let now = crate::now_ms();
+            match checkpoints::try_lock(store, org, &cfg.holder, now, now + lease_ms).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => tracing::warn!(org.id = org.0, error = %e, "renewing the sync lease"),
+            }
+        }
+    };
+    let outcome = tokio::select! {
+        r = sync => r.map(Outcome::Synced),
+        _ = renew => Ok(Outcome::LeaseLost),
+    };
+    if !matches!(outcome, Ok(Outcome::LeaseLost)) {
+        checkpoints::unlock(store, org, &cfg.holder).await?;
+    }
+    outcome
+}
