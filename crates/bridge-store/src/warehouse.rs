@@ -22,8 +22,17 @@ pub fn table_names() -> impl Iterator<Item = &'static str> {
         .chain(std::iter::once("playbook_goals_met"))
 }
 
-/// Bind parameters per statement: below SQLite's 32,766 and PostgreSQL's 65,535.
-const MAX_PARAMS: usize = 30_000;
+/// Bind parameters per statement, by backend. Far below SQLite's limit of 32,766 because
+/// SQLite resolves `$N` parameters by name with a linear search, so binding costs grow with the
+/// square of a statement's parameter count; PostgreSQL (limit 65,535) gains from fewer round
+/// trips instead.
+fn max_params(conn: &Conn) -> usize {
+    if conn.backend_name() == "PostgreSQL" {
+        8_000
+    } else {
+        500
+    }
+}
 /// Rows per multi-row statement, so one statement stays a few hundred kilobytes.
 const MAX_ROWS: usize = 1_000;
 
@@ -31,15 +40,17 @@ const MAX_ROWS: usize = 1_000;
 /// deleted).
 pub async fn write(conn: &mut Conn, batch: &Batch) -> Result<u64> {
     let mut changed = 0;
+    let max_params = max_params(conn);
     for t in TABLES.iter() {
         let rows = dedup_by_key(t, batch.rows(t));
         if let Some(parent) = t.parent.and_then(crate::tables::table) {
             let parents = dedup_by_key(parent, batch.rows(parent));
             if !parents.is_empty() {
-                changed += delete_absent_children(conn, t, parent.key, &parents, &rows).await?;
+                changed += delete_absent_children(conn, t, parent.key, &parents, &rows, max_params)
+                    .await?;
             }
         }
-        for chunk in rows.chunks((MAX_PARAMS / t.columns.len()).min(MAX_ROWS)) {
+        for chunk in rows.chunks((max_params / t.columns.len()).min(MAX_ROWS)) {
             changed += upsert_chunk(conn, t, chunk).await?;
         }
     }
@@ -150,6 +161,7 @@ async fn delete_absent_children(
     parent_key: usize,
     parents: &[&Row],
     children: &[&Row],
+    max_params: usize,
 ) -> Result<u64> {
     let mut by_parent: HashMap<&[Value], Vec<&Row>> = HashMap::new();
     for c in children {
@@ -163,7 +175,7 @@ async fn delete_absent_children(
         let kids = by_parent.get(pk).map_or(&[][..], Vec::as_slice);
         let params =
             (chunk_parents.len() + 1) * parent_key + (chunk_children.len() + kids.len()) * t.key;
-        if params > MAX_PARAMS && !chunk_parents.is_empty() {
+        if params > max_params && !chunk_parents.is_empty() {
             deleted += delete_chunk(conn, t, parent_key, &chunk_parents, &chunk_children).await?;
             chunk_parents.clear();
             chunk_children.clear();
@@ -185,23 +197,52 @@ async fn delete_chunk(
     keep: &[&Row],
 ) -> Result<u64> {
     let cols: Vec<&str> = t.columns.iter().map(|c| c.name).collect();
-    let mut sql = format!(
-        "DELETE FROM {} WHERE ({}) IN (VALUES {})",
-        t.name,
-        cols[..parent_key].join(", "),
-        placeholders(parents.len(), parent_key, 1),
-    );
+    // Parents of one org keyed by (org_id, id) match as `org_id = $1 AND id IN (...)`, which
+    // SQLite answers from the primary key; a row-value IN over VALUES would scan the table.
+    let one_org = parent_key == 2 && parents.windows(2).all(|w| w[0][0] == w[1][0]);
+    let (mut sql, used) = if one_org {
+        (
+            format!(
+                "DELETE FROM {} WHERE {} = $1 AND {} IN ({})",
+                t.name,
+                cols[0],
+                cols[1],
+                (0..parents.len())
+                    .map(|i| format!("${}", i + 2))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            1 + parents.len(),
+        )
+    } else {
+        (
+            format!(
+                "DELETE FROM {} WHERE ({}) IN (VALUES {})",
+                t.name,
+                cols[..parent_key].join(", "),
+                placeholders(parents.len(), parent_key, 1),
+            ),
+            parents.len() * parent_key,
+        )
+    };
     if !keep.is_empty() {
         sql.push_str(&format!(
             " AND ({}) NOT IN (VALUES {})",
             cols[..t.key].join(", "),
-            placeholders(keep.len(), t.key, 1 + parents.len() * parent_key),
+            placeholders(keep.len(), t.key, 1 + used),
         ));
     }
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for p in parents {
-        for (c, v) in t.columns.iter().zip(p.iter()) {
-            q = bind(q, c.ty, v);
+    if one_org {
+        q = bind(q, t.columns[0].ty, &parents[0][0]);
+        for p in parents {
+            q = bind(q, t.columns[1].ty, &p[1]);
+        }
+    } else {
+        for p in parents {
+            for (c, v) in t.columns.iter().zip(p.iter()) {
+                q = bind(q, c.ty, v);
+            }
         }
     }
     for k in keep {

@@ -32,13 +32,49 @@ pub async fn info(State(st): St) -> Json<Value> {
         .map(|(o, t)| json!({"orgId": o, "token": t}))
         .collect();
     let app = &st.config.app;
+    let datasets: Vec<Value> = lock(&st.world).orgs.values().map(dataset).collect();
     Json(json!({
         "orgs": orgs,
+        "datasets": datasets,
         "conversations": conversations,
         "messages": messages,
         "clientId": app.client_id,
         "seed": st.config.data.seed,
     }))
+}
+
+/// What one org holds, in the numbers that size an export of it: enough to compute the
+/// fewest calls a complete export needs.
+fn dataset(o: &crate::world::Org) -> Value {
+    let pages: usize = o
+        .conversations
+        .values()
+        .map(|r| r.messages.len().div_ceil(crate::api::MESSAGES_PAGE).max(1))
+        .sum();
+    let contacts: std::collections::BTreeSet<_> = o
+        .conversations
+        .values()
+        .filter_map(|r| r.conversation.contact_id)
+        .filter(|c| o.contacts.contains_key(c))
+        .collect();
+    let slots: Vec<i64> = o
+        .meetings
+        .iter()
+        .filter_map(|m| m.slot_start.map(|s| s.get()))
+        .collect();
+    json!({
+        "orgId": o.id,
+        "conversations": o.conversations.len(),
+        "messages": o.conversations.values().map(|r| r.messages.len()).sum::<usize>(),
+        "messagePages": pages,
+        "contactsReferenced": contacts.len(),
+        "accounts": o.accounts.len(),
+        "users": o.users.len(),
+        "playbooks": o.playbooks.len(),
+        "meetings": o.meetings.len(),
+        "meetingsFirstSlot": slots.iter().min(),
+        "meetingsLastSlot": slots.iter().max(),
+    })
 }
 
 /// `GET /sim/requests`.

@@ -33,40 +33,11 @@ pub struct WalkArgs {
     json: bool,
 }
 
-const TOKEN: &str = "bench-walk-token";
+pub const TOKEN: &str = "bench-walk-token";
 
 /// Runs the walk benchmark.
 pub async fn walk(a: WalkArgs) -> Result<()> {
-    let exe = std::env::current_exe().context("while locating the driftbridge binary")?;
-    // The simulator's bucket holds one second's worth, the same as the client's, so a client
-    // that ran ahead of the limit would be answered with 429s rather than absorbed by a
-    // minute-sized burst.
-    let burst = (a.rate_limit / 60).max(1).to_string();
-    let mut child = tokio::process::Command::new(exe)
-        .args(["sim", "--port", "0", "--token", TOKEN, "--conversations"])
-        .arg(a.conversations.to_string())
-        .args(["--rate-limit", &a.rate_limit.to_string()])
-        .args(["--rate-burst", &burst])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .context("while starting the simulator")?;
-    let stdout = child.stdout.take().context("simulator stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let base = loop {
-        let Some(line) = lines.next_line().await? else {
-            bail!("the simulator exited before printing its address");
-        };
-        if let Some(rest) = line.strip_prefix("Drift simulator on ") {
-            break rest
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-
+    let (child, base) = spawn_sim(a.conversations, a.rate_limit).await?;
     let mut cc = ClientConfig::with_base_url(&base)?;
     cc.budget = RateBudget {
         per_minute: a.rate_limit,
@@ -136,8 +107,46 @@ pub async fn walk(a: WalkArgs) -> Result<()> {
     Ok(())
 }
 
+/// Starts `driftbridge sim` as a child process with `conversations` and a limit of
+/// `rate_limit`/min (0 = off) for [`TOKEN`]; answers the child (killed on drop) and its base
+/// URL. The simulator's bucket holds one second's worth, the same as the client's, so a client
+/// that ran ahead of the limit would be answered with 429s rather than absorbed by a
+/// minute-sized burst.
+pub async fn spawn_sim(
+    conversations: u32,
+    rate_limit: u32,
+) -> Result<(tokio::process::Child, String)> {
+    let exe = std::env::current_exe().context("while locating the driftbridge binary")?;
+    let burst = (rate_limit / 60).max(1).to_string();
+    let mut child = tokio::process::Command::new(exe)
+        .args(["sim", "--port", "0", "--token", TOKEN, "--conversations"])
+        .arg(conversations.to_string())
+        .args(["--rate-limit", &rate_limit.to_string()])
+        .args(["--rate-burst", &burst])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("while starting the simulator")?;
+    let stdout = child.stdout.take().context("simulator stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let base = loop {
+        let Some(line) = lines.next_line().await? else {
+            bail!("the simulator exited before printing its address");
+        };
+        if let Some(rest) = line.strip_prefix("Drift simulator on ") {
+            break rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((child, base))
+}
+
 /// Peak resident set size of this process (VmHWM), where /proc has it.
-fn peak_rss_kib() -> Option<u64> {
+pub fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()

@@ -1,12 +1,16 @@
 //! `driftbridge demo`: the simulator and `serve` on a fresh SQLite file; the simulator
 //! delivers a burst of every event type (with re-deliveries, out of order); the demo waits
-//! for the queue to drain and shows what landed.
+//! for the queue to drain, runs a full export and a sync into the same file, and shows what
+//! landed.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use anyhow::{Context, Result, bail};
+use bridge_core::export::{self, DAY_MS, ExportOptions, Mode, Progress};
 use drift_sim::{DataConfig, RateLimitConfig, SimConfig};
 use drift_types::Secret;
 
@@ -119,6 +123,35 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         ws.dead.load(std::sync::atomic::Ordering::Relaxed),
     );
     let store = running.queue.store().clone();
+
+    // The data connector fills in what webhooks never carry (accounts, playbooks, every
+    // conversation nobody pushed) into the same file, and a sync right after finds nothing new.
+    let org = sim.state.default_org();
+    let client = (*bridge_core::drift::DriftPool::new(config.drift()).client(org)?).clone();
+    let mut opts = ExportOptions::new(Mode::Full);
+    opts.meetings_since_ms = drift_sim::generate::DEFAULT_ANCHOR_MS - 365 * DAY_MS;
+    let dest = bridge_sinks::Destination::store(store.clone(), org);
+    let s = export::run(
+        client.clone(),
+        dest.clone(),
+        org,
+        opts.clone(),
+        Arc::new(Progress::default()),
+    )
+    .await?;
+    println!(
+        "5. export into the same file: {} rows sent, {} changed, {} API calls in {:.1} s",
+        s.rows.values().sum::<u64>(),
+        s.rows_changed,
+        s.api_calls,
+        s.seconds
+    );
+    opts.mode = Mode::Incremental;
+    let s = export::run(client, dest, org, opts, Arc::new(Progress::default())).await?;
+    println!(
+        "6. sync right after: {} conversations fetched, {} rows changed, {} API calls",
+        s.conversations_fetched, s.rows_changed, s.api_calls
+    );
     println!("\nRows per table:");
     for (table, n) in store.table_counts().await? {
         println!("  {table:<28} {n:>7}");

@@ -99,6 +99,8 @@ enum BenchCommand {
     Ingest(driftbridge::bench_ingest::IngestArgs),
     /// End-to-end latency from conversation_push to the conversation's rows.
     E2e(driftbridge::bench_ingest::E2eArgs),
+    /// Full export against a simulator child process: rows/s, calls versus the minimum, RSS.
+    Export(driftbridge::bench_export::ExportBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -217,6 +219,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Bench(BenchCommand::Ingest(a)) => {
             driftbridge::bench_ingest::ingest(a, cli.database_url).await
         }
+        Command::Bench(BenchCommand::Export(a)) => driftbridge::bench_export::run(a).await,
         Command::Bench(BenchCommand::E2e(a)) => {
             driftbridge::bench_ingest::e2e(a, cli.database_url).await
         }

@@ -563,3 +563,61 @@ async fn scheduled_syncs_catch_conversations_no_webhook_announced_and_never_over
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_no_conversation_references_are_exported_from_a_list_and_tables_select_streams() {
+    let sim = sim(20).await;
+    let c = client(&sim);
+    let mut made = Vec::new();
+    for (email, ext) in [
+        ("lone-1@example.org", None),
+        ("lone-2@example.org", Some("crm-77")),
+    ] {
+        let mut attrs = serde_json::Map::new();
+        attrs.insert("email".into(), email.into());
+        if let Some(x) = ext {
+            attrs.insert("externalId".into(), x.into());
+        }
+        made.push(c.create_contact(attrs).await.unwrap().id.0);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let target: Target = format!("sqlite:{}", dir.path().join("c.db").display())
+        .parse()
+        .unwrap();
+    let mut opts = options(Mode::Full);
+    opts.streams = [bridge_store::tables::Stream::Contacts]
+        .into_iter()
+        .collect();
+    opts.contacts_from = export::parse_contact_list("lone-1@example.org\ncrm-77\n");
+    let dest = Destination::open(&target, org(&sim)).await.unwrap();
+    let s = export::run(c, dest, org(&sim), opts, Arc::new(Progress::default()))
+        .await
+        .unwrap();
+    let referenced = ground_truth(&sim)
+        .0
+        .rows(bridge_store::tables::table("contacts").unwrap())
+        .len() as u64;
+    assert_eq!(s.rows["contacts"], referenced + 2);
+    for t in [
+        "conversations",
+        "messages",
+        "transcripts",
+        "users",
+        "accounts",
+        "meetings",
+    ] {
+        assert_eq!(s.rows[t], 0, "{t} was not selected");
+    }
+    let Target::Sql(url) = &target else {
+        unreachable!()
+    };
+    let store = Store::connect(url).await.unwrap();
+    for id in made {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM contacts WHERE id = $1")
+            .bind(id)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "listed contact {id}");
+    }
+}

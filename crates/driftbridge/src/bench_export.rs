@@ -1,0 +1,152 @@
+//! `driftbridge bench export`: a full export against a simulator child process, measured:
+//! rows/s, API calls against the fewest the dataset needs, 429s, the fraction of the rate
+//! limit used, and the exporter's peak RSS (docs/BENCHMARKS.md).
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow};
+use bridge_core::export::{self, ExportOptions, Mode, Progress};
+use bridge_sinks::{Destination, Target};
+use clap::Args;
+use drift_client::{ClientConfig, DriftClient, RateBudget, StaticToken};
+use drift_types::{OrgId, Secret};
+use serde_json::{Value, json};
+
+use crate::bench::{TOKEN, peak_rss_kib, spawn_sim};
+
+/// Arguments of `driftbridge bench export`.
+#[derive(Debug, Args)]
+pub struct ExportBenchArgs {
+    /// Destination kind: sqlite, postgres (a fresh database on the local server), jsonl, csv
+    /// or parquet; files and SQLite go to a temporary directory.
+    #[arg(long, default_value = "jsonl")]
+    to: String,
+    /// Conversations in the simulator's dataset.
+    #[arg(long, default_value_t = 5000)]
+    conversations: u32,
+    /// The simulator's limit per token in requests/minute, and the client's budget; 0 = off.
+    #[arg(long, default_value_t = 0)]
+    rate_limit: u32,
+    /// Conversations fetched at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// PostgreSQL server for `--to postgres` (a fresh database is created on it).
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    postgres: String,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the export benchmark.
+pub async fn run(a: ExportBenchArgs) -> Result<()> {
+    let (child, base) = spawn_sim(a.conversations, a.rate_limit).await?;
+    let http = reqwest::Client::new();
+    let info: Value = http
+        .get(format!("{base}/sim/info"))
+        .send()
+        .await?
+        .json()
+        .await
+        .context("while reading the simulator's dataset")?;
+    let d = &info["datasets"][0];
+    let n = |k: &str| d[k].as_u64().unwrap_or(0);
+    let org = OrgId(
+        d["orgId"]
+            .as_i64()
+            .ok_or_else(|| anyhow!("no org in /sim/info"))?,
+    );
+    let first = d["meetingsFirstSlot"].as_i64().unwrap_or(0);
+    let last = d["meetingsLastSlot"].as_i64().unwrap_or(0);
+
+    let dir = tempfile::tempdir()?;
+    let target: Target = match a.to.as_str() {
+        "sqlite" => format!("sqlite:{}", dir.path().join("bench.db").display()).parse()?,
+        "postgres" => Target::Sql(fresh_postgres(&a.postgres).await?),
+        f => format!("{f}:{}", dir.path().join(f).display()).parse()?,
+    };
+    let mut cc = ClientConfig::with_base_url(&base)?;
+    cc.budget = RateBudget {
+        per_minute: a.rate_limit,
+        burst: None,
+    };
+    let client = DriftClient::new(cc, Arc::new(StaticToken(Secret::new(TOKEN.to_owned()))))?;
+    let mut opts = ExportOptions::new(Mode::Full);
+    opts.concurrency = a.concurrency;
+    opts.meetings_since_ms = first;
+    opts.meetings_until_ms = last + 1;
+    let windows = ((last + 1 - first).max(1) as u64).div_ceil(opts.meetings_window_ms as u64);
+    let conversations = n("conversations");
+    let minimum = 3
+        + n("accounts").div_ceil(100).max(1)
+        + windows
+        + conversations.div_ceil(u64::from(opts.page_size)).max(1)
+        + 2 * conversations
+        + n("messagePages")
+        + n("contactsReferenced");
+
+    let dest = Destination::open(&target, org).await?;
+    let s = export::run(client, dest, org, opts, Arc::new(Progress::default())).await?;
+    drop(child);
+    let rows: u64 = s.rows.values().sum();
+    let per_min = s.api_calls as f64 / s.seconds * 60.0;
+    let report = json!({
+        "destination": a.to,
+        "conversations": conversations,
+        "messages": n("messages"),
+        "rows": rows,
+        "seconds": s.seconds,
+        "rows_per_second": rows as f64 / s.seconds,
+        "api_calls": s.api_calls,
+        "minimum_calls": minimum,
+        "calls_over_minimum": s.api_calls as f64 / minimum as f64 - 1.0,
+        "responses_429": s.responses_429,
+        "retries": s.retries,
+        "requests_per_minute": per_min,
+        "fraction_of_limit": (a.rate_limit > 0).then(|| per_min / f64::from(a.rate_limit)),
+        "peak_rss_kib": peak_rss_kib(),
+    });
+    if a.json {
+        println!("{report}");
+    } else {
+        println!(
+            "exported {rows} rows ({conversations} conversations) into {} in {:.2} s: {:.0} rows/s; \
+             {} API calls (minimum {minimum}, {:+.2}%), {} x 429, {:.0} requests/min, peak RSS {}",
+            a.to,
+            s.seconds,
+            rows as f64 / s.seconds,
+            s.api_calls,
+            (s.api_calls as f64 / minimum as f64 - 1.0) * 100.0,
+            s.responses_429,
+            per_min,
+            peak_rss_kib().map_or("?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0)),
+        );
+        if a.rate_limit > 0 {
+            println!(
+                "achieved {:.3} of the {}/min limit",
+                per_min / f64::from(a.rate_limit),
+                a.rate_limit
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Creates an empty database on `server` for one run and answers its URL.
+async fn fresh_postgres(server: &str) -> Result<String> {
+    use sqlx::Connection;
+    let name = format!("driftbridge_bench_{}", std::process::id());
+    let mut conn = sqlx::PgConnection::connect(server)
+        .await
+        .context("while connecting to PostgreSQL for --to postgres")?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name}"
+    )))
+    .execute(&mut conn)
+    .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await?;
+    let base = server.rsplit_once('/').map_or(server, |(b, _)| b);
+    Ok(format!("{base}/{name}"))
+}
