@@ -16,34 +16,50 @@ use drift_types::Secret;
 use futures::TryStreamExt;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+/// The dataset, limit and concurrency of a benchmark against a simulator child process.
+#[derive(Debug, Args)]
+pub struct SimLoad {
+    /// Conversations in the simulator's dataset.
+    #[arg(long, default_value_t = 5000)]
+    pub conversations: u32,
+    /// The simulator's limit per token in requests/minute, and the client's budget; 0 = off.
+    #[arg(long, default_value_t = 0)]
+    pub rate_limit: u32,
+    /// Conversations fetched at once.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl SimLoad {
+    /// Starts the simulator child and a client paced to the same limit.
+    pub async fn start(&self) -> Result<(tokio::process::Child, String, DriftClient)> {
+        let (child, base) = spawn_sim(self.conversations, self.rate_limit).await?;
+        let mut cc = ClientConfig::with_base_url(&base)?;
+        cc.budget = RateBudget {
+            per_minute: self.rate_limit,
+            burst: None,
+        };
+        let client = DriftClient::new(cc, Arc::new(StaticToken(Secret::new(TOKEN.to_owned()))))?;
+        Ok((child, base, client))
+    }
+}
+
 /// Arguments of `driftbridge bench walk`.
 #[derive(Debug, Args)]
 pub struct WalkArgs {
-    /// Conversations in the simulator's dataset.
-    #[arg(long, default_value_t = 5000)]
-    conversations: u32,
-    /// The simulator's limit per token in requests/minute, and the client's budget; 0 = off.
-    #[arg(long, default_value_t = 0)]
-    rate_limit: u32,
-    /// Conversations whose messages are fetched at once.
-    #[arg(long, default_value_t = 16)]
-    concurrency: usize,
-    /// Print the result as one JSON object.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    load: SimLoad,
 }
 
 pub const TOKEN: &str = "bench-walk-token";
 
 /// Runs the walk benchmark.
 pub async fn walk(a: WalkArgs) -> Result<()> {
-    let (child, base) = spawn_sim(a.conversations, a.rate_limit).await?;
-    let mut cc = ClientConfig::with_base_url(&base)?;
-    cc.budget = RateBudget {
-        per_minute: a.rate_limit,
-        burst: None,
-    };
-    let client = DriftClient::new(cc, Arc::new(StaticToken(Secret::new(TOKEN.to_owned()))))?;
+    let a = a.load;
+    let (child, _, client) = a.start().await?;
     let started = Instant::now();
     let mut conversations = 0u64;
     let messages = client

@@ -8,11 +8,10 @@ use anyhow::{Context, Result, anyhow};
 use bridge_core::export::{self, ExportOptions, Mode, Progress};
 use bridge_sinks::{Destination, Target};
 use clap::Args;
-use drift_client::{ClientConfig, DriftClient, RateBudget, StaticToken};
-use drift_types::{OrgId, Secret};
+use drift_types::OrgId;
 use serde_json::{Value, json};
 
-use crate::bench::{TOKEN, peak_rss_kib, spawn_sim};
+use crate::bench::{SimLoad, peak_rss_kib};
 
 /// Arguments of `driftbridge bench export`.
 #[derive(Debug, Args)]
@@ -21,26 +20,17 @@ pub struct ExportBenchArgs {
     /// or parquet; files and SQLite go to a temporary directory.
     #[arg(long, default_value = "jsonl")]
     to: String,
-    /// Conversations in the simulator's dataset.
-    #[arg(long, default_value_t = 5000)]
-    conversations: u32,
-    /// The simulator's limit per token in requests/minute, and the client's budget; 0 = off.
-    #[arg(long, default_value_t = 0)]
-    rate_limit: u32,
-    /// Conversations fetched at once.
-    #[arg(long, default_value_t = 16)]
-    concurrency: usize,
+    #[command(flatten)]
+    load: SimLoad,
     /// PostgreSQL server for `--to postgres` (a fresh database is created on it).
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
     postgres: String,
-    /// Print the result as one JSON object.
-    #[arg(long)]
-    json: bool,
 }
 
 /// Runs the export benchmark.
 pub async fn run(a: ExportBenchArgs) -> Result<()> {
-    let (child, base) = spawn_sim(a.conversations, a.rate_limit).await?;
+    let (child, base, client) = a.load.start().await?;
+    let (to, postgres, a) = (a.to, a.postgres, a.load);
     let http = reqwest::Client::new();
     let info: Value = http
         .get(format!("{base}/sim/info"))
@@ -60,17 +50,11 @@ pub async fn run(a: ExportBenchArgs) -> Result<()> {
     let last = d["meetingsLastSlot"].as_i64().unwrap_or(0);
 
     let dir = tempfile::tempdir()?;
-    let target: Target = match a.to.as_str() {
+    let target: Target = match to.as_str() {
         "sqlite" => format!("sqlite:{}", dir.path().join("bench.db").display()).parse()?,
-        "postgres" => Target::Sql(fresh_postgres(&a.postgres).await?),
+        "postgres" => Target::Sql(fresh_postgres(&postgres).await?),
         f => format!("{f}:{}", dir.path().join(f).display()).parse()?,
     };
-    let mut cc = ClientConfig::with_base_url(&base)?;
-    cc.budget = RateBudget {
-        per_minute: a.rate_limit,
-        burst: None,
-    };
-    let client = DriftClient::new(cc, Arc::new(StaticToken(Secret::new(TOKEN.to_owned()))))?;
     let mut opts = ExportOptions::new(Mode::Full);
     opts.concurrency = a.concurrency;
     opts.meetings_since_ms = first;
@@ -91,7 +75,7 @@ pub async fn run(a: ExportBenchArgs) -> Result<()> {
     let rows: u64 = s.rows.values().sum();
     let per_min = s.api_calls as f64 / s.seconds * 60.0;
     let report = json!({
-        "destination": a.to,
+        "destination": to,
         "conversations": conversations,
         "messages": n("messages"),
         "rows": rows,
@@ -112,7 +96,7 @@ pub async fn run(a: ExportBenchArgs) -> Result<()> {
         println!(
             "exported {rows} rows ({conversations} conversations) into {} in {:.2} s: {:.0} rows/s; \
              {} API calls (minimum {minimum}, {:+.2}%), {} x 429, {:.0} requests/min, peak RSS {}",
-            a.to,
+            to,
             s.seconds,
             rows as f64 / s.seconds,
             s.api_calls,

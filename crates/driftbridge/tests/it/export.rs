@@ -621,3 +621,52 @@ async fn contacts_no_conversation_references_are_exported_from_a_list_and_tables
         assert_eq!(n, 1, "listed contact {id}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_export_includes_contacts_that_stored_webhook_events_reference() {
+    let sim = sim(10).await;
+    let mut attrs = serde_json::Map::new();
+    attrs.insert("email".into(), "only-in-a-webhook@example.org".into());
+    let contact = client(&sim).create_contact(attrs).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("events.db").display());
+    let store = Store::connect(&url).await.unwrap();
+    let payload = serde_json::json!({
+        "type": "contact_identified", "orgId": org(&sim).0,
+        "data": serde_json::to_value(&contact).unwrap(),
+    });
+    let mut tx = store.begin().await.unwrap();
+    bridge_store::events::insert(
+        &mut tx,
+        "k",
+        Some(org(&sim).0),
+        "contact_identified",
+        &payload,
+        1,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    store.close().await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_driftbridge"))
+        .args(["export", "--json", "--tables", "contacts", "--org"])
+        .arg(org(&sim).0.to_string())
+        .args(["--to", &url])
+        .env("DRIFTBRIDGE_DRIFT__BASE_URL", sim.base_url())
+        .env("DRIFTBRIDGE_DRIFT__TOKEN", sim.token())
+        .env("DRIFTBRIDGE_DRIFT__RATE_LIMIT_PER_MINUTE", "0")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = Store::connect(&url).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM contacts WHERE id = $1")
+        .bind(contact.id.0)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+}
