@@ -6,10 +6,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
-use drift_client::{ClientConfig, DriftClient, RateBudget, StaticToken};
+use drift_client::{
+    ClientConfig, DriftClient, RateBudget, RefreshingToken, StaticToken, TokenSet, TokenSource,
+};
 use drift_types::{OrgId, Secret, User, UserId};
+use futures::future::BoxFuture;
 
 use crate::lock;
+use crate::tenants::Tenants;
 
 /// How long a fetched user is trusted: agents' names and availability change rarely, and
 /// `user_availability_updated` refreshes the one that changed.
@@ -49,32 +53,90 @@ impl Default for DriftConfig {
 #[derive(Debug)]
 pub struct DriftPool {
     config: DriftConfig,
+    tenants: Option<Tenants>,
+    purpose: String,
     clients: Mutex<HashMap<OrgId, Arc<DriftClient>>>,
     users: Mutex<HashMap<(OrgId, UserId), (User, Instant)>>,
 }
 
 impl DriftPool {
-    /// A pool for the config.
+    /// A pool for the config; tokens come from the config only.
     pub fn new(config: DriftConfig) -> Self {
         Self {
             config,
+            tenants: None,
+            purpose: "jobs".into(),
             clients: Mutex::default(),
             users: Mutex::default(),
         }
     }
 
-    /// The org's client, created on first use.
-    pub fn client(&self, org: OrgId) -> anyhow::Result<Arc<DriftClient>> {
+    /// Installed tenants' tokens (from the vault) take precedence over configured ones.
+    pub fn with_tenants(mut self, tenants: Tenants) -> Self {
+        self.tenants = Some(tenants);
+        self
+    }
+
+    /// What this pool's calls are for, in the token audit (`jobs`, `export`, ...).
+    pub fn with_purpose(mut self, purpose: &str) -> Self {
+        self.purpose = purpose.into();
+        self
+    }
+
+    /// The tenants, when the pool has them.
+    pub fn tenants(&self) -> Option<&Tenants> {
+        self.tenants.as_ref()
+    }
+
+    /// The configured Drift base URL.
+    pub fn base_url(&self) -> &str {
+        &self.config.base_url
+    }
+
+    /// Asks Drift about an access token (its org and scopes).
+    pub async fn token_info(&self, token: &Secret) -> anyhow::Result<drift_types::TokenInfo> {
+        let cc = ClientConfig::with_base_url(&self.config.base_url)
+            .context("while reading the Drift base URL")?;
+        let c = DriftClient::new(cc, Arc::new(StaticToken(token.clone())))?;
+        Ok(c.token_info(token).await?)
+    }
+
+    /// Drops the org's client (after a disconnect), so the next use reads the vault again.
+    pub fn forget_client(&self, org: OrgId) {
+        lock(&self.clients).remove(&org);
+    }
+
+    /// The org's client, created on first use: with the tenant's vault tokens when it
+    /// installed the app, else the configured token.
+    pub async fn client(&self, org: OrgId) -> anyhow::Result<Arc<DriftClient>> {
+        if let Some(c) = lock(&self.clients).get(&org) {
+            return Ok(c.clone());
+        }
+        let from_vault = match &self.tenants {
+            Some(t) => t.tokens(org).await?,
+            None => None,
+        };
+        let source: Arc<dyn TokenSource> = match (from_vault, &self.tenants) {
+            (Some(set), Some(tenants)) => Arc::new(TenantToken::new(
+                tenants.clone(),
+                org,
+                self.purpose.clone(),
+                set,
+            )),
+            _ => {
+                let token = self
+                    .config
+                    .tokens
+                    .get(&org.0)
+                    .or(self.config.default_token.as_ref())
+                    .ok_or_else(|| anyhow!("no Drift token for org {org}: it has not installed the app and none is configured"))?;
+                Arc::new(StaticToken(token.clone()))
+            }
+        };
         let mut clients = lock(&self.clients);
         if let Some(c) = clients.get(&org) {
             return Ok(c.clone());
         }
-        let token = self
-            .config
-            .tokens
-            .get(&org.0)
-            .or(self.config.default_token.as_ref())
-            .ok_or_else(|| anyhow!("no Drift token configured for org {org}"))?;
         let mut cc = ClientConfig::with_base_url(&self.config.base_url)
             .context("while reading the Drift base URL")?;
         cc.timeout = self.config.timeout;
@@ -83,7 +145,7 @@ impl DriftPool {
             per_minute: self.config.rate_limit_per_minute,
             burst: None,
         };
-        let client = Arc::new(DriftClient::new(cc, Arc::new(StaticToken(token.clone())))?);
+        let client = Arc::new(DriftClient::new(cc, source)?);
         clients.insert(org, client.clone());
         Ok(client)
     }
@@ -104,7 +166,7 @@ impl DriftPool {
             (found, missing)
         };
         if !missing.is_empty() {
-            let fetched = self.client(org)?.users_by_id(&missing).await?;
+            let fetched = self.client(org).await?.users_by_id(&missing).await?;
             let mut cache = lock(&self.users);
             for (id, u) in fetched {
                 cache.insert((org, id), (u.clone(), now));
@@ -130,5 +192,95 @@ impl DriftPool {
             }
         }
         out
+    }
+}
+
+/// A tenant's token: refreshing (single flight, persisted before use) when the OAuth app is
+/// configured, counted per use for the audit, and reloaded from the vault when another process
+/// rotated the refresh token first.
+struct TenantToken {
+    tenants: Tenants,
+    org: OrgId,
+    purpose: String,
+    inner: tokio::sync::Mutex<Arc<dyn TokenSource>>,
+    /// The access token last handed out.
+    last: Mutex<Option<Secret>>,
+}
+
+impl std::fmt::Debug for TenantToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantToken")
+            .field("org", &self.org)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TenantToken {
+    fn new(tenants: Tenants, org: OrgId, purpose: String, set: TokenSet) -> Self {
+        let inner = Self::source(&tenants, org, set);
+        TenantToken {
+            tenants,
+            org,
+            purpose,
+            inner: tokio::sync::Mutex::new(inner),
+            last: Mutex::new(None),
+        }
+    }
+
+    fn source(tenants: &Tenants, org: OrgId, set: TokenSet) -> Arc<dyn TokenSource> {
+        match tenants.oauth() {
+            Some(app) => Arc::new(
+                RefreshingToken::new(app.clone(), set).on_refresh(tenants.persist_refresh(org)),
+            ),
+            None => Arc::new(StaticToken(set.access_token)),
+        }
+    }
+
+    /// After a refused refresh: the vault's set, if another process stored a newer one.
+    async fn reload(&self) -> drift_client::Result<Option<Arc<dyn TokenSource>>> {
+        let stored =
+            self.tenants
+                .tokens(self.org)
+                .await
+                .map_err(|e| drift_client::Error::Token {
+                    message: format!("could not read the tenant's tokens: {e:#}"),
+                    source: None,
+                })?;
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
+        if lock(&self.last).as_ref() == Some(&stored.access_token) {
+            return Ok(None);
+        }
+        Ok(Some(Self::source(&self.tenants, self.org, stored)))
+    }
+}
+
+impl TokenSource for TenantToken {
+    fn token(&self) -> BoxFuture<'_, drift_client::Result<Secret>> {
+        Box::pin(async move {
+            let mut inner = self.inner.lock().await;
+            let t = match inner.token().await {
+                Ok(t) => t,
+                Err(e @ drift_client::Error::Token { .. }) => match self.reload().await? {
+                    Some(fresh) => {
+                        *inner = fresh;
+                        inner.token().await?
+                    }
+                    None => return Err(e),
+                },
+                Err(e) => return Err(e),
+            };
+            self.tenants.record_use(self.org, &self.purpose, 1);
+            *lock(&self.last) = Some(t.clone());
+            Ok(t)
+        })
+    }
+
+    fn invalidate<'a>(&'a self, stale: &'a Secret) -> BoxFuture<'a, drift_client::Result<bool>> {
+        Box::pin(async move {
+            let inner = self.inner.lock().await.clone();
+            inner.invalidate(stale).await
+        })
     }
 }

@@ -30,6 +30,8 @@ pub mod names {
     pub const UPSERT_MEETING: &str = "upsert_meeting";
     /// Fetch a user and upsert it.
     pub const SYNC_USER: &str = "sync_user";
+    /// Disconnect a tenant: uninstall at Drift, delete its secrets, cancel its jobs.
+    pub const DISCONNECT_TENANT: &str = "disconnect_tenant";
 }
 
 fn job(name: &str, org: Option<OrgId>, args: Value) -> NewJob {
@@ -39,6 +41,15 @@ fn job(name: &str, org: Option<OrgId>, args: Value) -> NewJob {
         args,
         event_id: None,
     }
+}
+
+/// The job that syncs one conversation (replays use it too).
+pub fn sync_job(org: OrgId, id: ConversationId) -> NewJob {
+    job(
+        names::SYNC_CONVERSATION,
+        Some(org),
+        json!({ "conversation_id": id }),
+    )
 }
 
 /// The jobs for an event. Events that need no work here (unknown types, and those handled by
@@ -90,6 +101,7 @@ pub fn jobs_for(event: &WebhookEvent, org: Option<OrgId>) -> Vec<NewJob> {
         E::UserAvailabilityUpdated(u) => {
             vec![job(names::SYNC_USER, org, json!({ "user_id": u.user_id }))]
         }
+        E::AppDisconnected(_) => vec![job(names::DISCONNECT_TENANT, org, json!({}))],
         _ => Vec::new(),
     }
 }
@@ -136,6 +148,15 @@ impl Handler for Pipeline {
             .ok_or_else(|| JobError::Permanent(anyhow!("the event had no orgId")))?;
         let args = ctx.job.args.clone();
         let now = crate::now_ms();
+        if ctx.job.name != names::DISCONNECT_TENANT
+            && let Some(t) = self.drift.tenants()
+            && t.get(org).await?.is_some_and(|t| t.status == "revoked")
+        {
+            // A disconnected tenant's events are kept, but nothing is fetched for them.
+            tracing::info!(org.id = org.0, job.name = %ctx.job.name, "skipped: the tenant disconnected");
+            let tx = ctx.queue().store().begin().await?;
+            return ctx.finish(tx).await;
+        }
         match ctx.job.name.as_str() {
             names::SYNC_CONVERSATION => {
                 let id: ConversationId = arg(&args, "conversation_id")?;
@@ -152,7 +173,7 @@ impl Handler for Pipeline {
             }
             names::SYNC_CONTACT => {
                 let id: ContactId = arg(&args, "contact_id")?;
-                let client = self.drift.client(org)?;
+                let client = self.drift.client(org).await?;
                 let contact = client
                     .contact(id)
                     .await
@@ -206,6 +227,24 @@ impl Handler for Pipeline {
                     b.user(org, u);
                 }
                 write(ctx, b).await
+            }
+            names::DISCONNECT_TENANT => {
+                if let Some(t) = self.drift.tenants() {
+                    let r = t
+                        .revoke(org, self.drift.base_url())
+                        .await
+                        .context("while disconnecting the tenant")?;
+                    tracing::info!(
+                        org.id = org.0,
+                        uninstalled = r.uninstalled,
+                        secrets.deleted = r.secrets_deleted,
+                        jobs.cancelled = r.jobs_cancelled,
+                        "tenant disconnected"
+                    );
+                }
+                self.drift.forget_client(org);
+                let tx = ctx.queue().store().begin().await?;
+                ctx.finish(tx).await
             }
             other => Err(JobError::Permanent(anyhow!("no handler for job {other:?}"))),
         }

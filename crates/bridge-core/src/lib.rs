@@ -7,6 +7,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod schedule;
 pub mod sync;
+pub mod tenants;
 
 /// Locks a mutex, taking the data of a poisoned one: every value behind these mutexes is
 /// valid after any single update, so a panicked holder leaves nothing half-written.

@@ -43,6 +43,8 @@ pub enum Outcome {
     Busy,
     /// The lease was lost mid-run; the run was abandoned.
     LeaseLost,
+    /// The tenant disconnected; its syncs have stopped.
+    Disconnected,
 }
 
 /// Runs the schedule until `shutdown` turns true.
@@ -84,6 +86,7 @@ pub async fn run(
                         }
                         Ok(Outcome::Busy) => "busy",
                         Ok(Outcome::LeaseLost) => "lease_lost",
+                        Ok(Outcome::Disconnected) => "disconnected",
                         Err(e) => {
                             tracing::warn!(
                                 org.id = org.0,
@@ -119,12 +122,17 @@ pub async fn sync_once(
     org: OrgId,
     cfg: &ScheduleConfig,
 ) -> Result<Outcome> {
+    if let Some(t) = drift.tenants()
+        && t.get(org).await?.is_some_and(|t| t.status != "active")
+    {
+        return Ok(Outcome::Disconnected);
+    }
     let lease_ms = cfg.lease.as_millis() as i64;
     let now = crate::now_ms();
     if !checkpoints::try_lock(store, org, &cfg.holder, now, now + lease_ms).await? {
         return Ok(Outcome::Busy);
     }
-    let client = (*drift.client(org)?).clone();
+    let client = (*drift.client(org).await?).clone();
     let mut opts = ExportOptions::new(Mode::Incremental);
     opts.overlap_ms = cfg.overlap.as_millis() as i64;
     let sync = export::run(

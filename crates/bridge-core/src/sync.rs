@@ -33,7 +33,7 @@ pub async fn fetch_conversation(
     org: OrgId,
     id: ConversationId,
 ) -> Result<ConversationBundle, JobError> {
-    let client = drift.client(org)?;
+    let client = drift.client(org).await?;
     let conversation = client
         .conversation(id)
         .await

@@ -5,6 +5,7 @@ mod db;
 pub mod events;
 mod migrate;
 pub mod tables;
+pub mod vault;
 pub mod warehouse;
 
 pub use db::{Backend, Conn, Store, StoreOptions, Tx, redact_url};
@@ -25,6 +26,9 @@ pub enum Error {
         #[source]
         source: sqlx::Error,
     },
+    /// A secret could not be sealed or opened.
+    #[error(transparent)]
+    Vault(#[from] vault::VaultError),
     /// A stored value could not be read back.
     #[error("stored {what} is corrupt")]
     Corrupt {

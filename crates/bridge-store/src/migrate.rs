@@ -10,6 +10,7 @@ use crate::{Backend, Op, Result, Store};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_export.sql")),
+    (3, include_str!("../migrations/0003_tenants.sql")),
 ];
 
 /// Arbitrary constant naming driftbridge's migration lock.

@@ -1,7 +1,9 @@
 #![doc = include_str!("../README.md")]
 
+mod admin;
 mod error;
 mod gateway;
+pub mod oauth;
 
 use std::sync::Arc;
 
@@ -13,6 +15,7 @@ use axum::routing::{get, post};
 use bridge_core::drift::DriftPool;
 use bridge_core::ingest::Ingestor;
 use bridge_core::metrics::{Metrics, labels};
+use bridge_core::tenants::Tenants;
 use bridge_queue::Queue;
 use drift_types::Secret;
 
@@ -32,15 +35,44 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Drift clients (for call counters).
     pub drift: Arc<DriftPool>,
+    /// Installed tenants and their vault.
+    pub tenants: Option<Tenants>,
+    /// The Drift app's install flow, when configured.
+    pub oauth: Option<OAuthFlow>,
+    /// The admin bearer token; without it admin routes are closed.
+    pub admin_token: Option<Secret>,
+    /// Serve /metrics without the admin token.
+    pub metrics_public: bool,
+}
+
+/// The install flow's settings.
+#[derive(Debug, Clone)]
+pub struct OAuthFlow {
+    /// The Drift app.
+    pub app: drift_client::OAuthApp,
+    /// Signs the state cookie (derived from the master key).
+    pub state_key: [u8; 32],
 }
 
 /// The router.
 pub fn router(state: AppState) -> Router {
+    let admin = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/admin/tenants", get(admin::tenants))
+        .route("/admin/jobs/dead", get(admin::dead_jobs))
+        .route("/admin/jobs/{id}/retry", post(admin::retry_job))
+        .route("/admin/replay/conversations/{id}", post(admin::replay))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admin::require_admin,
+        ));
     Router::new()
         .route("/webhooks/drift", post(gateway::receive))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/oauth/install", get(oauth::install))
+        .route("/oauth/callback", get(oauth::callback))
+        .merge(admin)
         .with_state(state)
 }
 

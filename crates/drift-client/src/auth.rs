@@ -230,16 +230,25 @@ impl OAuthApp {
     }
 }
 
-/// Called with every refreshed token set, so it can be persisted.
-pub type OnRefresh = Arc<dyn Fn(&TokenSet) + Send + Sync>;
+/// Called with every refreshed token set and awaited before the new access token is handed
+/// out, so the rotated refresh token is persisted first: a crash right after a refresh never
+/// leaves only the old, now invalid, refresh token on disk.
+pub type OnRefresh = Arc<dyn Fn(TokenSet) -> BoxFuture<'static, Result<()>> + Send + Sync>;
 
 /// An OAuth token that refreshes itself.
 pub struct RefreshingToken {
     app: OAuthApp,
-    current: tokio::sync::Mutex<TokenSet>,
+    current: tokio::sync::Mutex<Current>,
     clock: Arc<dyn Clock>,
     on_refresh: Option<OnRefresh>,
     refreshes: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Current {
+    tokens: TokenSet,
+    /// A refreshed set whose persistence failed; retried before the token is used.
+    unsaved: bool,
 }
 
 impl fmt::Debug for RefreshingToken {
@@ -256,7 +265,10 @@ impl RefreshingToken {
     pub fn new(app: OAuthApp, tokens: TokenSet) -> Self {
         Self {
             app,
-            current: tokio::sync::Mutex::new(tokens),
+            current: tokio::sync::Mutex::new(Current {
+                tokens,
+                unsaved: false,
+            }),
             clock: Arc::new(SystemClock::default()),
             on_refresh: None,
             refreshes: AtomicU64::new(0),
@@ -282,28 +294,52 @@ impl RefreshingToken {
 
     /// The current token set.
     pub async fn current(&self) -> TokenSet {
-        self.current.lock().await.clone()
+        self.current.lock().await.tokens.clone()
     }
 
-    async fn refresh_locked(&self, cur: &mut TokenSet) -> Result<()> {
-        let rt = cur.refresh_token.clone().ok_or_else(|| Error::Token {
-            message: "the access token expired and there is no refresh token".into(),
-            source: None,
-        })?;
+    async fn save(&self, cur: &mut Current) -> Result<()> {
+        if let Some(f) = &self.on_refresh {
+            f(cur.tokens.clone()).await?;
+        }
+        cur.unsaved = false;
+        Ok(())
+    }
+
+    /// Hands out the current access token, refreshing first when it expires soon, and never
+    /// before a refreshed set is persisted.
+    async fn usable(&self, cur: &mut Current) -> Result<Secret> {
+        if cur.unsaved {
+            self.save(cur).await?;
+        }
+        if cur.tokens.expires_soon(self.clock.wall()) {
+            self.refresh_locked(cur).await?;
+        }
+        Ok(cur.tokens.access_token.clone())
+    }
+
+    async fn refresh_locked(&self, cur: &mut Current) -> Result<()> {
+        let rt = cur
+            .tokens
+            .refresh_token
+            .clone()
+            .ok_or_else(|| Error::Token {
+                message: "the access token expired and there is no refresh token".into(),
+                source: None,
+            })?;
         let mut next = self.app.refresh(&rt, self.clock.wall()).await?;
         if next.org_id.is_none() {
-            next.org_id = cur.org_id;
+            next.org_id = cur.tokens.org_id;
         }
         if next.refresh_token.is_none() {
             next.refresh_token = Some(rt);
         }
-        *cur = next;
+        // The old refresh token is spent: keep the new set even if saving it fails, and save
+        // again before the next use.
+        cur.tokens = next;
+        cur.unsaved = true;
         self.refreshes.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(org.id = ?cur.org_id, "refreshed Drift access token");
-        if let Some(f) = &self.on_refresh {
-            f(cur);
-        }
-        Ok(())
+        tracing::info!(org.id = ?cur.tokens.org_id, "refreshed Drift access token");
+        self.save(cur).await
     }
 }
 
@@ -311,17 +347,14 @@ impl TokenSource for RefreshingToken {
     fn token(&self) -> BoxFuture<'_, Result<Secret>> {
         Box::pin(async move {
             let mut cur = self.current.lock().await;
-            if cur.expires_soon(self.clock.wall()) {
-                self.refresh_locked(&mut cur).await?;
-            }
-            Ok(cur.access_token.clone())
+            self.usable(&mut cur).await
         })
     }
 
     fn invalidate<'a>(&'a self, stale: &'a Secret) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
             let mut cur = self.current.lock().await;
-            if cur.access_token != *stale {
+            if cur.tokens.access_token != *stale {
                 return Ok(true); // someone else refreshed already
             }
             self.refresh_locked(&mut cur).await?;

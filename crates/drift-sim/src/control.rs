@@ -174,7 +174,8 @@ struct EmitEvent {
 struct EmitBody {
     #[serde(default)]
     events: Vec<EmitEvent>,
-    /// Also generate this many random events (of `types`, or every type).
+    /// Also generate this many random events (of `types`, or every type but
+    /// `app_disconnected`).
     #[serde(default)]
     count: usize,
     #[serde(default)]
@@ -208,8 +209,14 @@ pub async fn emit(State(st): St, body: Bytes) -> SimResult<Json<Value>> {
             };
             events.push(ev);
         }
+        // Random traffic covers every type but `app_disconnected`: that one ends the install
+        // (Drift sends nothing after it), so it is sent only when asked for by name.
         let types: Vec<&str> = if b.types.is_empty() {
-            drift_types::webhook::EVENT_TYPES.to_vec()
+            drift_types::webhook::EVENT_TYPES
+                .iter()
+                .copied()
+                .filter(|t| *t != "app_disconnected")
+                .collect()
         } else {
             b.types.iter().map(String::as_str).collect()
         };

@@ -160,6 +160,7 @@ fn bench_config(database_url: Option<String>) -> Result<(Config, Option<tempfile
         },
     )?;
     c.drift.verification_tokens = vec![Secret::new(VERIFY)];
+    c.secrets.master_key = Some(bridge_store::vault::MasterKey::generate()?);
     Ok((c, dir))
 }
 

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use bridge_core::drift::DriftConfig;
 use bridge_queue::QueueConfig;
 use drift_types::Secret;
@@ -31,6 +31,63 @@ pub struct Config {
     pub workers: WorkersConfig,
     /// Scheduled syncs.
     pub sync: SyncConfig,
+    /// The master key.
+    pub secrets: SecretsConfig,
+    /// The Drift app's OAuth settings.
+    pub oauth: OAuthConfig,
+    /// The admin perimeter.
+    pub admin: AdminConfig,
+    /// Outbound URL guard.
+    pub outbound: OutboundConfig,
+}
+
+/// `[secrets]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SecretsConfig {
+    /// 64 hex digits.
+    #[serde(default)]
+    pub master_key: Option<Secret>,
+    /// A file holding the master key.
+    #[serde(default)]
+    pub master_key_file: Option<std::path::PathBuf>,
+    /// Keys still accepted for opening.
+    #[serde(default)]
+    pub old_master_keys: Vec<Secret>,
+}
+
+/// `[oauth]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct OAuthConfig {
+    /// Client id.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Client secret.
+    #[serde(default)]
+    pub client_secret: Option<Secret>,
+    /// Registered redirect URL.
+    #[serde(default)]
+    pub redirect_url: Option<String>,
+    /// Drift's authorize page.
+    pub authorize_url: String,
+    /// Token endpoint ("" = `<drift.base_url>/oauth2/token`).
+    pub token_url: String,
+}
+
+/// `[admin]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct AdminConfig {
+    /// Bearer token.
+    #[serde(default)]
+    pub token: Option<Secret>,
+    /// Serve /metrics without the token.
+    pub metrics_public: bool,
+}
+
+/// `[outbound]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct OutboundConfig {
+    /// Allowed hosts or addresses.
+    pub allow: Vec<String>,
 }
 
 /// `[sync]`: scheduled reconciliation syncs run by `serve`.
@@ -127,6 +184,12 @@ impl Config {
             None => fig = fig.merge(Toml::file("driftbridge.toml")),
         }
         fig = fig.merge(Env::prefixed("DRIFTBRIDGE_").split("__"));
+        // The master key's documented variable, beside DRIFTBRIDGE_SECRETS__MASTER_KEY.
+        fig = fig.merge(
+            Env::raw()
+                .only(&["DRIFTBRIDGE_MASTER_KEY"])
+                .map(|_| "secrets.master_key".into()),
+        );
         if let Some(u) = &overrides.database_url {
             fig = fig.merge(Serialized::default("database.url", u));
         }
@@ -187,6 +250,55 @@ impl Config {
         } else {
             bail!("invalid configuration:\n  - {}", problems.join("\n  - "))
         }
+    }
+
+    /// The master keyring: the configured key (or key file) plus the old keys. Errors say how
+    /// to make a key.
+    pub fn keyring(&self) -> Result<bridge_store::vault::Keyring> {
+        use bridge_store::vault::{Keyring, MasterKey};
+        let text = match (&self.secrets.master_key, &self.secrets.master_key_file) {
+            (Some(k), _) => k.clone(),
+            (None, Some(f)) => Secret::new(std::fs::read_to_string(f).with_context(|| {
+                format!("while reading secrets.master_key_file {}", f.display())
+            })?),
+            (None, None) => bail!(
+                "no master key: driftbridge seals every stored token with it. Make one with \
+                 `driftbridge keys generate` and pass it as DRIFTBRIDGE_MASTER_KEY (or \
+                 secrets.master_key_file)"
+            ),
+        };
+        let primary = MasterKey::parse(&text).context("secrets.master_key")?;
+        let old = self
+            .secrets
+            .old_master_keys
+            .iter()
+            .map(MasterKey::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .context("secrets.old_master_keys")?;
+        Ok(Keyring { primary, old })
+    }
+
+    /// The Drift app for the OAuth flow and refreshes, when `[oauth]` is filled in.
+    pub fn oauth_app(&self) -> Result<Option<drift_client::OAuthApp>> {
+        let (Some(id), Some(secret), Some(redirect)) = (
+            &self.oauth.client_id,
+            &self.oauth.client_secret,
+            &self.oauth.redirect_url,
+        ) else {
+            return Ok(None);
+        };
+        let token_url = if self.oauth.token_url.is_empty() {
+            format!("{}/oauth2/token", self.drift.base_url.trim_end_matches('/'))
+        } else {
+            self.oauth.token_url.clone()
+        };
+        Ok(Some(drift_client::OAuthApp::with_endpoints(
+            id.clone(),
+            secret.clone(),
+            redirect.clone(),
+            &self.oauth.authorize_url,
+            &token_url,
+        )?))
     }
 
     /// The orgs the scheduled sync covers.

@@ -77,6 +77,8 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     config.drift.token = Some(Secret::new(sim.token()));
     config.drift.verification_tokens = vec![Secret::new(verification)];
     config.drift.rate_limit_per_minute = a.rate_limit;
+    // The demo's vault holds nothing beyond this run, so a throwaway master key will do.
+    config.secrets.master_key = Some(bridge_store::vault::MasterKey::generate()?);
     let running = crate::serve::start(&config, true).await?;
     let hook = format!("http://{}/webhooks/drift", running.addr);
     println!(
@@ -127,7 +129,10 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     // The data connector fills in what webhooks never carry (accounts, playbooks, every
     // conversation nobody pushed) into the same file, and a sync right after finds nothing new.
     let org = sim.state.default_org();
-    let client = (*bridge_core::drift::DriftPool::new(config.drift()).client(org)?).clone();
+    let client = (*bridge_core::drift::DriftPool::new(config.drift())
+        .client(org)
+        .await?)
+        .clone();
     let mut opts = ExportOptions::new(Mode::Full);
     opts.meetings_since_ms = drift_sim::generate::DEFAULT_ANCHOR_MS - 365 * DAY_MS;
     let dest = bridge_sinks::Destination::store(store.clone(), org);

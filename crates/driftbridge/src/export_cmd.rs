@@ -83,9 +83,9 @@ pub async fn run(config: &Config, a: ExportArgs, mode: Mode) -> Result<()> {
         opts.contacts_from = export::parse_contact_list(&text);
     }
     let drift = config.drift();
-    let pool = bridge_core::drift::DriftPool::new(drift.clone());
+    let pool = crate::ops::drift_pool(config, "export").await?;
     let org = resolve_org(config, a.org, &pool).await?;
-    let client: DriftClient = (*pool.client(org)?).clone();
+    let client: DriftClient = (*pool.client(org).await?).clone();
     let dest = Destination::open(&target, org)
         .await
         .with_context(|| format!("while opening {target}"))?;
@@ -115,6 +115,9 @@ pub async fn run(config: &Config, a: ExportArgs, mode: Mode) -> Result<()> {
     tracing::info!(org.id = org.0, destination = %target, "{what} starting");
     let result = export::run(client, dest, org, opts, progress).await;
     display.finish().await;
+    if let Some(t) = pool.tenants() {
+        t.flush_audit().await?;
+    }
     let summary = result.with_context(|| {
         format!("{what} of org {org} into {target} stopped; run it again to resume")
     })?;
@@ -185,7 +188,8 @@ pub async fn resolve_org(
         .clone()
         .ok_or_else(|| anyhow!("no Drift token configured: set drift.token or drift.tokens"))?;
     let info = pool
-        .client(OrgId(0))?
+        .client(OrgId(0))
+        .await?
         .token_info(&token)
         .await
         .context("while asking Drift which org the token belongs to (pass --org to skip)")?;

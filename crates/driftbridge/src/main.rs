@@ -69,11 +69,42 @@ enum Command {
     /// The export as an Airbyte source: JSON protocol messages on stdout.
     #[command(subcommand)]
     Airbyte(driftbridge::airbyte::AirbyteCommand),
+    /// Master keys: generate one, or re-seal every data key under the configured one.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Installed tenants: list, disconnect, audit.
+    #[command(subcommand)]
+    Tenants(TenantsCommand),
     /// Print the commented default configuration.
     ConfigDefaults,
     /// Benchmarks that need the whole binary (see docs/BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Print a new random master key (64 hex digits).
+    Generate,
+    /// Re-seal every tenant's data key under the configured master key (list the previous
+    /// ones in secrets.old_master_keys until this finishes); safe while serve runs.
+    Rotate,
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantsCommand {
+    /// Tenants with status and last activity.
+    List,
+    /// Disconnect an org: Drift uninstall, delete its secrets, cancel its jobs.
+    Revoke {
+        /// Org id.
+        org: i64,
+    },
+    /// Every recorded use of the org's token.
+    Audit {
+        /// Org id.
+        org: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -211,6 +242,15 @@ async fn run(cli: Cli) -> Result<()> {
                 .await
         }
         Command::Airbyte(c) => driftbridge::airbyte::run(c).await,
+        Command::Keys(KeysCommand::Generate) => ops::keys_generate(),
+        Command::Keys(KeysCommand::Rotate) => ops::keys_rotate(&load(None)?).await,
+        Command::Tenants(TenantsCommand::List) => ops::tenants_list(&load(None)?).await,
+        Command::Tenants(TenantsCommand::Revoke { org }) => {
+            ops::tenants_revoke(&load(None)?, org).await
+        }
+        Command::Tenants(TenantsCommand::Audit { org }) => {
+            ops::tenants_audit(&load(None)?, org).await
+        }
         Command::ConfigDefaults => {
             print!("{}", config::DEFAULTS);
             Ok(())

@@ -1,11 +1,10 @@
 //! Operator commands: `replay` and `jobs`.
 
 use anyhow::{Context, Result, anyhow, bail};
-use bridge_core::jobs::{jobs_for, names};
+use bridge_core::jobs::jobs_for;
 use bridge_queue::{JobState, NewJob, Queue};
 use bridge_store::events;
-use drift_types::{OrgId, WebhookEvent};
-use serde_json::json;
+use drift_types::{ConversationId, OrgId, WebhookEvent};
 
 use crate::config::Config;
 
@@ -40,12 +39,7 @@ pub async fn replay_conversation(config: &Config, id: i64, org: Option<i64>) -> 
             }
         }
     };
-    let job = NewJob {
-        name: names::SYNC_CONVERSATION.into(),
-        org_id: Some(org),
-        args: json!({ "conversation_id": id }),
-        event_id: None,
-    };
+    let job = bridge_core::jobs::sync_job(OrgId(org), ConversationId(id));
     let ids = enqueue_all(&queue, &[job]).await?;
     println!(
         "queued job {} to sync conversation {id} of org {org}",
@@ -112,4 +106,116 @@ pub async fn jobs_retry(config: &Config, id: i64) -> Result<()> {
     } else {
         bail!("job {id} is not dead (see `driftbridge jobs dead`)")
     }
+}
+
+/// A Drift pool for a command: with installed tenants' vault tokens when a master key is
+/// configured, else configured tokens only.
+pub async fn drift_pool(config: &Config, purpose: &str) -> Result<bridge_core::drift::DriftPool> {
+    let pool = bridge_core::drift::DriftPool::new(config.drift()).with_purpose(purpose);
+    let Ok(keyring) = config.keyring() else {
+        return Ok(pool);
+    };
+    let queue = crate::serve::open_queue(config).await?;
+    let tenants = bridge_core::tenants::Tenants::new(
+        queue.store().clone(),
+        std::sync::Arc::new(bridge_store::vault::Vault::new(keyring)),
+        config.oauth_app()?,
+    );
+    Ok(pool.with_tenants(tenants))
+}
+
+async fn tenants(config: &Config) -> Result<bridge_core::tenants::Tenants> {
+    let keyring = config.keyring()?;
+    let queue = crate::serve::open_queue(config).await?;
+    Ok(bridge_core::tenants::Tenants::new(
+        queue.store().clone(),
+        std::sync::Arc::new(bridge_store::vault::Vault::new(keyring)),
+        config.oauth_app()?,
+    ))
+}
+
+fn when(ms: Option<i64>) -> String {
+    ms.map_or("-".into(), |m| {
+        let secs = (drift_types::EpochMillis::now().0 - m) / 1000;
+        match secs {
+            s if s < 120 => format!("{s} s ago"),
+            s if s < 7200 => format!("{} min ago", s / 60),
+            s if s < 172_800 => format!("{} h ago", s / 3600),
+            s => format!("{} days ago", s / 86_400),
+        }
+    })
+}
+
+/// `driftbridge keys generate`.
+pub fn keys_generate() -> Result<()> {
+    let key = bridge_store::vault::MasterKey::generate()?;
+    println!("{}", key.expose());
+    eprintln!(
+        "Keep it in a secret store and pass it as DRIFTBRIDGE_MASTER_KEY (or write it to a file \
+         named by secrets.master_key_file). Losing it loses every stored token."
+    );
+    Ok(())
+}
+
+/// `driftbridge keys rotate`: re-seals every data key under the configured master key; the
+/// previous keys must be listed in secrets.old_master_keys until it finishes.
+pub async fn keys_rotate(config: &Config) -> Result<()> {
+    let keyring = config.keyring()?;
+    let primary = keyring.primary.id().to_owned();
+    let queue = crate::serve::open_queue(config).await?;
+    let vault = bridge_store::vault::Vault::new(keyring);
+    let n = vault.rotate(queue.store()).await?;
+    println!(
+        "re-sealed {n} data keys under master key {primary}; every tenant's data key is now under \
+         it, so the old master keys can be removed from the configuration and destroyed"
+    );
+    Ok(())
+}
+
+/// `driftbridge tenants list`.
+pub async fn tenants_list(config: &Config) -> Result<()> {
+    let t = tenants(config).await?;
+    println!(
+        "{:<12} {:<8} {:<16} {:<16} scopes",
+        "org", "status", "installed", "last activity"
+    );
+    for x in t.list().await? {
+        println!(
+            "{:<12} {:<8} {:<16} {:<16} {}",
+            x.org_id,
+            x.status,
+            when(Some(x.installed_at)),
+            when(x.last_activity_at),
+            x.scopes.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// `driftbridge tenants revoke ORG`.
+pub async fn tenants_revoke(config: &Config, org: i64) -> Result<()> {
+    let t = tenants(config).await?;
+    let r = t.revoke(OrgId(org), &config.drift.base_url).await?;
+    println!(
+        "org {org} disconnected: Drift uninstall {}, {} secrets deleted, {} queued jobs cancelled, \
+         scheduled syncs stopped",
+        if r.uninstalled {
+            "done"
+        } else {
+            "not possible (no working token)"
+        },
+        r.secrets_deleted,
+        r.jobs_cancelled
+    );
+    Ok(())
+}
+
+/// `driftbridge tenants audit ORG`.
+pub async fn tenants_audit(config: &Config, org: i64) -> Result<()> {
+    let t = tenants(config).await?;
+    println!("{:<20} {:<16} calls", "when", "purpose");
+    for a in t.audit(OrgId(org)).await? {
+        println!("{:<20} {:<16} {}", when(Some(a.at)), a.purpose, a.calls);
+    }
+    Ok(())
 }

@@ -11,9 +11,11 @@ use bridge_core::ingest::Ingestor;
 use bridge_core::jobs::Pipeline;
 use bridge_core::metrics::{Metrics, labels};
 use bridge_core::schedule::{self, ScheduleConfig};
+use bridge_core::tenants::Tenants;
 use bridge_queue::{Queue, WorkerConfig, WorkerStats, run_workers};
+use bridge_store::vault::Vault;
 use bridge_store::{Store, StoreOptions};
-use bridge_web::AppState;
+use bridge_web::{AppState, OAuthFlow};
 use drift_types::OrgId;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -35,7 +37,11 @@ pub struct Running {
     server: JoinHandle<std::io::Result<()>>,
     workers: JoinHandle<()>,
     scheduler: JoinHandle<()>,
+    auditor: JoinHandle<()>,
 }
+
+/// How often token uses are written to the audit table.
+const AUDIT_FLUSH: Duration = Duration::from_secs(5);
 
 /// Opens the configured database (applying migrations) and the queue on it.
 pub async fn open_queue(config: &Config) -> Result<Queue> {
@@ -53,9 +59,17 @@ pub async fn open_queue(config: &Config) -> Result<Queue> {
 
 /// Opens the store (applying migrations), binds the listener and starts everything.
 pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
+    let keyring = config.keyring()?;
     let queue = open_queue(config).await?;
     let metrics = Arc::new(Metrics::default());
-    let drift = Arc::new(DriftPool::new(config.drift()));
+    let oauth_app = config.oauth_app()?;
+    let state_key = keyring.primary.derive("oauth state cookie");
+    let tenants = Tenants::new(
+        queue.store().clone(),
+        Arc::new(Vault::new(keyring)),
+        oauth_app.clone(),
+    );
+    let drift = Arc::new(DriftPool::new(config.drift()).with_tenants(tenants.clone()));
     let ingestor = Ingestor::spawn(queue.clone(), metrics.clone());
     let state = AppState {
         ingestor,
@@ -63,6 +77,10 @@ pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
         verification_tokens: Arc::new(config.drift.verification_tokens.clone()),
         metrics: metrics.clone(),
         drift: drift.clone(),
+        tenants: Some(tenants.clone()),
+        oauth: oauth_app.map(|app| OAuthFlow { app, state_key }),
+        admin_token: config.admin.token.clone(),
+        metrics_public: config.admin.metrics_public,
     };
     let listener = tokio::net::TcpListener::bind(config.listen())
         .await
@@ -99,10 +117,31 @@ pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
         ..WorkerConfig::default()
     };
     let worker_stats = worker_config.stats.clone();
+    let auditor = {
+        let (tenants, mut rx) = (tenants.clone(), rx.clone());
+        tokio::spawn(async move {
+            loop {
+                let stop = tokio::select! {
+                    _ = tokio::time::sleep(AUDIT_FLUSH) => false,
+                    _ = rx.wait_for(|s| *s) => true,
+                };
+                if let Err(e) = tenants.flush_audit().await {
+                    tracing::warn!(error = format!("{e:#}"), "writing the token audit failed");
+                }
+                if stop {
+                    return;
+                }
+            }
+        })
+    };
     let scheduler = {
         let (store, drift, metrics, rx) = (
             queue.store().clone(),
-            drift.clone(),
+            Arc::new(
+                DriftPool::new(config.drift())
+                    .with_tenants(tenants.clone())
+                    .with_purpose("scheduled_sync"),
+            ),
             metrics.clone(),
             rx.clone(),
         );
@@ -138,6 +177,7 @@ pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
         server,
         workers,
         scheduler,
+        auditor,
     })
 }
 
@@ -149,6 +189,7 @@ impl Running {
         let _ = self.server.await;
         let _ = self.workers.await;
         let _ = self.scheduler.await;
+        let _ = self.auditor.await;
         self.queue.store().close().await;
     }
 

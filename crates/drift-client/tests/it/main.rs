@@ -326,8 +326,10 @@ async fn concurrent_callers_during_a_token_expiry_cause_exactly_one_refresh() {
     let persisted = Arc::new(std::sync::Mutex::new(Vec::<TokenSet>::new()));
     let p2 = persisted.clone();
     let source = Arc::new(
-        RefreshingToken::new(app, tokens.clone())
-            .on_refresh(Arc::new(move |t| p2.lock().unwrap().push(t.clone()))),
+        RefreshingToken::new(app, tokens.clone()).on_refresh(Arc::new(move |t| {
+            p2.lock().unwrap().push(t);
+            Box::pin(async { Ok(()) })
+        })),
     );
     let c = DriftClient::new(
         ClientConfig::with_base_url(&sim.base_url()).unwrap(),

@@ -47,6 +47,7 @@ pub fn config_for(db_url: &str, sim: &SimHandle) -> Config {
     c.drift.token = Some(Secret::new(sim.token()));
     c.drift.verification_tokens = vec![Secret::new(VERIFY)];
     c.drift.rate_limit_per_minute = 0;
+    c.secrets.master_key = Some(bridge_store::vault::MasterKey::generate().expect("key"));
     c.workers.poll_interval_ms = 50;
     c.workers.backoff_base_ms = 50;
     c.workers.backoff_cap_secs = 1;

@@ -41,6 +41,15 @@ fn spawn_serve(env: &Env, port: u16, lease_secs: u32) -> Serve {
             format!("[\"{VERIFY}\"]"),
         )
         .env("DRIFTBRIDGE_DRIFT__RATE_LIMIT_PER_MINUTE", "0")
+        .env(
+            "DRIFTBRIDGE_MASTER_KEY",
+            env.config
+                .secrets
+                .master_key
+                .as_ref()
+                .expect("key")
+                .expose(),
+        )
         .env("DRIFTBRIDGE_WORKERS__LEASE_SECS", lease_secs.to_string())
         .env("DRIFTBRIDGE_WORKERS__POLL_INTERVAL_MS", "50")
         .env("DRIFTBRIDGE_WORKERS__CONCURRENCY", "8")

@@ -1,0 +1,353 @@
+//! Tenants: the Drift orgs that installed the app, their tokens in the vault, disconnects,
+//! and the audit of every use of a decrypted token.
+//!
+//! A tenant's token set is opened from the vault when its client is first needed and kept
+//! only in that client's token source. A refresh is single-flight per tenant (the client's
+//! `RefreshingToken`), and the rotated refresh token is sealed and committed before the new
+//! access token is used. A process whose refresh is refused (another process rotated the
+//! refresh token first) reloads the set from the vault and carries on with it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result, anyhow};
+use bridge_store::sqlx;
+use bridge_store::vault::Vault;
+use bridge_store::{Op, Store};
+use drift_client::{OAuthApp, TokenSet};
+use drift_types::OrgId;
+use futures::future::BoxFuture;
+use serde::Serialize;
+
+use crate::lock;
+
+/// Secret kinds in the vault.
+pub const ACCESS_TOKEN: &str = "drift_access_token";
+/// The refresh token.
+pub const REFRESH_TOKEN: &str = "drift_refresh_token";
+
+/// A tenant as `tenants list` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tenant {
+    /// Drift org id.
+    pub org_id: i64,
+    /// `active` or `revoked`.
+    pub status: String,
+    /// Granted scopes, space-separated.
+    pub scopes: Option<String>,
+    /// Who installed it.
+    pub installed_by: Option<String>,
+    /// When (epoch ms).
+    pub installed_at: i64,
+    /// Access-token expiry (epoch ms).
+    pub token_expires_at: Option<i64>,
+    /// When it was revoked.
+    pub revoked_at: Option<i64>,
+    /// Last recorded token use.
+    pub last_activity_at: Option<i64>,
+}
+
+/// One audit row.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    /// What the token was used for.
+    pub purpose: String,
+    /// When the uses were recorded (epoch ms).
+    pub at: i64,
+    /// Drift calls made with it.
+    pub calls: i64,
+}
+
+/// What a revoke did.
+#[derive(Debug, Default, Serialize)]
+pub struct Revoked {
+    /// Drift's uninstall answered OK.
+    pub uninstalled: bool,
+    /// Secrets deleted.
+    pub secrets_deleted: u64,
+    /// Queued jobs cancelled.
+    pub jobs_cancelled: u64,
+}
+
+/// Tenants in the store, their secrets in the vault.
+#[derive(Debug, Clone)]
+pub struct Tenants {
+    store: Store,
+    vault: Arc<Vault>,
+    oauth: Option<OAuthApp>,
+    /// Calls per (org, purpose) not yet written to the audit table.
+    uses: Arc<Mutex<HashMap<(OrgId, String), i64>>>,
+}
+
+fn ms(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Tenants {
+    /// Tenants on `store` with `vault`; `oauth` refreshes expiring tokens.
+    pub fn new(store: Store, vault: Arc<Vault>, oauth: Option<OAuthApp>) -> Self {
+        Tenants {
+            store,
+            vault,
+            oauth,
+            uses: Arc::default(),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The OAuth app, when configured.
+    pub fn oauth(&self) -> Option<&OAuthApp> {
+        self.oauth.as_ref()
+    }
+
+    /// Records an install: the tenant row and its sealed tokens, in one transaction.
+    pub async fn install(
+        &self,
+        org: OrgId,
+        tokens: &TokenSet,
+        scopes: Option<&str>,
+        installed_by: Option<&str>,
+    ) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        sqlx::query(
+            "INSERT INTO tenants (org_id, status, scopes, installed_by, installed_at, token_expires_at) \
+             VALUES ($1, 'active', $2, $3, $4, $5) ON CONFLICT (org_id) DO UPDATE SET \
+             status = 'active', scopes = excluded.scopes, installed_by = excluded.installed_by, \
+             installed_at = excluded.installed_at, token_expires_at = excluded.token_expires_at, \
+             revoked_at = NULL",
+        )
+        .bind(org.0)
+        .bind(scopes)
+        .bind(installed_by)
+        .bind(crate::now_ms())
+        .bind(tokens.expires_at.map(ms))
+        .execute(&mut *tx)
+        .await
+        .op("recording a tenant")?;
+        self.put_tokens(&mut tx, org, tokens).await?;
+        tx.commit().await.op("committing an install")?;
+        Ok(())
+    }
+
+    async fn put_tokens(
+        &self,
+        conn: &mut bridge_store::Conn,
+        org: OrgId,
+        t: &TokenSet,
+    ) -> Result<()> {
+        self.vault
+            .put(conn, org, ACCESS_TOKEN, &t.access_token)
+            .await?;
+        if let Some(r) = &t.refresh_token {
+            self.vault.put(conn, org, REFRESH_TOKEN, r).await?;
+        }
+        sqlx::query("UPDATE tenants SET token_expires_at = $2 WHERE org_id = $1")
+            .bind(org.0)
+            .bind(t.expires_at.map(ms))
+            .execute(&mut *conn)
+            .await
+            .op("recording token expiry")?;
+        Ok(())
+    }
+
+    /// Seals and commits a refreshed token set.
+    pub async fn save_tokens(&self, org: OrgId, t: &TokenSet) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        self.put_tokens(&mut tx, org, t).await?;
+        tx.commit().await.op("committing refreshed tokens")?;
+        Ok(())
+    }
+
+    /// The tenant, if the org installed the app.
+    pub async fn get(&self, org: OrgId) -> Result<Option<Tenant>> {
+        Ok(self.select(Some(org)).await?.into_iter().next())
+    }
+
+    /// Every tenant.
+    pub async fn list(&self) -> Result<Vec<Tenant>> {
+        self.select(None).await
+    }
+
+    async fn select(&self, org: Option<OrgId>) -> Result<Vec<Tenant>> {
+        type Row = (
+            i64,
+            String,
+            Option<String>,
+            Option<String>,
+            i64,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT org_id, status, scopes, installed_by, installed_at, token_expires_at,              revoked_at, last_activity_at FROM tenants WHERE $1 IS NULL OR org_id = $1 ORDER BY org_id",
+        )
+        .bind(org.map(|o| o.0))
+        .fetch_all(self.store.pool())
+        .await
+        .op("reading tenants")?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Tenant {
+                org_id: r.0,
+                status: r.1,
+                scopes: r.2,
+                installed_by: r.3,
+                installed_at: r.4,
+                token_expires_at: r.5,
+                revoked_at: r.6,
+                last_activity_at: r.7,
+            })
+            .collect())
+    }
+
+    /// The org's token set, opened from the vault.
+    pub async fn tokens(&self, org: OrgId) -> Result<Option<TokenSet>> {
+        let Some(t) = self.get(org).await? else {
+            return Ok(None);
+        };
+        if t.status != "active" {
+            return Err(anyhow!(
+                "org {org} disconnected driftbridge; reinstall the app to reconnect"
+            ));
+        }
+        let mut conn = self.store.acquire().await?;
+        let Some(access) = self.vault.get(&mut conn, org, ACCESS_TOKEN).await? else {
+            return Ok(None);
+        };
+        let refresh = self.vault.get(&mut conn, org, REFRESH_TOKEN).await?;
+        Ok(Some(TokenSet {
+            access_token: access,
+            refresh_token: refresh,
+            expires_at: t
+                .token_expires_at
+                .map(|e| SystemTime::UNIX_EPOCH + Duration::from_millis(e.max(0) as u64)),
+            org_id: Some(org),
+        }))
+    }
+
+    /// Counts `calls` uses of the org's token for `purpose` (written by [`Tenants::flush_audit`]).
+    pub fn record_use(&self, org: OrgId, purpose: &str, calls: i64) {
+        *lock(&self.uses)
+            .entry((org, purpose.to_owned()))
+            .or_default() += calls;
+    }
+
+    /// Writes the counted uses to the audit table and the tenants' last activity.
+    pub async fn flush_audit(&self) -> Result<()> {
+        let uses: Vec<_> = lock(&self.uses).drain().collect();
+        if uses.is_empty() {
+            return Ok(());
+        }
+        let now = crate::now_ms();
+        let mut tx = self.store.begin().await?;
+        for ((org, purpose), calls) in uses {
+            sqlx::query(
+                "INSERT INTO token_audit (org_id, purpose, at, calls) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(org.0)
+            .bind(purpose)
+            .bind(now)
+            .bind(calls)
+            .execute(&mut *tx)
+            .await
+            .op("writing the token audit")?;
+            sqlx::query("UPDATE tenants SET last_activity_at = $2 WHERE org_id = $1")
+                .bind(org.0)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .op("recording tenant activity")?;
+        }
+        tx.commit().await.op("committing the token audit")?;
+        Ok(())
+    }
+
+    /// The org's audit trail, newest first.
+    pub async fn audit(&self, org: OrgId) -> Result<Vec<AuditEntry>> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT purpose, at, calls FROM token_audit WHERE org_id = $1 ORDER BY at DESC, id DESC",
+        )
+        .bind(org.0)
+        .fetch_all(self.store.pool())
+        .await
+        .op("reading the token audit")?;
+        Ok(rows
+            .into_iter()
+            .map(|(purpose, at, calls)| AuditEntry { purpose, at, calls })
+            .collect())
+    }
+
+    /// Disconnects the org: asks Drift to uninstall while a token still works, deletes its
+    /// secrets and data key, cancels its queued jobs and marks it revoked (which also stops
+    /// its scheduled syncs). Safe to run twice.
+    pub async fn revoke(&self, org: OrgId, base_url: &str) -> Result<Revoked> {
+        let mut out = Revoked::default();
+        if let (Some(app), Ok(Some(tokens))) = (&self.oauth, self.tokens(org).await) {
+            let mut cc = drift_client::ClientConfig::with_base_url(base_url)?;
+            cc.max_retries = 2;
+            let client = drift_client::DriftClient::new(
+                cc,
+                Arc::new(drift_client::StaticToken(tokens.access_token)),
+            )?;
+            match client.uninstall(&app.client_id, &app.client_secret).await {
+                Ok(_) => out.uninstalled = true,
+                Err(e) => {
+                    tracing::warn!(org.id = org.0, error = %e, "Drift's uninstall failed; deleting the tokens anyway")
+                }
+            }
+            self.record_use(org, "uninstall", 1);
+        }
+        let mut tx = self.store.begin().await?;
+        out.secrets_deleted = self.vault.delete(&mut tx, org).await?;
+        out.jobs_cancelled = sqlx::query(
+            "UPDATE jobs SET state = 'cancelled', finished_at = $2, updated_at = $2, \
+             last_error = 'the tenant disconnected' WHERE org_id = $1 AND state = 'queued'",
+        )
+        .bind(org.0)
+        .bind(crate::now_ms())
+        .execute(&mut *tx)
+        .await
+        .op("cancelling the tenant's jobs")?
+        .rows_affected();
+        sqlx::query(
+            "INSERT INTO tenants (org_id, status, installed_at, revoked_at) VALUES ($1, 'revoked', $2, $2) \
+             ON CONFLICT (org_id) DO UPDATE SET status = 'revoked', revoked_at = excluded.revoked_at, \
+             token_expires_at = NULL",
+        )
+        .bind(org.0)
+        .bind(crate::now_ms())
+        .execute(&mut *tx)
+        .await
+        .op("marking the tenant revoked")?;
+        tx.commit().await.op("committing a revoke")?;
+        self.flush_audit()
+            .await
+            .context("while writing the audit")?;
+        Ok(out)
+    }
+
+    /// The callback that persists a refreshed set before it is used.
+    pub fn persist_refresh(&self, org: OrgId) -> drift_client::OnRefresh {
+        let me = self.clone();
+        Arc::new(
+            move |t: TokenSet| -> BoxFuture<'static, drift_client::Result<()>> {
+                let me = me.clone();
+                Box::pin(async move {
+                    me.save_tokens(org, &t)
+                        .await
+                        .map_err(|e| drift_client::Error::Token {
+                            message: format!("could not store the refreshed token: {e:#}"),
+                            source: None,
+                        })
+                })
+            },
+        )
+    }
+}
