@@ -169,7 +169,7 @@ impl OAuthApp {
                 message: "could not reach the token endpoint".into(),
                 source: Some(Box::new(Error::Transport {
                     endpoint: EP,
-                    source,
+                    source: source.without_url(),
                 })),
             })?;
         let status = resp.status();
@@ -177,7 +177,7 @@ impl OAuthApp {
             message: "the token response broke off".into(),
             source: Some(Box::new(Error::Transport {
                 endpoint: EP,
-                source,
+                source: source.without_url(),
             })),
         })?;
         if !status.is_success() {

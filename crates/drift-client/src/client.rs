@@ -315,7 +315,7 @@ impl DriftClient {
                             inner.budget.release();
                             Error::Transport {
                                 endpoint: req.endpoint,
-                                source,
+                                source: source.without_url(),
                             }
                         }
                     }
@@ -325,7 +325,7 @@ impl DriftClient {
                     inner.stats.count_status(0);
                     Error::Transport {
                         endpoint: req.endpoint,
-                        source,
+                        source: source.without_url(),
                     }
                 }
             };

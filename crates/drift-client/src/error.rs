@@ -28,6 +28,8 @@ pub enum Error {
     },
     /// The request did not complete: connect error, reset, timeout, broken body.
     #[error("{endpoint}: request failed")]
+    /// The URL is stripped from the cause: query strings can carry credentials (the
+    /// uninstall call sends the client secret there).
     Transport {
         /// Endpoint name.
         endpoint: &'static str,
