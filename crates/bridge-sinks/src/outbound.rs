@@ -108,10 +108,14 @@ impl OutboundGuard {
     }
 
     fn allowed(&self, host: &str, port: Option<u16>) -> bool {
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_lowercase();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_lowercase();
         self.allow.iter().any(|a| {
             a == &host
-                || port.is_some_and(|p| *a == format!("{host}:{p}") || *a == format!("[{host}]:{p}"))
+                || port
+                    .is_some_and(|p| *a == format!("{host}:{p}") || *a == format!("[{host}]:{p}"))
         })
     }
 
@@ -129,7 +133,10 @@ impl OutboundGuard {
         if self.allowed(&host, port) {
             return Ok(u);
         }
-        let bare = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let bare = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
         if let Ok(ip) = bare.parse::<IpAddr>() {
             return match forbidden_kind(ip) {
                 Some(kind) => Err(OutboundError::Forbidden {
@@ -171,7 +178,10 @@ impl OutboundGuard {
             let u = attempt.url();
             let host = u.host_str().unwrap_or_default().to_owned();
             if !me.allowed(&host, u.port_or_known_default())
-                && let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>()
+                && let Ok(ip) = host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<IpAddr>()
                 && let Some(kind) = forbidden_kind(ip)
             {
                 let e = OutboundError::Forbidden {
@@ -199,9 +209,8 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let guard = self.0.clone();
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             if guard.allowed(&host, None) {
                 return Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs);
             }
@@ -244,13 +253,14 @@ mod tests {
             "http://localhost:9/",
         ] {
             let e = g.check(url).await.unwrap_err();
-            assert!(
-                matches!(e, OutboundError::Forbidden { .. }),
-                "{url}: {e}"
-            );
+            assert!(matches!(e, OutboundError::Forbidden { .. }), "{url}: {e}");
             assert!(e.to_string().contains("outbound.allow"), "{e}");
         }
-        for url in ["https://93.184.216.34/", "http://172.32.0.1/", "https://[2606:4700::1]/"] {
+        for url in [
+            "https://93.184.216.34/",
+            "http://172.32.0.1/",
+            "https://[2606:4700::1]/",
+        ] {
             assert!(g.check(url).await.is_ok(), "{url}");
         }
         assert!(matches!(
@@ -284,7 +294,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_redirect_to_a_forbidden_address_or_name_is_refused() {
-        for target in ["http://169.254.169.254/latest/meta-data/", "http://localhost:9/x"] {
+        for target in [
+            "http://169.254.169.254/latest/meta-data/",
+            "http://localhost:9/x",
+        ] {
             let addr = redirector(target).await;
             // The redirector itself is on loopback, so the test allows exactly its port.
             let g = OutboundGuard::new(&[format!("127.0.0.1:{}", addr.port())]);
@@ -301,7 +314,10 @@ mod tests {
                 }
                 s
             };
-            assert!(chain.contains("outbound requests may not reach it"), "{target}: {chain}");
+            assert!(
+                chain.contains("outbound requests may not reach it"),
+                "{target}: {chain}"
+            );
         }
     }
 }

@@ -156,6 +156,22 @@ impl AuthStore {
         Ok(rec)
     }
 
+    /// Every access and refresh token issued to the org's OAuth installs (for tests that
+    /// look for leaked secrets).
+    pub fn oauth_tokens_of(&self, org: OrgId) -> Vec<String> {
+        let access = self
+            .tokens
+            .iter()
+            .filter(|(_, r)| r.org == org && r.expires_at.is_some())
+            .map(|(t, _)| t.clone());
+        let refresh = self
+            .refresh
+            .iter()
+            .filter(|(_, r)| r.org == org)
+            .map(|(t, _)| t.clone());
+        access.chain(refresh).collect()
+    }
+
     /// The record, valid or not.
     pub fn get(&self, token: &str) -> Option<&TokenRecord> {
         self.tokens.get(token)

@@ -6,3 +6,4 @@ mod gateway;
 mod helpers;
 mod pipeline;
 mod processes;
+mod tenants;

@@ -1,0 +1,568 @@
+//! Tenants and secrets end to end: the install flow through the simulator's authorize page,
+//! the vault, refreshes, disconnects, key rotation and the admin perimeter.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bridge_core::tenants::Tenants;
+use bridge_store::vault::{Keyring, MasterKey, Vault};
+use bridge_store::{Backend, Store};
+use drift_sim::{SimConfig, SimHandle, lock};
+use drift_types::{OrgId, Secret};
+use driftbridge::config::Config;
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+
+use crate::helpers::{count, drained, push, wait_until};
+
+pub struct TenantEnv {
+    pub sim: SimHandle,
+    pub db: bridge_store::testing::TestDb,
+    pub config: Config,
+}
+
+/// A simulator with `orgs` orgs and a config whose Drift app is the simulator's, with no
+/// configured Drift token: every token comes from an install.
+pub async fn tenant_env(backend: Backend, orgs: u32) -> Option<TenantEnv> {
+    drift_client::install_crypto();
+    let db = bridge_store::testing::fresh(backend).await?;
+    let mut sc = SimConfig::unlimited(20);
+    sc.data.orgs = orgs;
+    let sim = drift_sim::spawn(sc, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut config = crate::helpers::config_for(&db.url, &sim);
+    config.server.listen = format!("127.0.0.1:{port}");
+    config.drift.token = None;
+    let app = &sim.state.config.app;
+    config.oauth.client_id = Some(app.client_id.clone());
+    config.oauth.client_secret = Some(app.client_secret.clone());
+    config.oauth.redirect_url = Some(format!("http://127.0.0.1:{port}/oauth/callback"));
+    config.oauth.authorize_url = format!("{}/authorize", sim.base_url());
+    config.admin.token = Some(Secret::new("admin-token-for-tests-0123456789"));
+    Some(TenantEnv { sim, db, config })
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Starts an install; answers the state cookie and the simulator's authorize URL.
+pub async fn begin_install(addr: SocketAddr) -> (String, reqwest::Url) {
+    let r = http()
+        .get(format!("http://{addr}/oauth/install"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let cookie = r.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let to: reqwest::Url = r.headers()[LOCATION].to_str().unwrap().parse().unwrap();
+    (cookie, to)
+}
+
+/// Clicks approve (or deny) on the simulator's page for `org`; answers the callback URL.
+pub async fn decide(
+    sim: &SimHandle,
+    authorize: &reqwest::Url,
+    org: OrgId,
+    approve: bool,
+) -> String {
+    let page = http().get(authorize.clone()).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let q: std::collections::HashMap<String, String> =
+        authorize.query_pairs().into_owned().collect();
+    let r = http()
+        .post(format!("{}/authorize", sim.base_url()))
+        .form(&[
+            ("client_id", q["client_id"].as_str()),
+            ("redirect_uri", q["redirect_uri"].as_str()),
+            ("state", q["state"].as_str()),
+            ("org_id", &org.0.to_string()),
+            ("decision", if approve { "approve" } else { "deny" }),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection());
+    r.headers()[LOCATION].to_str().unwrap().to_owned()
+}
+
+async fn callback(url: &str, cookie: Option<&str>) -> (StatusCode, String) {
+    let mut r = http().get(url);
+    if let Some(c) = cookie {
+        r = r.header(COOKIE, c);
+    }
+    let r = r.send().await.unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+/// A whole install of `org` through the simulator.
+pub async fn install(sim: &SimHandle, addr: SocketAddr, org: OrgId) {
+    let (cookie, authorize) = begin_install(addr).await;
+    let cb = decide(sim, &authorize, org, true).await;
+    let (status, body) = callback(&cb, Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("is installed"), "{body}");
+}
+
+fn orgs(sim: &SimHandle) -> Vec<OrgId> {
+    sim.state.private_tokens.keys().copied().collect()
+}
+
+fn tenants_of(config: &Config, store: &Store) -> Tenants {
+    Tenants::new(
+        store.clone(),
+        std::sync::Arc::new(Vault::new(config.keyring().unwrap())),
+        config.oauth_app().unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_install_through_the_authorize_page_works_and_every_failure_stores_nothing() {
+    let Some(env) = tenant_env(Backend::Sqlite, 1).await else {
+        return;
+    };
+    let org = orgs(&env.sim)[0];
+    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+    // A pool of the test's own: stopping serve closes serve's.
+    let store = Store::connect(&env.db.url).await.unwrap();
+    let addr = running.addr;
+    let nothing_stored = || async {
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM tenants").await, 0);
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM tenant_secrets").await,
+            0
+        );
+    };
+
+    // Denied consent.
+    let (cookie, authorize) = begin_install(addr).await;
+    let cb = decide(&env.sim, &authorize, org, false).await;
+    let (status, body) = callback(&cb, Some(&cookie)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("declined"), "{body}");
+    nothing_stored().await;
+
+    // A callback from a browser that did not start the install, or with another state.
+    let (cookie, authorize) = begin_install(addr).await;
+    let cb = decide(&env.sim, &authorize, org, true).await;
+    let (_, body) = callback(&cb, None).await;
+    assert!(body.contains("did not start the install"), "{body}");
+    let (other_cookie, _) = begin_install(addr).await;
+    let (status, body) = callback(&cb, Some(&other_cookie)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("does not match"), "{body}");
+    nothing_stored().await;
+
+    // An expired state cookie (signed with the right key, 11 minutes old).
+    let key = MasterKey::parse(env.config.secrets.master_key.as_ref().unwrap())
+        .unwrap()
+        .derive("oauth state cookie");
+    let state: String = cb.split("state=").nth(1).unwrap().to_owned();
+    let expired =
+        bridge_web::oauth::state_cookie(&key, &state, drift_types::EpochMillis::now().0 - 60_000);
+    let (_, body) = callback(&cb, Some(&format!("driftbridge_oauth_state={expired}"))).await;
+    assert!(body.contains("expired"), "{body}");
+    nothing_stored().await;
+
+    // A code Drift refuses to exchange.
+    let bad = cb.replace("code=", "code=not-a-real-code");
+    let (status, body) = callback(&bad, Some(&cookie)).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(body.contains("exchanging the code"), "{body}");
+    nothing_stored().await;
+
+    // The real thing, with a fresh install (codes are one-shot).
+    install(&env.sim, addr, org).await;
+    let t = tenants_of(&env.config, &store)
+        .get(org)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.status, "active");
+    assert!(
+        t.scopes
+            .as_deref()
+            .unwrap_or("")
+            .contains("conversation_read"),
+        "{t:?}"
+    );
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM tenant_secrets").await,
+        2
+    );
+
+    // Its first sync runs on the installed token (no Drift token is configured).
+    let id = crate::helpers::conversation_ids(&env.sim)[0];
+    let http = reqwest::Client::new();
+    assert_eq!(
+        crate::helpers::post(&http, addr, &push(org, id, 1))
+            .await
+            .unwrap(),
+        200
+    );
+    drained(&store, Duration::from_secs(30)).await;
+    crate::helpers::assert_ground_truth(&store, &env.sim, &[id]).await;
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM jobs WHERE state = 'dead'").await,
+        0
+    );
+
+    // Admin routes need the admin token; the audit shows the token's use.
+    let m = http
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(m.status(), StatusCode::UNAUTHORIZED);
+    let m = http
+        .get(format!("http://{addr}/admin/tenants"))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(m.status(), StatusCode::UNAUTHORIZED);
+    let m = http
+        .get(format!("http://{addr}/admin/tenants"))
+        .bearer_auth(env.config.admin.token.as_ref().unwrap().expose())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(m.status(), StatusCode::OK);
+    let body: serde_json::Value = m.json().await.unwrap();
+    assert_eq!(body["tenants"][0]["org_id"], org.0);
+    running.stop().await;
+    let audit = tenants_of(&env.config, &store).audit(org).await.unwrap();
+    assert!(
+        audit.iter().any(|a| a.purpose == "jobs" && a.calls > 0),
+        "{audit:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swapped_ciphertexts_open_for_neither_tenant_and_nothing_reaches_drift() {
+    let Some(env) = tenant_env(Backend::Sqlite, 2).await else {
+        return;
+    };
+    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+    // A pool of the test's own: stopping serve closes serve's.
+    let store = Store::connect(&env.db.url).await.unwrap();
+    let [a, b] = orgs(&env.sim)[..] else { panic!() };
+    install(&env.sim, running.addr, a).await;
+    install(&env.sim, running.addr, b).await;
+    running.stop().await;
+
+    let store2 = Store::connect(&env.db.url).await.unwrap();
+    let sealed = |o: OrgId| {
+        let s = store2.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(
+                "SELECT sealed FROM tenant_secrets WHERE org_id = $1 AND kind = 'drift_access_token'",
+            )
+            .bind(o.0)
+            .fetch_one(s.pool())
+            .await
+            .unwrap()
+        }
+    };
+    let (sa, sb) = (sealed(a).await, sealed(b).await);
+    for (o, v) in [(a, &sb), (b, &sa)] {
+        sqlx::query("UPDATE tenant_secrets SET sealed = $1 WHERE org_id = $2 AND kind = 'drift_access_token'")
+            .bind(v)
+            .bind(o.0)
+            .execute(store2.pool())
+            .await
+            .unwrap();
+    }
+    // A secret moved to another kind does not open either.
+    let tenants = tenants_of(&env.config, &store2);
+    for o in [a, b] {
+        let e = tenants.tokens(o).await.unwrap_err().to_string();
+        assert!(e.contains("altered or moved"), "{e}");
+    }
+    *lock(&env.sim.state.log) = Default::default();
+    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+    let id = crate::helpers::conversation_ids(&env.sim)[0];
+    let http = reqwest::Client::new();
+    crate::helpers::post(&http, running.addr, &push(a, id, 1))
+        .await
+        .unwrap();
+    wait_until("the job to fail", Duration::from_secs(20), || async {
+        count(
+            &store,
+            "SELECT COUNT(*) FROM jobs WHERE attempts > 0 AND last_error IS NOT NULL",
+        )
+        .await
+            > 0
+    })
+    .await;
+    let err: String =
+        sqlx::query_scalar("SELECT last_error FROM jobs WHERE last_error IS NOT NULL")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert!(err.contains("altered or moved"), "{err}");
+    running.stop().await;
+    // Nothing was sent to Drift's API at all, so no wrong token either.
+    let log = lock(&env.sim.state.log);
+    assert_eq!(log.count_status(401), 0);
+    assert!(
+        log.recent
+            .iter()
+            .all(|r| !r.route.starts_with("/conversations")),
+        "a request reached Drift"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_jobs_across_an_expiry_refresh_once_and_the_rotated_token_survives_a_restart() {
+    let Some(env) = tenant_env(Backend::Sqlite, 1).await else {
+        return;
+    };
+    let org = orgs(&env.sim)[0];
+    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+    // A pool of the test's own: stopping serve closes serve's.
+    let store = Store::connect(&env.db.url).await.unwrap();
+    install(&env.sim, running.addr, org).await;
+    let tokens = tenants_of(&env.config, &store)
+        .tokens(org)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        lock(&env.sim.state.auth).expire(tokens.access_token.expose(), std::time::Instant::now())
+    );
+    let before = lock(&env.sim.state.auth).refreshes;
+    let ids = crate::helpers::conversation_ids(&env.sim);
+    let http = reqwest::Client::new();
+    let posts = (0..100).map(|n| {
+        let body = push(org, ids[n % ids.len()], n as i64);
+        let http = http.clone();
+        let addr = running.addr;
+        async move { crate::helpers::post(&http, addr, &body).await.unwrap() }
+    });
+    for s in futures::future::join_all(posts).await {
+        assert_eq!(s, 200);
+    }
+    drained(&store, Duration::from_secs(60)).await;
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM jobs WHERE state = 'dead'").await,
+        0
+    );
+    assert_eq!(
+        lock(&env.sim.state.auth).refreshes - before,
+        1,
+        "exactly one refresh"
+    );
+    // The rotated refresh token was committed before use: a new process refreshes with it.
+    running.stop().await;
+    let stored = tenants_of(&env.config, &store)
+        .tokens(org)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(stored.access_token, tokens.access_token);
+    assert!(
+        lock(&env.sim.state.auth).expire(stored.access_token.expose(), std::time::Instant::now())
+    );
+    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+    assert_eq!(
+        crate::helpers::post(&http, running.addr, &push(org, ids[0], 1000))
+            .await
+            .unwrap(),
+        200
+    );
+    drained(&store, Duration::from_secs(30)).await;
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM jobs WHERE state = 'dead'").await,
+        0
+    );
+    assert_eq!(lock(&env.sim.state.auth).refreshes - before, 2);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_disconnected_deletes_the_secrets_cancels_the_jobs_and_revokes_the_token() {
+    let Some(env) = tenant_env(Backend::Sqlite, 1).await else {
+        return;
+    };
+    let org = orgs(&env.sim)[0];
+    // No workers yet: the disconnect and five pushes behind it stay queued.
+    let running = driftbridge::serve::start(&env.config, false).await.unwrap();
+    // A pool of the test's own: stopping serve closes serve's.
+    let store = Store::connect(&env.db.url).await.unwrap();
+    install(&env.sim, running.addr, org).await;
+    let token = tenants_of(&env.config, &store)
+        .tokens(org)
+        .await
+        .unwrap()
+        .unwrap()
+        .access_token;
+    let http = reqwest::Client::new();
+    let ev = drift_types::WebhookEnvelope::new(
+        &drift_types::WebhookEvent::AppDisconnected(drift_types::webhook::AppDisconnected {
+            org_id: Some(org),
+            app_id: Some("driftbridge-sim-app".into()),
+            disconnected_at: None,
+        }),
+        org,
+        Some(Secret::new(crate::helpers::VERIFY)),
+    );
+    let body = serde_json::to_value(ev).unwrap();
+    assert_eq!(
+        crate::helpers::post(&http, running.addr, &body)
+            .await
+            .unwrap(),
+        200
+    );
+    for (n, id) in crate::helpers::conversation_ids(&env.sim)
+        .iter()
+        .take(5)
+        .enumerate()
+    {
+        crate::helpers::post(&http, running.addr, &push(org, *id, n as i64))
+            .await
+            .unwrap();
+    }
+    running.stop().await;
+    // One worker: the disconnect (queued first) runs first and cancels the pushes.
+    let mut one = env.config.clone();
+    one.workers.concurrency = 1;
+    let running = driftbridge::serve::start(&one, true).await.unwrap();
+    wait_until("the disconnect", Duration::from_secs(30), || async {
+        count(
+            &store,
+            "SELECT COUNT(*) FROM tenants WHERE status = 'revoked'",
+        )
+        .await
+            == 1
+    })
+    .await;
+    drained(&store, Duration::from_secs(30)).await;
+    running.stop().await;
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM tenant_secrets").await,
+        0
+    );
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM tenant_keys").await, 0);
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM jobs WHERE state = 'queued'").await,
+        0
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM jobs WHERE state = 'cancelled'"
+        )
+        .await,
+        5
+    );
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM conversations").await,
+        0,
+        "nothing fetched after the disconnect"
+    );
+    let rec = lock(&env.sim.state.auth)
+        .get(token.expose())
+        .cloned()
+        .unwrap();
+    assert!(rec.revoked, "the simulator shows the token revoked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_rotate_under_load_fails_no_job_and_the_old_key_can_go() {
+    let Some(env) = tenant_env(Backend::Sqlite, 2).await else {
+        return;
+    };
+    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+    // A pool of the test's own: stopping serve closes serve's.
+    let store = Store::connect(&env.db.url).await.unwrap();
+    let all = orgs(&env.sim);
+    for o in &all {
+        install(&env.sim, running.addr, *o).await;
+    }
+    let old = env.config.secrets.master_key.clone().unwrap();
+    let new = MasterKey::generate().unwrap();
+    let mut rotated = env.config.clone();
+    rotated.secrets.master_key = Some(new.clone());
+    rotated.secrets.old_master_keys = vec![old];
+    let ids = crate::helpers::conversation_ids(&env.sim);
+    let http = reqwest::Client::new();
+    let addr = running.addr;
+    let load = async {
+        for n in 0..120 {
+            let org = all[n % all.len()];
+            // conversation ids are per org in the simulator: use the first org's for both;
+            // a conversation the other org lacks ends as a permanent 404, which would count
+            // as failed, so stay with the first org's ids on the first org.
+            let body = push(org, ids[n % ids.len()], n as i64);
+            if org == all[0] {
+                crate::helpers::post(&http, addr, &body).await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let rotate = driftbridge::ops::keys_rotate(&rotated);
+    let ((), r) = tokio::join!(load, rotate);
+    r.unwrap();
+    drained(&store, Duration::from_secs(60)).await;
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM jobs WHERE state = 'dead'").await,
+        0
+    );
+    running.stop().await;
+    // With only the new key, every secret still opens.
+    let only_new = Keyring {
+        primary: MasterKey::parse(&new).unwrap(),
+        old: vec![],
+    };
+    let tenants = Tenants::new(
+        store.clone(),
+        std::sync::Arc::new(Vault::new(only_new)),
+        None,
+    );
+    for o in &all {
+        assert!(tenants.tokens(*o).await.unwrap().is_some());
+    }
+    let id_of_new: String = MasterKey::parse(&new).unwrap().id().to_owned();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tenant_keys WHERE master_key_id <> $1")
+        .bind(id_of_new)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn serve_refuses_to_start_without_a_master_key_and_says_how_to_make_one() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_driftbridge"))
+        .args(["serve", "--database-url", "sqlite::memory:"])
+        .env("DRIFTBRIDGE_DRIFT__VERIFICATION_TOKENS", "[\"v\"]")
+        .env_remove("DRIFTBRIDGE_MASTER_KEY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("driftbridge keys generate"), "{err}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_driftbridge"))
+        .args(["keys", "generate"])
+        .output()
+        .unwrap();
+    let key = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert_eq!(key.len(), 64);
+    assert!(MasterKey::parse(&Secret::new(key)).is_ok());
+}
