@@ -566,3 +566,274 @@ async fn serve_refuses_to_start_without_a_master_key_and_says_how_to_make_one() 
     assert_eq!(key.len(), 64);
     assert!(MasterKey::parse(&Secret::new(key)).is_ok());
 }
+
+/// A child process killed (SIGKILL) when dropped, so a failing test leaves none behind.
+struct Killed(std::process::Child);
+
+impl Killed {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The environment that makes a child `driftbridge` process use `env`'s config.
+fn child_env(env: &TenantEnv) -> Vec<(&'static str, String)> {
+    let c = &env.config;
+    vec![
+        ("DRIFTBRIDGE_DATABASE__URL", env.db.url.clone()),
+        ("DRIFTBRIDGE_SERVER__LISTEN", c.server.listen.clone()),
+        ("DRIFTBRIDGE_DRIFT__BASE_URL", c.drift.base_url.clone()),
+        ("DRIFTBRIDGE_DRIFT__RATE_LIMIT_PER_MINUTE", "0".into()),
+        (
+            "DRIFTBRIDGE_DRIFT__VERIFICATION_TOKENS",
+            format!("[\"{}\"]", crate::helpers::VERIFY),
+        ),
+        (
+            "DRIFTBRIDGE_MASTER_KEY",
+            c.secrets.master_key.as_ref().unwrap().expose().into(),
+        ),
+        (
+            "DRIFTBRIDGE_OAUTH__CLIENT_ID",
+            c.oauth.client_id.clone().unwrap(),
+        ),
+        (
+            "DRIFTBRIDGE_OAUTH__CLIENT_SECRET",
+            c.oauth.client_secret.as_ref().unwrap().expose().into(),
+        ),
+        (
+            "DRIFTBRIDGE_OAUTH__REDIRECT_URL",
+            c.oauth.redirect_url.clone().unwrap(),
+        ),
+        (
+            "DRIFTBRIDGE_OAUTH__AUTHORIZE_URL",
+            c.oauth.authorize_url.clone(),
+        ),
+        (
+            "DRIFTBRIDGE_ADMIN__TOKEN",
+            c.admin.token.as_ref().unwrap().expose().into(),
+        ),
+        ("DRIFTBRIDGE_WORKERS__POLL_INTERVAL_MS", "50".into()),
+        ("RUST_LOG", "debug".into()),
+    ]
+}
+
+fn org_conversations(sim: &SimHandle, org: OrgId) -> Vec<drift_types::ConversationId> {
+    let world = lock(&sim.state.world);
+    let mut ids: Vec<_> = world
+        .org(org)
+        .unwrap()
+        .conversations
+        .keys()
+        .copied()
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_planted_secret_is_in_the_database_its_wal_or_the_logs() {
+    let Some(env) = tenant_env(Backend::Sqlite, 3).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let c = &env.config;
+    let wrong_admin = "wrong-admin-token-presented-by-an-attacker";
+    let vars = child_env(&env);
+    let run = |args: &[&str], log: &str| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_driftbridge"));
+        cmd.args(args)
+            .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(std::fs::File::create(dir.path().join(format!("{log}.out"))).unwrap())
+            .stderr(std::fs::File::create(dir.path().join(format!("{log}.err"))).unwrap());
+        cmd
+    };
+    let mut serve = Killed(run(&["serve"], "serve").spawn().unwrap());
+    let addr: SocketAddr = c.server.listen.parse().unwrap();
+    wait_until("serve", Duration::from_secs(30), || async {
+        reqwest::get(format!("http://{addr}/healthz")).await.is_ok()
+    })
+    .await;
+    let all = orgs(&env.sim);
+    let http = reqwest::Client::new();
+    for o in &all {
+        install(&env.sim, addr, *o).await;
+        for (n, id) in org_conversations(&env.sim, *o).iter().take(3).enumerate() {
+            assert_eq!(
+                crate::helpers::post(&http, addr, &push(*o, *id, n as i64))
+                    .await
+                    .unwrap(),
+                200
+            );
+        }
+    }
+    let store = Store::connect(&env.db.url).await.unwrap();
+    drained(&store, Duration::from_secs(60)).await;
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM conversations").await, 9);
+    let refused = http
+        .get(format!("http://{addr}/admin/tenants"))
+        .bearer_auth(wrong_admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    // A sync per tenant through the CLI, then a disconnect (Drift's uninstall carries the
+    // client secret).
+    for o in &all {
+        let org = o.0.to_string();
+        let sync_to = format!(
+            "sqlite:{}",
+            dir.path().join(format!("sync-{org}.db")).display()
+        );
+        let st = run(
+            &["sync", "--org", &org, "--to", &sync_to],
+            &format!("sync-{org}"),
+        )
+        .status()
+        .unwrap();
+        assert!(st.success(), "sync of {org}");
+    }
+    let revoked = all[0].0.to_string();
+    assert!(
+        run(&["tenants", "revoke", &revoked], "revoke")
+            .status()
+            .unwrap()
+            .success()
+    );
+    serve.kill();
+
+    let mut secrets: Vec<String> = vec![
+        c.oauth.client_secret.as_ref().unwrap().expose().into(),
+        crate::helpers::VERIFY.into(),
+        c.secrets.master_key.as_ref().unwrap().expose().into(),
+        c.admin.token.as_ref().unwrap().expose().into(),
+        wrong_admin.into(),
+    ];
+    for o in &all {
+        let issued = lock(&env.sim.state.auth).oauth_tokens_of(*o);
+        assert!(!issued.is_empty(), "tokens of {o}");
+        secrets.extend(issued);
+    }
+    let db_path = env.db.url.trim_start_matches("sqlite:").to_owned();
+    let mut files = vec![std::path::PathBuf::from(&db_path)];
+    let wal = std::path::PathBuf::from(format!("{db_path}-wal"));
+    if wal.exists() {
+        files.push(wal);
+    }
+    let mut log_bytes = 0;
+    for e in std::fs::read_dir(dir.path()).unwrap().flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "err" || x == "out") {
+            log_bytes += std::fs::metadata(&p).unwrap().len();
+        }
+        files.push(p);
+    }
+    assert!(
+        log_bytes > 10_000,
+        "the logs hold {log_bytes} bytes: too little to mean anything"
+    );
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        for s in &secrets {
+            assert!(
+                !bytes.windows(s.len()).any(|w| w == s.as_bytes()),
+                "a secret ({} chars) is in {}",
+                s.len(),
+                f.display()
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_right_after_a_refresh_leaves_the_tenant_working_on_restart() {
+    let Some(env) = tenant_env(Backend::Sqlite, 1).await else {
+        return;
+    };
+    let org = orgs(&env.sim)[0];
+    let vars = child_env(&env);
+    let spawn = || {
+        Killed(
+            std::process::Command::new(env!("CARGO_BIN_EXE_driftbridge"))
+                .arg("serve")
+                .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+                .env("RUST_LOG", "error")
+                // The killed process's job waits out its lease before the next one takes it.
+                .env("DRIFTBRIDGE_WORKERS__LEASE_SECS", "3")
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let addr: SocketAddr = env.config.server.listen.parse().unwrap();
+    let up = || async {
+        wait_until("serve", Duration::from_secs(30), || async {
+            reqwest::get(format!("http://{addr}/healthz")).await.is_ok()
+        })
+        .await
+    };
+    let mut serve = spawn();
+    up().await;
+    install(&env.sim, addr, org).await;
+    let store = Store::connect(&env.db.url).await.unwrap();
+    let first = tenants_of(&env.config, &store)
+        .tokens(org)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        lock(&env.sim.state.auth).expire(first.access_token.expose(), std::time::Instant::now())
+    );
+    let refreshes = lock(&env.sim.state.auth).refreshes;
+    let ids = org_conversations(&env.sim, org);
+    let http = reqwest::Client::new();
+    crate::helpers::post(&http, addr, &push(org, ids[0], 1))
+        .await
+        .unwrap();
+    // Kill the moment the refreshed token is first used: by then its refresh token must be
+    // on disk.
+    wait_until(
+        "the refresh and first use",
+        Duration::from_secs(30),
+        || async {
+            lock(&env.sim.state.auth).refreshes > refreshes
+                && lock(&env.sim.state.log)
+                    .recent
+                    .iter()
+                    .any(|r| r.route == "/conversations/{id}" && r.status == 200)
+        },
+    )
+    .await;
+    serve.kill();
+    // After the restart the tenant refreshes again with what was stored, and works.
+    let stored = tenants_of(&env.config, &store)
+        .tokens(org)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        lock(&env.sim.state.auth).expire(stored.access_token.expose(), std::time::Instant::now())
+    );
+    let mut serve = spawn();
+    up().await;
+    crate::helpers::post(&http, addr, &push(org, ids[1], 2))
+        .await
+        .unwrap();
+    drained(&store, Duration::from_secs(30)).await;
+    serve.kill();
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM jobs WHERE state = 'dead'").await,
+        0
+    );
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM jobs WHERE state = 'done'").await,
+        2,
+        "both syncs ran, the second after a refresh with the stored token"
+    );
+    assert_eq!(lock(&env.sim.state.auth).refreshes, refreshes + 2);
+}
