@@ -706,7 +706,38 @@ async fn no_planted_secret_is_in_the_database_its_wal_or_the_logs() {
             .unwrap()
             .success()
     );
+    // serve writes the token audit every 5 s; wait for its jobs' uses before the kill.
+    wait_until("the audit flush", Duration::from_secs(15), || async {
+        count(
+            &store,
+            "SELECT COUNT(*) FROM token_audit WHERE purpose = 'jobs'",
+        )
+        .await
+            >= 3
+    })
+    .await;
     serve.kill();
+    assert!(
+        run(&["tenants", "list"], "list")
+            .status()
+            .unwrap()
+            .success()
+    );
+    let list = std::fs::read_to_string(dir.path().join("list.out")).unwrap();
+    assert_eq!(list.matches("active").count(), 2, "{list}");
+    assert_eq!(list.matches("revoked").count(), 1, "{list}");
+    let audited = all[1].0.to_string();
+    assert!(
+        run(&["tenants", "audit", &audited], "audit")
+            .status()
+            .unwrap()
+            .success()
+    );
+    let audit = std::fs::read_to_string(dir.path().join("audit.out")).unwrap();
+    assert!(
+        audit.contains("jobs") && audit.contains("export"),
+        "{audit}"
+    );
 
     let mut secrets: Vec<String> = vec![
         c.oauth.client_secret.as_ref().unwrap().expose().into(),
