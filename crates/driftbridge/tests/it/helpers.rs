@@ -59,11 +59,16 @@ pub fn org(sim: &SimHandle) -> OrgId {
     sim.state.default_org()
 }
 
-/// The ids of the org's conversations, oldest id first.
+/// The ids of the default org's conversations, oldest id first.
 pub fn conversation_ids(sim: &SimHandle) -> Vec<ConversationId> {
+    conversation_ids_of(sim, org(sim))
+}
+
+/// The ids of `org`'s conversations, oldest id first.
+pub fn conversation_ids_of(sim: &SimHandle, org: OrgId) -> Vec<ConversationId> {
     let world = lock(&sim.state.world);
     let mut ids: Vec<_> = world
-        .org(org(sim))
+        .org(org)
         .expect("org")
         .conversations
         .keys()

@@ -123,6 +123,14 @@ fn orgs(sim: &SimHandle) -> Vec<OrgId> {
     sim.state.private_tokens.keys().copied().collect()
 }
 
+async fn stored_tokens(env: &TenantEnv, store: &Store, org: OrgId) -> drift_client::TokenSet {
+    tenants_of(&env.config, store)
+        .tokens(org)
+        .await
+        .unwrap()
+        .expect("the tenant's tokens")
+}
+
 fn tenants_of(config: &Config, store: &Store) -> Tenants {
     Tenants::new(
         store.clone(),
@@ -338,11 +346,7 @@ async fn a_hundred_jobs_across_an_expiry_refresh_once_and_the_rotated_token_surv
     // A pool of the test's own: stopping serve closes serve's.
     let store = Store::connect(&env.db.url).await.unwrap();
     install(&env.sim, running.addr, org).await;
-    let tokens = tenants_of(&env.config, &store)
-        .tokens(org)
-        .await
-        .unwrap()
-        .unwrap();
+    let tokens = stored_tokens(&env, &store, org).await;
     assert!(
         lock(&env.sim.state.auth).expire(tokens.access_token.expose(), std::time::Instant::now())
     );
@@ -370,11 +374,7 @@ async fn a_hundred_jobs_across_an_expiry_refresh_once_and_the_rotated_token_surv
     );
     // The rotated refresh token was committed before use: a new process refreshes with it.
     running.stop().await;
-    let stored = tenants_of(&env.config, &store)
-        .tokens(org)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stored_tokens(&env, &store, org).await;
     assert_ne!(stored.access_token, tokens.access_token);
     assert!(
         lock(&env.sim.state.auth).expire(stored.access_token.expose(), std::time::Instant::now())
@@ -406,12 +406,7 @@ async fn app_disconnected_deletes_the_secrets_cancels_the_jobs_and_revokes_the_t
     // A pool of the test's own: stopping serve closes serve's.
     let store = Store::connect(&env.db.url).await.unwrap();
     install(&env.sim, running.addr, org).await;
-    let token = tenants_of(&env.config, &store)
-        .tokens(org)
-        .await
-        .unwrap()
-        .unwrap()
-        .access_token;
+    let token = stored_tokens(&env, &store, org).await.access_token;
     let http = reqwest::Client::new();
     let ev = drift_types::WebhookEnvelope::new(
         &drift_types::WebhookEvent::AppDisconnected(drift_types::webhook::AppDisconnected {
@@ -624,19 +619,6 @@ fn child_env(env: &TenantEnv) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn org_conversations(sim: &SimHandle, org: OrgId) -> Vec<drift_types::ConversationId> {
-    let world = lock(&sim.state.world);
-    let mut ids: Vec<_> = world
-        .org(org)
-        .unwrap()
-        .conversations
-        .keys()
-        .copied()
-        .collect();
-    ids.sort();
-    ids
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_planted_secret_is_in_the_database_its_wal_or_the_logs() {
     let Some(env) = tenant_env(Backend::Sqlite, 3).await else {
@@ -664,7 +646,11 @@ async fn no_planted_secret_is_in_the_database_its_wal_or_the_logs() {
     let http = reqwest::Client::new();
     for o in &all {
         install(&env.sim, addr, *o).await;
-        for (n, id) in org_conversations(&env.sim, *o).iter().take(3).enumerate() {
+        for (n, id) in crate::helpers::conversation_ids_of(&env.sim, *o)
+            .iter()
+            .take(3)
+            .enumerate()
+        {
             assert_eq!(
                 crate::helpers::post(&http, addr, &push(*o, *id, n as i64))
                     .await
@@ -812,16 +798,12 @@ async fn kill_9_right_after_a_refresh_leaves_the_tenant_working_on_restart() {
     up().await;
     install(&env.sim, addr, org).await;
     let store = Store::connect(&env.db.url).await.unwrap();
-    let first = tenants_of(&env.config, &store)
-        .tokens(org)
-        .await
-        .unwrap()
-        .unwrap();
+    let first = stored_tokens(&env, &store, org).await;
     assert!(
         lock(&env.sim.state.auth).expire(first.access_token.expose(), std::time::Instant::now())
     );
     let refreshes = lock(&env.sim.state.auth).refreshes;
-    let ids = org_conversations(&env.sim, org);
+    let ids = crate::helpers::conversation_ids_of(&env.sim, org);
     let http = reqwest::Client::new();
     crate::helpers::post(&http, addr, &push(org, ids[0], 1))
         .await
@@ -842,11 +824,7 @@ async fn kill_9_right_after_a_refresh_leaves_the_tenant_working_on_restart() {
     .await;
     serve.kill();
     // After the restart the tenant refreshes again with what was stored, and works.
-    let stored = tenants_of(&env.config, &store)
-        .tokens(org)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stored_tokens(&env, &store, org).await;
     assert!(
         lock(&env.sim.state.auth).expire(stored.access_token.expose(), std::time::Instant::now())
     );
