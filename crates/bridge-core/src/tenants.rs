@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, anyhow};
-use bridge_store::sqlx;
+use bridge_store::tenants as store_tenants;
 use bridge_store::vault::Vault;
 use bridge_store::{Op, Store};
 use drift_client::{OAuthApp, TokenSet};
@@ -27,37 +27,7 @@ pub const ACCESS_TOKEN: &str = "drift_access_token";
 /// The refresh token.
 pub const REFRESH_TOKEN: &str = "drift_refresh_token";
 
-/// A tenant as `tenants list` shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Tenant {
-    /// Drift org id.
-    pub org_id: i64,
-    /// `active` or `revoked`.
-    pub status: String,
-    /// Granted scopes, space-separated.
-    pub scopes: Option<String>,
-    /// Who installed it.
-    pub installed_by: Option<String>,
-    /// When (epoch ms).
-    pub installed_at: i64,
-    /// Access-token expiry (epoch ms).
-    pub token_expires_at: Option<i64>,
-    /// When it was revoked.
-    pub revoked_at: Option<i64>,
-    /// Last recorded token use.
-    pub last_activity_at: Option<i64>,
-}
-
-/// One audit row.
-#[derive(Debug, Clone, Serialize)]
-pub struct AuditEntry {
-    /// What the token was used for.
-    pub purpose: String,
-    /// When the uses were recorded (epoch ms).
-    pub at: i64,
-    /// Drift calls made with it.
-    pub calls: i64,
-}
+pub use bridge_store::tenants::{AuditEntry, Tenant};
 
 /// What a revoke did.
 #[derive(Debug, Default, Serialize)]
@@ -115,21 +85,7 @@ impl Tenants {
         installed_by: Option<&str>,
     ) -> Result<()> {
         let mut tx = self.store.begin().await?;
-        sqlx::query(
-            "INSERT INTO tenants (org_id, status, scopes, installed_by, installed_at, token_expires_at) \
-             VALUES ($1, 'active', $2, $3, $4, $5) ON CONFLICT (org_id) DO UPDATE SET \
-             status = 'active', scopes = excluded.scopes, installed_by = excluded.installed_by, \
-             installed_at = excluded.installed_at, token_expires_at = excluded.token_expires_at, \
-             revoked_at = NULL",
-        )
-        .bind(org.0)
-        .bind(scopes)
-        .bind(installed_by)
-        .bind(crate::now_ms())
-        .bind(tokens.expires_at.map(ms))
-        .execute(&mut *tx)
-        .await
-        .op("recording a tenant")?;
+        store_tenants::upsert_active(&mut tx, org, scopes, installed_by, crate::now_ms()).await?;
         self.put_tokens(&mut tx, org, tokens).await?;
         tx.commit().await.op("committing an install")?;
         Ok(())
@@ -147,12 +103,7 @@ impl Tenants {
         if let Some(r) = &t.refresh_token {
             self.vault.put(conn, org, REFRESH_TOKEN, r).await?;
         }
-        sqlx::query("UPDATE tenants SET token_expires_at = $2 WHERE org_id = $1")
-            .bind(org.0)
-            .bind(t.expires_at.map(ms))
-            .execute(&mut *conn)
-            .await
-            .op("recording token expiry")?;
+        store_tenants::set_token_expiry(conn, org, t.expires_at.map(ms)).await?;
         Ok(())
     }
 
@@ -175,36 +126,7 @@ impl Tenants {
     }
 
     async fn select(&self, org: Option<OrgId>) -> Result<Vec<Tenant>> {
-        type Row = (
-            i64,
-            String,
-            Option<String>,
-            Option<String>,
-            i64,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-        );
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT org_id, status, scopes, installed_by, installed_at, token_expires_at,              revoked_at, last_activity_at FROM tenants WHERE $1 IS NULL OR org_id = $1 ORDER BY org_id",
-        )
-        .bind(org.map(|o| o.0))
-        .fetch_all(self.store.pool())
-        .await
-        .op("reading tenants")?;
-        Ok(rows
-            .into_iter()
-            .map(|r| Tenant {
-                org_id: r.0,
-                status: r.1,
-                scopes: r.2,
-                installed_by: r.3,
-                installed_at: r.4,
-                token_expires_at: r.5,
-                revoked_at: r.6,
-                last_activity_at: r.7,
-            })
-            .collect())
+        Ok(store_tenants::select(&self.store, org).await?)
     }
 
     /// The org's token set, opened from the vault.
@@ -248,22 +170,7 @@ impl Tenants {
         let now = crate::now_ms();
         let mut tx = self.store.begin().await?;
         for ((org, purpose), calls) in uses {
-            sqlx::query(
-                "INSERT INTO token_audit (org_id, purpose, at, calls) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(org.0)
-            .bind(purpose)
-            .bind(now)
-            .bind(calls)
-            .execute(&mut *tx)
-            .await
-            .op("writing the token audit")?;
-            sqlx::query("UPDATE tenants SET last_activity_at = $2 WHERE org_id = $1")
-                .bind(org.0)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .op("recording tenant activity")?;
+            store_tenants::record_use(&mut tx, org, &purpose, calls, now).await?;
         }
         tx.commit().await.op("committing the token audit")?;
         Ok(())
@@ -271,17 +178,7 @@ impl Tenants {
 
     /// The org's audit trail, newest first.
     pub async fn audit(&self, org: OrgId) -> Result<Vec<AuditEntry>> {
-        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-            "SELECT purpose, at, calls FROM token_audit WHERE org_id = $1 ORDER BY at DESC, id DESC",
-        )
-        .bind(org.0)
-        .fetch_all(self.store.pool())
-        .await
-        .op("reading the token audit")?;
-        Ok(rows
-            .into_iter()
-            .map(|(purpose, at, calls)| AuditEntry { purpose, at, calls })
-            .collect())
+        Ok(store_tenants::audit(&self.store, org).await?)
     }
 
     /// Disconnects the org: asks Drift to uninstall while a token still works, deletes its
@@ -306,26 +203,10 @@ impl Tenants {
         }
         let mut tx = self.store.begin().await?;
         out.secrets_deleted = self.vault.delete(&mut tx, org).await?;
-        out.jobs_cancelled = sqlx::query(
-            "UPDATE jobs SET state = 'cancelled', finished_at = $2, updated_at = $2, \
-             last_error = 'the tenant disconnected' WHERE org_id = $1 AND state = 'queued'",
-        )
-        .bind(org.0)
-        .bind(crate::now_ms())
-        .execute(&mut *tx)
-        .await
-        .op("cancelling the tenant's jobs")?
-        .rows_affected();
-        sqlx::query(
-            "INSERT INTO tenants (org_id, status, installed_at, revoked_at) VALUES ($1, 'revoked', $2, $2) \
-             ON CONFLICT (org_id) DO UPDATE SET status = 'revoked', revoked_at = excluded.revoked_at, \
-             token_expires_at = NULL",
-        )
-        .bind(org.0)
-        .bind(crate::now_ms())
-        .execute(&mut *tx)
-        .await
-        .op("marking the tenant revoked")?;
+        let now = crate::now_ms();
+        out.jobs_cancelled =
+            bridge_queue::cancel_org(&mut tx, org.0, "the tenant disconnected", now).await?;
+        store_tenants::mark_revoked(&mut tx, org, now).await?;
         tx.commit().await.op("committing a revoke")?;
         self.flush_audit()
             .await

@@ -3,7 +3,7 @@
 mod queue;
 mod worker;
 
-pub use queue::{Failed, Job, JobRow, JobState, NewJob, Queue, QueueConfig};
+pub use queue::{Failed, Job, JobRow, JobState, NewJob, Queue, QueueConfig, cancel_org};
 pub use worker::{Handler, JobCtx, JobError, WorkerConfig, WorkerStats, run_workers};
 
 /// What went wrong in the queue.

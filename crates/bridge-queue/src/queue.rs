@@ -498,3 +498,19 @@ fn truncate(s: &str, max: usize) -> &str {
     }
     &s[..end]
 }
+
+/// Cancels every queued job of the org (a disconnected tenant), in the caller's
+/// transaction, with `reason` as their last error; answers how many.
+pub async fn cancel_org(conn: &mut Conn, org: i64, reason: &str, now_ms: i64) -> Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE jobs SET state = 'cancelled', finished_at = $2, updated_at = $2, \
+         last_error = $3 WHERE org_id = $1 AND state = 'queued'",
+    )
+    .bind(org)
+    .bind(now_ms)
+    .bind(reason)
+    .execute(conn)
+    .await
+    .op("cancelling an org's jobs")?
+    .rows_affected())
+}

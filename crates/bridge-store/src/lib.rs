@@ -5,6 +5,7 @@ mod db;
 pub mod events;
 mod migrate;
 pub mod tables;
+pub mod tenants;
 pub mod vault;
 pub mod warehouse;
 
