@@ -279,8 +279,18 @@ impl TokenSource for TenantToken {
 
     fn invalidate<'a>(&'a self, stale: &'a Secret) -> BoxFuture<'a, drift_client::Result<bool>> {
         Box::pin(async move {
-            let inner = self.inner.lock().await.clone();
-            inner.invalidate(stale).await
+            let mut inner = self.inner.lock().await;
+            match inner.invalidate(stale).await {
+                // Our refresh token was spent by another process: take what it stored.
+                Err(e @ drift_client::Error::Token { .. }) => match self.reload().await? {
+                    Some(fresh) => {
+                        *inner = fresh;
+                        Ok(true)
+                    }
+                    None => Err(e),
+                },
+                other => other,
+            }
         })
     }
 }

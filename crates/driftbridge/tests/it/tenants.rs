@@ -846,3 +846,38 @@ async fn kill_9_right_after_a_refresh_leaves_the_tenant_working_on_restart() {
     );
     assert_eq!(lock(&env.sim.state.auth).refreshes, refreshes + 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_whose_refresh_token_another_process_spent_takes_the_stored_one() {
+    let Some(env) = tenant_env(Backend::Sqlite, 1).await else {
+        return;
+    };
+    let org = orgs(&env.sim)[0];
+    let running = driftbridge::serve::start(&env.config, false).await.unwrap();
+    install(&env.sim, running.addr, org).await;
+    running.stop().await;
+    let store = Store::connect(&env.db.url).await.unwrap();
+    // Two processes' pools over one database, both holding the installed token pair.
+    let pool = || {
+        bridge_core::drift::DriftPool::new(env.config.drift())
+            .with_tenants(tenants_of(&env.config, &store))
+    };
+    let (a, b) = (pool(), pool());
+    let ca = a.client(org).await.unwrap();
+    let cb = b.client(org).await.unwrap();
+    let first = stored_tokens(&env, &store, org).await;
+    assert!(
+        lock(&env.sim.state.auth).expire(first.access_token.expose(), std::time::Instant::now())
+    );
+    let before = lock(&env.sim.state.auth).refreshes;
+    // A meets the expiry first, refreshes (rotating the refresh token) and stores the pair.
+    ca.users().await.unwrap();
+    // B's refresh token is now spent; it must pick up A's pair instead of failing.
+    cb.users().await.unwrap();
+    assert_eq!(
+        lock(&env.sim.state.auth).refreshes - before,
+        1,
+        "B did not refresh again"
+    );
+    assert_eq!(env.sim.state.log.lock().unwrap().count_status(401), 2);
+}
