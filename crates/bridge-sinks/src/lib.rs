@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod files;
+pub mod http;
 pub mod outbound;
 mod parquet_file;
 

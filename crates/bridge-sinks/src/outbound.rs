@@ -167,9 +167,18 @@ impl OutboundGuard {
         Ok(u)
     }
 
-    /// An HTTP client whose every connection and redirect passes the guard.
-    pub fn client(&self, builder: reqwest::ClientBuilder) -> reqwest::Result<reqwest::Client> {
+    /// An HTTP client whose every connection passes the guard; with `follow_redirects`, at
+    /// most 5 redirects are followed and each hop passes it too, else none is followed.
+    pub fn client(
+        &self,
+        builder: reqwest::ClientBuilder,
+        follow_redirects: bool,
+    ) -> reqwest::Result<reqwest::Client> {
         drift_client::install_crypto();
+        let builder = builder.dns_resolver(Arc::new(GuardedResolver(self.clone())));
+        if !follow_redirects {
+            return builder.redirect(reqwest::redirect::Policy::none()).build();
+        }
         let me = self.clone();
         let policy = reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() >= 5 {
@@ -194,10 +203,7 @@ impl OutboundGuard {
             }
             attempt.follow()
         });
-        builder
-            .redirect(policy)
-            .dns_resolver(Arc::new(GuardedResolver(self.clone())))
-            .build()
+        builder.redirect(policy).build()
     }
 }
 
@@ -303,7 +309,7 @@ mod tests {
             let g = OutboundGuard::new(&[format!("127.0.0.1:{}", addr.port())]);
             let url = format!("http://127.0.0.1:{}/hook", addr.port());
             g.check(&url).await.unwrap();
-            let client = g.client(reqwest::Client::builder()).unwrap();
+            let client = g.client(reqwest::Client::builder(), true).unwrap();
             let e = client.get(&url).send().await.unwrap_err();
             let chain = {
                 let mut s = e.to_string();
