@@ -14,10 +14,13 @@ use bridge_sinks::outbound::OutboundGuard;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
+/// A status to answer with, and an optional `Retry-After`.
+type Answer = (u16, Option<&'static str>);
+
 #[derive(Clone, Default)]
 struct Receiver {
     got: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
-    answers: Arc<Mutex<Vec<(u16, Option<&'static str>)>>>,
+    answers: Arc<Mutex<Vec<Answer>>>,
 }
 
 async fn receiver() -> (SocketAddr, Receiver) {
