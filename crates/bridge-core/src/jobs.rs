@@ -150,7 +150,7 @@ impl Handler for Pipeline {
         let now = crate::now_ms();
         if ctx.job.name != names::DISCONNECT_TENANT
             && let Some(t) = self.drift.tenants()
-            && t.get(org).await?.is_some_and(|t| t.status == "revoked")
+            && t.disconnected(org).await?
         {
             // A disconnected tenant's events are kept, but nothing is fetched for them.
             tracing::info!(org.id = org.0, job.name = %ctx.job.name, "skipped: the tenant disconnected");
@@ -191,19 +191,19 @@ impl Handler for Pipeline {
                 } else {
                     Vec::new()
                 };
-                let mut tx = ctx.queue().store().begin().await?;
                 if added {
-                    warehouse::add_participants(&mut tx, org, change.conversation_id.0, &ids)
-                        .await?;
                     let mut b = Batch::new();
                     for u in &users {
                         b.user(org, u);
                     }
-                    warehouse::write(&mut tx, &b).await?;
-                } else {
-                    warehouse::remove_participants(&mut tx, org, change.conversation_id.0, &ids)
-                        .await?;
+                    for id in &ids {
+                        b.participant(org, change.conversation_id.0, *id);
+                    }
+                    return write(ctx, b).await;
                 }
+                let mut tx = ctx.queue().store().begin().await?;
+                warehouse::remove_participants(&mut tx, org, change.conversation_id.0, &ids)
+                    .await?;
                 ctx.finish(tx).await
             }
             names::RECORD_GOAL_MET => {

@@ -123,7 +123,7 @@ pub async fn sync_once(
     cfg: &ScheduleConfig,
 ) -> Result<Outcome> {
     if let Some(t) = drift.tenants()
-        && t.get(org).await?.is_some_and(|t| t.status != "active")
+        && t.disconnected(org).await?
     {
         return Ok(Outcome::Disconnected);
     }

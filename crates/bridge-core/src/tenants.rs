@@ -66,11 +66,6 @@ impl Tenants {
         }
     }
 
-    /// The store.
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
     /// The OAuth app, when configured.
     pub fn oauth(&self) -> Option<&OAuthApp> {
         self.oauth.as_ref()
@@ -118,6 +113,11 @@ impl Tenants {
     /// The tenant, if the org installed the app.
     pub async fn get(&self, org: OrgId) -> Result<Option<Tenant>> {
         Ok(self.select(Some(org)).await?.into_iter().next())
+    }
+
+    /// Whether the org disconnected (revoked); an org that never installed has not.
+    pub async fn disconnected(&self, org: OrgId) -> Result<bool> {
+        Ok(self.get(org).await?.is_some_and(|t| t.status != "active"))
     }
 
     /// Every tenant.

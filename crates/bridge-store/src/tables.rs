@@ -112,11 +112,6 @@ impl Stream {
     pub fn parse(s: &str) -> Option<Stream> {
         Stream::ALL.into_iter().find(|x| x.name() == s)
     }
-
-    /// The tables this stream fills.
-    pub fn tables(self) -> impl Iterator<Item = &'static Table> {
-        TABLES.iter().filter(move |t| t.stream == self)
-    }
 }
 
 /// One table.
@@ -539,15 +534,6 @@ impl Batch {
         }
     }
 
-    /// Keeps only the tables whose stream `keep` accepts.
-    pub fn retain_streams(&mut self, keep: impl Fn(Stream) -> bool) {
-        for (t, rows) in TABLES.iter().zip(self.rows.iter_mut()) {
-            if !keep(t.stream) {
-                rows.clear();
-            }
-        }
-    }
-
     // ---- the mapping from Drift objects --------------------------------------------------
 
     /// A conversation with its participants and tags.
@@ -570,10 +556,7 @@ impl Batch {
         users.sort_unstable();
         users.dedup();
         for u in users {
-            self.push(
-                must("conversation_participants"),
-                vec![org.0.into(), c.id.0.into(), u.into()],
-            );
+            self.participant(org, c.id.0, u);
         }
         let mut seen = std::collections::HashSet::new();
         for t in &c.conversation_tags {
@@ -589,6 +572,15 @@ impl Batch {
                 );
             }
         }
+    }
+
+    /// One participant of a conversation (alone, it is added to the set; with its
+    /// conversation in the batch, it is part of the complete set).
+    pub fn participant(&mut self, org: OrgId, conversation_id: i64, user_id: i64) {
+        self.push(
+            must("conversation_participants"),
+            vec![org.0.into(), conversation_id.into(), user_id.into()],
+        );
     }
 
     /// A message with its buttons.

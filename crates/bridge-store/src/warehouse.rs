@@ -256,44 +256,6 @@ async fn delete_chunk(
         .rows_affected())
 }
 
-/// Replaces a conversation's participant set.
-pub async fn replace_participants(
-    conn: &mut Conn,
-    org: OrgId,
-    conversation_id: i64,
-    users: &[i64],
-) -> Result<()> {
-    sqlx::query("DELETE FROM conversation_participants WHERE org_id = $1 AND conversation_id = $2")
-        .bind(org.0)
-        .bind(conversation_id)
-        .execute(&mut *conn)
-        .await
-        .op("clearing participants")?;
-    add_participants(conn, org, conversation_id, users).await
-}
-
-/// Adds participants (already present ones stay).
-pub async fn add_participants(
-    conn: &mut Conn,
-    org: OrgId,
-    conversation_id: i64,
-    users: &[i64],
-) -> Result<()> {
-    for u in users {
-        sqlx::query(
-            "INSERT INTO conversation_participants (org_id, conversation_id, user_id) \
-             VALUES ($1, $2, $3) ON CONFLICT (org_id, conversation_id, user_id) DO NOTHING",
-        )
-        .bind(org.0)
-        .bind(conversation_id)
-        .bind(*u)
-        .execute(&mut *conn)
-        .await
-        .op("inserting a participant")?;
-    }
-    Ok(())
-}
-
 /// Removes participants.
 pub async fn remove_participants(
     conn: &mut Conn,

@@ -116,22 +116,14 @@ pub async fn drift_pool(config: &Config, purpose: &str) -> Result<bridge_core::d
         return Ok(pool);
     };
     let queue = crate::serve::open_queue(config).await?;
-    let tenants = bridge_core::tenants::Tenants::new(
-        queue.store().clone(),
-        std::sync::Arc::new(bridge_store::vault::Vault::new(keyring)),
-        config.oauth_app()?,
-    );
+    let tenants = crate::serve::tenants_on(config, queue.store().clone(), keyring)?;
     Ok(pool.with_tenants(tenants))
 }
 
 async fn tenants(config: &Config) -> Result<bridge_core::tenants::Tenants> {
     let keyring = config.keyring()?;
     let queue = crate::serve::open_queue(config).await?;
-    Ok(bridge_core::tenants::Tenants::new(
-        queue.store().clone(),
-        std::sync::Arc::new(bridge_store::vault::Vault::new(keyring)),
-        config.oauth_app()?,
-    ))
+    crate::serve::tenants_on(config, queue.store().clone(), keyring)
 }
 
 fn when(ms: Option<i64>) -> String {

@@ -13,7 +13,7 @@ use bridge_core::metrics::{Metrics, labels};
 use bridge_core::schedule::{self, ScheduleConfig};
 use bridge_core::tenants::Tenants;
 use bridge_queue::{Queue, WorkerConfig, WorkerStats, run_workers};
-use bridge_store::vault::Vault;
+use bridge_store::vault::{Keyring, Vault};
 use bridge_store::{Store, StoreOptions};
 use bridge_web::{AppState, OAuthFlow};
 use drift_types::OrgId;
@@ -57,6 +57,16 @@ pub async fn open_queue(config: &Config) -> Result<Queue> {
     Ok(Queue::new(store, config.queue()))
 }
 
+/// The tenants on `store`, their secrets opened with `keyring`, refreshed with the configured
+/// Drift app.
+pub fn tenants_on(config: &Config, store: Store, keyring: Keyring) -> Result<Tenants> {
+    Ok(Tenants::new(
+        store,
+        Arc::new(Vault::new(keyring)),
+        config.oauth_app()?,
+    ))
+}
+
 /// Opens the store (applying migrations), binds the listener and starts everything.
 pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
     let keyring = config.keyring()?;
@@ -64,11 +74,7 @@ pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
     let metrics = Arc::new(Metrics::default());
     let oauth_app = config.oauth_app()?;
     let state_key = keyring.primary.derive("oauth state cookie");
-    let tenants = Tenants::new(
-        queue.store().clone(),
-        Arc::new(Vault::new(keyring)),
-        oauth_app.clone(),
-    );
+    let tenants = tenants_on(config, queue.store().clone(), keyring)?;
     let drift = Arc::new(DriftPool::new(config.drift()).with_tenants(tenants.clone()));
     let ingestor = Ingestor::spawn(queue.clone(), metrics.clone());
     let state = AppState {

@@ -49,6 +49,20 @@ async fn receiver() -> (SocketAddr, Receiver) {
     (addr, r)
 }
 
+/// A receiver and an endpoint pointing at it (allow-listed: it is on loopback).
+async fn endpoint() -> (HttpEndpoint, Receiver) {
+    let (addr, rx) = receiver().await;
+    let guard = OutboundGuard::new(&[format!("127.0.0.1:{}", addr.port())]);
+    let ep = HttpEndpoint::new(
+        &format!("http://127.0.0.1:{}/hook", addr.port()),
+        WebhookSecret::parse(SECRET).unwrap(),
+        &guard,
+    )
+    .await
+    .unwrap();
+    (ep, rx)
+}
+
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -76,15 +90,7 @@ fn python() -> Option<String> {
 
 #[tokio::test]
 async fn a_delivery_is_signed_so_the_reference_library_verifies_it() {
-    let (addr, rx) = receiver().await;
-    let guard = OutboundGuard::new(&[format!("127.0.0.1:{}", addr.port())]);
-    let ep = HttpEndpoint::new(
-        &format!("http://127.0.0.1:{}/hook", addr.port()),
-        WebhookSecret::parse(SECRET).unwrap(),
-        &guard,
-    )
-    .await
-    .unwrap();
+    let (ep, rx) = endpoint().await;
     let body = br#"{"type":"conversation.pushed","timestamp":"2026-11-21T00:00:00Z","data":{"conversationId":7}}"#;
     assert_eq!(
         ep.deliver("msg_conv7_push1", now(), body).await.unwrap(),
@@ -133,15 +139,7 @@ async fn a_delivery_is_signed_so_the_reference_library_verifies_it() {
 
 #[tokio::test]
 async fn answers_are_classified_for_the_queue_and_forbidden_urls_are_refused() {
-    let (addr, rx) = receiver().await;
-    let guard = OutboundGuard::new(&[format!("127.0.0.1:{}", addr.port())]);
-    let ep = HttpEndpoint::new(
-        &format!("http://127.0.0.1:{}/hook", addr.port()),
-        WebhookSecret::parse(SECRET).unwrap(),
-        &guard,
-    )
-    .await
-    .unwrap();
+    let (ep, rx) = endpoint().await;
     // Answers are popped from the end.
     *rx.answers.lock().unwrap() = vec![
         (302, None),

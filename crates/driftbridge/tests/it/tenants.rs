@@ -132,11 +132,7 @@ async fn stored_tokens(env: &TenantEnv, store: &Store, org: OrgId) -> drift_clie
 }
 
 fn tenants_of(config: &Config, store: &Store) -> Tenants {
-    Tenants::new(
-        store.clone(),
-        std::sync::Arc::new(Vault::new(config.keyring().unwrap())),
-        config.oauth_app().unwrap(),
-    )
+    driftbridge::serve::tenants_on(config, store.clone(), config.keyring().unwrap()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
