@@ -9,7 +9,7 @@ use anyhow::{Context, anyhow};
 use drift_client::{
     ClientConfig, DriftClient, RateBudget, RefreshingToken, StaticToken, TokenSet, TokenSource,
 };
-use drift_types::{OrgId, Secret, User, UserId};
+use drift_types::{OrgId, Playbook, PlaybookId, Secret, User, UserId};
 use futures::future::BoxFuture;
 
 use crate::lock;
@@ -57,6 +57,7 @@ pub struct DriftPool {
     purpose: String,
     clients: Mutex<HashMap<OrgId, Arc<DriftClient>>>,
     users: Mutex<HashMap<(OrgId, UserId), (User, Instant)>>,
+    playbooks: Mutex<HashMap<OrgId, (Arc<Vec<Playbook>>, Instant)>>,
 }
 
 impl DriftPool {
@@ -68,6 +69,7 @@ impl DriftPool {
             purpose: "jobs".into(),
             clients: Mutex::default(),
             users: Mutex::default(),
+            playbooks: Mutex::default(),
         }
     }
 
@@ -176,6 +178,25 @@ impl DriftPool {
         found.sort_by_key(|u| u.id);
         found.dedup_by_key(|u| u.id);
         Ok(found)
+    }
+
+    /// A playbook by id, from the org's playbook list (cached like users: playbooks change
+    /// rarely and a burst of conversations shares a few).
+    pub async fn playbook(&self, org: OrgId, id: PlaybookId) -> anyhow::Result<Option<Playbook>> {
+        let now = Instant::now();
+        let cached = lock(&self.playbooks)
+            .get(&org)
+            .filter(|(_, at)| now.duration_since(*at) < USER_TTL)
+            .map(|(l, _)| l.clone());
+        let list = match cached {
+            Some(l) => l,
+            None => {
+                let l = Arc::new(self.client(org).await?.playbooks().await?);
+                lock(&self.playbooks).insert(org, (l.clone(), now));
+                l
+            }
+        };
+        Ok(list.iter().find(|p| p.id == id).cloned())
     }
 
     /// Forgets a cached user.

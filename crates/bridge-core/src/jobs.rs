@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::drift::DriftPool;
 use crate::metrics::Metrics;
+use bridge_sinks::sink::Sinks;
 
 /// Job names (stable: they are stored).
 pub mod names {
@@ -32,9 +33,11 @@ pub mod names {
     pub const SYNC_USER: &str = "sync_user";
     /// Disconnect a tenant: uninstall at Drift, delete its secrets, cancel its jobs.
     pub const DISCONNECT_TENANT: &str = "disconnect_tenant";
+    /// Deliver a conversation bundle to one CRM/MAP sink.
+    pub const DELIVER_CONVERSATION: &str = "deliver_conversation";
 }
 
-fn job(name: &str, org: Option<OrgId>, args: Value) -> NewJob {
+pub(crate) fn job(name: &str, org: Option<OrgId>, args: Value) -> NewJob {
     NewJob {
         name: name.into(),
         org_id: org.map(|o| o.0),
@@ -48,7 +51,17 @@ pub fn sync_job(org: OrgId, id: ConversationId) -> NewJob {
     job(
         names::SYNC_CONVERSATION,
         Some(org),
-        json!({ "conversation_id": id }),
+        json!({ "conversation_id": id, "event": "replay" }),
+    )
+}
+
+/// The job that syncs a conversation and delivers it again to the named sinks, whatever
+/// their filters and even when unchanged (`driftbridge replay --sink`).
+pub fn replay_job(org: OrgId, id: ConversationId, sinks: &[String]) -> NewJob {
+    job(
+        names::SYNC_CONVERSATION,
+        Some(org),
+        json!({ "conversation_id": id, "event": "replay", "sinks": sinks, "force": true }),
     )
 }
 
@@ -56,11 +69,12 @@ pub fn sync_job(org: OrgId, id: ConversationId) -> NewJob {
 /// later features such as GDPR and disconnects) make none: they are stored all the same.
 pub fn jobs_for(event: &WebhookEvent, org: Option<OrgId>) -> Vec<NewJob> {
     use WebhookEvent as E;
+    let kind = event.event_type().to_owned();
     let sync = |id: ConversationId| {
         vec![job(
             names::SYNC_CONVERSATION,
             org,
-            json!({ "conversation_id": id }),
+            json!({ "conversation_id": id, "event": kind }),
         )]
     };
     match event {
@@ -113,9 +127,11 @@ pub struct Pipeline {
     pub drift: Arc<DriftPool>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// CRM/MAP sinks (none configured: conversations go to the warehouse only).
+    pub sinks: Sinks,
 }
 
-fn arg<T: serde::de::DeserializeOwned>(args: &Value, key: &str) -> Result<T, JobError> {
+pub(crate) fn arg<T: serde::de::DeserializeOwned>(args: &Value, key: &str) -> Result<T, JobError> {
     serde_json::from_value(args.get(key).cloned().unwrap_or(Value::Null))
         .with_context(|| format!("job argument {key:?} is missing or malformed"))
         .map_err(JobError::Permanent)
@@ -160,10 +176,20 @@ impl Handler for Pipeline {
         match ctx.job.name.as_str() {
             names::SYNC_CONVERSATION => {
                 let id: ConversationId = arg(&args, "conversation_id")?;
-                let bundle = crate::sync::fetch_conversation(&self.drift, org, id).await?;
+                let event: String = arg::<Option<String>>(&args, "event")?.unwrap_or_default();
+                let mut bundle = crate::sync::fetch_conversation(&self.drift, org, id, &event).await?;
                 let mut b = Batch::new();
-                bundle.rows(org, now, &mut b);
-                write(ctx, b).await
+                crate::sync::rows(&bundle, now, &mut b);
+                let deliveries = crate::deliver::plan(&self.sinks, &self.drift, &mut bundle, &args).await?;
+                let mut tx = ctx.queue().store().begin().await?;
+                warehouse::write(&mut tx, &b).await?;
+                for d in &deliveries {
+                    ctx.queue().enqueue(&mut tx, d, now).await?;
+                }
+                ctx.finish(tx).await
+            }
+            names::DELIVER_CONVERSATION => {
+                crate::deliver::run(&self.sinks, &self.metrics, ctx).await
             }
             names::UPSERT_MESSAGE => {
                 let m: Message = arg(&args, "message")?;

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod deliver;
 pub mod drift;
 pub mod export;
 pub mod ingest;

@@ -4,34 +4,20 @@
 use anyhow::Context;
 use bridge_queue::JobError;
 use bridge_store::tables::Batch;
-use drift_types::{
-    AuthorType, Contact, Conversation, ConversationId, Message, OrgId, User, UserId,
-};
+pub use bridge_sinks::sink::ConversationBundle;
+use drift_types::{AuthorType, ConversationId, Message, OrgId, UserId};
 use futures::TryStreamExt;
 
 use crate::drift::DriftPool;
 use crate::jobs::drift_error;
 
-/// A conversation and what it references.
-#[derive(Debug, Clone)]
-pub struct ConversationBundle {
-    /// The conversation.
-    pub conversation: Conversation,
-    /// Its contact, when it has one that still exists.
-    pub contact: Option<Contact>,
-    /// Participants and message authors that are users.
-    pub users: Vec<User>,
-    /// Every message, oldest first.
-    pub messages: Vec<Message>,
-    /// Drift's plain-text transcript.
-    pub transcript: Option<String>,
-}
-
-/// Fetches a conversation bundle.
+/// Fetches a conversation bundle (without its playbook: only CRM deliveries need that, and
+/// [`with_playbook`] adds it). `event` is what asked for it.
 pub async fn fetch_conversation(
     drift: &DriftPool,
     org: OrgId,
     id: ConversationId,
+    event: &str,
 ) -> Result<ConversationBundle, JobError> {
     let client = drift.client(org).await?;
     let conversation = client
@@ -70,29 +56,42 @@ pub async fn fetch_conversation(
         Err(e) => return Err(drift_error(e, "the transcript")),
     };
     Ok(ConversationBundle {
+        org,
+        event: event.to_owned(),
         conversation,
         contact,
         users,
         messages,
         transcript,
+        playbook: None,
     })
 }
 
-impl ConversationBundle {
-    /// The bundle's rows: conversation, contact, users, messages and transcript.
-    pub fn rows(&self, org: OrgId, now_ms: i64, b: &mut Batch) {
-        b.conversation(org, &self.conversation, now_ms);
-        if let Some(c) = &self.contact {
-            b.contact(org, c, now_ms);
-        }
-        for u in &self.users {
-            b.user(org, u);
-        }
-        for m in &self.messages {
-            b.message(org, m);
-        }
-        if let Some(t) = &self.transcript {
-            b.transcript(org, self.conversation.id.0, t, now_ms);
-        }
+/// Adds the bundle's playbook (from the per-org playbook cache).
+pub async fn with_playbook(drift: &DriftPool, bundle: &mut ConversationBundle) -> anyhow::Result<()> {
+    if let Some(id) = bundle.conversation.related_playbook_id {
+        bundle.playbook = drift
+            .playbook(bundle.org, id)
+            .await
+            .context("while fetching the playbook")?;
+    }
+    Ok(())
+}
+
+/// The bundle's rows: conversation, contact, users, messages and transcript.
+pub fn rows(bundle: &ConversationBundle, now_ms: i64, b: &mut Batch) {
+    let org = bundle.org;
+    b.conversation(org, &bundle.conversation, now_ms);
+    if let Some(c) = &bundle.contact {
+        b.contact(org, c, now_ms);
+    }
+    for u in &bundle.users {
+        b.user(org, u);
+    }
+    for m in &bundle.messages {
+        b.message(org, m);
+    }
+    if let Some(t) = &bundle.transcript {
+        b.transcript(org, bundle.conversation.id.0, t, now_ms);
     }
 }

@@ -385,6 +385,26 @@ impl Queue {
         self.fenced(n, job)
     }
 
+    /// Puts a running job back to run at `run_at` without counting the attempt: the job was
+    /// told to wait (a rate limit), which is not a failure. `why` is kept as its last error.
+    pub async fn defer(&self, job: &Job, run_at: i64, why: &str, now_ms: i64) -> Result<()> {
+        let n = sqlx::query(
+            "UPDATE jobs SET state = 'queued', attempts = attempts - 1, lease_until = NULL, \
+             run_at = $3, last_error = $4, updated_at = $5 \
+             WHERE id = $1 AND attempts = $2 AND state = 'running'",
+        )
+        .bind(job.id)
+        .bind(job.attempt)
+        .bind(run_at)
+        .bind(truncate(why, 4000))
+        .bind(now_ms)
+        .execute(self.store.pool())
+        .await
+        .op("deferring a job")?
+        .rows_affected();
+        self.fenced(n, job)
+    }
+
     /// Puts a dead (or cancelled) job back in the queue with fresh attempts. Returns false
     /// when there is no such dead job.
     pub async fn retry(&self, id: i64, now_ms: i64) -> Result<bool> {

@@ -22,6 +22,14 @@ pub enum JobError {
     Permanent(anyhow::Error),
     /// Another attempt holds the job; this one's work was rolled back.
     LeaseLost,
+    /// Wait `after` and run again, without counting this attempt (a rate limit or a busy
+    /// resource asked for the wait; that is not a failure).
+    Defer {
+        /// How long to wait.
+        after: Duration,
+        /// Why.
+        reason: anyhow::Error,
+    },
 }
 
 impl From<anyhow::Error> for JobError {
@@ -90,6 +98,8 @@ pub struct WorkerStats {
     pub dead: AtomicU64,
     /// Attempts that lost their lease.
     pub lease_lost: AtomicU64,
+    /// Attempts put back to wait, not counted.
+    pub deferred: AtomicU64,
     /// Jobs released at shutdown.
     pub released: AtomicU64,
 }
@@ -287,6 +297,25 @@ async fn run_one<H: Handler>(
             "lease_lost"
         }
         Some(Err(JobError::Retry(e))) => record_failure(&queue, &job, &e, false, stats).await,
+        Some(Err(JobError::Defer { after, reason })) => {
+            let why = format!("{reason:#}");
+            let at = now_ms() + after.as_millis() as i64;
+            match queue.defer(&job, at, &why, now_ms()).await {
+                Ok(()) => {
+                    stats.deferred.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(reason = %why, wait_ms = after.as_millis() as u64, "job deferred");
+                    "deferred"
+                }
+                Err(Error::LeaseLost { .. }) => {
+                    stats.lease_lost.fetch_add(1, Ordering::Relaxed);
+                    "lease_lost"
+                }
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "could not defer a job");
+                    "retried"
+                }
+            }
+        }
         Some(Err(JobError::Permanent(e))) => record_failure(&queue, &job, &e, true, stats).await,
     };
     if let Some(f) = &config.on_finish {

@@ -2,8 +2,12 @@
 
 mod files;
 pub mod http;
+pub mod hubspot;
+pub mod marketo;
 pub mod outbound;
 mod parquet_file;
+pub mod salesforce;
+pub mod sink;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -16,6 +20,11 @@ use drift_types::OrgId;
 use serde_json::Value;
 
 pub use files::{FileFormat, read_table};
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    drift_types::EpochMillis::now().0
+}
 
 /// What went wrong in a destination.
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod checkpoints;
+pub mod deliveries;
 mod db;
 pub mod events;
 mod migrate;

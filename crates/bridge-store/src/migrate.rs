@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_export.sql")),
     (3, include_str!("../migrations/0003_tenants.sql")),
+    (4, include_str!("../migrations/0004_deliveries.sql")),
 ];
 
 /// Arbitrary constant naming driftbridge's migration lock.

@@ -105,15 +105,30 @@ pub async fn retry_job(
 #[derive(Debug, Deserialize)]
 pub struct ReplayQuery {
     org: i64,
+    /// Deliver again to this sink (comma-separated for several).
+    #[serde(default)]
+    sink: Option<String>,
 }
 
-/// `POST /admin/replay/conversations/{id}?org=ORG`: queues the conversation's sync again.
+/// `POST /admin/replay/conversations/{id}?org=ORG[&sink=NAME]`: queues the conversation's
+/// sync again (and its delivery to the named sinks).
 pub async fn replay(
     State(st): State<AppState>,
     Path(id): Path<i64>,
     Query(q): Query<ReplayQuery>,
 ) -> Result<Response, ApiError> {
-    let job = bridge_core::jobs::sync_job(OrgId(q.org), ConversationId(id));
+    let sinks: Vec<String> = q
+        .sink
+        .iter()
+        .flat_map(|s| s.split(','))
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let job = if sinks.is_empty() {
+        bridge_core::jobs::sync_job(OrgId(q.org), ConversationId(id))
+    } else {
+        bridge_core::jobs::replay_job(OrgId(q.org), ConversationId(id), &sinks)
+    };
     let mut tx = st.queue.store().begin().await.map_err(internal)?;
     let job_id = st
         .queue

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod auth;
 pub mod control;
+pub mod crm;
 pub mod faults;
 pub mod generate;
 mod middleware;
@@ -112,6 +113,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/sim/tokens/expire", post(control::expire_token));
     public
         .merge(control)
+        .merge(crm::routes())
         .fallback(api::fallback)
         .with_state(state)
 }

@@ -161,6 +161,8 @@ pub struct SimState {
     pub private_tokens: BTreeMap<OrgId, String>,
     /// When the simulator started.
     pub started: Instant,
+    /// The CRM simulators.
+    pub crm: crate::crm::CrmState,
 }
 
 /// Locks a mutex; a poisoned lock only means another handler panicked mid-request, and the
@@ -191,6 +193,7 @@ impl SimState {
             log: Mutex::new(RequestLog::default()),
             private_tokens,
             started: Instant::now(),
+            crm: crate::crm::CrmState::default(),
             config,
         }
     }

@@ -109,6 +109,43 @@ impl EpochMillis {
         Self(days * 86_400_000)
     }
 
+    /// The UTC civil date and time of day: (year, month 1-12, day, hour, minute, second,
+    /// millisecond), by Hinnant's civil-from-days algorithm.
+    pub const fn civil(self) -> (i64, u32, u32, u32, u32, u32, u32) {
+        let secs = self.0.div_euclid(1000);
+        let z = secs.div_euclid(86_400) + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+        let sod = secs.rem_euclid(86_400);
+        (
+            y,
+            m,
+            d,
+            (sod / 3600) as u32,
+            ((sod % 3600) / 60) as u32,
+            (sod % 60) as u32,
+            self.0.rem_euclid(1000) as u32,
+        )
+    }
+
+    /// ISO 8601 in UTC with milliseconds: `2026-01-01T09:30:00.000Z`.
+    pub fn to_iso8601(self) -> String {
+        let (y, mo, d, h, mi, s, ms) = self.civil();
+        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}Z")
+    }
+
+    /// The UTC date: `2026-01-01`.
+    pub fn to_date(self) -> String {
+        let (y, mo, d, ..) = self.civil();
+        format!("{y:04}-{mo:02}-{d:02}")
+    }
+
     /// The current wall-clock time.
     pub fn now() -> Self {
         let ms = std::time::SystemTime::now()
@@ -240,6 +277,18 @@ mod tests {
         assert_eq!(EpochMillis::from_date(1970, 1, 2).get(), 86_400_000);
         assert_eq!(EpochMillis::from_date(2026, 1, 1).get(), 1_767_225_600_000);
         assert_eq!(EpochMillis::from_date(2000, 3, 1).get(), 951_868_800_000);
+        assert_eq!(
+            EpochMillis(1_767_225_600_000 + 34_200_123).to_iso8601(),
+            "2026-01-01T09:30:00.123Z"
+        );
+        assert_eq!(EpochMillis(951_868_800_000 - 1).to_date(), "2000-02-29");
+        for days in [-800_000i64, -1, 0, 59, 10_957, 20_000, 400_000] {
+            let (y, m, d, ..) = EpochMillis(days * 86_400_000).civil();
+            assert_eq!(
+                EpochMillis::from_date(y, i64::from(m), i64::from(d)).get(),
+                days * 86_400_000
+            );
+        }
     }
 
     #[test]

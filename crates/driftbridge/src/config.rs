@@ -39,6 +39,9 @@ pub struct Config {
     pub admin: AdminConfig,
     /// Outbound URL guard.
     pub outbound: OutboundConfig,
+    /// CRM/MAP sinks by name (`[sinks.NAME]`, `kind` = hubspot, salesforce, marketo or http).
+    #[serde(default)]
+    pub sinks: BTreeMap<String, bridge_sinks::sink::SinkSpec>,
 }
 
 /// `[secrets]`.
@@ -245,6 +248,11 @@ impl Config {
                 );
             }
         }
+        for (name, spec) in &self.sinks {
+            for p in spec.problems() {
+                problems.push(format!("sinks.{name}: {p}"));
+            }
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -337,6 +345,18 @@ impl Config {
             timeout: Duration::from_secs(self.drift.timeout_secs),
             max_retries: self.drift.max_retries,
         }
+    }
+
+    /// The outbound guard for sinks.
+    pub fn outbound_guard(&self) -> bridge_sinks::outbound::OutboundGuard {
+        bridge_sinks::outbound::OutboundGuard::new(&self.outbound.allow)
+    }
+
+    /// Builds the configured sinks.
+    pub async fn build_sinks(&self) -> Result<bridge_sinks::sink::Sinks> {
+        bridge_sinks::sink::Sinks::build(&self.sinks, &self.outbound_guard())
+            .await
+            .map_err(|e| anyhow::anyhow!("invalid sink configuration: {e}"))
     }
 
     /// The queue slice.

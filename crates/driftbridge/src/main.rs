@@ -58,6 +58,10 @@ enum Command {
         /// Stored event id.
         #[arg(long)]
         event: Option<i64>,
+        /// Deliver the conversation to these sinks again, whatever their filters and even
+        /// when unchanged (repeatable).
+        #[arg(long, requires = "conversation")]
+        sink: Vec<String>,
     },
     /// Inspect and retry jobs.
     #[command(subcommand)]
@@ -224,10 +228,11 @@ async fn run(cli: Cli) -> Result<()> {
             conversation,
             org,
             event,
+            sink,
         } => {
             let config = load(None)?;
             match (conversation, event) {
-                (Some(c), _) => ops::replay_conversation(&config, c, org).await,
+                (Some(c), _) => ops::replay_conversation(&config, c, org, &sink).await,
                 (None, Some(e)) => ops::replay_event(&config, e).await,
                 (None, None) => unreachable!("clap requires one of them"),
             }

@@ -18,8 +18,18 @@ async fn enqueue_all(queue: &Queue, jobs: &[NewJob]) -> Result<Vec<i64>> {
     Ok(ids)
 }
 
-/// `replay --conversation ID [--org ORG]`: sync the conversation again.
-pub async fn replay_conversation(config: &Config, id: i64, org: Option<i64>) -> Result<()> {
+/// `replay --conversation ID [--org ORG] [--sink NAME ...]`: sync the conversation again,
+/// and deliver it again to the named sinks.
+pub async fn replay_conversation(
+    config: &Config,
+    id: i64,
+    org: Option<i64>,
+    sinks: &[String],
+) -> Result<()> {
+    if let Some(bad) = sinks.iter().find(|s| !config.sinks.contains_key(*s)) {
+        let known: Vec<&String> = config.sinks.keys().collect();
+        bail!("no sink named {bad:?} is configured (configured: {known:?})");
+    }
     let queue = crate::serve::open_queue(config).await?;
     let org = match org {
         Some(o) => o,
@@ -39,10 +49,19 @@ pub async fn replay_conversation(config: &Config, id: i64, org: Option<i64>) -> 
             }
         }
     };
-    let job = bridge_core::jobs::sync_job(OrgId(org), ConversationId(id));
+    let job = if sinks.is_empty() {
+        bridge_core::jobs::sync_job(OrgId(org), ConversationId(id))
+    } else {
+        bridge_core::jobs::replay_job(OrgId(org), ConversationId(id), sinks)
+    };
     let ids = enqueue_all(&queue, &[job]).await?;
+    let to = if sinks.is_empty() {
+        String::new()
+    } else {
+        format!(" and deliver it to {}", sinks.join(", "))
+    };
     println!(
-        "queued job {} to sync conversation {id} of org {org}",
+        "queued job {} to sync conversation {id} of org {org}{to}; a running `serve` does it",
         ids[0]
     );
     Ok(())

@@ -70,6 +70,7 @@ pub fn tenants_on(config: &Config, store: Store, keyring: Keyring) -> Result<Ten
 /// Opens the store (applying migrations), binds the listener and starts everything.
 pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
     let keyring = config.keyring()?;
+    let sinks = config.build_sinks().await?;
     let queue = open_queue(config).await?;
     let metrics = Arc::new(Metrics::default());
     let oauth_app = config.oauth_app()?;
@@ -167,6 +168,7 @@ pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
     let pipeline = Arc::new(Pipeline {
         drift,
         metrics: metrics.clone(),
+        sinks,
     });
     let wq = queue.clone();
     let workers = tokio::spawn(async move {

@@ -6,11 +6,12 @@
 //! `webhook-timestamp` and `webhook-signature` (see [`sign`]). The answer is classified for
 //! the queue: 2xx delivered; 429, 5xx, timeouts and resets retried (honouring `Retry-After`);
 //! 410 gone (disable the endpoint); any other status permanent.
-//!
-//! Not yet here (issue 6): the conversation bundle, templates and routing that decide what is
-//! sent, and the job that sends it.
+//! [`HttpSink`] builds the document from the conversation bundle by a template.
 
 pub mod sign;
+mod sink;
+
+pub use sink::{HttpSink, HttpSpec, default_template};
 
 use std::time::Duration;
 

@@ -1,0 +1,175 @@
+//! CRM/MAP delivery: after a conversation sync, one `deliver_conversation` job per routed
+//! sink carries the bundle; the job holds the (org, conversation, sink) delivery row, skips
+//! content it already delivered, marks the row pending before the first CRM write, lets the
+//! sink upsert by its keys, and records the CRM's ids in the transaction that completes it.
+
+use std::time::Duration;
+
+use anyhow::anyhow;
+use bridge_queue::{JobCtx, JobError, NewJob};
+use bridge_sinks::sink::{ConversationBundle, Prior, SinkError, Sinks};
+use bridge_store::deliveries::{self, Key};
+use serde_json::{Value, json};
+
+use crate::drift::DriftPool;
+use crate::jobs::{arg, job, names};
+use crate::metrics::{Metrics, labels};
+
+const DELIVERIES: &str = "driftbridge_sink_deliveries_total";
+const DELIVERIES_HELP: &str = "Deliveries by sink and outcome: sent (first delivery), updated \
+(re-delivery), unchanged (skipped, same content), failed (dead: the CRM refused), retried, throttled";
+const RECORDS: &str = "driftbridge_sink_records_total";
+const RECORDS_HELP: &str = "CRM records written by sink and operation (created, updated)";
+
+/// The delivery jobs for a synced bundle: to the sinks it routes to, or to the sinks a replay
+/// names. Adds the playbook to the bundle when some sink receives it.
+pub async fn plan(
+    sinks: &Sinks,
+    drift: &DriftPool,
+    bundle: &mut ConversationBundle,
+    args: &Value,
+) -> Result<Vec<NewJob>, JobError> {
+    if sinks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let named: Option<Vec<String>> = arg(args, "sinks")?;
+    let force = args.get("force").and_then(Value::as_bool).unwrap_or(false);
+    let targets = match named {
+        Some(names) => {
+            if let Some(bad) = names.iter().find(|n| sinks.get(n).is_none()) {
+                return Err(JobError::Permanent(anyhow!(
+                    "no sink named {bad:?} is configured (configured: {})",
+                    sinks.names().join(", ")
+                )));
+            }
+            names
+        }
+        None => sinks.routed(bundle),
+    };
+    if targets.is_empty() {
+        return Ok(Vec::new());
+    }
+    crate::sync::with_playbook(drift, bundle).await?;
+    Ok(targets
+        .into_iter()
+        .map(|sink| {
+            job(
+                names::DELIVER_CONVERSATION,
+                Some(bundle.org),
+                json!({"sink": sink, "force": force, "bundle": bundle}),
+            )
+        })
+        .collect())
+}
+
+fn count(metrics: &Metrics, sink: &str, outcome: &str) {
+    metrics.inc(
+        DELIVERIES,
+        DELIVERIES_HELP,
+        labels(&[("sink", sink), ("outcome", outcome)]),
+        1,
+    );
+}
+
+/// Runs one `deliver_conversation` job.
+pub async fn run(sinks: &Sinks, metrics: &Metrics, ctx: &mut JobCtx) -> Result<(), JobError> {
+    let args = ctx.job.args.clone();
+    let name: String = arg(&args, "sink")?;
+    let bundle: ConversationBundle = arg(&args, "bundle")?;
+    let force = args.get("force").and_then(Value::as_bool).unwrap_or(false);
+    let Some(sink) = sinks.get(&name) else {
+        return Err(JobError::Permanent(anyhow!(
+            "no sink named {name:?} is configured (configured: {})",
+            sinks.names().join(", ")
+        )));
+    };
+    let store = ctx.queue().store().clone();
+    let key = Key {
+        org: bundle.org.0,
+        conversation: bundle.conversation.id.0,
+        sink: &name,
+    };
+    let holder = ctx.job.id;
+    let now = crate::now_ms();
+    let hold = 2 * ctx.queue().config().lease.as_millis() as i64;
+    let Some(row) = deliveries::claim(&store, &key, holder, now, now + hold).await? else {
+        return Err(JobError::Defer {
+            after: Duration::from_secs(1),
+            reason: anyhow!(
+                "another job is delivering conversation {} to {name}",
+                key.conversation
+            ),
+        });
+    };
+    let (doc, hash) = sink.render(&bundle);
+    if !force && row.state == "delivered" && row.content_hash.as_deref() == Some(hash.as_str()) {
+        deliveries::release(&store, &key, holder, None, false, now).await?;
+        count(metrics, &name, "unchanged");
+        return Ok(());
+    }
+    deliveries::begin_write(&store, &key, holder, now).await?;
+    let prior = Prior {
+        external: row.external_ids.clone(),
+        pending_since: row.pending_since,
+    };
+    match sink.deliver(&bundle, &doc, &prior).await {
+        Ok(d) => {
+            let mut tx = store.begin().await?;
+            if !deliveries::record(&mut tx, &key, holder, &d.external, &hash, crate::now_ms())
+                .await?
+            {
+                return Err(JobError::Retry(anyhow!(
+                    "the delivery row was taken over by another job before this one recorded"
+                )));
+            }
+            ctx.finish(tx).await?;
+            let outcome = if row.deliveries == 0 { "sent" } else { "updated" };
+            count(metrics, &name, outcome);
+            for (op, n) in [("created", d.created), ("updated", d.updated)] {
+                if n > 0 {
+                    metrics.inc(
+                        RECORDS,
+                        RECORDS_HELP,
+                        labels(&[("sink", &name), ("op", op)]),
+                        u64::from(n),
+                    );
+                }
+            }
+            tracing::info!(sink = %name, conversation.id = key.conversation, created = d.created,
+                updated = d.updated, "delivered");
+            Ok(())
+        }
+        Err(e) => {
+            let msg = format!("sink {name}: {e}");
+            let rejected = matches!(e, SinkError::Rejected { .. });
+            deliveries::release(&store, &key, holder, Some(&msg), rejected, crate::now_ms())
+                .await?;
+            Err(match e {
+                SinkError::Throttled { after, .. } => {
+                    count(metrics, &name, "throttled");
+                    JobError::Defer {
+                        after,
+                        reason: anyhow!(msg),
+                    }
+                }
+                SinkError::Retry {
+                    after: Some(after), ..
+                } => {
+                    count(metrics, &name, "retried");
+                    JobError::Defer {
+                        after,
+                        reason: anyhow!(msg),
+                    }
+                }
+                SinkError::Retry { after: None, .. } => {
+                    count(metrics, &name, "retried");
+                    JobError::Retry(anyhow!(msg))
+                }
+                SinkError::Rejected { .. } => {
+                    count(metrics, &name, "failed");
+                    JobError::Permanent(anyhow!(msg))
+                }
+            })
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! The HTTP sink: a JSON document from the bundle by a template, POSTed signed.
+
+use drift_types::Secret;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::sign::WebhookSecret;
+use super::{DeliveryError, HttpEndpoint};
+use crate::outbound::OutboundGuard;
+use crate::sink::{
+    CommonSpec, ConversationBundle, Delivered, JsonTemplate, Prior, Sink, SinkError,
+    TemplateError, TranscriptFormat, content_hash,
+};
+
+/// `[sinks.NAME]` with `kind = "http"`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSpec {
+    /// Shared settings (`fields`, when given, replace the document's `data`).
+    #[serde(flatten)]
+    pub common: CommonSpec,
+    /// The endpoint.
+    pub url: String,
+    /// The Standard Webhooks secret, `whsec_...`.
+    pub secret: Secret,
+    /// The whole document as a template (overrides the default and `fields`).
+    #[serde(default)]
+    pub template: Option<Value>,
+}
+
+/// The default document: Standard Webhooks' envelope around the whole bundle.
+pub fn default_template() -> Value {
+    json!({
+        "type": "drift.{{event}}",
+        "timestamp": "{{conversation.updated_at | conversation.created_at}}",
+        "data": {
+            "org_id": "{{org_id}}",
+            "key": "{{key}}",
+            "conversation": "{{conversation}}",
+            "contact": "{{contact}}",
+            "agent": "{{agent}}",
+            "participants": "{{participants}}",
+            "playbook": "{{playbook}}",
+            "messages": "{{messages}}",
+            "transcript": "{{transcript}}",
+        }
+    })
+}
+
+impl HttpSpec {
+    /// The parsed document template.
+    pub fn templates(&self) -> Result<JsonTemplate, TemplateError> {
+        let doc = match (&self.template, self.common.fields.is_empty()) {
+            (Some(t), _) => t.clone(),
+            (None, true) => default_template(),
+            (None, false) => {
+                let mut t = default_template();
+                t["data"] = Value::Object(
+                    self.common
+                        .fields
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                        .collect(),
+                );
+                t
+            }
+        };
+        JsonTemplate::parse(&doc)
+    }
+
+    /// Settings problems beyond templates.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Err(e) = WebhookSecret::parse(self.secret.expose()) {
+            out.push(format!("secret: {e}"));
+        }
+        if url::Url::parse(&self.url).is_err() {
+            out.push(format!("url {:?} is not a URL", self.url));
+        }
+        out
+    }
+}
+
+/// The built HTTP sink.
+#[derive(Debug)]
+pub struct HttpSink {
+    endpoint: HttpEndpoint,
+    template: JsonTemplate,
+    format: TranscriptFormat,
+}
+
+impl HttpSink {
+    /// Builds the sink.
+    pub async fn new(spec: &HttpSpec, guard: &OutboundGuard) -> Result<Self, SinkError> {
+        let template = spec
+            .templates()
+            .map_err(|e| SinkError::rejected(e.to_string()))?;
+        let secret = WebhookSecret::parse(spec.secret.expose())
+            .map_err(|e| SinkError::rejected(format!("secret: {e}")))?;
+        let endpoint = HttpEndpoint::new(&spec.url, secret, guard)
+            .await
+            .map_err(|e| SinkError::rejected(e.to_string()))?;
+        Ok(HttpSink {
+            endpoint,
+            template,
+            format: spec.common.transcript.unwrap_or(TranscriptFormat::Text),
+        })
+    }
+}
+
+impl Sink for HttpSink {
+    fn render(&self, b: &ConversationBundle) -> Value {
+        self.template.render(&b.context(self.format))
+    }
+
+    async fn deliver(
+        &self,
+        b: &ConversationBundle,
+        doc: &Value,
+        _prior: &Prior,
+    ) -> Result<Delivered, SinkError> {
+        let body = serde_json::to_vec(doc).unwrap_or_default();
+        // One id per conversation version: stable across retries, new when the content changes.
+        let id = format!(
+            "msg_{}",
+            &content_hash(&json!([b.key(), content_hash(doc)]))[..32]
+        );
+        let ts = crate::now_ms() / 1000;
+        match self.endpoint.deliver(&id, ts, &body).await {
+            Ok(status) => {
+                let mut out = Delivered {
+                    created: 1,
+                    ..Delivered::default()
+                };
+                out.external.insert("webhook_id".into(), id);
+                out.external.insert("status".into(), status.to_string());
+                Ok(out)
+            }
+            Err(DeliveryError::Retry {
+                status: Some(429),
+                retry_after,
+                message,
+            }) => Err(SinkError::Throttled {
+                after: retry_after.unwrap_or(std::time::Duration::from_secs(5)),
+                message: format!("the endpoint answered 429: {message}"),
+            }),
+            Err(DeliveryError::Retry {
+                retry_after,
+                status,
+                message,
+            }) => Err(SinkError::Retry {
+                after: retry_after,
+                message: format!(
+                    "the endpoint answered {}: {message}",
+                    status.map_or("nothing".to_owned(), |s| s.to_string())
+                ),
+            }),
+            Err(e) => Err(SinkError::rejected(e.to_string())),
+        }
+    }
+}

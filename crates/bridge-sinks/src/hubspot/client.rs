@@ -1,0 +1,108 @@
+//! HubSpot's REST calls and their error classification (crm-apis.md §1.6-1.7).
+
+use std::time::Duration;
+
+use drift_types::Secret;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::sink::{SinkError, body_text, retry_after, transport};
+
+/// The HubSpot objects API.
+#[derive(Debug)]
+pub(super) struct Api {
+    pub http: reqwest::Client,
+    /// `{base}/crm/v3/objects`.
+    pub objects: String,
+    pub token: Secret,
+}
+
+/// HubSpot's error text: `category: message (error messages)`.
+fn hubspot_message(status: u16, body: &str) -> String {
+    let Ok(v) = serde_json::from_str::<Value>(body) else {
+        return format!("HubSpot answered {status}: {body}");
+    };
+    let mut msg = format!(
+        "HubSpot answered {status} {}: {}",
+        v.get("category").and_then(Value::as_str).unwrap_or("error"),
+        v.get("message").and_then(Value::as_str).unwrap_or(body)
+    );
+    if let Some(errs) = v.get("errors").and_then(Value::as_array) {
+        for e in errs {
+            if let Some(m) = e.get("message").and_then(Value::as_str) {
+                msg.push_str("; ");
+                msg.push_str(m);
+            }
+        }
+    }
+    msg
+}
+
+impl Api {
+    /// Sends a request; `Ok(None)` is a 404.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Option<Value>, SinkError> {
+        let mut req = self
+            .http
+            .request(method, format!("{}/{path}", self.objects))
+            .bearer_auth(self.token.expose());
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(|e| transport("HubSpot", e))?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        if (200..300).contains(&status) {
+            let text = body_text(resp, usize::MAX).await;
+            if text.trim().is_empty() {
+                return Ok(Some(json!({})));
+            }
+            return serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| SinkError::retry(format!("HubSpot answered unreadable JSON: {e}")));
+        }
+        let text = body_text(resp, 2000).await;
+        let message = hubspot_message(status, &text);
+        Err(match status {
+            404 => return Ok(None),
+            429 => {
+                let interval = headers
+                    .get("x-hubspot-ratelimit-interval-milliseconds")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .map(Duration::from_millis);
+                SinkError::Throttled {
+                    after: retry_after(&headers)
+                        .or(interval)
+                        .unwrap_or(Duration::from_secs(10)),
+                    message,
+                }
+            }
+            423 => SinkError::Retry {
+                after: Some(Duration::from_secs(2)),
+                message,
+            },
+            477 | 500..=599 => SinkError::Retry {
+                after: retry_after(&headers),
+                message,
+            },
+            _ => SinkError::rejected(message),
+        })
+    }
+
+    /// The note whose `property` equals `key`, by search.
+    pub async fn find_note(&self, property: &str, key: &str) -> Result<Option<String>, SinkError> {
+        let q = json!({"filterGroups": [{"filters": [{"propertyName": property, "operator": "EQ", "value": key}]}],
+                       "properties": [property], "limit": 1});
+        let r = self.send(Method::POST, "notes/search", Some(&q)).await?;
+        Ok(r.and_then(|r| {
+            r.get("results")?
+                .get(0)
+                .and_then(super::id_of)
+        }))
+    }
+}

@@ -1,0 +1,243 @@
+//! HubSpot: the contact is upserted by email (batch upsert with `idProperty=email`, so never a
+//! duplicate) and the conversation becomes a note associated with it (type 202). The note
+//! carries the conversation key in a note property (default `drift_conversation_id`): a
+//! re-push patches the stored note id, and an attempt that may have created a note before a
+//! crash searches that property first. HubSpot's search index lags writes by seconds, so such
+//! an attempt waits `search_lag_secs` from the earlier attempt before it creates.
+
+mod client;
+
+use std::time::Duration;
+
+use drift_types::Secret;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::outbound::OutboundGuard;
+use crate::sink::{
+    CommonSpec, ConversationBundle, Delivered, FieldMap, Prior, Sink, SinkError, Template,
+    TemplateError, TranscriptFormat, truncate,
+};
+use client::Api;
+
+/// HubSpot notes hold at most 65,536 characters.
+const NOTE_MAX: usize = 65_536;
+/// Note -> contact, HubSpot-defined.
+const NOTE_TO_CONTACT: u32 = 202;
+
+/// `[sinks.NAME]` with `kind = "hubspot"`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubSpotSpec {
+    /// Shared settings.
+    #[serde(flatten)]
+    pub common: CommonSpec,
+    /// API base (default `https://api.hubapi.com`).
+    #[serde(default = "default_base")]
+    pub base_url: String,
+    /// Object path prefix: `/crm/v3/objects` or the dated `/crm/objects/2026-03`.
+    #[serde(default = "default_prefix")]
+    pub path_prefix: String,
+    /// Private-app or OAuth access token.
+    pub token: Secret,
+    /// The custom note property holding the conversation key.
+    #[serde(default = "default_note_property")]
+    pub note_property: String,
+    /// The note body template (the transcript comes in the sink's format).
+    #[serde(default)]
+    pub note_template: Option<String>,
+    /// How long HubSpot's search may lag a create.
+    #[serde(default = "default_lag")]
+    pub search_lag_secs: u64,
+}
+
+fn default_base() -> String {
+    "https://api.hubapi.com".into()
+}
+fn default_prefix() -> String {
+    "/crm/v3/objects".into()
+}
+fn default_note_property() -> String {
+    "drift_conversation_id".into()
+}
+fn default_lag() -> u64 {
+    10
+}
+
+/// The contact fields mapped by default (LinkedIn has no standard HubSpot property: map
+/// `{{contact.linkedin}}` to your own in `fields`).
+pub const DEFAULT_FIELDS: &[(&str, &str)] = &[
+    ("email", "{{contact.email}}"),
+    ("firstname", "{{contact.first_name}}"),
+    ("lastname", "{{contact.last_name}}"),
+    ("company", "{{contact.company}}"),
+    ("jobtitle", "{{contact.title}}"),
+    ("phone", "{{contact.phone}}"),
+    ("city", "{{contact.city}}"),
+    ("state", "{{contact.state}}"),
+    ("country", "{{contact.country}}"),
+];
+
+const DEFAULT_NOTE: &str = "<p><b>Drift conversation {{conversation.id}}</b> ({{conversation.status}}) \
+with {{contact.name | contact.email | \"a visitor\"}}, agent {{agent.name | \"none\"}}, \
+playbook {{playbook.name | \"none\"}}, started {{conversation.created_at}}</p>{{transcript}}";
+
+impl HubSpotSpec {
+    /// The parsed field map and note template.
+    pub fn templates(&self) -> Result<(FieldMap, Template), TemplateError> {
+        Ok((
+            FieldMap::build(DEFAULT_FIELDS, &self.common.fields)?,
+            Template::parse(self.note_template.as_deref().unwrap_or(DEFAULT_NOTE))?,
+        ))
+    }
+
+    /// Settings problems beyond templates.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.token.is_empty() {
+            out.push("token is empty".into());
+        }
+        if self.note_property.trim().is_empty() {
+            out.push("note_property is empty".into());
+        }
+        out
+    }
+}
+
+/// The built HubSpot sink.
+#[derive(Debug)]
+pub struct HubSpot {
+    api: Api,
+    fields: FieldMap,
+    note: Template,
+    format: TranscriptFormat,
+    note_property: String,
+    search_lag: Duration,
+}
+
+impl HubSpot {
+    /// Builds the sink.
+    pub async fn new(spec: &HubSpotSpec, guard: &OutboundGuard) -> Result<Self, SinkError> {
+        let (fields, note) = spec.templates().map_err(|e| SinkError::rejected(e.to_string()))?;
+        let base = crate::sink::checked(guard, &spec.base_url).await?;
+        Ok(HubSpot {
+            api: Api {
+                http: crate::sink::client(guard)?,
+                objects: format!("{base}/{}", spec.path_prefix.trim_matches('/')),
+                token: spec.token.clone(),
+            },
+            fields,
+            note,
+            format: spec.common.transcript.unwrap_or(TranscriptFormat::Html),
+            note_property: spec.note_property.clone(),
+            search_lag: Duration::from_secs(spec.search_lag_secs),
+        })
+    }
+}
+
+fn id_of(v: &Value) -> Option<String> {
+    match v.get("id")? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+impl Sink for HubSpot {
+    fn render(&self, b: &ConversationBundle) -> Value {
+        let ctx = b.context(self.format);
+        let html = self.format == TranscriptFormat::Html;
+        let body = truncate(&self.note.text(&ctx, html), NOTE_MAX);
+        let mut note = Map::new();
+        note.insert("hs_note_body".into(), Value::String(body));
+        let at = b.conversation.created_at.map_or(0, |m| m.0);
+        note.insert("hs_timestamp".into(), Value::String(at.to_string()));
+        note.insert(self.note_property.clone(), Value::String(b.key()));
+        json!({"contact": self.fields.render(&ctx), "note": note})
+    }
+
+    async fn deliver(
+        &self,
+        b: &ConversationBundle,
+        doc: &Value,
+        prior: &Prior,
+    ) -> Result<Delivered, SinkError> {
+        let mut out = Delivered::default();
+        let props = doc.get("contact").cloned().unwrap_or(json!({}));
+        let contact_id = match b.email() {
+            Some(email) => {
+                let body = json!({"inputs": [{"id": email, "idProperty": "email", "properties": props}]});
+                let r = self
+                    .api
+                    .send(reqwest::Method::POST, "contacts/batch/upsert", Some(&body))
+                    .await?
+                    .ok_or_else(|| SinkError::retry("contact upsert answered 404"))?;
+                let first = r
+                    .get("results")
+                    .and_then(|x| x.get(0))
+                    .ok_or_else(|| SinkError::rejected(format!("contact upsert failed: {r}")))?;
+                let id = id_of(first)
+                    .ok_or_else(|| SinkError::retry(format!("contact upsert without id: {r}")))?;
+                if first.get("new").and_then(Value::as_bool) == Some(true) {
+                    out.created += 1;
+                } else {
+                    out.updated += 1;
+                }
+                out.external.insert("contact".into(), id.clone());
+                Some(id)
+            }
+            None => None,
+        };
+        let note = json!({"properties": doc.get("note").cloned().unwrap_or(json!({}))});
+        // The note we wrote before: by the stored id, else (after an unrecorded attempt) by search.
+        let mut known = prior.external.get("note").cloned();
+        if known.is_none() && prior.pending_since.is_some() {
+            known = self.api.find_note(&self.note_property, &b.key()).await?;
+            if known.is_none()
+                && let Some(since) = prior.pending_since
+            {
+                let waited = Duration::from_millis((crate::now_ms() - since).max(0) as u64);
+                if waited < self.search_lag {
+                    return Err(SinkError::Retry {
+                        after: Some(self.search_lag - waited),
+                        message: "an earlier attempt may have created the note; waiting for \
+                                  HubSpot's search index before creating"
+                            .into(),
+                    });
+                }
+            }
+        }
+        if let Some(id) = known {
+            let path = format!("notes/{id}");
+            if self
+                .api
+                .send(reqwest::Method::PATCH, &path, Some(&note))
+                .await?
+                .is_some()
+            {
+                out.updated += 1;
+                out.external.insert("note".into(), id);
+                return Ok(out);
+            }
+            // Deleted in HubSpot since: create it again.
+        }
+        let mut create = note;
+        let assoc: Vec<Value> = contact_id
+            .iter()
+            .map(|id| {
+                json!({"to": {"id": id}, "types": [{"associationCategory": "HUBSPOT_DEFINED",
+                        "associationTypeId": NOTE_TO_CONTACT}]})
+            })
+            .collect();
+        create["associations"] = Value::Array(assoc);
+        let r = self
+            .api
+            .send(reqwest::Method::POST, "notes", Some(&create))
+            .await?
+            .ok_or_else(|| SinkError::retry("note create answered 404"))?;
+        let id = id_of(&r).ok_or_else(|| SinkError::retry(format!("note without id: {r}")))?;
+        out.created += 1;
+        out.external.insert("note".into(), id);
+        Ok(out)
+    }
+}

@@ -1,0 +1,317 @@
+//! Marketo Engage: the lead is synced with `createOrUpdate` on `email`, and the conversation
+//! is written into lead fields (default `driftLastConversationId`, `driftLastTranscript`;
+//! create them in Marketo or map your own). A custom activity would be append-only, with no
+//! way to look it up before creating, so a retry after a crash could duplicate it; lead
+//! fields are idempotent. Marketo's limits are kept on our side — at most `max_concurrency`
+//! calls at once and `calls_per_20s` per 20 s — and writes to one email are serialised,
+//! because concurrent upserts of one key can duplicate the lead (crm-apis.md §3).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::{Duration, Instant};
+
+use drift_types::Secret;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::{Mutex, Semaphore};
+
+use crate::outbound::OutboundGuard;
+use crate::sink::{
+    CommonSpec, ConversationBundle, Delivered, FieldMap, Prior, Sink, SinkError, TemplateError,
+    TranscriptFormat, body_text, transport,
+};
+
+/// `[sinks.NAME]` with `kind = "marketo"`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketoSpec {
+    /// Shared settings (`fields` maps lead fields, conversation fields included).
+    #[serde(flatten)]
+    pub common: CommonSpec,
+    /// `https://<Munchkin-ID>.mktorest.com` (identity and rest live under it).
+    pub base_url: String,
+    /// The API-only user's client id.
+    pub client_id: String,
+    /// Its client secret.
+    pub client_secret: Secret,
+    /// Calls at once (Marketo allows 10).
+    #[serde(default = "default_concurrency")]
+    pub max_concurrency: usize,
+    /// Calls per 20 seconds (Marketo allows 100).
+    #[serde(default = "default_rate")]
+    pub calls_per_20s: u32,
+}
+
+fn default_concurrency() -> usize {
+    10
+}
+fn default_rate() -> u32 {
+    100
+}
+
+/// Lead fields mapped by default (REST names).
+pub const DEFAULT_FIELDS: &[(&str, &str)] = &[
+    ("email", "{{contact.email}}"),
+    ("firstName", "{{contact.first_name}}"),
+    ("lastName", "{{contact.last_name}}"),
+    ("company", "{{contact.company}}"),
+    ("title", "{{contact.title}}"),
+    ("phone", "{{contact.phone}}"),
+    ("city", "{{contact.city}}"),
+    ("state", "{{contact.state}}"),
+    ("country", "{{contact.country}}"),
+    ("driftLastConversationId", "{{key}}"),
+    ("driftLastTranscript", "{{transcript}}"),
+];
+
+impl MarketoSpec {
+    /// The parsed field map.
+    pub fn templates(&self) -> Result<FieldMap, TemplateError> {
+        FieldMap::build(DEFAULT_FIELDS, &self.common.fields)
+    }
+
+    /// Settings problems beyond templates.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.client_id.trim().is_empty() {
+            out.push("client_id is empty".into());
+        }
+        if self.max_concurrency == 0 || self.calls_per_20s == 0 {
+            out.push("max_concurrency and calls_per_20s must be at least 1".into());
+        }
+        out
+    }
+}
+
+#[derive(Debug)]
+struct Token {
+    value: Secret,
+    until: Instant,
+}
+
+/// The built Marketo sink.
+#[derive(Debug)]
+pub struct Marketo {
+    http: reqwest::Client,
+    base: String,
+    client_id: String,
+    client_secret: Secret,
+    fields: FieldMap,
+    format: TranscriptFormat,
+    token: Mutex<Option<Token>>,
+    calls: Semaphore,
+    window: StdMutex<VecDeque<Instant>>,
+    per_20s: usize,
+    keys: StdMutex<HashMap<String, Arc<Mutex<()>>>>,
+}
+
+const WINDOW: Duration = Duration::from_secs(20);
+
+impl Marketo {
+    /// Builds the sink.
+    pub async fn new(spec: &MarketoSpec, guard: &OutboundGuard) -> Result<Self, SinkError> {
+        let fields = spec
+            .templates()
+            .map_err(|e| SinkError::rejected(e.to_string()))?;
+        Ok(Marketo {
+            http: crate::sink::client(guard)?,
+            base: crate::sink::checked(guard, &spec.base_url).await?,
+            client_id: spec.client_id.clone(),
+            client_secret: spec.client_secret.clone(),
+            fields,
+            format: spec.common.transcript.unwrap_or(TranscriptFormat::Text),
+            token: Mutex::new(None),
+            calls: Semaphore::new(spec.max_concurrency),
+            window: StdMutex::new(VecDeque::new()),
+            per_20s: spec.calls_per_20s as usize,
+            keys: StdMutex::new(HashMap::new()),
+        })
+    }
+
+    /// Waits for a slot in the 20-second window.
+    async fn pace(&self) {
+        loop {
+            let wait = {
+                let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+                let now = Instant::now();
+                while w.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
+                    w.pop_front();
+                }
+                if w.len() < self.per_20s {
+                    w.push_back(now);
+                    return;
+                }
+                WINDOW - now.duration_since(w[0])
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn token(&self, stale: bool) -> Result<Secret, SinkError> {
+        let mut t = self.token.lock().await;
+        if !stale
+            && let Some(tok) = t.as_ref()
+            && tok.until > Instant::now() + Duration::from_secs(60)
+        {
+            return Ok(tok.value.clone());
+        }
+        self.pace().await;
+        let _slot = self.calls.acquire().await.map_err(|_| SinkError::retry("closed"))?;
+        let resp = self
+            .http
+            .post(format!("{}/identity/oauth/token", self.base))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", self.client_id.as_str()),
+                ("client_secret", self.client_secret.expose()),
+            ])
+            .send()
+            .await
+            .map_err(|e| transport("Marketo identity", e))?;
+        let status = resp.status().as_u16();
+        let text = body_text(resp, 2000).await;
+        if status != 200 {
+            let msg = format!("Marketo identity answered {status}: {text}");
+            return Err(if status >= 500 {
+                SinkError::retry(msg)
+            } else {
+                SinkError::rejected(msg)
+            });
+        }
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|e| SinkError::retry(format!("Marketo identity answer unreadable: {e}")))?;
+        let value = v
+            .get("access_token")
+            .and_then(Value::as_str)
+            .ok_or_else(|| SinkError::retry("Marketo identity answer lacks access_token"))?;
+        let secs = v.get("expires_in").and_then(Value::as_u64).unwrap_or(3599);
+        *t = Some(Token {
+            value: Secret::new(value),
+            until: Instant::now() + Duration::from_secs(secs),
+        });
+        Ok(Secret::new(value))
+    }
+
+    async fn sync_lead(&self, lead: &Value) -> Result<Value, SinkError> {
+        let body = json!({"action": "createOrUpdate", "lookupField": "email", "asyncProcessing": false,
+                          "input": [lead]});
+        let mut stale = false;
+        for _ in 0..2 {
+            let token = self.token(stale).await?;
+            self.pace().await;
+            let slot = self.calls.acquire().await.map_err(|_| SinkError::retry("closed"))?;
+            let resp = self
+                .http
+                .post(format!("{}/rest/v1/leads.json", self.base))
+                .bearer_auth(token.expose())
+                .json(&body)
+                .send()
+                .await
+                .map_err(|e| transport("Marketo", e))?;
+            drop(slot);
+            let status = resp.status().as_u16();
+            let text = body_text(resp, 8000).await;
+            if status != 200 {
+                let msg = format!("Marketo answered {status}: {text}");
+                return Err(if status >= 500 || status == 429 {
+                    SinkError::retry(msg)
+                } else {
+                    SinkError::rejected(msg)
+                });
+            }
+            let v: Value = serde_json::from_str(&text)
+                .map_err(|e| SinkError::retry(format!("Marketo answered unreadable JSON: {e}")))?;
+            if v.get("success").and_then(Value::as_bool) == Some(true) {
+                return Ok(v);
+            }
+            let err = v.get("errors").and_then(|e| e.get(0)).cloned().unwrap_or(Value::Null);
+            let code = err.get("code").and_then(Value::as_str).unwrap_or("");
+            let message = format!(
+                "Marketo error {code}: {}",
+                err.get("message").and_then(Value::as_str).unwrap_or("no message")
+            );
+            match code {
+                "601" | "602" if !stale => stale = true,
+                "606" => {
+                    return Err(SinkError::Throttled {
+                        after: WINDOW,
+                        message,
+                    });
+                }
+                "615" => {
+                    return Err(SinkError::Throttled {
+                        after: Duration::from_secs(1),
+                        message,
+                    });
+                }
+                "607" => {
+                    return Err(SinkError::Throttled {
+                        after: Duration::from_secs(3600),
+                        message,
+                    });
+                }
+                "604" | "608" | "611" | "713" => return Err(SinkError::retry(message)),
+                _ => return Err(SinkError::rejected(message)),
+            }
+        }
+        Err(SinkError::rejected(
+            "Marketo refused a freshly issued access token",
+        ))
+    }
+}
+
+impl Sink for Marketo {
+    fn render(&self, b: &ConversationBundle) -> Value {
+        Value::Object(self.fields.render(&b.context(self.format)))
+    }
+
+    async fn deliver(
+        &self,
+        b: &ConversationBundle,
+        doc: &Value,
+        _prior: &Prior,
+    ) -> Result<Delivered, SinkError> {
+        let Some(email) = b.email() else {
+            // Marketo leads are keyed by email: without one there is nothing to sync.
+            return Ok(Delivered::default());
+        };
+        let key_lock = {
+            let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+            keys.retain(|_, l| Arc::strong_count(l) > 1);
+            keys.entry(email).or_default().clone()
+        };
+        let _serial = key_lock.lock().await;
+        let v = self.sync_lead(doc).await?;
+        let r = v
+            .get("result")
+            .and_then(|r| r.get(0))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let mut out = Delivered::default();
+        match r.get("status").and_then(Value::as_str) {
+            Some("created") => out.created += 1,
+            Some("updated") => out.updated += 1,
+            _ => {
+                let reason = r
+                    .get("reasons")
+                    .and_then(|x| x.get(0))
+                    .map(|x| {
+                        format!(
+                            "{} {}",
+                            x.get("code").and_then(Value::as_str).unwrap_or(""),
+                            x.get("message").and_then(Value::as_str).unwrap_or("")
+                        )
+                    })
+                    .unwrap_or_else(|| r.to_string());
+                return Err(SinkError::rejected(format!(
+                    "Marketo skipped the lead: {reason}"
+                )));
+            }
+        }
+        if let Some(id) = r.get("id") {
+            out.external
+                .insert("lead".into(), crate::sink::as_text(id));
+        }
+        Ok(out)
+    }
+}

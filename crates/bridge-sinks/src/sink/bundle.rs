@@ -1,0 +1,230 @@
+//! The conversation bundle: what the pipeline gathers once per event and every sink maps.
+
+use drift_types::{
+    AuthorType, Contact, Conversation, EpochMillis, Message, OrgId, Playbook, User,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::template::escape;
+
+/// How a transcript is written into a CRM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TranscriptFormat {
+    /// Drift's plain-text transcript, one line per message.
+    #[default]
+    Text,
+    /// The same lines as HTML paragraphs, escaped.
+    Html,
+}
+
+/// A conversation with everything a CRM write needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversationBundle {
+    /// The org.
+    pub org: OrgId,
+    /// The event that made it (`conversation_push`, ... or `replay`).
+    pub event: String,
+    /// The conversation.
+    pub conversation: Conversation,
+    /// Its contact, when it has one.
+    pub contact: Option<Contact>,
+    /// Participants and message authors that are users.
+    pub users: Vec<User>,
+    /// Every message, oldest first.
+    pub messages: Vec<Message>,
+    /// Drift's plain-text transcript.
+    pub transcript: Option<String>,
+    /// The playbook that started it.
+    pub playbook: Option<Playbook>,
+}
+
+fn attr<'a>(c: &'a Contact, keys: &[&str]) -> Option<&'a str> {
+    keys.iter()
+        .filter_map(|k| c.attributes.0.get(*k).and_then(Value::as_str))
+        .map(str::trim)
+        .find(|s| !s.is_empty())
+}
+
+fn iso(ms: Option<EpochMillis>) -> Value {
+    ms.map_or(Value::Null, |m| Value::String(m.to_iso8601()))
+}
+
+impl ConversationBundle {
+    /// `org:conversation`, the key CRM records carry to be found again.
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.org.0, self.conversation.id.0)
+    }
+
+    /// The contact's email, lower-cased (CRMs de-duplicate on it).
+    pub fn email(&self) -> Option<String> {
+        self.contact
+            .as_ref()
+            .and_then(|c| attr(c, &["email"]))
+            .map(str::to_lowercase)
+    }
+
+    /// The transcript as plain text: Drift's own, else one line per message.
+    pub fn transcript_text(&self) -> String {
+        if let Some(t) = self.transcript.as_deref().filter(|t| !t.trim().is_empty()) {
+            return t.to_owned();
+        }
+        let mut out = String::new();
+        for m in &self.messages {
+            let Some(body) = m.body.as_deref().filter(|b| !b.is_empty()) else {
+                continue;
+            };
+            out.push_str(&self.author_name(m));
+            out.push_str(": ");
+            out.push_str(&strip_tags(body));
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The transcript in `format`.
+    pub fn transcript_as(&self, format: TranscriptFormat) -> String {
+        let text = self.transcript_text();
+        match format {
+            TranscriptFormat::Text => text,
+            TranscriptFormat::Html => text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| format!("<p>{}</p>", escape(l)))
+                .collect(),
+        }
+    }
+
+    fn author_name(&self, m: &Message) -> String {
+        match m.author.kind {
+            AuthorType::User => self
+                .users
+                .iter()
+                .find(|u| u.id.0 == m.author.id)
+                .and_then(|u| u.name.clone())
+                .unwrap_or_else(|| format!("User {}", m.author.id)),
+            _ if m.author.bot => "Bot".to_owned(),
+            _ => self
+                .contact
+                .as_ref()
+                .and_then(|c| attr(c, &["name", "display_name", "email"]))
+                .unwrap_or("Visitor")
+                .to_owned(),
+        }
+    }
+
+    /// The document templates and filters read: `conversation`, `contact`, `agent`,
+    /// `participants`, `playbook`, `messages`, `transcript` (in `format`) and
+    /// `transcript_text`. docs/SINKS.md lists every path.
+    pub fn context(&self, format: TranscriptFormat) -> Value {
+        let c = &self.conversation;
+        let contact = self.contact.as_ref().map_or(Value::Null, |ct| {
+            let first = attr(ct, &["first_name", "firstName"]).map(str::to_owned);
+            let last = attr(ct, &["last_name", "lastName"]).map(str::to_owned);
+            let name = attr(ct, &["name", "display_name"]).map(str::to_owned);
+            let (first, last) = match (first, last, &name) {
+                (None, None, Some(n)) => match n.rsplit_once(' ') {
+                    Some((f, l)) => (Some(f.to_owned()), Some(l.to_owned())),
+                    None => (None, Some(n.clone())),
+                },
+                (f, l, _) => (f, l),
+            };
+            let linkedin = attr(ct, &["linkedin_url", "linkedin_handle", "linkedin"]).map(|h| {
+                if h.starts_with("http") {
+                    h.to_owned()
+                } else {
+                    format!("https://www.linkedin.com/{}", h.trim_start_matches('/'))
+                }
+            });
+            json!({
+                "id": ct.id.0,
+                "email": self.email(),
+                "first_name": first,
+                "last_name": last,
+                "name": name,
+                "company": attr(ct, &["company", "employment_name", "company_name"]),
+                "title": attr(ct, &["title", "employment_title", "job_title"]),
+                "phone": attr(ct, &["phone", "phone_number"]),
+                "city": attr(ct, &["city"]),
+                "state": attr(ct, &["state", "region"]),
+                "country": attr(ct, &["country"]),
+                "linkedin": linkedin,
+                "external_id": attr(ct, &["externalId", "external_id"]),
+                "attributes": ct.attributes.0,
+            })
+        });
+        let person = |u: &User| json!({"id": u.id.0, "name": u.name, "email": u.email});
+        let participants: Vec<Value> = c
+            .participants
+            .iter()
+            .filter_map(|id| self.users.iter().find(|u| u.id == *id))
+            .map(person)
+            .collect();
+        let messages: Vec<Value> = self
+            .messages
+            .iter()
+            .map(|m| {
+                json!({
+                    "id": m.id.0,
+                    "author_type": m.author.kind,
+                    "author_id": m.author.id,
+                    "author_name": self.author_name(m),
+                    "type": m.kind,
+                    "body": m.body,
+                    "created_at": m.created_at.to_iso8601(),
+                })
+            })
+            .collect();
+        json!({
+            "org_id": self.org.0,
+            "event": self.event,
+            "key": self.key(),
+            "conversation": {
+                "id": c.id.0,
+                "status": c.status,
+                "created_at": iso(c.created_at),
+                "updated_at": iso(c.updated_at),
+                "created_at_ms": c.created_at.map(|m| m.0),
+                "created_date": c.created_at.map(|m| m.to_date()),
+                "inbox_id": c.inbox_id.map(|i| i.0),
+                "playbook_id": c.related_playbook_id.map(|p| p.0),
+                "tags": c.conversation_tags.iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
+                "message_count": self.messages.len(),
+            },
+            "contact": contact,
+            "agent": participants.first().cloned().unwrap_or(Value::Null),
+            "participants": participants,
+            "playbook": self.playbook.as_ref().map(|p| json!({"id": p.id.0, "name": p.name})),
+            "messages": messages,
+            "transcript": self.transcript_as(format),
+            "transcript_text": self.transcript_text(),
+        })
+    }
+}
+
+fn strip_tags(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Cuts `s` to at most `max` characters, saying so at the end.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    const MARK: &str = "\n[transcript truncated]";
+    let keep = max.saturating_sub(MARK.chars().count());
+    let mut out: String = s.chars().take(keep).collect();
+    out.push_str(MARK);
+    out
+}

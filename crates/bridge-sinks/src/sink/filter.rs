@@ -1,0 +1,227 @@
+//! Routing filters: which conversations a sink receives.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::bundle::ConversationBundle;
+
+/// `[sinks.NAME.filter]`. Every listed criterion must hold; an empty list accepts anything.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Filter {
+    /// Event types that deliver (default: `conversation_push`, `conversation_manual_push`).
+    pub events: Vec<String>,
+    /// Playbook ids the conversation must have started from.
+    pub playbooks: Vec<i64>,
+    /// Conversation statuses (`open`, `closed`, `pending`, `bulk_sent`).
+    pub status: Vec<String>,
+    /// Conditions on the contact's attributes, all of which must hold.
+    pub contact: Vec<Condition>,
+}
+
+impl Default for Filter {
+    fn default() -> Self {
+        Filter {
+            events: vec!["conversation_push".into(), "conversation_manual_push".into()],
+            playbooks: Vec::new(),
+            status: Vec::new(),
+            contact: Vec::new(),
+        }
+    }
+}
+
+/// One condition on a contact attribute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    /// The attribute's key as Drift sends it (`lead_score`, `email`, `employment_seniority`).
+    pub attribute: String,
+    /// The comparison.
+    pub op: Op,
+    /// The value compared with (not for `exists` / `missing`; a list for `in`).
+    #[serde(default)]
+    pub value: Option<Value>,
+}
+
+/// Comparisons. Numbers compare as numbers (also when sent as strings), text case-insensitively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// Equal.
+    Eq,
+    /// Not equal (also true when the attribute is missing).
+    Ne,
+    /// Greater than.
+    Gt,
+    /// Greater than or equal.
+    Gte,
+    /// Less than.
+    Lt,
+    /// Less than or equal.
+    Lte,
+    /// Present and not empty.
+    Exists,
+    /// Absent or empty.
+    Missing,
+    /// Text contains the value.
+    Contains,
+    /// Equal to one of the listed values.
+    In,
+}
+
+impl Filter {
+    /// Problems with the filter, for the configuration report.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for c in &self.contact {
+            match (c.op, &c.value) {
+                (Op::Exists | Op::Missing, Some(_)) => out.push(format!(
+                    "contact condition on {:?}: {:?} takes no value",
+                    c.attribute, c.op
+                )),
+                (Op::In, Some(Value::Array(_))) | (Op::Exists | Op::Missing, None) => {}
+                (Op::In, _) => out.push(format!(
+                    "contact condition on {:?}: `in` needs a list value",
+                    c.attribute
+                )),
+                (_, None) => out.push(format!(
+                    "contact condition on {:?}: {:?} needs a value",
+                    c.attribute, c.op
+                )),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Whether the event type passes (replays pass every filter: they are asked for by name).
+    pub fn accepts_event(&self, event: &str) -> bool {
+        self.events.is_empty() || self.events.iter().any(|e| e == event)
+    }
+
+    /// Whether the bundle passes every criterion.
+    pub fn matches(&self, b: &ConversationBundle) -> bool {
+        if !self.accepts_event(&b.event) {
+            return false;
+        }
+        if !self.playbooks.is_empty()
+            && !b
+                .conversation
+                .related_playbook_id
+                .is_some_and(|p| self.playbooks.contains(&p.0))
+        {
+            return false;
+        }
+        if !self.status.is_empty()
+            && !self
+                .status
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(b.conversation.status.as_str()))
+        {
+            return false;
+        }
+        self.contact.iter().all(|c| {
+            let v = b
+                .contact
+                .as_ref()
+                .and_then(|ct| ct.attributes.0.get(&c.attribute));
+            c.holds(v)
+        })
+    }
+}
+
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.to_lowercase(),
+        other => other.to_string().to_lowercase(),
+    }
+}
+
+fn equal(a: &Value, b: &Value) -> bool {
+    match (number(a), number(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => text(a) == text(b),
+    }
+}
+
+impl Condition {
+    fn holds(&self, v: Option<&Value>) -> bool {
+        let present = v.filter(|v| !v.is_null() && v.as_str() != Some(""));
+        let Some(v) = present else {
+            return matches!(self.op, Op::Missing | Op::Ne);
+        };
+        let want = self.value.as_ref().unwrap_or(&Value::Null);
+        let order = || match (number(v), number(want)) {
+            (Some(x), Some(y)) => x.partial_cmp(&y),
+            _ => Some(text(v).cmp(&text(want))),
+        };
+        use std::cmp::Ordering::*;
+        match self.op {
+            Op::Exists => true,
+            Op::Missing => false,
+            Op::Eq => equal(v, want),
+            Op::Ne => !equal(v, want),
+            Op::Gt => order() == Some(Greater),
+            Op::Gte => matches!(order(), Some(Greater | Equal)),
+            Op::Lt => order() == Some(Less),
+            Op::Lte => matches!(order(), Some(Less | Equal)),
+            Op::Contains => text(v).contains(&text(want)),
+            Op::In => want
+                .as_array()
+                .is_some_and(|a| a.iter().any(|w| equal(v, w))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cond(attribute: &str, op: Op, value: Option<Value>) -> Condition {
+        Condition {
+            attribute: attribute.into(),
+            op,
+            value,
+        }
+    }
+
+    #[test]
+    fn conditions_compare_numbers_text_and_presence() {
+        let v = json!("75");
+        assert!(cond("s", Op::Gte, Some(json!(50))).holds(Some(&v)));
+        assert!(!cond("s", Op::Lt, Some(json!(50))).holds(Some(&v)));
+        assert!(cond("s", Op::Eq, Some(json!(75))).holds(Some(&v)));
+        let plan = json!("Enterprise");
+        assert!(cond("p", Op::In, Some(json!(["team", "enterprise"]))).holds(Some(&plan)));
+        assert!(cond("p", Op::Contains, Some(json!("PRISE"))).holds(Some(&plan)));
+        assert!(cond("p", Op::Missing, None).holds(None));
+        assert!(cond("p", Op::Missing, None).holds(Some(&json!(""))));
+        assert!(!cond("p", Op::Exists, None).holds(None));
+        assert!(!cond("p", Op::Gte, Some(json!(1))).holds(None));
+        assert!(cond("p", Op::Ne, Some(json!(1))).holds(None));
+    }
+
+    #[test]
+    fn malformed_conditions_are_reported() {
+        let f = Filter {
+            contact: vec![
+                cond("a", Op::Gte, None),
+                cond("b", Op::In, Some(json!(3))),
+                cond("c", Op::Exists, Some(json!(1))),
+                cond("d", Op::Exists, None),
+            ],
+            ..Filter::default()
+        };
+        let p = f.problems();
+        assert_eq!(p.len(), 3, "{p:?}");
+    }
+}

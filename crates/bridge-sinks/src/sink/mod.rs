@@ -1,0 +1,402 @@
+//! The CRM/MAP sinks: the `Sink` contract, the conversation bundle they are fed, field
+//! templates, routing filters, and the registry built from `[sinks.NAME]` configuration.
+//!
+//! A sink renders a document from the bundle (hashed, so an unchanged conversation is not
+//! sent again), then delivers it *idempotently*: every write is an upsert by a key the CRM
+//! record carries (the email, an external-id field, a searchable property), so a retry after
+//! a crash between the CRM's 2xx and our commit updates instead of creating.
+
+mod bundle;
+mod filter;
+mod template;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use bundle::{ConversationBundle, TranscriptFormat, truncate};
+pub use filter::{Condition, Filter, Op};
+pub use template::{FieldMap, JsonTemplate, Template, TemplateError, as_text, escape};
+
+use crate::outbound::OutboundGuard;
+
+/// What an earlier delivery of this (org, conversation, sink) recorded.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Prior {
+    /// External ids by role (`contact`, `note`, `lead`, `task`, ...).
+    pub external: BTreeMap<String, String>,
+    /// When an earlier attempt started writing and never recorded its result: the CRM may
+    /// hold records that this store does not know of, so the sink looks before creating.
+    pub pending_since: Option<i64>,
+}
+
+/// What a delivery wrote.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Delivered {
+    /// External ids by role.
+    pub external: BTreeMap<String, String>,
+    /// Records created.
+    pub created: u32,
+    /// Records updated.
+    pub updated: u32,
+}
+
+/// Why a delivery did not complete, classified for the queue.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// The CRM asked us to slow down: wait `after`, without counting a failed attempt.
+    #[error("throttled: {message} (waiting {after:?})")]
+    Throttled {
+        /// How long to wait.
+        after: Duration,
+        /// The CRM's words.
+        message: String,
+    },
+    /// A transient failure: try again (after `after` when the sink knows how long).
+    #[error("{message}")]
+    Retry {
+        /// A wait the CRM or the sink asks for.
+        after: Option<Duration>,
+        /// The CRM's words.
+        message: String,
+    },
+    /// The CRM refused the write for good (bad mapping, missing field, bad credentials).
+    #[error("{message}")]
+    Rejected {
+        /// The CRM's words.
+        message: String,
+    },
+}
+
+impl SinkError {
+    /// A transient failure without a known wait.
+    pub fn retry(message: impl Into<String>) -> Self {
+        SinkError::Retry {
+            after: None,
+            message: message.into(),
+        }
+    }
+
+    /// A permanent refusal.
+    pub fn rejected(message: impl Into<String>) -> Self {
+        SinkError::Rejected {
+            message: message.into(),
+        }
+    }
+}
+
+/// One destination kind.
+pub trait Sink: Send + Sync {
+    /// The document this sink writes for the bundle (what is hashed).
+    fn render(&self, bundle: &ConversationBundle) -> Value;
+
+    /// Writes `doc` idempotently, given what earlier deliveries recorded.
+    fn deliver(
+        &self,
+        bundle: &ConversationBundle,
+        doc: &Value,
+        prior: &Prior,
+    ) -> impl Future<Output = Result<Delivered, SinkError>> + Send;
+}
+
+/// Settings every sink has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct CommonSpec {
+    /// Orgs this sink serves (empty = every org).
+    pub orgs: Vec<i64>,
+    /// Which conversations it receives.
+    pub filter: Filter,
+    /// Transcript format (each sink has its default).
+    pub transcript: Option<TranscriptFormat>,
+    /// CRM field -> template; overrides the sink's defaults, `""` removes one.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// `[sinks.NAME]`: one configured destination.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum SinkSpec {
+    /// HubSpot CRM.
+    Hubspot(crate::hubspot::HubSpotSpec),
+    /// Salesforce.
+    Salesforce(crate::salesforce::SalesforceSpec),
+    /// Marketo Engage.
+    Marketo(crate::marketo::MarketoSpec),
+    /// Any HTTP endpoint, Standard Webhooks signed.
+    Http(crate::http::HttpSpec),
+}
+
+impl SinkSpec {
+    /// The settings all kinds share.
+    pub fn common(&self) -> &CommonSpec {
+        match self {
+            SinkSpec::Hubspot(s) => &s.common,
+            SinkSpec::Salesforce(s) => &s.common,
+            SinkSpec::Marketo(s) => &s.common,
+            SinkSpec::Http(s) => &s.common,
+        }
+    }
+
+    /// Every problem with this sink's settings (templates, URLs, filters, secrets).
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = self.common().filter.problems();
+        let built = match self {
+            SinkSpec::Hubspot(s) => s.templates().map(drop),
+            SinkSpec::Salesforce(s) => s.templates().map(drop),
+            SinkSpec::Marketo(s) => s.templates().map(drop),
+            SinkSpec::Http(s) => s.templates().map(drop),
+        };
+        if let Err(e) = built {
+            out.push(e.to_string());
+        }
+        out.extend(match self {
+            SinkSpec::Hubspot(s) => s.problems(),
+            SinkSpec::Salesforce(s) => s.problems(),
+            SinkSpec::Marketo(s) => s.problems(),
+            SinkSpec::Http(s) => s.problems(),
+        });
+        out
+    }
+}
+
+/// A built sink of any kind.
+#[derive(Debug)]
+pub enum AnySink {
+    /// HubSpot.
+    Hubspot(crate::hubspot::HubSpot),
+    /// Salesforce.
+    Salesforce(crate::salesforce::Salesforce),
+    /// Marketo.
+    Marketo(crate::marketo::Marketo),
+    /// HTTP.
+    Http(crate::http::HttpSink),
+}
+
+impl AnySink {
+    /// `hubspot`, `salesforce`, `marketo` or `http`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AnySink::Hubspot(_) => "hubspot",
+            AnySink::Salesforce(_) => "salesforce",
+            AnySink::Marketo(_) => "marketo",
+            AnySink::Http(_) => "http",
+        }
+    }
+}
+
+impl Sink for AnySink {
+    fn render(&self, b: &ConversationBundle) -> Value {
+        match self {
+            AnySink::Hubspot(s) => s.render(b),
+            AnySink::Salesforce(s) => s.render(b),
+            AnySink::Marketo(s) => s.render(b),
+            AnySink::Http(s) => s.render(b),
+        }
+    }
+
+    async fn deliver(
+        &self,
+        b: &ConversationBundle,
+        doc: &Value,
+        prior: &Prior,
+    ) -> Result<Delivered, SinkError> {
+        match self {
+            AnySink::Hubspot(s) => s.deliver(b, doc, prior).await,
+            AnySink::Salesforce(s) => s.deliver(b, doc, prior).await,
+            AnySink::Marketo(s) => s.deliver(b, doc, prior).await,
+            AnySink::Http(s) => s.deliver(b, doc, prior).await,
+        }
+    }
+}
+
+/// A configured, built sink: its name, routing and a throttle gate shared by its jobs.
+#[derive(Debug)]
+pub struct NamedSink {
+    /// The `[sinks.NAME]` name.
+    pub name: String,
+    /// Orgs served (empty = all).
+    pub orgs: Vec<i64>,
+    /// Routing.
+    pub filter: Filter,
+    /// The sink.
+    pub sink: AnySink,
+    paused_until: Mutex<Option<Instant>>,
+}
+
+impl NamedSink {
+    /// Builds `spec` (checking its URLs against `guard`).
+    pub async fn build(
+        name: &str,
+        spec: &SinkSpec,
+        guard: &OutboundGuard,
+    ) -> Result<Self, SinkError> {
+        let problems = spec.problems();
+        if !problems.is_empty() {
+            return Err(SinkError::rejected(format!(
+                "sink {name:?}: {}",
+                problems.join("; ")
+            )));
+        }
+        let sink = match spec {
+            SinkSpec::Hubspot(s) => AnySink::Hubspot(crate::hubspot::HubSpot::new(s, guard).await?),
+            SinkSpec::Salesforce(s) => {
+                AnySink::Salesforce(crate::salesforce::Salesforce::new(s, guard).await?)
+            }
+            SinkSpec::Marketo(s) => AnySink::Marketo(crate::marketo::Marketo::new(s, guard).await?),
+            SinkSpec::Http(s) => AnySink::Http(crate::http::HttpSink::new(s, guard).await?),
+        };
+        let common = spec.common();
+        Ok(NamedSink {
+            name: name.to_owned(),
+            orgs: common.orgs.clone(),
+            filter: common.filter.clone(),
+            sink,
+            paused_until: Mutex::new(None),
+        })
+    }
+
+    /// Whether this sink receives the bundle.
+    pub fn routes(&self, b: &ConversationBundle) -> bool {
+        (self.orgs.is_empty() || self.orgs.contains(&b.org.0)) && self.filter.matches(b)
+    }
+
+    /// The rendered document and its content hash (hex SHA-256 of its JSON).
+    pub fn render(&self, b: &ConversationBundle) -> (Value, String) {
+        let doc = self.sink.render(b);
+        let hash = content_hash(&doc);
+        (doc, hash)
+    }
+
+    /// Delivers, unless the sink is paused by a throttle; a throttle pauses every job of
+    /// this sink in this process for the wait the CRM asked for.
+    pub async fn deliver(
+        &self,
+        b: &ConversationBundle,
+        doc: &Value,
+        prior: &Prior,
+    ) -> Result<Delivered, SinkError> {
+        let paused = *self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(until) = paused {
+            let now = Instant::now();
+            if until > now {
+                return Err(SinkError::Throttled {
+                    after: until - now,
+                    message: format!("sink {} is paused by an earlier throttle", self.name),
+                });
+            }
+        }
+        let r = self.sink.deliver(b, doc, prior).await;
+        if let Err(SinkError::Throttled { after, .. }) = &r {
+            let until = Instant::now() + *after;
+            let mut p = self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
+            if p.is_none_or(|old| old < until) {
+                *p = Some(until);
+            }
+        }
+        r
+    }
+}
+
+/// Hex SHA-256 of a document's JSON.
+pub fn content_hash(doc: &Value) -> String {
+    let bytes = serde_json::to_vec(doc).unwrap_or_default();
+    let d = ring::digest::digest(&ring::digest::SHA256, &bytes);
+    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Every configured sink, by name.
+#[derive(Debug, Default, Clone)]
+pub struct Sinks(BTreeMap<String, Arc<NamedSink>>);
+
+impl Sinks {
+    /// Builds every spec; the first failure names its sink.
+    pub async fn build(
+        specs: &BTreeMap<String, SinkSpec>,
+        guard: &OutboundGuard,
+    ) -> Result<Self, SinkError> {
+        let mut out = BTreeMap::new();
+        for (name, spec) in specs {
+            out.insert(
+                name.clone(),
+                Arc::new(NamedSink::build(name, spec, guard).await?),
+            );
+        }
+        Ok(Sinks(out))
+    }
+
+    /// The sink named `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<NamedSink>> {
+        self.0.get(name)
+    }
+
+    /// Names of the sinks the bundle routes to.
+    pub fn routed(&self, b: &ConversationBundle) -> Vec<String> {
+        self.0
+            .values()
+            .filter(|s| s.routes(b))
+            .map(|s| s.name.clone())
+            .collect()
+    }
+
+    /// Whether any sink is configured.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether some sink takes deliveries for `event` (so the bundle is worth building).
+    pub fn wants_event(&self, event: &str) -> bool {
+        self.0.values().any(|s| s.filter.accepts_event(event))
+    }
+
+    /// Sink names.
+    pub fn names(&self) -> Vec<String> {
+        self.0.keys().cloned().collect()
+    }
+}
+
+/// Reads a response body as text, at most `max` characters (for error messages).
+pub(crate) async fn body_text(resp: reqwest::Response, max: usize) -> String {
+    resp.text()
+        .await
+        .unwrap_or_default()
+        .chars()
+        .take(max)
+        .collect()
+}
+
+/// `Retry-After` in seconds, when present.
+pub(crate) fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
+    h.get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// A transport failure (no answer) as a retry, without the URL.
+pub(crate) fn transport(what: &str, e: reqwest::Error) -> SinkError {
+    SinkError::retry(format!("{what}: {}", e.without_url()))
+}
+
+/// Builds a guarded client for a CRM (no redirects: CRM APIs do not redirect writes).
+pub(crate) fn client(guard: &OutboundGuard) -> Result<reqwest::Client, SinkError> {
+    guard
+        .client(
+            reqwest::Client::builder().timeout(Duration::from_secs(30)),
+            false,
+        )
+        .map_err(|e| SinkError::rejected(format!("HTTP client: {e}")))
+}
+
+/// Checks a configured base URL against the guard.
+pub(crate) async fn checked(guard: &OutboundGuard, url: &str) -> Result<String, SinkError> {
+    guard
+        .check(url)
+        .await
+        .map_err(|e| SinkError::rejected(e.to_string()))?;
+    Ok(url.trim_end_matches('/').to_owned())
+}
