@@ -400,3 +400,36 @@ pub(crate) async fn checked(guard: &OutboundGuard, url: &str) -> Result<String, 
         .map_err(|e| SinkError::rejected(e.to_string()))?;
     Ok(url.trim_end_matches('/').to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn specs_parse_by_kind_and_unknown_keys_are_refused() {
+        let s: SinkSpec = serde_json::from_value(json!({
+            "kind": "hubspot", "token": "t", "orgs": [1],
+            "filter": {"status": ["closed"]}, "fields": {"website": "{{contact.attributes.site}}"}
+        }))
+        .unwrap();
+        assert_eq!(s.common().orgs, vec![1]);
+        assert_eq!(s.common().filter.status, vec!["closed".to_owned()]);
+        assert!(s.common().filter.accepts_event("conversation_push"));
+        let e = serde_json::from_value::<SinkSpec>(json!({"kind": "hubspot", "token": "t", "tokn": 1}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tokn"), "{e}");
+        let e = serde_json::from_value::<SinkSpec>(json!({"kind": "zoho"}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("zoho"), "{e}");
+        let bad: SinkSpec = serde_json::from_value(json!({
+            "kind": "salesforce", "client_id": "c", "client_secret": "s", "refresh_token": "r",
+            "fields": {"Company": "{{contact.company"}
+        }))
+        .unwrap();
+        let p = bad.problems();
+        assert!(p.iter().any(|p| p.contains("never closed")), "{p:?}");
+    }
+}

@@ -35,8 +35,13 @@ pub async fn env(backend: Backend, conversations: u32) -> Option<Env> {
 }
 
 pub fn config_for(db_url: &str, sim: &SimHandle) -> Config {
+    config_with(db_url, sim, None)
+}
+
+/// [`config_for`] with a config file read first (for sections such as `[sinks]`).
+pub fn config_with(db_url: &str, sim: &SimHandle, file: Option<&std::path::Path>) -> Config {
     let mut c = Config::load(
-        None,
+        file,
         &Overrides {
             database_url: Some(db_url.to_owned()),
             listen: Some("127.0.0.1:0".into()),

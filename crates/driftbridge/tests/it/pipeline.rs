@@ -185,7 +185,7 @@ async fn replay_runs_a_conversation_or_an_event_again_without_duplicating_rows()
         driftbridge::ops::replay_event(&env.config, event_id)
             .await
             .unwrap();
-        driftbridge::ops::replay_conversation(&env.config, id.0, None)
+        driftbridge::ops::replay_conversation(&env.config, id.0, None, &[])
             .await
             .unwrap();
         drained(&store, Duration::from_secs(30)).await;

@@ -1,0 +1,351 @@
+//! The CRM/MAP pipeline end to end: `serve` syncs pushed conversations and delivers them to
+//! the HubSpot, Salesforce and Marketo simulators and to a real HTTP receiver.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use bridge_queue::JobState;
+use bridge_store::Backend;
+use drift_sim::crm::{FaultMode, Target};
+use drift_sim::{SimHandle, lock};
+use drift_types::ConversationId;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+pub const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// A local endpoint recording every POST (path, headers, body).
+#[derive(Clone, Default)]
+pub struct Hook {
+    pub got: Arc<Mutex<Vec<(String, HeaderMap, Bytes)>>>,
+    pub port: u16,
+}
+
+pub async fn hook() -> Hook {
+    let mut h = Hook::default();
+    let got = h.got.clone();
+    let app = axum::Router::new().route(
+        "/{path}",
+        axum::routing::post(
+            move |axum::extract::Path(path): axum::extract::Path<String>,
+                  headers: HeaderMap,
+                  body: Bytes| {
+                let got = got.clone();
+                async move {
+                    got.lock().unwrap().push((path, headers, body));
+                    "ok"
+                }
+            },
+        ),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    h.port = l.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(l, app).await });
+    h
+}
+
+/// `[outbound]` and `[sinks]` for the simulators and the hook.
+pub fn sinks_toml(sim: &SimHandle, hook_port: u16) -> String {
+    let base = sim.base_url();
+    let port = sim.addr.port();
+    format!(
+        r#"
+[outbound]
+allow = ["127.0.0.1:{port}", "127.0.0.1:{hook_port}"]
+
+[sinks.hubspot]
+kind = "hubspot"
+base_url = "{base}/hubspot"
+token = "pat-na1-driftbridge-sim"
+search_lag_secs = 2
+
+[sinks.salesforce]
+kind = "salesforce"
+login_url = "{base}/salesforce"
+client_id = "sim-salesforce-client"
+client_secret = "sim-salesforce-secret"
+refresh_token = "sim-salesforce-refresh"
+
+[sinks.marketo]
+kind = "marketo"
+base_url = "{base}/marketo"
+client_id = "sim-marketo-client"
+client_secret = "sim-marketo-secret"
+calls_per_20s = 100000
+
+[sinks.webhook]
+kind = "http"
+url = "http://127.0.0.1:{hook_port}/all"
+secret = "{WHSEC}"
+
+[sinks.hot]
+kind = "http"
+url = "http://127.0.0.1:{hook_port}/hot"
+secret = "{WHSEC}"
+[sinks.hot.filter]
+contact = [{{ attribute = "lead_score", op = "gte", value = 50 }}]
+"#
+    )
+}
+
+pub struct CrmEnv {
+    pub env: Env,
+    pub hook: Hook,
+    pub file: tempfile::NamedTempFile,
+}
+
+pub async fn crm_env(backend: Backend, conversations: u32, extra: &str) -> Option<CrmEnv> {
+    let mut env = env(backend, conversations).await?;
+    let hook = hook().await;
+    let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::fs::write(
+        file.path(),
+        format!("{}\n{extra}", sinks_toml(&env.sim, hook.port)),
+    )
+    .unwrap();
+    env.config = config_with(&env.db.url, &env.sim, Some(file.path()));
+    env.config.workers.concurrency = 16;
+    // Plenty of HubSpot headroom unless a test is about the limit.
+    let mut s = lock(&env.sim.state.crm.settings).clone();
+    s.hubspot_per_10s = 100_000;
+    s.hubspot_search_per_sec = 10_000;
+    s.marketo_per_20s = 100_000;
+    *lock(&env.sim.state.crm.settings) = s;
+    Some(CrmEnv { env, hook, file })
+}
+
+/// Distinct contact emails of the conversations, by conversation.
+pub fn emails(sim: &SimHandle, ids: &[ConversationId]) -> BTreeMap<i64, String> {
+    let world = lock(&sim.state.world);
+    let o = world.org(sim.state.default_org()).unwrap();
+    ids.iter()
+        .filter_map(|id| {
+            let c = &o.conversations[id].conversation;
+            let contact = o.contacts.get(&c.contact_id?)?;
+            Some((id.0, contact.attributes.email()?.to_lowercase()))
+        })
+        .collect()
+}
+
+fn records(dump: &Value, path: &str) -> Vec<Value> {
+    dump.pointer(path)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn field<'a>(r: &'a Value, k: &str) -> &'a str {
+    r["fields"][k].as_str().unwrap_or_default()
+}
+
+/// Exactly one HubSpot contact per email and note per conversation (with its transcript), one
+/// Salesforce Lead per email and Task per conversation, one Marketo lead per email.
+pub fn assert_crms_hold_exactly(sim: &SimHandle, ids: &[ConversationId], check_transcripts: bool) {
+    let dump = sim.state.crm.dump();
+    let org = sim.state.default_org().0;
+    let want_emails: BTreeSet<String> = emails(sim, ids).into_values().collect();
+    let contacts = records(&dump, "/hubspot/contacts");
+    let got: BTreeSet<String> = contacts.iter().map(|c| field(c, "email").to_owned()).collect();
+    assert_eq!(contacts.len(), want_emails.len(), "HubSpot contacts");
+    assert_eq!(got, want_emails, "HubSpot contact emails");
+    let notes = records(&dump, "/hubspot/notes");
+    let keys: BTreeSet<String> = notes
+        .iter()
+        .map(|n| field(n, "drift_conversation_id").to_owned())
+        .collect();
+    assert_eq!(notes.len(), ids.len(), "HubSpot notes");
+    let want_keys: BTreeSet<String> = ids.iter().map(|i| format!("{org}:{}", i.0)).collect();
+    assert_eq!(keys, want_keys, "one note per conversation");
+    let leads = records(&dump, "/salesforce/Lead");
+    let lead_emails: BTreeSet<String> = leads.iter().map(|l| field(l, "Email").to_lowercase()).collect();
+    assert_eq!(leads.len(), want_emails.len(), "Salesforce Leads");
+    assert_eq!(lead_emails, want_emails);
+    let tasks = records(&dump, "/salesforce/Task");
+    assert_eq!(tasks.len(), ids.len(), "Salesforce Tasks");
+    let task_keys: BTreeSet<String> = tasks
+        .iter()
+        .map(|t| field(t, "Drift_Conversation_Id__c").to_owned())
+        .collect();
+    assert_eq!(task_keys.len(), ids.len());
+    for t in &tasks {
+        assert_eq!(field(t, "Status"), "Completed");
+        assert!(field(t, "WhoId").starts_with("00Q"), "{t}");
+    }
+    let mleads = records(&dump, "/marketo/leads");
+    assert_eq!(mleads.len(), want_emails.len(), "Marketo leads");
+    if check_transcripts {
+        let world = lock(&sim.state.world);
+        let o = world.org(sim.state.default_org()).unwrap();
+        for n in &notes {
+            let key = field(n, "drift_conversation_id");
+            let id: i64 = key.split(':').nth(1).unwrap().parse().unwrap();
+            let transcript = sim_transcript(o, ConversationId(id));
+            let body = field(n, "hs_note_body");
+            for line in transcript.lines().filter(|l| !l.trim().is_empty()) {
+                assert!(body.contains(&escape(line)), "note of {id} lacks {line:?}");
+            }
+            assert_eq!(n["associations"].as_array().map(Vec::len), Some(1), "{n}");
+        }
+        for t in &tasks {
+            let key = field(t, "Drift_Conversation_Id__c");
+            let id: i64 = key.split('-').nth(1).unwrap().parse().unwrap();
+            let transcript = sim_transcript(o, ConversationId(id));
+            assert!(field(t, "Description").contains(transcript.trim()), "task of {id}");
+        }
+    }
+}
+
+fn sim_transcript(o: &drift_sim::world::Org, id: ConversationId) -> String {
+    let rec = &o.conversations[&id];
+    let contact = rec.conversation.contact_id.and_then(|c| o.contacts.get(&c));
+    drift_sim::text::transcript(&rec.messages, contact, |u| o.users.get(&drift_types::UserId(u)))
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// Verifies every recorded delivery with the reference Python library; `None` when skipped.
+fn verify_with_python(deliveries: &[(String, HeaderMap, Bytes)]) -> Option<usize> {
+    let py = crate::export::python_with("standardwebhooks")?;
+    let items: Vec<Value> = deliveries
+        .iter()
+        .map(|(_, h, b)| {
+            let hv = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            json!({"id": hv("webhook-id"), "timestamp": hv("webhook-timestamp"),
+                   "signature": hv("webhook-signature"), "body": String::from_utf8_lossy(b)})
+        })
+        .collect();
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(f.path(), serde_json::to_vec(&items).unwrap()).unwrap();
+    let script = r#"
+import json, sys
+from standardwebhooks import Webhook
+wh = Webhook(sys.argv[2])
+n = 0
+for d in json.load(open(sys.argv[1])):
+    wh.verify(d["body"], {"webhook-id": d["id"], "webhook-timestamp": d["timestamp"], "webhook-signature": d["signature"]})
+    n += 1
+print(n)
+"#;
+    let out = std::process::Command::new(py)
+        .args(["-c", script, &f.path().display().to_string(), WHSEC])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    Some(String::from_utf8_lossy(&out.stdout).trim().parse().unwrap())
+}
+
+async fn push_all(addr: SocketAddr, sim: &SimHandle, ids: &[ConversationId], n0: i64) {
+    let http = reqwest::Client::new();
+    let o = org(sim);
+    for (n, id) in ids.iter().enumerate() {
+        assert_eq!(post(&http, addr, &push(o, *id, n0 + n as i64)).await.unwrap(), 200);
+    }
+}
+
+fn creates_and_updates(sim: &SimHandle) -> (u64, u64) {
+    let mut c = 0;
+    let mut u = 0;
+    for t in [Target::Hubspot, Target::Salesforce, Target::Marketo] {
+        let s = sim.state.crm.stats(t);
+        c += s.created;
+        u += s.updated;
+    }
+    (c, u)
+}
+
+#[tokio::test]
+async fn two_hundred_pushes_land_once_in_every_crm_and_repushes_and_replays_only_update() {
+    let Some(ce) = crm_env(Backend::Sqlite, 200, "").await else {
+        return;
+    };
+    let env = &ce.env;
+    let ids = conversation_ids(&env.sim);
+    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+    let store = running.queue.store().clone();
+    push_all(running.addr, &env.sim, &ids, 0).await;
+    drained(&store, Duration::from_secs(120)).await;
+    assert_eq!(running.queue.list(JobState::Dead, 5).await.unwrap(), vec![]);
+    assert_crms_hold_exactly(&env.sim, &ids, true);
+
+    // The HTTP receiver: one signed delivery per conversation, verified independently.
+    let all: Vec<_> = ce.hook.got.lock().unwrap().iter().filter(|(p, ..)| p == "all").cloned().collect();
+    assert_eq!(all.len(), ids.len(), "one delivery per conversation");
+    let ids_seen: BTreeSet<i64> = all
+        .iter()
+        .map(|(_, _, b)| serde_json::from_slice::<Value>(b).unwrap()["data"]["conversation"]["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids_seen.len(), ids.len());
+    if let Some(n) = verify_with_python(&all) {
+        assert_eq!(n, ids.len());
+    }
+    let body: Value = serde_json::from_slice(&all[0].2).unwrap();
+    assert_eq!(body["type"], "drift.conversation_push");
+    assert!(body["data"]["transcript"].as_str().is_some_and(|t| !t.is_empty()));
+
+    // Routing: only conversations whose contact's lead_score >= 50 reach `hot`.
+    let hot: BTreeSet<i64> = ce.hook.got.lock().unwrap().iter().filter(|(p, ..)| p == "hot")
+        .map(|(_, _, b)| serde_json::from_slice::<Value>(b).unwrap()["data"]["conversation"]["id"].as_i64().unwrap())
+        .collect();
+    let want_hot: BTreeSet<i64> = {
+        let world = lock(&env.sim.state.world);
+        let o = world.org(org(&env.sim)).unwrap();
+        ids.iter()
+            .filter(|id| {
+                let c = &o.conversations[id].conversation;
+                c.contact_id
+                    .and_then(|cid| o.contacts.get(&cid))
+                    .and_then(|ct| ct.attributes.0.get("lead_score"))
+                    .and_then(Value::as_i64)
+                    .is_some_and(|s| s >= 50)
+            })
+            .map(|id| id.0)
+            .collect()
+    };
+    assert!(!want_hot.is_empty() && want_hot.len() < ids.len(), "{}", want_hot.len());
+    assert_eq!(hot, want_hot, "the filtered sink got exactly the matching conversations");
+
+    // Pushed again: nothing changes at all (same content is not re-sent).
+    let (c0, u0) = creates_and_updates(&env.sim);
+    let hook_before = ce.hook.got.lock().unwrap().len();
+    push_all(running.addr, &env.sim, &ids, 10_000).await;
+    drained(&store, Duration::from_secs(120)).await;
+    assert_eq!(creates_and_updates(&env.sim), (c0, u0));
+    assert_eq!(ce.hook.got.lock().unwrap().len(), hook_before);
+    assert_crms_hold_exactly(&env.sim, &ids, false);
+    let m = running.metrics.render(&[]);
+    assert!(m.contains("driftbridge_sink_deliveries_total{sink=\"hubspot\",outcome=\"unchanged\"} 200"), "{m}");
+
+    // Every conversation replayed to every CRM: updates only.
+    for id in &ids {
+        driftbridge::ops::replay_conversation(
+            &env.config,
+            id.0,
+            None,
+            &["hubspot".into(), "salesforce".into(), "marketo".into()],
+        )
+        .await
+        .unwrap();
+    }
+    drained(&store, Duration::from_secs(120)).await;
+    let (c1, u1) = creates_and_updates(&env.sim);
+    assert_eq!(c1, c0, "a replay created records");
+    assert!(u1 > u0, "replays update");
+    assert_crms_hold_exactly(&env.sim, &ids, false);
+    let m = running.metrics.render(&[]);
+    assert!(m.contains("driftbridge_sink_deliveries_total{sink=\"salesforce\",outcome=\"updated\"} 200"), "{m}");
+    let rows = bridge_store::deliveries::list(&store, Some("hubspot"), 1000).await.unwrap();
+    assert_eq!(rows.len(), ids.len());
+    assert!(rows.iter().all(|r| r.state == "delivered" && r.external_ids.contains_key("note") && r.deliveries == 2));
+    running.stop().await;
+}
