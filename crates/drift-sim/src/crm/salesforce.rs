@@ -37,6 +37,7 @@ pub struct SalesforceData {
     sessions: HashSet<String>,
     next: u64,
     used: u64,
+    sessions_issued: u64,
 }
 
 impl SalesforceData {
@@ -47,7 +48,7 @@ impl SalesforceData {
             let recs: Vec<&Record> = self.objects.get(o).map(|m| m.values().collect()).unwrap_or_default();
             out.insert(o.to_owned(), json!(recs));
         }
-        out.insert("sessions_issued".into(), json!(self.next));
+        out.insert("sessions_issued".into(), json!(self.sessions_issued));
         Value::Object(out)
     }
 
@@ -83,8 +84,8 @@ async fn token(State(st): St, headers: HeaderMap, axum::Form(form): axum::Form<B
     }
     let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
     let mut data = lock(&st.crm.salesforce);
-    data.next += 1;
-    let access = format!("00Dsim!{}{:08x}", data.next, now_ms() as u64 & 0xffff_ffff);
+    data.sessions_issued += 1;
+    let access = format!("00Dsim!{}{:08x}", data.sessions_issued, now_ms() as u64 & 0xffff_ffff);
     data.sessions.insert(access.clone());
     Json(json!({"access_token": access, "instance_url": format!("http://{host}/salesforce"),
                 "id": "https://login.salesforce.com/id/00Dsim/005sim", "token_type": "Bearer",

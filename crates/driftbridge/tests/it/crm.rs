@@ -100,14 +100,22 @@ pub struct CrmEnv {
 }
 
 pub async fn crm_env(backend: Backend, conversations: u32, extra: &str) -> Option<CrmEnv> {
+    env_with_sinks(backend, conversations, |sim, port| {
+        format!("{}\n{extra}", sinks_toml(sim, port))
+    })
+    .await
+}
+
+/// An environment whose config file is `toml(sim, hook_port)`.
+pub async fn env_with_sinks(
+    backend: Backend,
+    conversations: u32,
+    toml: impl FnOnce(&SimHandle, u16) -> String,
+) -> Option<CrmEnv> {
     let mut env = env(backend, conversations).await?;
     let hook = hook().await;
     let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-    std::fs::write(
-        file.path(),
-        format!("{}\n{extra}", sinks_toml(&env.sim, hook.port)),
-    )
-    .unwrap();
+    std::fs::write(file.path(), toml(&env.sim, hook.port)).unwrap();
     env.config = config_with(&env.db.url, &env.sim, Some(file.path()));
     env.config.workers.concurrency = 16;
     // Plenty of HubSpot headroom unless a test is about the limit.
@@ -348,4 +356,159 @@ async fn two_hundred_pushes_land_once_in_every_crm_and_repushes_and_replays_only
     assert_eq!(rows.len(), ids.len());
     assert!(rows.iter().all(|r| r.state == "delivered" && r.external_ids.contains_key("note") && r.deliveries == 2));
     running.stop().await;
+}
+
+#[tokio::test]
+async fn crms_failing_for_a_minute_get_everything_afterwards_with_the_waits_they_ask_for() {
+    let Some(mut ce) = crm_env(Backend::Sqlite, 40, "").await else {
+        return;
+    };
+    ce.env.config.workers.max_attempts = 30;
+    ce.env.config.workers.backoff_base_ms = 1000;
+    ce.env.config.workers.backoff_cap_secs = 8;
+    let env = &ce.env;
+    let crm = &env.sim.state.crm;
+    let minute = Duration::from_secs(60);
+    crm.set_fault(Target::Hubspot, FaultMode::RateLimit, minute);
+    crm.set_fault(Target::Salesforce, FaultMode::Unavailable, minute);
+    crm.set_fault(Target::Marketo, FaultMode::RateLimit, minute);
+    let ids = conversation_ids(&env.sim);
+    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+    let store = running.queue.store().clone();
+    push_all(running.addr, &env.sim, &ids, 0).await;
+    drained(&store, Duration::from_secs(200)).await;
+    assert_eq!(running.queue.list(JobState::Dead, 5).await.unwrap(), vec![]);
+    assert_crms_hold_exactly(&env.sim, &ids, false);
+    // HubSpot asks for 10 s after a 429 and Marketo's 606 means 20 s: the sink pauses every
+    // job that long, so a minute of refusals sees a few rounds, not a retry storm.
+    let conc = env.config.workers.concurrency as u64;
+    let hs = crm.stats(Target::Hubspot);
+    assert!(hs.faulted > 0 && hs.faulted <= 7 * conc, "HubSpot saw {} refused calls", hs.faulted);
+    let mk = crm.stats(Target::Marketo);
+    assert!(mk.faulted > 0 && mk.faulted <= 4 * conc, "Marketo saw {} refused calls", mk.faulted);
+    assert!(crm.stats(Target::Salesforce).faulted > 0);
+    let m = running.metrics.render(&[]);
+    assert!(m.contains("driftbridge_sink_deliveries_total{sink=\"hubspot\",outcome=\"throttled\"}"), "{m}");
+    assert!(m.contains("driftbridge_sink_deliveries_total{sink=\"salesforce\",outcome=\"retried\"}"), "{m}");
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_mapping_the_crm_rejects_is_a_dead_letter_with_the_crm_message_and_is_not_retried() {
+    let Some(ce) = env_with_sinks(Backend::Sqlite, 3, |sim, _| {
+        format!(
+            r#"
+[outbound]
+allow = ["127.0.0.1:{}"]
+[sinks.sf]
+kind = "salesforce"
+login_url = "{}/salesforce"
+client_id = "sim-salesforce-client"
+client_secret = "sim-salesforce-secret"
+refresh_token = "sim-salesforce-refresh"
+fields = {{ Company = "" }}
+"#,
+            sim.addr.port(),
+            sim.base_url()
+        )
+    })
+    .await
+    else {
+        return;
+    };
+    let env = &ce.env;
+    let ids = conversation_ids(&env.sim);
+    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+    let store = running.queue.store().clone();
+    push_all(running.addr, &env.sim, &ids[..1], 0).await;
+    drained(&store, Duration::from_secs(60)).await;
+    let dead = running.queue.list(JobState::Dead, 5).await.unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].name, "deliver_conversation");
+    assert_eq!(dead[0].attempts, 1, "a refusal is not retried");
+    let err = dead[0].last_error.clone().unwrap();
+    assert!(err.contains("REQUIRED_FIELD_MISSING") && err.contains("[Company]"), "{err}");
+    let row = bridge_store::deliveries::list(&store, Some("sf"), 5).await.unwrap();
+    assert_eq!(row[0].state, "failed");
+    assert!(row[0].last_error.as_deref().unwrap().contains("Company"));
+    let m = running.metrics.render(&[]);
+    assert!(m.contains("driftbridge_sink_deliveries_total{sink=\"sf\",outcome=\"failed\"} 1"), "{m}");
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn an_expired_salesforce_session_is_refreshed_once_and_the_calls_retried() {
+    let Some(ce) = crm_env(Backend::Sqlite, 30, "").await else {
+        return;
+    };
+    let env = &ce.env;
+    let ids = conversation_ids(&env.sim);
+    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+    let store = running.queue.store().clone();
+    push_all(running.addr, &env.sim, &ids[..10], 0).await;
+    drained(&store, Duration::from_secs(60)).await;
+    let issued = |sim: &SimHandle| sim.state.crm.dump()["salesforce"]["sessions_issued"].as_u64().unwrap();
+    let before = issued(&env.sim);
+    let http = reqwest::Client::new();
+    http.post(format!("{}/sim/crm/salesforce/expire", env.sim.base_url())).send().await.unwrap();
+    push_all(running.addr, &env.sim, &ids[10..], 100).await;
+    drained(&store, Duration::from_secs(60)).await;
+    assert_eq!(running.queue.list(JobState::Dead, 5).await.unwrap(), vec![]);
+    assert_eq!(issued(&env.sim), before + 1, "one refresh for every job that met the expired session");
+    assert_crms_hold_exactly(&env.sim, &ids, false);
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn kill_9_during_two_hundred_pushes_still_leaves_one_record_of_each_kind() {
+    use crate::processes::{free_port, ready, spawn_serve_with};
+    let Some(ce) = crm_env(Backend::Sqlite, 200, "").await else {
+        return;
+    };
+    let env = &ce.env;
+    {
+        let mut s = lock(&env.sim.state.crm.settings);
+        s.latency_ms = 20;
+        s.hubspot_search_lag_ms = 1000;
+    }
+    let ids = conversation_ids(&env.sim);
+    let o = org(&env.sim);
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let port = free_port();
+    let writes = |sim: &SimHandle| sim.state.crm.writes().len();
+    let mut pending: Vec<ConversationId> = ids.clone();
+    let mut rng = 0x9E37_79B9_u64;
+    for round in 0..4 {
+        let mut serve = spawn_serve_with(env, port, 3, Some(ce.file.path()));
+        ready(&http, serve.addr).await;
+        let mut left = Vec::new();
+        for (n, id) in pending.iter().enumerate() {
+            match post(&http, serve.addr, &push(o, *id, (round * 1000 + n) as i64)).await {
+                Ok(200) => {}
+                _ => left.push(*id),
+            }
+        }
+        pending = left;
+        if round == 3 {
+            let store = bridge_store::Store::connect(&env.db.url).await.unwrap();
+            drained(&store, Duration::from_secs(180)).await;
+            serve.child.kill().unwrap();
+            serve.child.wait().unwrap();
+            break;
+        }
+        // Kill at a random point of the CRM writes.
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let target = writes(&env.sim) + 20 + (rng % 150) as usize;
+        wait_until("CRM writes before the kill", Duration::from_secs(60), || {
+            let n = writes(&env.sim);
+            async move { n >= target }
+        })
+        .await;
+        serve.child.kill().unwrap(); // SIGKILL
+        serve.child.wait().unwrap();
+    }
+    assert!(pending.is_empty(), "every push acknowledged in the end");
+    assert_crms_hold_exactly(&env.sim, &ids, true);
 }

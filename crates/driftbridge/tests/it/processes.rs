@@ -16,7 +16,7 @@ use tokio::sync::Mutex;
 
 use crate::helpers::*;
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -24,13 +24,27 @@ fn free_port() -> u16 {
         .port()
 }
 
-struct Serve {
-    child: Child,
-    addr: SocketAddr,
+pub struct Serve {
+    pub child: Child,
+    pub addr: SocketAddr,
 }
 
 fn spawn_serve(env: &Env, port: u16, lease_secs: u32) -> Serve {
-    let child = Command::new(env!("CARGO_BIN_EXE_driftbridge"))
+    spawn_serve_with(env, port, lease_secs, None)
+}
+
+/// `serve` as a child process, reading `config` first when given.
+pub fn spawn_serve_with(
+    env: &Env,
+    port: u16,
+    lease_secs: u32,
+    config: Option<&std::path::Path>,
+) -> Serve {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_driftbridge"));
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    let child = cmd
         .arg("serve")
         .env("DRIFTBRIDGE_DATABASE__URL", &env.db.url)
         .env("DRIFTBRIDGE_SERVER__LISTEN", format!("127.0.0.1:{port}"))
@@ -63,7 +77,7 @@ fn spawn_serve(env: &Env, port: u16, lease_secs: u32) -> Serve {
     }
 }
 
-async fn ready(http: &reqwest::Client, addr: SocketAddr) {
+pub async fn ready(http: &reqwest::Client, addr: SocketAddr) {
     wait_until("serve to be ready", Duration::from_secs(30), || async {
         http.get(format!("http://{addr}/readyz"))
             .send()
