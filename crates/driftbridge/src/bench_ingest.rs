@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::config::{Config, Overrides};
 
-const VERIFY: &str = "bench-verification-token";
+pub(crate) const VERIFY: &str = "bench-verification-token";
 
 /// Arguments of `driftbridge bench ingest`.
 #[derive(Debug, clap::Args)]
@@ -56,7 +56,7 @@ fn event() -> Value {
     }})
 }
 
-fn pct(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -141,7 +141,7 @@ async fn noop_server() -> Result<SocketAddr> {
     Ok(addr)
 }
 
-fn bench_config(database_url: Option<String>) -> Result<(Config, Option<tempfile::TempDir>)> {
+pub(crate) fn bench_config(database_url: Option<String>) -> Result<(Config, Option<tempfile::TempDir>)> {
     let (url, dir) = match database_url {
         Some(u) => (u, None),
         None => {

@@ -3,6 +3,7 @@
 
 pub mod airbyte;
 pub mod bench;
+pub mod bench_crm;
 pub mod bench_export;
 pub mod bench_ingest;
 pub mod config;

@@ -136,6 +136,8 @@ enum BenchCommand {
     E2e(driftbridge::bench_ingest::E2eArgs),
     /// Full export against a simulator child process: rows/s, calls versus the minimum, RSS.
     Export(driftbridge::bench_export::ExportBenchArgs),
+    /// Deliveries per second to each CRM simulator and push-to-CRM latency.
+    Crm(driftbridge::bench_crm::CrmBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -265,6 +267,9 @@ async fn run(cli: Cli) -> Result<()> {
             driftbridge::bench_ingest::ingest(a, cli.database_url).await
         }
         Command::Bench(BenchCommand::Export(a)) => driftbridge::bench_export::run(a).await,
+        Command::Bench(BenchCommand::Crm(a)) => {
+            driftbridge::bench_crm::run_all(a, cli.database_url).await
+        }
         Command::Bench(BenchCommand::E2e(a)) => {
             driftbridge::bench_ingest::e2e(a, cli.database_url).await
         }

@@ -1,6 +1,8 @@
 //! The HTTP sink against a real local receiver, its signatures checked by the Standard
 //! Webhooks reference library (Python `standardwebhooks`).
 
+mod crm;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
