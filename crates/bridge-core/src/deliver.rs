@@ -123,7 +123,11 @@ pub async fn run(sinks: &Sinks, metrics: &Metrics, ctx: &mut JobCtx) -> Result<(
                 )));
             }
             ctx.finish(tx).await?;
-            let outcome = if row.deliveries == 0 { "sent" } else { "updated" };
+            let outcome = if row.deliveries == 0 {
+                "sent"
+            } else {
+                "updated"
+            };
             count(metrics, &name, outcome);
             for (op, n) in [("created", d.created), ("updated", d.updated)] {
                 if n > 0 {

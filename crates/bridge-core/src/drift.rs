@@ -49,6 +49,9 @@ impl Default for DriftConfig {
     }
 }
 
+/// An org's playbooks and when they were fetched.
+type PlaybookList = (Arc<Vec<Playbook>>, Instant);
+
 /// Clients by org plus the user cache.
 #[derive(Debug)]
 pub struct DriftPool {
@@ -57,7 +60,7 @@ pub struct DriftPool {
     purpose: String,
     clients: Mutex<HashMap<OrgId, Arc<DriftClient>>>,
     users: Mutex<HashMap<(OrgId, UserId), (User, Instant)>>,
-    playbooks: Mutex<HashMap<OrgId, (Arc<Vec<Playbook>>, Instant)>>,
+    playbooks: Mutex<HashMap<OrgId, PlaybookList>>,
 }
 
 impl DriftPool {

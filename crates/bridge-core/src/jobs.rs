@@ -177,10 +177,12 @@ impl Handler for Pipeline {
             names::SYNC_CONVERSATION => {
                 let id: ConversationId = arg(&args, "conversation_id")?;
                 let event: String = arg::<Option<String>>(&args, "event")?.unwrap_or_default();
-                let mut bundle = crate::sync::fetch_conversation(&self.drift, org, id, &event).await?;
+                let mut bundle =
+                    crate::sync::fetch_conversation(&self.drift, org, id, &event).await?;
                 let mut b = Batch::new();
                 crate::sync::rows(&bundle, now, &mut b);
-                let deliveries = crate::deliver::plan(&self.sinks, &self.drift, &mut bundle, &args).await?;
+                let deliveries =
+                    crate::deliver::plan(&self.sinks, &self.drift, &mut bundle, &args).await?;
                 let mut tx = ctx.queue().store().begin().await?;
                 warehouse::write(&mut tx, &b).await?;
                 for d in &deliveries {

@@ -3,8 +3,8 @@
 
 use anyhow::Context;
 use bridge_queue::JobError;
-use bridge_store::tables::Batch;
 pub use bridge_sinks::sink::ConversationBundle;
+use bridge_store::tables::Batch;
 use drift_types::{AuthorType, ConversationId, Message, OrgId, UserId};
 use futures::TryStreamExt;
 
@@ -68,7 +68,10 @@ pub async fn fetch_conversation(
 }
 
 /// Adds the bundle's playbook (from the per-org playbook cache).
-pub async fn with_playbook(drift: &DriftPool, bundle: &mut ConversationBundle) -> anyhow::Result<()> {
+pub async fn with_playbook(
+    drift: &DriftPool,
+    bundle: &mut ConversationBundle,
+) -> anyhow::Result<()> {
     if let Some(id) = bundle.conversation.related_playbook_id {
         bundle.playbook = drift
             .playbook(bundle.org, id)

@@ -1,8 +1,8 @@
 #![doc = include_str!("../README.md")]
 
 pub mod checkpoints;
-pub mod deliveries;
 mod db;
+pub mod deliveries;
 pub mod events;
 mod migrate;
 pub mod tables;

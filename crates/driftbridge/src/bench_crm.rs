@@ -31,7 +31,11 @@ pub struct CrmBenchArgs {
     #[arg(long, default_value_t = 20)]
     rate: u32,
     /// Targets to run.
-    #[arg(long, value_delimiter = ',', default_value = "hubspot,salesforce,marketo,http")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "hubspot,salesforce,marketo,http"
+    )]
     targets: Vec<String>,
 }
 
@@ -73,7 +77,12 @@ struct Run {
     crm_calls: u64,
 }
 
-async fn run(a: &CrmBenchArgs, target: &str, rate: Option<u32>, database_url: Option<String>) -> Result<Run> {
+async fn run(
+    a: &CrmBenchArgs,
+    target: &str,
+    rate: Option<u32>,
+    database_url: Option<String>,
+) -> Result<Run> {
     let sim = drift_sim::spawn(
         SimConfig::unlimited(a.conversations.max(1)),
         SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -95,7 +104,10 @@ async fn run(a: &CrmBenchArgs, target: &str, rate: Option<u32>, database_url: Op
     config.drift.token = Some(Secret::new(sim.token()));
     config.drift.rate_limit_per_minute = 0;
     config.workers.poll_interval_ms = 20;
-    config.outbound.allow = vec![format!("127.0.0.1:{}", sim.addr.port()), format!("127.0.0.1:{}", hook.port())];
+    config.outbound.allow = vec![
+        format!("127.0.0.1:{}", sim.addr.port()),
+        format!("127.0.0.1:{}", hook.port()),
+    ];
     config.sinks.insert(
         target.to_owned(),
         serde_json::from_value(spec(target, &sim.base_url(), &format!("http://{hook}"))?)?,
@@ -127,7 +139,8 @@ async fn run(a: &CrmBenchArgs, target: &str, rate: Option<u32>, database_url: Op
         sent.push((*id, t0));
     }
     running.drained(Duration::from_millis(10)).await?;
-    let rows = bridge_store::deliveries::list(running.queue.store(), Some(target), i64::MAX).await?;
+    let rows =
+        bridge_store::deliveries::list(running.queue.store(), Some(target), i64::MAX).await?;
     let done: std::collections::HashMap<i64, i64> = rows
         .iter()
         .filter(|r| r.state == "delivered")
@@ -165,13 +178,23 @@ pub async fn run_all(a: CrmBenchArgs, database_url: Option<String>) -> Result<()
         "{} conversations per run, {} ms per CRM answer, 16 workers; latency runs at {}/s",
         a.conversations, a.latency_ms, a.rate
     );
-    println!("| target | delivered/s (burst) | CRM calls per conversation | p50 ms at {}/s | p99 ms at {}/s |", a.rate, a.rate);
+    println!(
+        "| target | delivered/s (burst) | CRM calls per conversation | p50 ms at {}/s | p99 ms at {}/s |",
+        a.rate, a.rate
+    );
     println!("|---|---|---|---|---|");
     for t in &a.targets {
         let burst = run(&a, t, None, database_url.clone()).await?;
         let paced = run(&a, t, Some(a.rate), database_url.clone()).await?;
-        if burst.delivered != a.conversations as usize || paced.delivered != a.conversations as usize {
-            bail!("{t}: {} and {} of {} delivered", burst.delivered, paced.delivered, a.conversations);
+        if burst.delivered != a.conversations as usize
+            || paced.delivered != a.conversations as usize
+        {
+            bail!(
+                "{t}: {} and {} of {} delivered",
+                burst.delivered,
+                paced.delivered,
+                a.conversations
+            );
         }
         println!(
             "| {t} | {:.0} | {:.2} | {:.0} | {:.0} |",

@@ -141,7 +141,9 @@ async fn noop_server() -> Result<SocketAddr> {
     Ok(addr)
 }
 
-pub(crate) fn bench_config(database_url: Option<String>) -> Result<(Config, Option<tempfile::TempDir>)> {
+pub(crate) fn bench_config(
+    database_url: Option<String>,
+) -> Result<(Config, Option<tempfile::TempDir>)> {
     let (url, dir) = match database_url {
         Some(u) => (u, None),
         None => {

@@ -8,8 +8,8 @@ use super::sign::WebhookSecret;
 use super::{DeliveryError, HttpEndpoint};
 use crate::outbound::OutboundGuard;
 use crate::sink::{
-    CommonSpec, ConversationBundle, Delivered, JsonTemplate, Prior, Sink, SinkError,
-    TemplateError, TranscriptFormat, content_hash,
+    CommonSpec, ConversationBundle, Delivered, JsonTemplate, Prior, Sink, SinkError, TemplateError,
+    TranscriptFormat, content_hash,
 };
 
 /// `[sinks.NAME]` with `kind = "http"`.

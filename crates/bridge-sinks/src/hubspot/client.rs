@@ -99,10 +99,6 @@ impl Api {
         let q = json!({"filterGroups": [{"filters": [{"propertyName": property, "operator": "EQ", "value": key}]}],
                        "properties": [property], "limit": 1});
         let r = self.send(Method::POST, "notes/search", Some(&q)).await?;
-        Ok(r.and_then(|r| {
-            r.get("results")?
-                .get(0)
-                .and_then(super::id_of)
-        }))
+        Ok(r.and_then(|r| r.get("results")?.get(0).and_then(super::id_of)))
     }
 }

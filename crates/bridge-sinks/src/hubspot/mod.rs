@@ -118,7 +118,9 @@ pub struct HubSpot {
 impl HubSpot {
     /// Builds the sink.
     pub async fn new(spec: &HubSpotSpec, guard: &OutboundGuard) -> Result<Self, SinkError> {
-        let (fields, note) = spec.templates().map_err(|e| SinkError::rejected(e.to_string()))?;
+        let (fields, note) = spec
+            .templates()
+            .map_err(|e| SinkError::rejected(e.to_string()))?;
         let base = crate::sink::checked(guard, &spec.base_url).await?;
         Ok(HubSpot {
             api: Api {
@@ -166,7 +168,8 @@ impl Sink for HubSpot {
         let props = doc.get("contact").cloned().unwrap_or(json!({}));
         let contact_id = match b.email() {
             Some(email) => {
-                let body = json!({"inputs": [{"id": email, "idProperty": "email", "properties": props}]});
+                let body =
+                    json!({"inputs": [{"id": email, "idProperty": "email", "properties": props}]});
                 let r = self
                     .api
                     .send(reqwest::Method::POST, "contacts/batch/upsert", Some(&body))

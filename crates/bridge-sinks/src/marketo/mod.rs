@@ -156,7 +156,11 @@ impl Marketo {
             return Ok(tok.value.clone());
         }
         self.pace().await;
-        let _slot = self.calls.acquire().await.map_err(|_| SinkError::retry("closed"))?;
+        let _slot = self
+            .calls
+            .acquire()
+            .await
+            .map_err(|_| SinkError::retry("closed"))?;
         let resp = self
             .http
             .post(format!("{}/identity/oauth/token", self.base))
@@ -199,7 +203,11 @@ impl Marketo {
         for _ in 0..2 {
             let token = self.token(stale).await?;
             self.pace().await;
-            let slot = self.calls.acquire().await.map_err(|_| SinkError::retry("closed"))?;
+            let slot = self
+                .calls
+                .acquire()
+                .await
+                .map_err(|_| SinkError::retry("closed"))?;
             let resp = self
                 .http
                 .post(format!("{}/rest/v1/leads.json", self.base))
@@ -224,11 +232,17 @@ impl Marketo {
             if v.get("success").and_then(Value::as_bool) == Some(true) {
                 return Ok(v);
             }
-            let err = v.get("errors").and_then(|e| e.get(0)).cloned().unwrap_or(Value::Null);
+            let err = v
+                .get("errors")
+                .and_then(|e| e.get(0))
+                .cloned()
+                .unwrap_or(Value::Null);
             let code = err.get("code").and_then(Value::as_str).unwrap_or("");
             let message = format!(
                 "Marketo error {code}: {}",
-                err.get("message").and_then(Value::as_str).unwrap_or("no message")
+                err.get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("no message")
             );
             match code {
                 "601" | "602" if !stale => stale = true,
@@ -309,8 +323,7 @@ impl Sink for Marketo {
             }
         }
         if let Some(id) = r.get("id") {
-            out.external
-                .insert("lead".into(), crate::sink::as_text(id));
+            out.external.insert("lead".into(), crate::sink::as_text(id));
         }
         Ok(out)
     }

@@ -41,7 +41,9 @@ fn sf_message(status: u16, body: &str) -> String {
         .map(|e| {
             format!(
                 "{}: {}",
-                e.get("errorCode").and_then(Value::as_str).unwrap_or("ERROR"),
+                e.get("errorCode")
+                    .and_then(Value::as_str)
+                    .unwrap_or("ERROR"),
                 e.get("message").and_then(Value::as_str).unwrap_or("")
             )
         })
@@ -99,7 +101,9 @@ impl Api {
             let msg = format!(
                 "Salesforce refused the refresh token ({status} {}: {})",
                 v.get("error").and_then(Value::as_str).unwrap_or("error"),
-                v.get("error_description").and_then(Value::as_str).unwrap_or("")
+                v.get("error_description")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
             );
             return Err(if status >= 500 {
                 SinkError::retry(msg)
@@ -214,7 +218,9 @@ impl Api {
     /// The first record's Id for a SOQL query.
     pub async fn query_id(&self, soql: &str) -> Result<Option<String>, SinkError> {
         let q: String = url::form_urlencoded::byte_serialize(soql.as_bytes()).collect();
-        let r = self.call(Method::GET, &format!("query?q={q}"), None).await?;
+        let r = self
+            .call(Method::GET, &format!("query?q={q}"), None)
+            .await?;
         Ok(r.and_then(|(_, v)| {
             v.get("records")?
                 .get(0)?
@@ -227,7 +233,11 @@ impl Api {
     /// PATCH by record id.
     pub async fn update(&self, object: &str, id: &str, body: &Value) -> Result<(), SinkError> {
         match self
-            .call(Method::PATCH, &format!("sobjects/{object}/{id}"), Some(body))
+            .call(
+                Method::PATCH,
+                &format!("sobjects/{object}/{id}"),
+                Some(body),
+            )
             .await?
         {
             Some(_) => Ok(()),
@@ -250,7 +260,11 @@ impl Api {
         let (status, answer) = self
             .call(Method::PATCH, &path, Some(body))
             .await?
-            .ok_or_else(|| SinkError::rejected(format!("{object}.{field} is not an external-id field (404)")))?;
+            .ok_or_else(|| {
+                SinkError::rejected(format!(
+                    "{object}.{field} is not an external-id field (404)"
+                ))
+            })?;
         let created = status == 201 || answer.get("created").and_then(Value::as_bool) == Some(true);
         if let Some(id) = answer.get("id").and_then(Value::as_str) {
             return Ok((id.to_owned(), created));

@@ -13,8 +13,8 @@ use serde_json::{Map, Value, json};
 
 use crate::outbound::OutboundGuard;
 use crate::sink::{
-    CommonSpec, ConversationBundle, Delivered, FieldMap, Prior, Sink, SinkError,
-    TemplateError, TranscriptFormat, truncate,
+    CommonSpec, ConversationBundle, Delivered, FieldMap, Prior, Sink, SinkError, TemplateError,
+    TranscriptFormat, truncate,
 };
 use client::Api;
 
@@ -68,7 +68,10 @@ fn default_task_key() -> String {
 pub const DEFAULT_FIELDS: &[(&str, &str)] = &[
     ("Email", "{{contact.email}}"),
     ("FirstName", "{{contact.first_name}}"),
-    ("LastName", "{{contact.last_name | contact.name | \"[not provided]\"}}"),
+    (
+        "LastName",
+        "{{contact.last_name | contact.name | \"[not provided]\"}}",
+    ),
     ("Company", "{{contact.company | \"[not provided]\"}}"),
     ("Title", "{{contact.title}}"),
     ("Phone", "{{contact.phone}}"),
@@ -216,7 +219,9 @@ impl Salesforce {
         let e = soql(email);
         if let Some(id) = self
             .api
-            .query_id(&format!("SELECT Id FROM Contact WHERE Email = '{e}' LIMIT 1"))
+            .query_id(&format!(
+                "SELECT Id FROM Contact WHERE Email = '{e}' LIMIT 1"
+            ))
             .await?
         {
             let shared: Map<String, Value> = lead
@@ -224,7 +229,9 @@ impl Salesforce {
                 .filter(|(k, _)| CONTACT_FIELDS.contains(&k.as_str()))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            self.api.update("Contact", &id, &Value::Object(shared)).await?;
+            self.api
+                .update("Contact", &id, &Value::Object(shared))
+                .await?;
             out.updated += 1;
             out.external.insert("contact".into(), id.clone());
             return Ok(id);

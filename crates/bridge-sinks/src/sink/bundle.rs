@@ -1,8 +1,6 @@
 //! The conversation bundle: what the pipeline gathers once per event and every sink maps.
 
-use drift_types::{
-    AuthorType, Contact, Conversation, EpochMillis, Message, OrgId, Playbook, User,
-};
+use drift_types::{AuthorType, Contact, Conversation, EpochMillis, Message, OrgId, Playbook, User};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 

@@ -22,7 +22,10 @@ pub struct Filter {
 impl Default for Filter {
     fn default() -> Self {
         Filter {
-            events: vec!["conversation_push".into(), "conversation_manual_push".into()],
+            events: vec![
+                "conversation_push".into(),
+                "conversation_manual_push".into(),
+            ],
             playbooks: Vec::new(),
             status: Vec::new(),
             contact: Vec::new(),

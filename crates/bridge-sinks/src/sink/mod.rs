@@ -416,9 +416,10 @@ mod tests {
         assert_eq!(s.common().orgs, vec![1]);
         assert_eq!(s.common().filter.status, vec!["closed".to_owned()]);
         assert!(s.common().filter.accepts_event("conversation_push"));
-        let e = serde_json::from_value::<SinkSpec>(json!({"kind": "hubspot", "token": "t", "tokn": 1}))
-            .unwrap_err()
-            .to_string();
+        let e =
+            serde_json::from_value::<SinkSpec>(json!({"kind": "hubspot", "token": "t", "tokn": 1}))
+                .unwrap_err()
+                .to_string();
         assert!(e.contains("tokn"), "{e}");
         let e = serde_json::from_value::<SinkSpec>(json!({"kind": "zoho"}))
             .unwrap_err()

@@ -249,11 +249,9 @@ impl JsonTemplate {
         match self {
             JsonTemplate::Text(t) => t.eval(ctx, false),
             JsonTemplate::Array(a) => Value::Array(a.iter().map(|t| t.render(ctx)).collect()),
-            JsonTemplate::Object(o) => Value::Object(
-                o.iter()
-                    .map(|(k, t)| (k.clone(), t.render(ctx)))
-                    .collect(),
-            ),
+            JsonTemplate::Object(o) => {
+                Value::Object(o.iter().map(|(k, t)| (k.clone(), t.render(ctx))).collect())
+            }
             JsonTemplate::Plain(v) => v.clone(),
         }
     }
@@ -274,7 +272,9 @@ mod tests {
         let t = Template::parse("{{contact.company | contact.missing | \"[none]\"}}").unwrap();
         assert_eq!(t.eval(&ctx(), false), json!("[none]"));
         assert_eq!(
-            Template::parse("{{contact.score}}").unwrap().eval(&ctx(), false),
+            Template::parse("{{contact.score}}")
+                .unwrap()
+                .eval(&ctx(), false),
             json!(7)
         );
         assert_eq!(
@@ -318,7 +318,11 @@ mod tests {
         o.insert("company".to_owned(), String::new());
         o.insert("score".to_owned(), "{{contact.score}}".to_owned());
         let m = FieldMap::build(
-            &[("email", "{{contact.email}}"), ("company", "{{contact.company}}"), ("x", "{{contact.company}}")],
+            &[
+                ("email", "{{contact.email}}"),
+                ("company", "{{contact.company}}"),
+                ("x", "{{contact.company}}"),
+            ],
             &o,
         )
         .unwrap();
@@ -329,8 +333,13 @@ mod tests {
 
     #[test]
     fn json_templates_render_nested_documents() {
-        let t = JsonTemplate::parse(&json!({"who": "{{contact.email}}", "n": 1, "l": ["{{contact.score}}"]}))
-            .unwrap();
-        assert_eq!(t.render(&ctx()), json!({"who": "a@b.com", "n": 1, "l": [7]}));
+        let t = JsonTemplate::parse(
+            &json!({"who": "{{contact.email}}", "n": 1, "l": ["{{contact.score}}"]}),
+        )
+        .unwrap();
+        assert_eq!(
+            t.render(&ctx()),
+            json!({"who": "a@b.com", "n": 1, "l": [7]})
+        );
     }
 }

@@ -11,9 +11,12 @@ use serde_json::{Value, json};
 
 async fn sim() -> SimHandle {
     drift_client::install_crypto();
-    drift_sim::spawn(SimConfig::unlimited(5), SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap()
+    drift_sim::spawn(
+        SimConfig::unlimited(5),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .unwrap()
 }
 
 /// The bundle of the `i`th conversation, as the pipeline would build it.
@@ -24,9 +27,20 @@ fn bundle(sim: &SimHandle, i: usize) -> ConversationBundle {
     let mut ids: Vec<ConversationId> = o.conversations.keys().copied().collect();
     ids.sort();
     let rec = &o.conversations[&ids[i]];
-    let contact = rec.conversation.contact_id.and_then(|c| o.contacts.get(&c)).cloned();
-    let users = rec.conversation.participants.iter().filter_map(|u| o.users.get(u)).cloned().collect();
-    let transcript = drift_sim::text::transcript(&rec.messages, contact.as_ref(), |u| o.users.get(&UserId(u)));
+    let contact = rec
+        .conversation
+        .contact_id
+        .and_then(|c| o.contacts.get(&c))
+        .cloned();
+    let users = rec
+        .conversation
+        .participants
+        .iter()
+        .filter_map(|u| o.users.get(u))
+        .cloned()
+        .collect();
+    let transcript =
+        drift_sim::text::transcript(&rec.messages, contact.as_ref(), |u| o.users.get(&UserId(u)));
     ConversationBundle {
         org,
         event: "conversation_push".into(),
@@ -46,37 +60,68 @@ async fn build(sim: &SimHandle, spec: Value) -> NamedSink {
 }
 
 fn count(sim: &SimHandle, path: &str) -> usize {
-    sim.state.crm.dump().pointer(path).and_then(Value::as_array).map_or(0, Vec::len)
+    sim.state
+        .crm
+        .dump()
+        .pointer(path)
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len)
 }
 
 #[tokio::test]
 async fn a_hubspot_retry_after_an_unrecorded_create_updates_the_note_it_finds() {
     let sim = sim().await;
     lock(&sim.state.crm.settings).hubspot_search_lag_ms = 1500;
-    let sink = build(&sim, json!({"kind": "hubspot", "base_url": format!("{}/hubspot", sim.base_url()),
-        "token": "pat-na1-driftbridge-sim", "search_lag_secs": 2})).await;
+    let sink = build(
+        &sim,
+        json!({"kind": "hubspot", "base_url": format!("{}/hubspot", sim.base_url()),
+        "token": "pat-na1-driftbridge-sim", "search_lag_secs": 2}),
+    )
+    .await;
     let b = bundle(&sim, 0);
     let (doc, _) = sink.render(&b);
     let first = sink.deliver(&b, &doc, &Prior::default()).await.unwrap();
     assert_eq!(first.created, 2, "contact and note");
     // The process died before recording `first`: the next attempt only knows it began.
-    let crashed = Prior { pending_since: Some(EpochMillis::now().0), ..Prior::default() };
+    let crashed = Prior {
+        pending_since: Some(EpochMillis::now().0),
+        ..Prior::default()
+    };
     match sink.deliver(&b, &doc, &crashed).await {
-        Err(SinkError::Retry { after: Some(wait), .. }) => assert!(wait <= Duration::from_secs(2)),
+        Err(SinkError::Retry {
+            after: Some(wait), ..
+        }) => assert!(wait <= Duration::from_secs(2)),
         other => panic!("expected a wait for the search index, got {other:?}"),
     }
     assert_eq!(count(&sim, "/hubspot/notes"), 1);
     tokio::time::sleep(Duration::from_millis(1600)).await;
     let again = sink.deliver(&b, &doc, &crashed).await.unwrap();
-    assert_eq!((again.created, again.updated), (0, 2), "found by search, updated");
+    assert_eq!(
+        (again.created, again.updated),
+        (0, 2),
+        "found by search, updated"
+    );
     assert_eq!(again.external["note"], first.external["note"]);
     assert_eq!(count(&sim, "/hubspot/notes"), 1);
     assert_eq!(count(&sim, "/hubspot/contacts"), 1);
     // With the stored id, the note is patched without a search.
-    let searches_before = sim.state.crm.stats(drift_sim::crm::Target::Hubspot).requests;
-    let known = Prior { external: first.external.clone(), pending_since: None };
+    let searches_before = sim
+        .state
+        .crm
+        .stats(drift_sim::crm::Target::Hubspot)
+        .requests;
+    let known = Prior {
+        external: first.external.clone(),
+        pending_since: None,
+    };
     sink.deliver(&b, &doc, &known).await.unwrap();
-    assert_eq!(sim.state.crm.stats(drift_sim::crm::Target::Hubspot).requests, searches_before + 2);
+    assert_eq!(
+        sim.state
+            .crm
+            .stats(drift_sim::crm::Target::Hubspot)
+            .requests,
+        searches_before + 2
+    );
     sim.stop().await;
 }
 
@@ -89,10 +134,19 @@ async fn salesforce_links_the_task_to_an_existing_contact_and_creates_no_lead() 
     let seeded: Value = http
         .post(format!("{}/sim/crm/salesforce/seed", sim.base_url()))
         .json(&json!({"object": "Contact", "fields": {"Email": email, "LastName": "Known"}}))
-        .send().await.unwrap().json().await.unwrap();
-    let sink = build(&sim, json!({"kind": "salesforce", "login_url": format!("{}/salesforce", sim.base_url()),
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sink = build(
+        &sim,
+        json!({"kind": "salesforce", "login_url": format!("{}/salesforce", sim.base_url()),
         "client_id": "sim-salesforce-client", "client_secret": "sim-salesforce-secret",
-        "refresh_token": "sim-salesforce-refresh"})).await;
+        "refresh_token": "sim-salesforce-refresh"}),
+    )
+    .await;
     let (doc, _) = sink.render(&b);
     let d = sink.deliver(&b, &doc, &Prior::default()).await.unwrap();
     assert_eq!(d.external["contact"], seeded["id"].as_str().unwrap());
@@ -116,9 +170,13 @@ async fn marketo_stays_inside_its_concurrency_and_rate_limits() {
         s.latency_ms = 50;
         s.marketo_per_20s = 20;
     }
-    let sink = build(&sim, json!({"kind": "marketo", "base_url": format!("{}/marketo", sim.base_url()),
+    let sink = build(
+        &sim,
+        json!({"kind": "marketo", "base_url": format!("{}/marketo", sim.base_url()),
         "client_id": "sim-marketo-client", "client_secret": "sim-marketo-secret",
-        "calls_per_20s": 20})).await;
+        "calls_per_20s": 20}),
+    )
+    .await;
     let bundles: Vec<ConversationBundle> = (0..5).map(|i| bundle(&sim, i)).collect();
     // 30 deliveries at once over 5 conversations (31 calls with the token): at most 10 in
     // flight, and 20 per 20 s, so the sink waits for the window rather than meeting a 606.
@@ -134,7 +192,10 @@ async fn marketo_stays_inside_its_concurrency_and_rate_limits() {
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     let st = sim.state.crm.stats(drift_sim::crm::Target::Marketo);
     assert_eq!(st.throttled, 0, "no 606 or 615");
-    let emails: std::collections::BTreeSet<String> = bundles.iter().filter_map(ConversationBundle::email).collect();
+    let emails: std::collections::BTreeSet<String> = bundles
+        .iter()
+        .filter_map(ConversationBundle::email)
+        .collect();
     assert_eq!(count(&sim, "/marketo/leads"), emails.len());
     sim.stop().await;
 }

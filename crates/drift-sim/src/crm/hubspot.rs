@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
+use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use serde_json::{Map, Value, json};
 
 use super::{FaultMode, Record, Target, Window, now_ms};
@@ -18,13 +18,29 @@ use crate::state::lock;
 
 /// Contact properties HubSpot knows by default.
 const CONTACT_PROPS: &[&str] = &[
-    "email", "firstname", "lastname", "company", "jobtitle", "phone", "mobilephone", "city",
-    "state", "country", "zip", "address", "website", "lifecyclestage", "hs_lead_status",
+    "email",
+    "firstname",
+    "lastname",
+    "company",
+    "jobtitle",
+    "phone",
+    "mobilephone",
+    "city",
+    "state",
+    "country",
+    "zip",
+    "address",
+    "website",
+    "lifecyclestage",
+    "hs_lead_status",
     "hubspot_owner_id",
 ];
 /// Note properties, with the custom one driftbridge uses.
 const NOTE_PROPS: &[&str] = &[
-    "hs_note_body", "hs_timestamp", "hubspot_owner_id", "hs_attachment_ids",
+    "hs_note_body",
+    "hs_timestamp",
+    "hubspot_owner_id",
+    "hs_attachment_ids",
     "drift_conversation_id",
 ];
 
@@ -65,8 +81,10 @@ impl HubSpotData {
 fn error(status: StatusCode, category: &str, message: impl Into<String>) -> Response {
     (
         status,
-        Json(json!({"status": "error", "message": message.into(), "category": category,
-                    "correlationId": format!("sim-{}", now_ms())})),
+        Json(
+            json!({"status": "error", "message": message.into(), "category": category,
+                    "correlationId": format!("sim-{}", now_ms())}),
+        ),
     )
         .into_response()
 }
@@ -80,7 +98,11 @@ fn object_json(r: &Record) -> Value {
 
 /// String-valued properties, checked against the object's known ones.
 fn properties(object: &str, body: &Value) -> Result<BTreeMap<String, Value>, Response> {
-    let known = if object == "contacts" { CONTACT_PROPS } else { NOTE_PROPS };
+    let known = if object == "contacts" {
+        CONTACT_PROPS
+    } else {
+        NOTE_PROPS
+    };
     let mut out = BTreeMap::new();
     let mut bad = Vec::new();
     if let Some(p) = body.get("properties").and_then(Value::as_object) {
@@ -105,8 +127,10 @@ fn properties(object: &str, body: &Value) -> Result<BTreeMap<String, Value>, Res
             .collect();
         return Err((
             StatusCode::BAD_REQUEST,
-            Json(json!({"status": "error", "message": "Property values were not valid",
-                        "category": "VALIDATION_ERROR", "errors": errors, "correlationId": "sim"})),
+            Json(
+                json!({"status": "error", "message": "Property values were not valid",
+                        "category": "VALIDATION_ERROR", "errors": errors, "correlationId": "sim"}),
+            ),
         )
             .into_response());
     }
@@ -114,7 +138,11 @@ fn properties(object: &str, body: &Value) -> Result<BTreeMap<String, Value>, Res
 }
 
 /// Auth, latency, faults and the 10-second (or search per-second) bucket.
-async fn admit(st: &crate::SimState, headers: &HeaderMap, search: bool) -> Result<HeaderMap, Response> {
+async fn admit(
+    st: &crate::SimState,
+    headers: &HeaderMap,
+    search: bool,
+) -> Result<HeaderMap, Response> {
     let fault = st.crm.enter(Target::Hubspot).await;
     let s = lock(&st.crm.settings).clone();
     let token = headers
@@ -129,11 +157,15 @@ async fn admit(st: &crate::SimState, headers: &HeaderMap, search: bool) -> Resul
         ));
     }
     let limited = |policy: &str, message: &str, wait_ms: u64| {
-        st.crm.count(Target::Hubspot, |c| c.throttled += u64::from(fault.is_none()));
+        st.crm.count(Target::Hubspot, |c| {
+            c.throttled += u64::from(fault.is_none())
+        });
         let mut r = (
             StatusCode::TOO_MANY_REQUESTS,
-            Json(json!({"status": "error", "message": message, "errorType": "RATE_LIMIT",
-                        "correlationId": "sim", "policyName": policy, "requestId": "sim"})),
+            Json(
+                json!({"status": "error", "message": message, "errorType": "RATE_LIMIT",
+                        "correlationId": "sim", "policyName": policy, "requestId": "sim"}),
+            ),
         )
             .into_response();
         let h = r.headers_mut();
@@ -167,7 +199,11 @@ async fn admit(st: &crate::SimState, headers: &HeaderMap, search: bool) -> Resul
             .take(s.hubspot_search_per_sec, Duration::from_secs(1))
             .is_err()
         {
-            return Err(limited("SECONDLY", "You have reached your secondly limit.", 1000));
+            return Err(limited(
+                "SECONDLY",
+                "You have reached your secondly limit.",
+                1000,
+            ));
         }
     } else {
         match data
@@ -209,43 +245,87 @@ fn create(st: &crate::SimState, object: &str, body: &Value) -> Result<(u64, Valu
     let mut assoc = Vec::new();
     match object {
         "contacts" => {
-            if ["email", "firstname", "lastname"]
-                .iter()
-                .all(|k| props.get(*k).and_then(Value::as_str).is_none_or(str::is_empty))
-            {
-                return Err(rejected(st, error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR",
-                    "A contact needs at least one of email, firstname, lastname")));
+            if ["email", "firstname", "lastname"].iter().all(|k| {
+                props
+                    .get(*k)
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+            }) {
+                return Err(rejected(
+                    st,
+                    error(
+                        StatusCode::BAD_REQUEST,
+                        "VALIDATION_ERROR",
+                        "A contact needs at least one of email, firstname, lastname",
+                    ),
+                ));
             }
             if let Some(e) = props.get("email").and_then(Value::as_str)
                 && let Some(existing) = data.by_email.get(&e.to_lowercase())
             {
-                return Err(rejected(st, error(StatusCode::CONFLICT, "CONFLICT",
-                    format!("Contact already exists. Existing ID: {existing}"))));
+                return Err(rejected(
+                    st,
+                    error(
+                        StatusCode::CONFLICT,
+                        "CONFLICT",
+                        format!("Contact already exists. Existing ID: {existing}"),
+                    ),
+                ));
             }
         }
         "notes" => {
-            if props.get("hs_timestamp").and_then(Value::as_str).is_none_or(str::is_empty) {
-                return Err(rejected(st, error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR",
-                    "Property values were not valid: hs_timestamp is required")));
+            if props
+                .get("hs_timestamp")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                return Err(rejected(
+                    st,
+                    error(
+                        StatusCode::BAD_REQUEST,
+                        "VALIDATION_ERROR",
+                        "Property values were not valid: hs_timestamp is required",
+                    ),
+                ));
             }
-            for a in body.get("associations").and_then(Value::as_array).into_iter().flatten() {
+            for a in body
+                .get("associations")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 let to = a.pointer("/to/id").map(|v| match v {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 });
-                let type_ok = a.pointer("/types/0/associationTypeId").and_then(Value::as_u64) == Some(202);
+                let type_ok = a
+                    .pointer("/types/0/associationTypeId")
+                    .and_then(Value::as_u64)
+                    == Some(202);
                 let exists = to
                     .as_deref()
                     .and_then(|t| t.parse::<u64>().ok())
                     .is_some_and(|id| data.contacts.contains_key(&id));
                 if !(type_ok && exists) {
-                    return Err(rejected(st, error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR",
-                        format!("invalid association {a}"))));
+                    return Err(rejected(
+                        st,
+                        error(
+                            StatusCode::BAD_REQUEST,
+                            "VALIDATION_ERROR",
+                            format!("invalid association {a}"),
+                        ),
+                    ));
                 }
                 assoc.extend(to);
             }
         }
-        _ => return Err(error(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", format!("unknown object type {object}"))),
+        _ => {
+            return Err(error(
+                StatusCode::NOT_FOUND,
+                "OBJECT_NOT_FOUND",
+                format!("unknown object type {object}"),
+            ));
+        }
     }
     let id = data.id();
     if object == "contacts"
@@ -263,7 +343,8 @@ fn create(st: &crate::SimState, object: &str, body: &Value) -> Result<(u64, Valu
     let json = object_json(&rec);
     data.table(object).map(|t| t.insert(id, rec));
     drop(data);
-    st.crm.wrote(Target::Hubspot, object, "create", &id.to_string());
+    st.crm
+        .wrote(Target::Hubspot, object, "create", &id.to_string());
     Ok((id, json))
 }
 
@@ -272,31 +353,53 @@ fn update(st: &crate::SimState, object: &str, id: u64, body: &Value) -> Result<V
     let mut data = lock(&st.crm.hubspot);
     if let Some(e) = props.get("email").and_then(Value::as_str)
         && object == "contacts"
-        && data.by_email.get(&e.to_lowercase()).is_some_and(|o| *o != id)
+        && data
+            .by_email
+            .get(&e.to_lowercase())
+            .is_some_and(|o| *o != id)
     {
-        return Err(rejected(st, error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR",
-            format!("Cannot set email on {id}: another contact already has that value."))));
+        return Err(rejected(
+            st,
+            error(
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_ERROR",
+                format!("Cannot set email on {id}: another contact already has that value."),
+            ),
+        ));
     }
     let Some(rec) = data.table(object).and_then(|t| t.get_mut(&id)) else {
-        return Err(error(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", "resource not found"));
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "OBJECT_NOT_FOUND",
+            "resource not found",
+        ));
     };
     rec.fields.extend(props);
     rec.updates += 1;
     let json = object_json(rec);
     drop(data);
-    st.crm.wrote(Target::Hubspot, object, "update", &id.to_string());
+    st.crm
+        .wrote(Target::Hubspot, object, "update", &id.to_string());
     Ok(json)
 }
 
 fn resolve(st: &crate::SimState, id: &str, q: &HashMap<String, String>) -> Option<u64> {
     if q.get("idProperty").map(String::as_str) == Some("email") {
-        lock(&st.crm.hubspot).by_email.get(&id.to_lowercase()).copied()
+        lock(&st.crm.hubspot)
+            .by_email
+            .get(&id.to_lowercase())
+            .copied()
     } else {
         id.parse().ok()
     }
 }
 
-async fn post_object(State(st): St, Path(object): Path<String>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+async fn post_object(
+    State(st): St,
+    Path(object): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
     let h = match admit(&st, &headers, false).await {
         Ok(h) => h,
         Err(r) => return r,
@@ -307,7 +410,12 @@ async fn post_object(State(st): St, Path(object): Path<String>, headers: HeaderM
     }
 }
 
-async fn get_object(State(st): St, Path((object, id)): Path<(String, String)>, Query(q): Query<HashMap<String, String>>, headers: HeaderMap) -> Response {
+async fn get_object(
+    State(st): St,
+    Path((object, id)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
     let h = match admit(&st, &headers, false).await {
         Ok(h) => h,
         Err(r) => return r,
@@ -320,17 +428,31 @@ async fn get_object(State(st): St, Path((object, id)): Path<(String, String)>, Q
     });
     match found {
         Some(r) => with(h, StatusCode::OK, object_json(r)),
-        None => error(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", "resource not found"),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "OBJECT_NOT_FOUND",
+            "resource not found",
+        ),
     }
 }
 
-async fn patch_object(State(st): St, Path((object, id)): Path<(String, String)>, Query(q): Query<HashMap<String, String>>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+async fn patch_object(
+    State(st): St,
+    Path((object, id)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
     let h = match admit(&st, &headers, false).await {
         Ok(h) => h,
         Err(r) => return r,
     };
     let Some(i) = resolve(&st, &id, &q) else {
-        return error(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", "resource not found");
+        return error(
+            StatusCode::NOT_FOUND,
+            "OBJECT_NOT_FOUND",
+            "resource not found",
+        );
     };
     match update(&st, &object, i, &body) {
         Ok(json) => with(h, StatusCode::OK, json),
@@ -338,14 +460,30 @@ async fn patch_object(State(st): St, Path((object, id)): Path<(String, String)>,
     }
 }
 
-async fn batch_upsert(State(st): St, Path(object): Path<String>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+async fn batch_upsert(
+    State(st): St,
+    Path(object): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
     let h = match admit(&st, &headers, false).await {
         Ok(h) => h,
         Err(r) => return r,
     };
-    let inputs = body.get("inputs").and_then(Value::as_array).cloned().unwrap_or_default();
+    let inputs = body
+        .get("inputs")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if object != "contacts" || inputs.is_empty() || inputs.len() > 100 {
-        return rejected(&st, error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "inputs must hold 1 to 100 contacts"));
+        return rejected(
+            &st,
+            error(
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_ERROR",
+                "inputs must hold 1 to 100 contacts",
+            ),
+        );
     }
     let mut results = Vec::new();
     let mut errors = Vec::new();
@@ -354,7 +492,11 @@ async fn batch_upsert(State(st): St, Path(object): Path<String>, headers: Header
             errors.push(json!({"status": "error", "message": "idProperty must be a unique property (email)", "category": "VALIDATION_ERROR"}));
             continue;
         }
-        let email = input.get("id").and_then(Value::as_str).unwrap_or_default().to_lowercase();
+        let email = input
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_lowercase();
         let mut input = input.clone();
         if let Some(p) = input.get_mut("properties").and_then(Value::as_object_mut) {
             p.insert("email".into(), Value::String(email.clone()));
@@ -363,13 +505,15 @@ async fn batch_upsert(State(st): St, Path(object): Path<String>, headers: Header
         let r = match existing {
             Some(id) => update(&st, "contacts", id, &input).map(|j| (j, false)),
             // A concurrent upsert may create the email first: then this one updates it.
-            None => create(&st, "contacts", &input).map(|(_, j)| (j, true)).or_else(|e| {
-                let raced = lock(&st.crm.hubspot).by_email.get(&email).copied();
-                match raced {
-                    Some(id) => update(&st, "contacts", id, &input).map(|j| (j, false)),
-                    None => Err(e),
-                }
-            }),
+            None => create(&st, "contacts", &input)
+                .map(|(_, j)| (j, true))
+                .or_else(|e| {
+                    let raced = lock(&st.crm.hubspot).by_email.get(&email).copied();
+                    match raced {
+                        Some(id) => update(&st, "contacts", id, &input).map(|j| (j, false)),
+                        None => Err(e),
+                    }
+                }),
         };
         match r {
             Ok((mut j, new)) => {
@@ -385,14 +529,26 @@ async fn batch_upsert(State(st): St, Path(object): Path<String>, headers: Header
         return with(h, StatusCode::OK, out);
     }
     if results.is_empty() {
-        return rejected(&st, error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", errors[0]["message"].as_str().unwrap_or("invalid")));
+        return rejected(
+            &st,
+            error(
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_ERROR",
+                errors[0]["message"].as_str().unwrap_or("invalid"),
+            ),
+        );
     }
     out["numErrors"] = errors.len().into();
     out["errors"] = Value::Array(errors);
     with(h, StatusCode::MULTI_STATUS, out)
 }
 
-async fn search(State(st): St, Path(object): Path<String>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+async fn search(
+    State(st): St,
+    Path(object): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
     let h = match admit(&st, &headers, true).await {
         Ok(h) => h,
         Err(r) => return r,
@@ -404,9 +560,18 @@ async fn search(State(st): St, Path(object): Path<String>, headers: HeaderMap, J
         .into_iter()
         .flatten()
         .filter(|f| f.get("operator").and_then(Value::as_str) == Some("EQ"))
-        .filter_map(|f| Some((f.get("propertyName")?.as_str()?.to_owned(), f.get("value")?.as_str()?.to_owned())))
+        .filter_map(|f| {
+            Some((
+                f.get("propertyName")?.as_str()?.to_owned(),
+                f.get("value")?.as_str()?.to_owned(),
+            ))
+        })
         .collect();
-    let limit = body.get("limit").and_then(Value::as_u64).unwrap_or(10).min(200) as usize;
+    let limit = body
+        .get("limit")
+        .and_then(Value::as_u64)
+        .unwrap_or(10)
+        .min(200) as usize;
     let data = lock(&st.crm.hubspot);
     let table = match object.as_str() {
         "contacts" => &data.contacts,
@@ -417,11 +582,22 @@ async fn search(State(st): St, Path(object): Path<String>, headers: HeaderMap, J
     let hits: Vec<Value> = table
         .values()
         .filter(|r| r.created_ms <= cutoff)
-        .filter(|r| filters.iter().all(|(k, v)| r.fields.get(k).and_then(Value::as_str).is_some_and(|x| x.eq_ignore_ascii_case(v))))
+        .filter(|r| {
+            filters.iter().all(|(k, v)| {
+                r.fields
+                    .get(k)
+                    .and_then(Value::as_str)
+                    .is_some_and(|x| x.eq_ignore_ascii_case(v))
+            })
+        })
         .map(object_json)
         .collect();
     let total = hits.len();
-    with(h, StatusCode::OK, json!({"total": total, "results": hits.into_iter().take(limit).collect::<Vec<_>>()}))
+    with(
+        h,
+        StatusCode::OK,
+        json!({"total": total, "results": hits.into_iter().take(limit).collect::<Vec<_>>()}),
+    )
 }
 
 fn object_routes() -> Router<Arc<crate::SimState>> {

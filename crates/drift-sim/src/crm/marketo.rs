@@ -20,8 +20,20 @@ use crate::state::lock;
 
 /// Lead fields the instance knows (standard REST names plus driftbridge's two custom fields).
 const FIELDS: &[&str] = &[
-    "email", "firstName", "lastName", "company", "title", "phone", "city", "state", "country",
-    "website", "leadSource", "leadStatus", "driftLastConversationId", "driftLastTranscript",
+    "email",
+    "firstName",
+    "lastName",
+    "company",
+    "title",
+    "phone",
+    "city",
+    "state",
+    "country",
+    "website",
+    "leadSource",
+    "leadStatus",
+    "driftLastConversationId",
+    "driftLastTranscript",
 ];
 
 /// Marketo's records.
@@ -45,13 +57,19 @@ impl MarketoData {
 type St = State<Arc<crate::SimState>>;
 
 fn failure(code: &str, message: &str) -> Response {
-    Json(json!({"requestId": format!("sim#{}", now_ms()), "success": false,
-                "errors": [{"code": code, "message": message}]}))
-        .into_response()
+    Json(
+        json!({"requestId": format!("sim#{}", now_ms()), "success": false,
+                "errors": [{"code": code, "message": message}]}),
+    )
+    .into_response()
 }
 
 /// `GET|POST /marketo/identity/oauth/token` (client credentials, in the query or a form).
-async fn token(State(st): St, Query(q): Query<BTreeMap<String, String>>, body: axum::body::Bytes) -> Response {
+async fn token(
+    State(st): St,
+    Query(q): Query<BTreeMap<String, String>>,
+    body: axum::body::Bytes,
+) -> Response {
     st.crm.enter(Target::Marketo).await;
     let mut p = q;
     for (k, v) in url::form_urlencoded::parse(&body) {
@@ -62,7 +80,11 @@ async fn token(State(st): St, Query(q): Query<BTreeMap<String, String>>, body: a
         || p.get("client_id") != Some(&s.marketo_client_id)
         || p.get("client_secret") != Some(&s.marketo_client_secret)
     {
-        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "unauthorized", "error_description": "Bad client credentials"}))).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "unauthorized", "error_description": "Bad client credentials"})),
+        )
+            .into_response();
     }
     let mut data = lock(&st.crm.marketo);
     let now = Instant::now();
@@ -70,7 +92,11 @@ async fn token(State(st): St, Query(q): Query<BTreeMap<String, String>>, body: a
         Some((t, u)) if *u > now => (t.clone(), *u),
         _ => {
             data.next += 1;
-            let t = format!("{:08x}-sim-{:04}:int", now_ms() as u64 & 0xffff_ffff, data.next);
+            let t = format!(
+                "{:08x}-sim-{:04}:int",
+                now_ms() as u64 & 0xffff_ffff,
+                data.next
+            );
             let u = now + Duration::from_secs(s.marketo_token_secs);
             data.token = Some((t.clone(), u));
             (t, u)
@@ -93,7 +119,10 @@ async fn leads(State(st): St, headers: HeaderMap, body: axum::body::Bytes) -> Re
     let _f = Flight(&st.crm.marketo_in_flight);
     let fault = st.crm.enter(Target::Marketo).await;
     let s = lock(&st.crm.settings).clone();
-    let bearer = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
     {
         let data = lock(&st.crm.marketo);
         match (&data.token, bearer) {
@@ -106,7 +135,9 @@ async fn leads(State(st): St, headers: HeaderMap, body: axum::body::Bytes) -> Re
         }
     }
     match fault {
-        Some(FaultMode::RateLimit) => return failure("606", "Max rate limit '100' exceeded with in '20' secs"),
+        Some(FaultMode::RateLimit) => {
+            return failure("606", "Max rate limit '100' exceeded with in '20' secs");
+        }
         Some(FaultMode::Unavailable) => return failure("608", "API Temporarily Unavailable"),
         None => {}
     }
@@ -114,19 +145,42 @@ async fn leads(State(st): St, headers: HeaderMap, body: axum::body::Bytes) -> Re
         st.crm.count(Target::Marketo, |c| c.throttled += 1);
         return failure("615", "Concurrent access limit reached");
     }
-    if lock(&st.crm.marketo).window.take(s.marketo_per_20s, Duration::from_secs(20)).is_err() {
+    if lock(&st.crm.marketo)
+        .window
+        .take(s.marketo_per_20s, Duration::from_secs(20))
+        .is_err()
+    {
         st.crm.count(Target::Marketo, |c| c.throttled += 1);
-        return failure("606", &format!("Max rate limit '{}' exceeded with in '20' secs", s.marketo_per_20s));
+        return failure(
+            "606",
+            &format!(
+                "Max rate limit '{}' exceeded with in '20' secs",
+                s.marketo_per_20s
+            ),
+        );
     }
     let Ok(req) = serde_json::from_slice::<Value>(&body) else {
         return failure("609", "Invalid JSON");
     };
-    let action = req.get("action").and_then(Value::as_str).unwrap_or("createOrUpdate");
-    let lookup = req.get("lookupField").and_then(Value::as_str).unwrap_or("email");
+    let action = req
+        .get("action")
+        .and_then(Value::as_str)
+        .unwrap_or("createOrUpdate");
+    let lookup = req
+        .get("lookupField")
+        .and_then(Value::as_str)
+        .unwrap_or("email");
     if action != "createOrUpdate" || lookup != "email" {
-        return failure("1011", "the simulator supports createOrUpdate on email only");
+        return failure(
+            "1011",
+            "the simulator supports createOrUpdate on email only",
+        );
     }
-    let inputs = req.get("input").and_then(Value::as_array).cloned().unwrap_or_default();
+    let inputs = req
+        .get("input")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if inputs.is_empty() || inputs.len() > 300 {
         return failure("1003", "input must hold 1 to 300 leads");
     }
@@ -141,7 +195,11 @@ async fn leads(State(st): St, headers: HeaderMap, body: axum::body::Bytes) -> Re
             results.push(json!({"status": "skipped", "reasons": [{"code": "1006", "message": format!("Field '{bad}' not found")}]}));
             continue;
         }
-        let Some(email) = fields.get("email").and_then(Value::as_str).map(str::to_lowercase) else {
+        let Some(email) = fields
+            .get("email")
+            .and_then(Value::as_str)
+            .map(str::to_lowercase)
+        else {
             st.crm.count(Target::Marketo, |c| c.rejected += 1);
             results.push(json!({"status": "skipped", "reasons": [{"code": "1003", "message": "Value for lookup field 'email' not found"}]}));
             continue;
@@ -154,22 +212,33 @@ async fn leads(State(st): St, headers: HeaderMap, body: axum::body::Bytes) -> Re
                     r.updates += 1;
                 }
                 drop(data);
-                st.crm.wrote(Target::Marketo, "leads", "update", &id.to_string());
+                st.crm
+                    .wrote(Target::Marketo, "leads", "update", &id.to_string());
                 results.push(json!({"id": id, "status": "updated"}));
             }
             None => {
                 data.next += 1;
                 let id = 100 + data.next;
                 data.by_email.insert(email, id);
-                data.leads.insert(id, Record { id: id.to_string(), fields: fields.clone().into_iter().collect(),
-                    associations: Vec::new(), created_ms: now_ms(), updates: 0 });
+                data.leads.insert(
+                    id,
+                    Record {
+                        id: id.to_string(),
+                        fields: fields.clone().into_iter().collect(),
+                        associations: Vec::new(),
+                        created_ms: now_ms(),
+                        updates: 0,
+                    },
+                );
                 drop(data);
-                st.crm.wrote(Target::Marketo, "leads", "create", &id.to_string());
+                st.crm
+                    .wrote(Target::Marketo, "leads", "create", &id.to_string());
                 results.push(json!({"id": id, "status": "created"}));
             }
         }
     }
-    Json(json!({"requestId": format!("sim#{}", now_ms()), "success": true, "result": results})).into_response()
+    Json(json!({"requestId": format!("sim#{}", now_ms()), "success": true, "result": results}))
+        .into_response()
 }
 
 /// `/marketo/...` routes.

@@ -9,6 +9,10 @@
 //! /sim/crm/salesforce/expire` (every Salesforce session becomes invalid), `POST
 //! /sim/crm/salesforce/seed` (a record created outside driftbridge).
 
+// Helpers answer either a value or the finished error `Response` the handler returns; that
+// response is large, and boxing it would only add noise to a simulator.
+#![allow(clippy::result_large_err)]
+
 pub mod hubspot;
 pub mod marketo;
 pub mod salesforce;
@@ -160,7 +164,11 @@ impl Window {
     /// Takes a slot of `max` per `span`; on refusal, how long until one frees.
     pub(crate) fn take(&mut self, max: u32, span: Duration) -> Result<u32, Duration> {
         let now = Instant::now();
-        while self.0.front().is_some_and(|t| now.duration_since(*t) >= span) {
+        while self
+            .0
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= span)
+        {
             self.0.pop_front();
         }
         if self.0.len() >= max as usize {

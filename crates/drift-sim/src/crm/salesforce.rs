@@ -45,7 +45,11 @@ impl SalesforceData {
     pub fn dump(&self) -> Value {
         let mut out = serde_json::Map::new();
         for o in ["Lead", "Contact", "Task"] {
-            let recs: Vec<&Record> = self.objects.get(o).map(|m| m.values().collect()).unwrap_or_default();
+            let recs: Vec<&Record> = self
+                .objects
+                .get(o)
+                .map(|m| m.values().collect())
+                .unwrap_or_default();
             out.insert(o.to_owned(), json!(recs));
         }
         out.insert("sessions_issued".into(), json!(self.sessions_issued));
@@ -54,22 +58,39 @@ impl SalesforceData {
 
     fn new_id(&mut self, object: &str) -> String {
         self.next += 1;
-        let p = PREFIX.iter().find(|(o, _)| *o == object).map_or("a00", |(_, p)| p);
+        let p = PREFIX
+            .iter()
+            .find(|(o, _)| *o == object)
+            .map_or("a00", |(_, p)| p);
         format!("{p}{:015}", self.next)
     }
 }
 
 fn errors(status: StatusCode, code: &str, message: impl Into<String>, fields: &[&str]) -> Response {
-    (status, Json(json!([{"message": message.into(), "errorCode": code, "fields": fields}]))).into_response()
+    (
+        status,
+        Json(json!([{"message": message.into(), "errorCode": code, "fields": fields}])),
+    )
+        .into_response()
 }
 
 type St = State<Arc<crate::SimState>>;
 
 /// `POST /salesforce/services/oauth2/token` (refresh_token grant).
-async fn token(State(st): St, headers: HeaderMap, axum::Form(form): axum::Form<BTreeMap<String, String>>) -> Response {
+async fn token(
+    State(st): St,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<BTreeMap<String, String>>,
+) -> Response {
     st.crm.enter(Target::Salesforce).await;
     let s = lock(&st.crm.settings).clone();
-    let bad = |e: &str, d: &str| (StatusCode::BAD_REQUEST, Json(json!({"error": e, "error_description": d}))).into_response();
+    let bad = |e: &str, d: &str| {
+        (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": e, "error_description": d})),
+        )
+            .into_response()
+    };
     if form.get("grant_type").map(String::as_str) != Some("refresh_token") {
         return bad("unsupported_grant_type", "grant type not supported");
     }
@@ -82,10 +103,17 @@ async fn token(State(st): St, headers: HeaderMap, axum::Form(form): axum::Form<B
     if form.get("refresh_token") != Some(&s.salesforce_refresh_token) {
         return bad("invalid_grant", "expired access/refresh token");
     }
-    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
     let mut data = lock(&st.crm.salesforce);
     data.sessions_issued += 1;
-    let access = format!("00Dsim!{}{:08x}", data.sessions_issued, now_ms() as u64 & 0xffff_ffff);
+    let access = format!(
+        "00Dsim!{}{:08x}",
+        data.sessions_issued,
+        now_ms() as u64 & 0xffff_ffff
+    );
     data.sessions.insert(access.clone());
     Json(json!({"access_token": access, "instance_url": format!("http://{host}/salesforce"),
                 "id": "https://login.salesforce.com/id/00Dsim/005sim", "token_type": "Bearer",
@@ -97,23 +125,46 @@ async fn token(State(st): St, headers: HeaderMap, axum::Form(form): axum::Form<B
 async fn admit(st: &crate::SimState, headers: &HeaderMap) -> Result<HeaderMap, Response> {
     let fault = st.crm.enter(Target::Salesforce).await;
     let limit = lock(&st.crm.settings).salesforce_daily_limit;
-    let token = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
     let mut data = lock(&st.crm.salesforce);
     if !token.is_some_and(|t| data.sessions.contains(t)) {
-        return Err(errors(StatusCode::UNAUTHORIZED, "INVALID_SESSION_ID", "Session expired or invalid", &[]));
+        return Err(errors(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_SESSION_ID",
+            "Session expired or invalid",
+            &[],
+        ));
     }
     match fault {
         Some(FaultMode::RateLimit) => {
-            return Err(errors(StatusCode::FORBIDDEN, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", &[]));
+            return Err(errors(
+                StatusCode::FORBIDDEN,
+                "REQUEST_LIMIT_EXCEEDED",
+                "TotalRequests Limit exceeded.",
+                &[],
+            ));
         }
         Some(FaultMode::Unavailable) => {
-            return Err(errors(StatusCode::SERVICE_UNAVAILABLE, "SERVER_UNAVAILABLE", "Service temporarily unavailable", &[]));
+            return Err(errors(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SERVER_UNAVAILABLE",
+                "Service temporarily unavailable",
+                &[],
+            ));
         }
         None => {}
     }
     if data.used >= limit {
         st.crm.count(Target::Salesforce, |c| c.throttled += 1);
-        return Err(errors(StatusCode::FORBIDDEN, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", &[]));
+        return Err(errors(
+            StatusCode::FORBIDDEN,
+            "REQUEST_LIMIT_EXCEEDED",
+            "TotalRequests Limit exceeded.",
+            &[],
+        ));
     }
     data.used += 1;
     let mut h = HeaderMap::new();
@@ -128,22 +179,44 @@ fn known(object: &str) -> bool {
 }
 
 /// Validates and writes; (id, created).
-fn write(st: &crate::SimState, object: &str, existing: Option<String>, body: &Value) -> Result<(String, bool), Response> {
+fn write(
+    st: &crate::SimState,
+    object: &str,
+    existing: Option<String>,
+    body: &Value,
+) -> Result<(String, bool), Response> {
     let Some(fields) = body.as_object() else {
-        return Err(errors(StatusCode::BAD_REQUEST, "JSON_PARSER_ERROR", "the body must be a JSON object", &[]));
+        return Err(errors(
+            StatusCode::BAD_REQUEST,
+            "JSON_PARSER_ERROR",
+            "the body must be a JSON object",
+            &[],
+        ));
     };
     let mut data = lock(&st.crm.salesforce);
     if let Some(who) = fields.get("WhoId").and_then(Value::as_str) {
-        let ok = ["Lead", "Contact"].iter().any(|o| data.objects.get(*o).is_some_and(|m| m.contains_key(who)));
+        let ok = ["Lead", "Contact"]
+            .iter()
+            .any(|o| data.objects.get(*o).is_some_and(|m| m.contains_key(who)));
         if !ok {
             st.crm.count(Target::Salesforce, |c| c.rejected += 1);
-            return Err(errors(StatusCode::BAD_REQUEST, "INVALID_CROSS_REFERENCE_KEY", format!("invalid cross reference id: {who}"), &["WhoId"]));
+            return Err(errors(
+                StatusCode::BAD_REQUEST,
+                "INVALID_CROSS_REFERENCE_KEY",
+                format!("invalid cross reference id: {who}"),
+                &["WhoId"],
+            ));
         }
     }
     let id = match existing {
         Some(id) => {
             let Some(rec) = data.objects.get_mut(object).and_then(|m| m.get_mut(&id)) else {
-                return Err(errors(StatusCode::NOT_FOUND, "NOT_FOUND", "The requested resource does not exist", &[]));
+                return Err(errors(
+                    StatusCode::NOT_FOUND,
+                    "NOT_FOUND",
+                    "The requested resource does not exist",
+                    &[],
+                ));
             };
             for (k, v) in fields {
                 rec.fields.insert(k.clone(), v.clone());
@@ -154,54 +227,108 @@ fn write(st: &crate::SimState, object: &str, existing: Option<String>, body: &Va
             return Ok((id, false));
         }
         None => {
-            let required = REQUIRED.iter().find(|(o, _)| *o == object).map_or(&[][..], |(_, r)| r);
+            let required = REQUIRED
+                .iter()
+                .find(|(o, _)| *o == object)
+                .map_or(&[][..], |(_, r)| r);
             let missing: Vec<&str> = required
                 .iter()
-                .filter(|f| fields.get(**f).and_then(Value::as_str).is_none_or(|s| s.trim().is_empty()))
+                .filter(|f| {
+                    fields
+                        .get(**f)
+                        .and_then(Value::as_str)
+                        .is_none_or(|s| s.trim().is_empty())
+                })
                 .copied()
                 .collect();
             if !missing.is_empty() {
                 st.crm.count(Target::Salesforce, |c| c.rejected += 1);
-                return Err(errors(StatusCode::BAD_REQUEST, "REQUIRED_FIELD_MISSING",
-                    format!("Required fields are missing: [{}]", missing.join(", ")), &missing));
+                return Err(errors(
+                    StatusCode::BAD_REQUEST,
+                    "REQUIRED_FIELD_MISSING",
+                    format!("Required fields are missing: [{}]", missing.join(", ")),
+                    &missing,
+                ));
             }
             data.new_id(object)
         }
     };
-    let mut rec = Record { id: id.clone(), fields: BTreeMap::new(), associations: Vec::new(), created_ms: now_ms(), updates: 0 };
+    let mut rec = Record {
+        id: id.clone(),
+        fields: BTreeMap::new(),
+        associations: Vec::new(),
+        created_ms: now_ms(),
+        updates: 0,
+    };
     for (k, v) in fields {
         rec.fields.insert(k.clone(), v.clone());
     }
     if object == "Lead" {
         rec.fields.insert("IsConverted".into(), Value::Bool(false));
     }
-    data.objects.entry(object.to_owned()).or_default().insert(id.clone(), rec);
+    data.objects
+        .entry(object.to_owned())
+        .or_default()
+        .insert(id.clone(), rec);
     drop(data);
     st.crm.wrote(Target::Salesforce, object, "create", &id);
     Ok((id, true))
 }
 
-async fn create(State(st): St, Path((_v, object)): Path<(String, String)>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
-    let h = match admit(&st, &headers).await { Ok(h) => h, Err(r) => return r };
+async fn create(
+    State(st): St,
+    Path((_v, object)): Path<(String, String)>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let h = match admit(&st, &headers).await {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
     if !known(&object) {
-        return errors(StatusCode::NOT_FOUND, "NOT_FOUND", format!("sObject type '{object}' is not supported."), &[]);
+        return errors(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("sObject type '{object}' is not supported."),
+            &[],
+        );
     }
     match write(&st, &object, None, &body) {
-        Ok((id, _)) => (StatusCode::CREATED, h, Json(json!({"id": id, "success": true, "errors": []}))).into_response(),
+        Ok((id, _)) => (
+            StatusCode::CREATED,
+            h,
+            Json(json!({"id": id, "success": true, "errors": []})),
+        )
+            .into_response(),
         Err(r) => r,
     }
 }
 
-async fn update(State(st): St, Path((_v, object, id)): Path<(String, String, String)>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
-    let h = match admit(&st, &headers).await { Ok(h) => h, Err(r) => return r };
+async fn update(
+    State(st): St,
+    Path((_v, object, id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let h = match admit(&st, &headers).await {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
     match write(&st, &object, Some(id), &body) {
         Ok(_) => (StatusCode::NO_CONTENT, h).into_response(),
         Err(r) => r,
     }
 }
 
-async fn get_record(State(st): St, Path((_v, object, id)): Path<(String, String, String)>, headers: HeaderMap) -> Response {
-    let h = match admit(&st, &headers).await { Ok(h) => h, Err(r) => return r };
+async fn get_record(
+    State(st): St,
+    Path((_v, object, id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let h = match admit(&st, &headers).await {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
     let data = lock(&st.crm.salesforce);
     match data.objects.get(&object).and_then(|m| m.get(&id)) {
         Some(r) => {
@@ -209,18 +336,41 @@ async fn get_record(State(st): St, Path((_v, object, id)): Path<(String, String,
             v["Id"] = json!(r.id);
             (h, Json(v)).into_response()
         }
-        None => errors(StatusCode::NOT_FOUND, "NOT_FOUND", "The requested resource does not exist", &[]),
+        None => errors(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "The requested resource does not exist",
+            &[],
+        ),
     }
 }
 
 /// Upsert by external id: 201 created, 200 updated, 300 when several match.
-async fn upsert(State(st): St, Path((_v, object, field, value)): Path<(String, String, String, String)>, headers: HeaderMap, Json(mut body): Json<Value>) -> Response {
-    let h = match admit(&st, &headers).await { Ok(h) => h, Err(r) => return r };
+async fn upsert(
+    State(st): St,
+    Path((_v, object, field, value)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
+    Json(mut body): Json<Value>,
+) -> Response {
+    let h = match admit(&st, &headers).await {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
     if !EXTERNAL_IDS.contains(&(object.as_str(), field.as_str())) {
-        return errors(StatusCode::NOT_FOUND, "NOT_FOUND", format!("Provided external ID field does not exist or is not accessible: {field}"), &[]);
+        return errors(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("Provided external ID field does not exist or is not accessible: {field}"),
+            &[],
+        );
     }
     if body.get(&field).is_some() {
-        return errors(StatusCode::BAD_REQUEST, "INVALID_FIELD", format!("The field {field} cannot be both in the body and the URL"), &[]);
+        return errors(
+            StatusCode::BAD_REQUEST,
+            "INVALID_FIELD",
+            format!("The field {field} cannot be both in the body and the URL"),
+            &[],
+        );
     }
     body[&field] = Value::String(value.clone());
     // Find and write under one lock, so two upserts of one key cannot both create.
@@ -228,22 +378,39 @@ async fn upsert(State(st): St, Path((_v, object, field, value)): Path<(String, S
     let matches: Vec<String> = lock(&st.crm.salesforce)
         .objects
         .get(&object)
-        .map(|m| m.values().filter(|r| r.fields.get(&field).and_then(Value::as_str) == Some(value.as_str())).map(|r| r.id.clone()).collect())
+        .map(|m| {
+            m.values()
+                .filter(|r| r.fields.get(&field).and_then(Value::as_str) == Some(value.as_str()))
+                .map(|r| r.id.clone())
+                .collect()
+        })
         .unwrap_or_default();
     if matches.len() > 1 {
         return (StatusCode::MULTIPLE_CHOICES, Json(json!(matches))).into_response();
     }
     match write(&st, &object, matches.into_iter().next(), &body) {
         Ok((id, created)) => {
-            let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-            (status, h, Json(json!({"id": id, "success": true, "errors": [], "created": created}))).into_response()
+            let status = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            (
+                status,
+                h,
+                Json(json!({"id": id, "success": true, "errors": [], "created": created})),
+            )
+                .into_response()
         }
         Err(r) => r,
     }
 }
 
+/// A parsed query: selected fields, object, `field = value` predicates, limit.
+type Soql = (Vec<String>, String, Vec<(String, Value)>, usize);
+
 /// The SOQL subset.
-fn parse_soql(q: &str) -> Option<(Vec<String>, String, Vec<(String, Value)>, usize)> {
+fn parse_soql(q: &str) -> Option<Soql> {
     let rest = q.trim().strip_prefix("SELECT ")?;
     let (fields, rest) = rest.split_once(" FROM ")?;
     let fields: Vec<String> = fields.split(',').map(|f| f.trim().to_owned()).collect();
@@ -277,11 +444,24 @@ fn parse_soql(q: &str) -> Option<(Vec<String>, String, Vec<(String, Value)>, usi
     Some((fields, object, preds, limit))
 }
 
-async fn query(State(st): St, Path(version): Path<String>, Query(q): Query<BTreeMap<String, String>>, headers: HeaderMap) -> Response {
-    let h = match admit(&st, &headers).await { Ok(h) => h, Err(r) => return r };
+async fn query(
+    State(st): St,
+    Path(version): Path<String>,
+    Query(q): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let h = match admit(&st, &headers).await {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
     let text = q.get("q").cloned().unwrap_or_default();
     let Some((fields, object, preds, limit)) = parse_soql(&text) else {
-        return errors(StatusCode::BAD_REQUEST, "MALFORMED_QUERY", format!("unsupported query: {text}"), &[]);
+        return errors(
+            StatusCode::BAD_REQUEST,
+            "MALFORMED_QUERY",
+            format!("unsupported query: {text}"),
+            &[],
+        );
     };
     let data = lock(&st.crm.salesforce);
     let records: Vec<Value> = data
@@ -303,7 +483,11 @@ async fn query(State(st): St, Path(version): Path<String>, Query(q): Query<BTree
             v
         })
         .collect();
-    (h, Json(json!({"totalSize": records.len(), "done": true, "records": records}))).into_response()
+    (
+        h,
+        Json(json!({"totalSize": records.len(), "done": true, "records": records})),
+    )
+        .into_response()
 }
 
 /// `POST /sim/crm/salesforce/expire`: every session becomes invalid.
@@ -316,11 +500,25 @@ pub async fn expire(State(st): St) -> Json<Value> {
 
 /// `POST /sim/crm/salesforce/seed` with `{"object": "Contact", "fields": {...}}`.
 pub async fn seed(State(st): St, Json(body): Json<Value>) -> Response {
-    let object = body.get("object").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let object = body
+        .get("object")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     if !known(&object) {
-        return errors(StatusCode::BAD_REQUEST, "INVALID_TYPE", "object must be Lead, Contact or Task", &[]);
+        return errors(
+            StatusCode::BAD_REQUEST,
+            "INVALID_TYPE",
+            "object must be Lead, Contact or Task",
+            &[],
+        );
     }
-    match write(&st, &object, None, body.get("fields").unwrap_or(&Value::Null)) {
+    match write(
+        &st,
+        &object,
+        None,
+        body.get("fields").unwrap_or(&Value::Null),
+    ) {
         Ok((id, _)) => Json(json!({"id": id})).into_response(),
         Err(r) => r,
     }
@@ -332,6 +530,12 @@ pub fn routes() -> Router<Arc<crate::SimState>> {
         .route("/services/oauth2/token", post(token))
         .route("/services/data/{version}/query", get(query))
         .route("/services/data/{version}/sobjects/{object}", post(create))
-        .route("/services/data/{version}/sobjects/{object}/{id}", get(get_record).patch(update))
-        .route("/services/data/{version}/sobjects/{object}/{field}/{value}", patch(upsert))
+        .route(
+            "/services/data/{version}/sobjects/{object}/{id}",
+            get(get_record).patch(update),
+        )
+        .route(
+            "/services/data/{version}/sobjects/{object}/{field}/{value}",
+            patch(upsert),
+        )
 }

@@ -158,7 +158,10 @@ pub fn assert_crms_hold_exactly(sim: &SimHandle, ids: &[ConversationId], check_t
     let org = sim.state.default_org().0;
     let want_emails: BTreeSet<String> = emails(sim, ids).into_values().collect();
     let contacts = records(&dump, "/hubspot/contacts");
-    let got: BTreeSet<String> = contacts.iter().map(|c| field(c, "email").to_owned()).collect();
+    let got: BTreeSet<String> = contacts
+        .iter()
+        .map(|c| field(c, "email").to_owned())
+        .collect();
     assert_eq!(contacts.len(), want_emails.len(), "HubSpot contacts");
     assert_eq!(got, want_emails, "HubSpot contact emails");
     let notes = records(&dump, "/hubspot/notes");
@@ -170,7 +173,10 @@ pub fn assert_crms_hold_exactly(sim: &SimHandle, ids: &[ConversationId], check_t
     let want_keys: BTreeSet<String> = ids.iter().map(|i| format!("{org}:{}", i.0)).collect();
     assert_eq!(keys, want_keys, "one note per conversation");
     let leads = records(&dump, "/salesforce/Lead");
-    let lead_emails: BTreeSet<String> = leads.iter().map(|l| field(l, "Email").to_lowercase()).collect();
+    let lead_emails: BTreeSet<String> = leads
+        .iter()
+        .map(|l| field(l, "Email").to_lowercase())
+        .collect();
     assert_eq!(leads.len(), want_emails.len(), "Salesforce Leads");
     assert_eq!(lead_emails, want_emails);
     let tasks = records(&dump, "/salesforce/Task");
@@ -203,7 +209,10 @@ pub fn assert_crms_hold_exactly(sim: &SimHandle, ids: &[ConversationId], check_t
             let key = field(t, "Drift_Conversation_Id__c");
             let id: i64 = key.split('-').nth(1).unwrap().parse().unwrap();
             let transcript = sim_transcript(o, ConversationId(id));
-            assert!(field(t, "Description").contains(transcript.trim()), "task of {id}");
+            assert!(
+                field(t, "Description").contains(transcript.trim()),
+                "task of {id}"
+            );
         }
     }
 }
@@ -211,7 +220,9 @@ pub fn assert_crms_hold_exactly(sim: &SimHandle, ids: &[ConversationId], check_t
 fn sim_transcript(o: &drift_sim::world::Org, id: ConversationId) -> String {
     let rec = &o.conversations[&id];
     let contact = rec.conversation.contact_id.and_then(|c| o.contacts.get(&c));
-    drift_sim::text::transcript(&rec.messages, contact, |u| o.users.get(&drift_types::UserId(u)))
+    drift_sim::text::transcript(&rec.messages, contact, |u| {
+        o.users.get(&drift_types::UserId(u))
+    })
 }
 
 fn escape(s: &str) -> String {
@@ -228,7 +239,12 @@ fn verify_with_python(deliveries: &[(String, HeaderMap, Bytes)]) -> Option<usize
     let items: Vec<Value> = deliveries
         .iter()
         .map(|(_, h, b)| {
-            let hv = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            let hv = |k: &str| {
+                h.get(k)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned()
+            };
             json!({"id": hv("webhook-id"), "timestamp": hv("webhook-timestamp"),
                    "signature": hv("webhook-signature"), "body": String::from_utf8_lossy(b)})
         })
@@ -249,7 +265,11 @@ print(n)
         .args(["-c", script, &f.path().display().to_string(), WHSEC])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Some(String::from_utf8_lossy(&out.stdout).trim().parse().unwrap())
 }
 
@@ -257,7 +277,12 @@ async fn push_all(addr: SocketAddr, sim: &SimHandle, ids: &[ConversationId], n0:
     let http = reqwest::Client::new();
     let o = org(sim);
     for (n, id) in ids.iter().enumerate() {
-        assert_eq!(post(&http, addr, &push(o, *id, n0 + n as i64)).await.unwrap(), 200);
+        assert_eq!(
+            post(&http, addr, &push(o, *id, n0 + n as i64))
+                .await
+                .unwrap(),
+            200
+        );
     }
 }
 
@@ -287,11 +312,23 @@ async fn two_hundred_pushes_land_once_in_every_crm_and_repushes_and_replays_only
     assert_crms_hold_exactly(&env.sim, &ids, true);
 
     // The HTTP receiver: one signed delivery per conversation, verified independently.
-    let all: Vec<_> = ce.hook.got.lock().unwrap().iter().filter(|(p, ..)| p == "all").cloned().collect();
+    let all: Vec<_> = ce
+        .hook
+        .got
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, ..)| p == "all")
+        .cloned()
+        .collect();
     assert_eq!(all.len(), ids.len(), "one delivery per conversation");
     let ids_seen: BTreeSet<i64> = all
         .iter()
-        .map(|(_, _, b)| serde_json::from_slice::<Value>(b).unwrap()["data"]["conversation"]["id"].as_i64().unwrap())
+        .map(|(_, _, b)| {
+            serde_json::from_slice::<Value>(b).unwrap()["data"]["conversation"]["id"]
+                .as_i64()
+                .unwrap()
+        })
         .collect();
     assert_eq!(ids_seen.len(), ids.len());
     if let Some(n) = verify_with_python(&all) {
@@ -299,11 +336,25 @@ async fn two_hundred_pushes_land_once_in_every_crm_and_repushes_and_replays_only
     }
     let body: Value = serde_json::from_slice(&all[0].2).unwrap();
     assert_eq!(body["type"], "drift.conversation_push");
-    assert!(body["data"]["transcript"].as_str().is_some_and(|t| !t.is_empty()));
+    assert!(
+        body["data"]["transcript"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+    );
 
     // Routing: only conversations whose contact's lead_score >= 50 reach `hot`.
-    let hot: BTreeSet<i64> = ce.hook.got.lock().unwrap().iter().filter(|(p, ..)| p == "hot")
-        .map(|(_, _, b)| serde_json::from_slice::<Value>(b).unwrap()["data"]["conversation"]["id"].as_i64().unwrap())
+    let hot: BTreeSet<i64> = ce
+        .hook
+        .got
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, ..)| p == "hot")
+        .map(|(_, _, b)| {
+            serde_json::from_slice::<Value>(b).unwrap()["data"]["conversation"]["id"]
+                .as_i64()
+                .unwrap()
+        })
         .collect();
     let want_hot: BTreeSet<i64> = {
         let world = lock(&env.sim.state.world);
@@ -320,8 +371,15 @@ async fn two_hundred_pushes_land_once_in_every_crm_and_repushes_and_replays_only
             .map(|id| id.0)
             .collect()
     };
-    assert!(!want_hot.is_empty() && want_hot.len() < ids.len(), "{}", want_hot.len());
-    assert_eq!(hot, want_hot, "the filtered sink got exactly the matching conversations");
+    assert!(
+        !want_hot.is_empty() && want_hot.len() < ids.len(),
+        "{}",
+        want_hot.len()
+    );
+    assert_eq!(
+        hot, want_hot,
+        "the filtered sink got exactly the matching conversations"
+    );
 
     // Pushed again: nothing changes at all (same content is not re-sent).
     let (c0, u0) = creates_and_updates(&env.sim);
@@ -332,7 +390,10 @@ async fn two_hundred_pushes_land_once_in_every_crm_and_repushes_and_replays_only
     assert_eq!(ce.hook.got.lock().unwrap().len(), hook_before);
     assert_crms_hold_exactly(&env.sim, &ids, false);
     let m = running.metrics.render(&[]);
-    assert!(m.contains("driftbridge_sink_deliveries_total{sink=\"hubspot\",outcome=\"unchanged\"} 200"), "{m}");
+    assert!(
+        m.contains("driftbridge_sink_deliveries_total{sink=\"hubspot\",outcome=\"unchanged\"} 200"),
+        "{m}"
+    );
 
     // Every conversation replayed to every CRM: updates only.
     for id in &ids {
@@ -351,10 +412,19 @@ async fn two_hundred_pushes_land_once_in_every_crm_and_repushes_and_replays_only
     assert!(u1 > u0, "replays update");
     assert_crms_hold_exactly(&env.sim, &ids, false);
     let m = running.metrics.render(&[]);
-    assert!(m.contains("driftbridge_sink_deliveries_total{sink=\"salesforce\",outcome=\"updated\"} 200"), "{m}");
-    let rows = bridge_store::deliveries::list(&store, Some("hubspot"), 1000).await.unwrap();
+    assert!(
+        m.contains(
+            "driftbridge_sink_deliveries_total{sink=\"salesforce\",outcome=\"updated\"} 200"
+        ),
+        "{m}"
+    );
+    let rows = bridge_store::deliveries::list(&store, Some("hubspot"), 1000)
+        .await
+        .unwrap();
     assert_eq!(rows.len(), ids.len());
-    assert!(rows.iter().all(|r| r.state == "delivered" && r.external_ids.contains_key("note") && r.deliveries == 2));
+    assert!(rows.iter().all(|r| r.state == "delivered"
+        && r.external_ids.contains_key("note")
+        && r.deliveries == 2));
     running.stop().await;
 }
 
@@ -383,13 +453,27 @@ async fn crms_failing_for_a_minute_get_everything_afterwards_with_the_waits_they
     // job that long, so a minute of refusals sees a few rounds, not a retry storm.
     let conc = env.config.workers.concurrency as u64;
     let hs = crm.stats(Target::Hubspot);
-    assert!(hs.faulted > 0 && hs.faulted <= 7 * conc, "HubSpot saw {} refused calls", hs.faulted);
+    assert!(
+        hs.faulted > 0 && hs.faulted <= 7 * conc,
+        "HubSpot saw {} refused calls",
+        hs.faulted
+    );
     let mk = crm.stats(Target::Marketo);
-    assert!(mk.faulted > 0 && mk.faulted <= 4 * conc, "Marketo saw {} refused calls", mk.faulted);
+    assert!(
+        mk.faulted > 0 && mk.faulted <= 4 * conc,
+        "Marketo saw {} refused calls",
+        mk.faulted
+    );
     assert!(crm.stats(Target::Salesforce).faulted > 0);
     let m = running.metrics.render(&[]);
-    assert!(m.contains("driftbridge_sink_deliveries_total{sink=\"hubspot\",outcome=\"throttled\"}"), "{m}");
-    assert!(m.contains("driftbridge_sink_deliveries_total{sink=\"salesforce\",outcome=\"retried\"}"), "{m}");
+    assert!(
+        m.contains("driftbridge_sink_deliveries_total{sink=\"hubspot\",outcome=\"throttled\"}"),
+        "{m}"
+    );
+    assert!(
+        m.contains("driftbridge_sink_deliveries_total{sink=\"salesforce\",outcome=\"retried\"}"),
+        "{m}"
+    );
     running.stop().await;
 }
 
@@ -427,12 +511,20 @@ fields = {{ Company = "" }}
     assert_eq!(dead[0].name, "deliver_conversation");
     assert_eq!(dead[0].attempts, 1, "a refusal is not retried");
     let err = dead[0].last_error.clone().unwrap();
-    assert!(err.contains("REQUIRED_FIELD_MISSING") && err.contains("[Company]"), "{err}");
-    let row = bridge_store::deliveries::list(&store, Some("sf"), 5).await.unwrap();
+    assert!(
+        err.contains("REQUIRED_FIELD_MISSING") && err.contains("[Company]"),
+        "{err}"
+    );
+    let row = bridge_store::deliveries::list(&store, Some("sf"), 5)
+        .await
+        .unwrap();
     assert_eq!(row[0].state, "failed");
     assert!(row[0].last_error.as_deref().unwrap().contains("Company"));
     let m = running.metrics.render(&[]);
-    assert!(m.contains("driftbridge_sink_deliveries_total{sink=\"sf\",outcome=\"failed\"} 1"), "{m}");
+    assert!(
+        m.contains("driftbridge_sink_deliveries_total{sink=\"sf\",outcome=\"failed\"} 1"),
+        "{m}"
+    );
     running.stop().await;
 }
 
@@ -447,14 +539,25 @@ async fn an_expired_salesforce_session_is_refreshed_once_and_the_calls_retried()
     let store = running.queue.store().clone();
     push_all(running.addr, &env.sim, &ids[..10], 0).await;
     drained(&store, Duration::from_secs(60)).await;
-    let issued = |sim: &SimHandle| sim.state.crm.dump()["salesforce"]["sessions_issued"].as_u64().unwrap();
+    let issued = |sim: &SimHandle| {
+        sim.state.crm.dump()["salesforce"]["sessions_issued"]
+            .as_u64()
+            .unwrap()
+    };
     let before = issued(&env.sim);
     let http = reqwest::Client::new();
-    http.post(format!("{}/sim/crm/salesforce/expire", env.sim.base_url())).send().await.unwrap();
+    http.post(format!("{}/sim/crm/salesforce/expire", env.sim.base_url()))
+        .send()
+        .await
+        .unwrap();
     push_all(running.addr, &env.sim, &ids[10..], 100).await;
     drained(&store, Duration::from_secs(60)).await;
     assert_eq!(running.queue.list(JobState::Dead, 5).await.unwrap(), vec![]);
-    assert_eq!(issued(&env.sim), before + 1, "one refresh for every job that met the expired session");
+    assert_eq!(
+        issued(&env.sim),
+        before + 1,
+        "one refresh for every job that met the expired session"
+    );
     assert_crms_hold_exactly(&env.sim, &ids, false);
     running.stop().await;
 }
@@ -473,7 +576,10 @@ async fn kill_9_during_two_hundred_pushes_still_leaves_one_record_of_each_kind()
     }
     let ids = conversation_ids(&env.sim);
     let o = org(&env.sim);
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
     let port = free_port();
     let writes = |sim: &SimHandle| sim.state.crm.writes().len();
     let mut pending: Vec<ConversationId> = ids.clone();
@@ -501,10 +607,14 @@ async fn kill_9_during_two_hundred_pushes_still_leaves_one_record_of_each_kind()
         rng ^= rng >> 7;
         rng ^= rng << 17;
         let target = writes(&env.sim) + 20 + (rng % 150) as usize;
-        wait_until("CRM writes before the kill", Duration::from_secs(60), || {
-            let n = writes(&env.sim);
-            async move { n >= target }
-        })
+        wait_until(
+            "CRM writes before the kill",
+            Duration::from_secs(60),
+            || {
+                let n = writes(&env.sim);
+                async move { n >= target }
+            },
+        )
         .await;
         serve.child.kill().unwrap(); // SIGKILL
         serve.child.wait().unwrap();
