@@ -39,7 +39,8 @@ pub struct CrmBenchArgs {
     targets: Vec<String>,
 }
 
-fn spec(target: &str, sim: &str, hook: &str) -> Result<Value> {
+/// A sink of `target` pointing at the simulator at `sim` (or, for `http`, at `hook`).
+pub(crate) fn spec(target: &str, sim: &str, hook: &str) -> Result<Value> {
     Ok(match target {
         "hubspot" => json!({"kind": "hubspot", "base_url": format!("{sim}/hubspot"),
                             "token": "pat-na1-driftbridge-sim"}),

@@ -79,6 +79,14 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     config.drift.rate_limit_per_minute = a.rate_limit;
     // The demo's vault holds nothing beyond this run, so a throwaway master key will do.
     config.secrets.master_key = Some(bridge_store::vault::MasterKey::generate()?);
+    // Pushed conversations also go to the simulator's HubSpot, Salesforce and Marketo.
+    config.outbound.allow = vec![format!("127.0.0.1:{}", sim.addr.port())];
+    for target in ["hubspot", "salesforce", "marketo"] {
+        let spec = crate::bench_crm::spec(target, &sim.base_url(), "")?;
+        config
+            .sinks
+            .insert(target.into(), serde_json::from_value(spec)?);
+    }
     let running = crate::serve::start(&config, true).await?;
     let hook = format!("http://{}/webhooks/drift", running.addr);
     println!(
@@ -156,6 +164,21 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     println!(
         "6. sync right after: {} conversations fetched, {} rows changed, {} API calls",
         s.conversations_fetched, s.rows_changed, s.api_calls
+    );
+    let crm = sim.state.crm.dump();
+    let n = |p: &str| {
+        crm.pointer(p)
+            .and_then(|v| v.as_array())
+            .map_or(0, Vec::len)
+    };
+    println!(
+        "7. pushed conversations delivered: HubSpot {} contacts and {} notes, Salesforce {} Leads \
+         and {} Tasks, Marketo {} leads",
+        n("/hubspot/contacts"),
+        n("/hubspot/notes"),
+        n("/salesforce/Lead"),
+        n("/salesforce/Task"),
+        n("/marketo/leads")
     );
     println!("\nRows per table:");
     for (table, n) in store.table_counts().await? {

@@ -232,3 +232,101 @@ async fn a_sync_lease_has_one_holder_until_it_expires_or_is_released() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_delivery_row_is_held_by_one_job_and_records_its_ids() {
+    use bridge_store::deliveries::{self, Key};
+    for (backend, store, _db) in stores().await {
+        let key = Key {
+            org: ORG.0,
+            conversation: 77,
+            sink: "hubspot",
+        };
+        let row = deliveries::claim(&store, &key, 1, 1000, 5000)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (row.state.as_str(), row.deliveries),
+            ("new", 0),
+            "{backend:?}"
+        );
+        // Another job waits while the hold lasts; the holder itself may take it again.
+        assert!(
+            deliveries::claim(&store, &key, 2, 2000, 6000)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            deliveries::claim(&store, &key, 1, 2000, 6000)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        deliveries::begin_write(&store, &key, 1, 2500)
+            .await
+            .unwrap();
+        assert_eq!(
+            deliveries::get(&store, &key)
+                .await
+                .unwrap()
+                .unwrap()
+                .pending_since,
+            Some(2500)
+        );
+        let ids = [("note".to_owned(), "12".to_owned())].into_iter().collect();
+        let mut tx = store.begin().await.unwrap();
+        assert!(
+            !deliveries::record(&mut tx, &key, 2, &ids, "h1", 3000)
+                .await
+                .unwrap(),
+            "not the holder"
+        );
+        assert!(
+            deliveries::record(&mut tx, &key, 1, &ids, "h1", 3000)
+                .await
+                .unwrap()
+        );
+        tx.commit().await.unwrap();
+        let r = deliveries::get(&store, &key).await.unwrap().unwrap();
+        assert_eq!(r.state, "delivered");
+        assert_eq!(r.external_ids, ids);
+        assert_eq!(r.content_hash.as_deref(), Some("h1"));
+        assert_eq!((r.pending_since, r.deliveries), (None, 1));
+        // Released: another job takes it; a failure is kept on the row.
+        let again = deliveries::claim(&store, &key, 2, 4000, 9000)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.external_ids, r.external_ids);
+        deliveries::release(&store, &key, 2, Some("HubSpot answered 400"), true, 4100)
+            .await
+            .unwrap();
+        // An expired hold is taken over.
+        deliveries::claim(&store, &key, 3, 5000, 5500)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            deliveries::claim(&store, &key, 4, 6000, 7000)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let listed = deliveries::list(&store, Some("hubspot"), 10).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].state, "failed");
+        assert_eq!(
+            listed[0].last_error.as_deref(),
+            Some("HubSpot answered 400")
+        );
+        assert_eq!(deliveries::list(&store, None, 10).await.unwrap().len(), 1);
+        assert!(
+            deliveries::list(&store, Some("other"), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
