@@ -7,6 +7,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod metrics;
 pub mod schedule;
+pub mod sink_secrets;
 pub mod sync;
 pub mod tenants;
 

@@ -352,9 +352,13 @@ impl Config {
         bridge_sinks::outbound::OutboundGuard::new(&self.outbound.allow)
     }
 
-    /// Builds the configured sinks.
-    pub async fn build_sinks(&self) -> Result<bridge_sinks::sink::Sinks> {
-        bridge_sinks::sink::Sinks::build(&self.sinks, &self.outbound_guard())
+    /// Builds the configured sinks; secrets left out of the configuration come from
+    /// `secrets` (the vault).
+    pub async fn build_sinks(
+        &self,
+        secrets: Option<std::sync::Arc<dyn bridge_sinks::sink::SecretStore>>,
+    ) -> Result<bridge_sinks::sink::Sinks> {
+        bridge_sinks::sink::Sinks::build(&self.sinks, &self.outbound_guard(), secrets)
             .await
             .map_err(|e| anyhow::anyhow!("invalid sink configuration: {e}"))
     }

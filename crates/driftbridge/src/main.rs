@@ -79,11 +79,29 @@ enum Command {
     /// Installed tenants: list, disconnect, audit.
     #[command(subcommand)]
     Tenants(TenantsCommand),
+    /// CRM/MAP sinks: their secrets in the vault, and their deliveries.
+    #[command(subcommand)]
+    Sinks(SinksCommand),
     /// Print the commented default configuration.
     ConfigDefaults,
     /// Benchmarks that need the whole binary (see docs/BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SinksCommand {
+    /// Seal a sink's secret (read from standard input) in the vault; the config may then
+    /// leave it out.
+    SetSecret {
+        /// Sink name (`[sinks.NAME]`).
+        sink: String,
+        /// `token` (hubspot), `client_secret` and `refresh_token` (salesforce),
+        /// `client_secret` (marketo) or `secret` (http).
+        field: String,
+    },
+    /// Configured sinks, where their secrets come from, and their deliveries by state.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -258,6 +276,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Tenants(TenantsCommand::Audit { org }) => {
             ops::tenants_audit(&load(None)?, org).await
         }
+        Command::Sinks(SinksCommand::SetSecret { sink, field }) => {
+            ops::sinks_set_secret(&load(None)?, &sink, &field).await
+        }
+        Command::Sinks(SinksCommand::List) => ops::sinks_list(&load(None)?).await,
         Command::ConfigDefaults => {
             print!("{}", config::DEFAULTS);
             Ok(())

@@ -183,6 +183,73 @@ pub async fn keys_rotate(config: &Config) -> Result<()> {
     Ok(())
 }
 
+/// `driftbridge sinks set-secret SINK FIELD`: the value comes from standard input, never
+/// from the command line (where `ps` and shell history would keep it).
+pub async fn sinks_set_secret(config: &Config, sink: &str, field: &str) -> Result<()> {
+    let Some(spec) = config.sinks.get(sink) else {
+        let known: Vec<&String> = config.sinks.keys().collect();
+        bail!("no sink named {sink:?} is configured (configured: {known:?})");
+    };
+    if !spec.secret_fields().contains(&field) {
+        bail!(
+            "sink {sink:?} has no secret {field:?}; its secrets are {:?}",
+            spec.secret_fields()
+        );
+    }
+    let mut value = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut value)
+        .context("while reading the secret from standard input")?;
+    let value = value.trim_end_matches(['\r', '\n']);
+    if value.is_empty() {
+        bail!(
+            "standard input was empty: pipe the secret in, e.g. `printf %s \"$TOKEN\" | driftbridge sinks set-secret {sink} {field}`"
+        );
+    }
+    let queue = crate::serve::open_queue(config).await?;
+    let secrets = crate::serve::sink_secrets_on(queue.store().clone(), config.keyring()?);
+    secrets
+        .put(sink, field, &drift_types::Secret::new(value))
+        .await?;
+    println!("sealed {field} of sink {sink} in the vault");
+    Ok(())
+}
+
+/// `driftbridge sinks list`.
+pub async fn sinks_list(config: &Config) -> Result<()> {
+    let queue = crate::serve::open_queue(config).await?;
+    let secrets = crate::serve::sink_secrets_on(queue.store().clone(), config.keyring()?);
+    let rows = bridge_store::deliveries::list(queue.store(), None, i64::MAX).await?;
+    println!("{:<16} {:<11} {:<40} deliveries", "sink", "kind", "secrets");
+    for (name, spec) in &config.sinks {
+        let mut spec = spec.clone();
+        let mut where_from = Vec::new();
+        for f in spec.secret_fields() {
+            let in_config = spec.secret_mut(f).is_some_and(|s| !s.is_empty());
+            let from = if in_config {
+                "config"
+            } else if secrets.get(name, f).await?.is_some() {
+                "vault"
+            } else {
+                "MISSING"
+            };
+            where_from.push(format!("{f}={from}"));
+        }
+        let mut states: std::collections::BTreeMap<&str, usize> = Default::default();
+        for r in rows.iter().filter(|r| &r.sink == name) {
+            *states.entry(r.state.as_str()).or_default() += 1;
+        }
+        let kind = serde_json::to_value(&spec)?
+            .get("kind")
+            .and_then(|k| k.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        println!(
+            "{name:<16} {kind:<11} {:<40} {states:?}",
+            where_from.join(" ")
+        );
+    }
+    Ok(())
+}
+
 /// `driftbridge tenants list`.
 pub async fn tenants_list(config: &Config) -> Result<()> {
     let t = tenants(config).await?;

@@ -11,6 +11,7 @@ use bridge_core::ingest::Ingestor;
 use bridge_core::jobs::Pipeline;
 use bridge_core::metrics::{Metrics, labels};
 use bridge_core::schedule::{self, ScheduleConfig};
+use bridge_core::sink_secrets::SinkSecrets;
 use bridge_core::tenants::Tenants;
 use bridge_queue::{Queue, WorkerConfig, WorkerStats, run_workers};
 use bridge_store::vault::{Keyring, Vault};
@@ -57,6 +58,11 @@ pub async fn open_queue(config: &Config) -> Result<Queue> {
     Ok(Queue::new(store, config.queue()))
 }
 
+/// Sink secrets on `store`, sealed with `keyring`.
+pub fn sink_secrets_on(store: Store, keyring: Keyring) -> SinkSecrets {
+    SinkSecrets::new(store, Arc::new(Vault::new(keyring)))
+}
+
 /// The tenants on `store`, their secrets opened with `keyring`, refreshed with the configured
 /// Drift app.
 pub fn tenants_on(config: &Config, store: Store, keyring: Keyring) -> Result<Tenants> {
@@ -70,8 +76,13 @@ pub fn tenants_on(config: &Config, store: Store, keyring: Keyring) -> Result<Ten
 /// Opens the store (applying migrations), binds the listener and starts everything.
 pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
     let keyring = config.keyring()?;
-    let sinks = config.build_sinks().await?;
     let queue = open_queue(config).await?;
+    let sinks = config
+        .build_sinks(Some(Arc::new(sink_secrets_on(
+            queue.store().clone(),
+            keyring.clone(),
+        ))))
+        .await?;
     let metrics = Arc::new(Metrics::default());
     let oauth_app = config.oauth_app()?;
     let state_key = keyring.primary.derive("oauth state cookie");

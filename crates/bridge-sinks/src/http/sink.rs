@@ -21,7 +21,8 @@ pub struct HttpSpec {
     pub common: CommonSpec,
     /// The endpoint.
     pub url: String,
-    /// The Standard Webhooks secret, `whsec_...`.
+    /// The Standard Webhooks secret, `whsec_...` (empty: from the vault).
+    #[serde(default)]
     pub secret: Secret,
     /// The whole document as a template (overrides the default and `fields`).
     #[serde(default)]
@@ -71,7 +72,9 @@ impl HttpSpec {
     /// Settings problems beyond templates.
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if let Err(e) = WebhookSecret::parse(self.secret.expose()) {
+        if !self.secret.is_empty()
+            && let Err(e) = WebhookSecret::parse(self.secret.expose())
+        {
             out.push(format!("secret: {e}"));
         }
         if url::Url::parse(&self.url).is_err() {

@@ -38,7 +38,8 @@ pub struct HubSpotSpec {
     /// Object path prefix: `/crm/v3/objects` or the dated `/crm/objects/2026-03`.
     #[serde(default = "default_prefix")]
     pub path_prefix: String,
-    /// Private-app or OAuth access token.
+    /// Private-app or OAuth access token (empty: from the vault).
+    #[serde(default)]
     pub token: Secret,
     /// The custom note property holding the conversation key.
     #[serde(default = "default_note_property")]
@@ -94,9 +95,6 @@ impl HubSpotSpec {
     /// Settings problems beyond templates.
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if self.token.is_empty() {
-            out.push("token is empty".into());
-        }
         if self.note_property.trim().is_empty() {
             out.push("note_property is empty".into());
         }

@@ -32,7 +32,8 @@ pub struct MarketoSpec {
     pub base_url: String,
     /// The API-only user's client id.
     pub client_id: String,
-    /// Its client secret.
+    /// Its client secret (empty: from the vault).
+    #[serde(default)]
     pub client_secret: Secret,
     /// Calls at once (Marketo allows 10).
     #[serde(default = "default_concurrency")]

@@ -27,7 +27,8 @@ pub(super) struct Api {
     login: String,
     client_id: String,
     client_secret: Secret,
-    refresh_token: Secret,
+    refresh_token: std::sync::Mutex<Secret>,
+    keep: Option<crate::sink::KeepSecret>,
     version: String,
     session: Mutex<Option<Session>>,
 }
@@ -67,6 +68,7 @@ impl Api {
         guard: OutboundGuard,
         login: String,
         spec: &SalesforceSpec,
+        keep: Option<crate::sink::KeepSecret>,
     ) -> Self {
         Api {
             http,
@@ -74,16 +76,22 @@ impl Api {
             login,
             client_id: spec.client_id.clone(),
             client_secret: spec.client_secret.clone(),
-            refresh_token: spec.refresh_token.clone(),
+            refresh_token: std::sync::Mutex::new(spec.refresh_token.clone()),
+            keep,
             version: spec.api_version.clone(),
             session: Mutex::new(None),
         }
     }
 
     async fn refresh(&self) -> Result<Session, SinkError> {
+        let refresh = self
+            .refresh_token
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let form = [
             ("grant_type", "refresh_token"),
-            ("refresh_token", self.refresh_token.expose()),
+            ("refresh_token", refresh.expose()),
             ("client_id", self.client_id.as_str()),
             ("client_secret", self.client_secret.expose()),
         ];
@@ -121,6 +129,19 @@ impl Api {
                 "Salesforce token answer lacks access_token or instance_url",
             ));
         };
+        // With refresh-token rotation each refresh answers a new one and spends the old: it
+        // is kept (in the vault) before it is used, or a restart would hold a spent token.
+        if let Some(new) = v.get("refresh_token").and_then(Value::as_str)
+            && new != refresh.expose()
+        {
+            let new = Secret::new(new);
+            if let Some(keep) = &self.keep {
+                keep.save("refresh_token", new.clone()).await.map_err(|e| {
+                    SinkError::retry(format!("keeping the rotated refresh token: {e}"))
+                })?;
+            }
+            *self.refresh_token.lock().unwrap_or_else(|p| p.into_inner()) = new;
+        }
         // The instance URL comes from the network: it passes the guard like configured URLs.
         let instance = crate::sink::checked(&self.guard, instance).await?;
         Ok(Session {

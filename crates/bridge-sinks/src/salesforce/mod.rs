@@ -33,9 +33,12 @@ pub struct SalesforceSpec {
     pub login_url: String,
     /// The connected app's consumer key.
     pub client_id: String,
-    /// Its consumer secret.
+    /// Its consumer secret (empty: from the vault).
+    #[serde(default)]
     pub client_secret: Secret,
-    /// The refresh token of the integration user.
+    /// The refresh token of the integration user (empty: from the vault, where a rotated
+    /// one is also kept).
+    #[serde(default)]
     pub refresh_token: Secret,
     /// REST API version.
     #[serde(default = "default_version")]
@@ -112,9 +115,6 @@ impl SalesforceSpec {
         if self.client_id.trim().is_empty() {
             out.push("client_id is empty".into());
         }
-        if self.refresh_token.is_empty() {
-            out.push("refresh_token is empty".into());
-        }
         if !self.api_version.starts_with('v') {
             out.push(format!(
                 "api_version {:?} should look like v59.0",
@@ -138,13 +138,23 @@ pub struct Salesforce {
 
 impl Salesforce {
     /// Builds the sink.
-    pub async fn new(spec: &SalesforceSpec, guard: &OutboundGuard) -> Result<Self, SinkError> {
+    pub async fn new(
+        spec: &SalesforceSpec,
+        guard: &OutboundGuard,
+        keep: Option<crate::sink::KeepSecret>,
+    ) -> Result<Self, SinkError> {
         let (lead, task) = spec
             .templates()
             .map_err(|e| SinkError::rejected(e.to_string()))?;
         let login = crate::sink::checked(guard, &spec.login_url).await?;
         Ok(Salesforce {
-            api: Api::new(crate::sink::client(guard)?, guard.clone(), login, spec),
+            api: Api::new(
+                crate::sink::client(guard)?,
+                guard.clone(),
+                login,
+                spec,
+                keep,
+            ),
             lead,
             task,
             format: spec.common.transcript.unwrap_or(TranscriptFormat::Text),

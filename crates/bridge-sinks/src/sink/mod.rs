@@ -12,6 +12,7 @@ mod template;
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,33 @@ pub use filter::{Condition, Filter, Op};
 pub use template::{FieldMap, JsonTemplate, Template, TemplateError, as_text, escape};
 
 use crate::outbound::OutboundGuard;
+use drift_types::Secret;
+
+/// A boxed future of a secret store.
+pub type SecretFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
+
+/// Where sink secrets left out of the configuration come from, and where rotated ones are
+/// kept: driftbridge's token vault.
+pub trait SecretStore: Send + Sync + std::fmt::Debug {
+    /// The secret `field` of sink `sink`.
+    fn load<'a>(&'a self, sink: &'a str, field: &'a str) -> SecretFuture<'a, Option<Secret>>;
+    /// Stores a new value of it.
+    fn save<'a>(&'a self, sink: &'a str, field: &'a str, value: Secret) -> SecretFuture<'a, ()>;
+}
+
+/// A sink's handle to keep its own rotated secrets.
+#[derive(Debug, Clone)]
+pub struct KeepSecret {
+    store: Arc<dyn SecretStore>,
+    sink: String,
+}
+
+impl KeepSecret {
+    /// Stores `value` as this sink's `field`.
+    pub async fn save(&self, field: &str, value: Secret) -> Result<(), String> {
+        self.store.save(&self.sink, field, value).await
+    }
+}
 
 /// What an earlier delivery of this (org, conversation, sink) recorded.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -132,6 +160,28 @@ pub enum SinkSpec {
 }
 
 impl SinkSpec {
+    /// The secret settings of this kind, which the vault may hold instead of the config.
+    pub fn secret_fields(&self) -> &'static [&'static str] {
+        match self {
+            SinkSpec::Hubspot(_) => &["token"],
+            SinkSpec::Salesforce(_) => &["client_secret", "refresh_token"],
+            SinkSpec::Marketo(_) => &["client_secret"],
+            SinkSpec::Http(_) => &["secret"],
+        }
+    }
+
+    /// A secret setting by name.
+    pub fn secret_mut(&mut self, field: &str) -> Option<&mut Secret> {
+        match (self, field) {
+            (SinkSpec::Hubspot(s), "token") => Some(&mut s.token),
+            (SinkSpec::Salesforce(s), "client_secret") => Some(&mut s.client_secret),
+            (SinkSpec::Salesforce(s), "refresh_token") => Some(&mut s.refresh_token),
+            (SinkSpec::Marketo(s), "client_secret") => Some(&mut s.client_secret),
+            (SinkSpec::Http(s), "secret") => Some(&mut s.secret),
+            _ => None,
+        }
+    }
+
     /// The settings all kinds share.
     pub fn common(&self) -> &CommonSpec {
         match self {
@@ -229,12 +279,38 @@ pub struct NamedSink {
 }
 
 impl NamedSink {
-    /// Builds `spec` (checking its URLs against `guard`).
+    /// Builds `spec` (checking its URLs against `guard`); secrets the spec leaves empty come
+    /// from `secrets`.
     pub async fn build(
         name: &str,
         spec: &SinkSpec,
         guard: &OutboundGuard,
+        secrets: Option<Arc<dyn SecretStore>>,
     ) -> Result<Self, SinkError> {
+        let mut spec = spec.clone();
+        for field in spec.secret_fields() {
+            let from_vault = match (&secrets, spec.secret_mut(field)) {
+                (Some(store), Some(s)) if s.is_empty() => store
+                    .load(name, field)
+                    .await
+                    .map_err(|e| SinkError::rejected(format!("sink {name:?}: {field}: {e}")))?,
+                _ => None,
+            };
+            if let (Some(v), Some(s)) = (from_vault, spec.secret_mut(field)) {
+                *s = v;
+            }
+            if spec.secret_mut(field).is_some_and(|s| s.is_empty()) {
+                return Err(SinkError::rejected(format!(
+                    "sink {name:?}: {field} is missing: set it in [sinks.{name}] or store it with \
+                     `driftbridge sinks set-secret {name} {field}`"
+                )));
+            }
+        }
+        let spec = &spec;
+        let keep = secrets.map(|store| KeepSecret {
+            store,
+            sink: name.to_owned(),
+        });
         let problems = spec.problems();
         if !problems.is_empty() {
             return Err(SinkError::rejected(format!(
@@ -245,7 +321,7 @@ impl NamedSink {
         let sink = match spec {
             SinkSpec::Hubspot(s) => AnySink::Hubspot(crate::hubspot::HubSpot::new(s, guard).await?),
             SinkSpec::Salesforce(s) => {
-                AnySink::Salesforce(crate::salesforce::Salesforce::new(s, guard).await?)
+                AnySink::Salesforce(crate::salesforce::Salesforce::new(s, guard, keep).await?)
             }
             SinkSpec::Marketo(s) => AnySink::Marketo(crate::marketo::Marketo::new(s, guard).await?),
             SinkSpec::Http(s) => AnySink::Http(crate::http::HttpSink::new(s, guard).await?),
@@ -318,12 +394,13 @@ impl Sinks {
     pub async fn build(
         specs: &BTreeMap<String, SinkSpec>,
         guard: &OutboundGuard,
+        secrets: Option<Arc<dyn SecretStore>>,
     ) -> Result<Self, SinkError> {
         let mut out = BTreeMap::new();
         for (name, spec) in specs {
             out.insert(
                 name.clone(),
-                Arc::new(NamedSink::build(name, spec, guard).await?),
+                Arc::new(NamedSink::build(name, spec, guard, secrets.clone()).await?),
             );
         }
         Ok(Sinks(out))

@@ -56,7 +56,7 @@ fn bundle(sim: &SimHandle, i: usize) -> ConversationBundle {
 async fn build(sim: &SimHandle, spec: Value) -> NamedSink {
     let spec: SinkSpec = serde_json::from_value(spec).unwrap();
     let guard = OutboundGuard::new(&[format!("127.0.0.1:{}", sim.addr.port())]);
-    NamedSink::build("t", &spec, &guard).await.unwrap()
+    NamedSink::build("t", &spec, &guard, None).await.unwrap()
 }
 
 fn count(sim: &SimHandle, path: &str) -> usize {

@@ -73,6 +73,8 @@ pub struct CrmSettings {
     pub salesforce_client_secret: String,
     /// The refresh token it accepts.
     pub salesforce_refresh_token: String,
+    /// Refresh-token rotation: each refresh answers a new refresh token and spends the old.
+    pub salesforce_rotate_refresh: bool,
     /// Salesforce API calls per 24 h.
     pub salesforce_daily_limit: u64,
     /// Marketo API user.
@@ -98,6 +100,7 @@ impl Default for CrmSettings {
             salesforce_client_id: "sim-salesforce-client".into(),
             salesforce_client_secret: "sim-salesforce-secret".into(),
             salesforce_refresh_token: "sim-salesforce-refresh".into(),
+            salesforce_rotate_refresh: false,
             salesforce_daily_limit: 100_000,
             marketo_client_id: "sim-marketo-client".into(),
             marketo_client_secret: "sim-marketo-secret".into(),

@@ -109,16 +109,19 @@ async fn token(
         .unwrap_or("127.0.0.1");
     let mut data = lock(&st.crm.salesforce);
     data.sessions_issued += 1;
-    let access = format!(
-        "00Dsim!{}{:08x}",
-        data.sessions_issued,
-        now_ms() as u64 & 0xffff_ffff
-    );
+    let n = data.sessions_issued;
+    let access = format!("00Dsim!{n}{:08x}", now_ms() as u64 & 0xffff_ffff);
     data.sessions.insert(access.clone());
-    Json(json!({"access_token": access, "instance_url": format!("http://{host}/salesforce"),
+    drop(data);
+    let mut body = json!({"access_token": access, "instance_url": format!("http://{host}/salesforce"),
                 "id": "https://login.salesforce.com/id/00Dsim/005sim", "token_type": "Bearer",
-                "issued_at": now_ms().to_string(), "signature": "c2ltdWxhdGVk", "scope": "api refresh_token"}))
-        .into_response()
+                "issued_at": now_ms().to_string(), "signature": "c2ltdWxhdGVk", "scope": "api refresh_token"});
+    if s.salesforce_rotate_refresh {
+        let next = format!("sim-sf-refresh-{n}-{:x}", now_ms());
+        lock(&st.crm.settings).salesforce_refresh_token = next.clone();
+        body["refresh_token"] = json!(next);
+    }
+    Json(body).into_response()
 }
 
 /// Auth, latency, faults and the daily allocation.

@@ -622,3 +622,146 @@ async fn kill_9_during_two_hundred_pushes_still_leaves_one_record_of_each_kind()
     assert!(pending.is_empty(), "every push acknowledged in the end");
     assert_crms_hold_exactly(&env.sim, &ids, true);
 }
+
+fn cli(ce: &CrmEnv, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_driftbridge"))
+        .arg("--config")
+        .arg(ce.file.path())
+        .args(args)
+        .env("DRIFTBRIDGE_DATABASE__URL", &ce.env.db.url)
+        .env(
+            "DRIFTBRIDGE_MASTER_KEY",
+            ce.env.config.secrets.master_key.as_ref().unwrap().expose(),
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn crm_credentials_live_in_the_vault_and_a_rotated_refresh_token_survives_a_restart() {
+    let Some(ce) = env_with_sinks(Backend::Sqlite, 12, |sim, _| {
+        format!(
+            r#"
+[outbound]
+allow = ["127.0.0.1:{}"]
+[sinks.hubspot]
+kind = "hubspot"
+base_url = "{base}/hubspot"
+[sinks.salesforce]
+kind = "salesforce"
+login_url = "{base}/salesforce"
+client_id = "sim-salesforce-client"
+"#,
+            sim.addr.port(),
+            base = sim.base_url()
+        )
+    })
+    .await
+    else {
+        return;
+    };
+    let env = &ce.env;
+    let settings = lock(&env.sim.state.crm.settings).clone();
+    lock(&env.sim.state.crm.settings).salesforce_rotate_refresh = true;
+    // Without its secrets a sink cannot start, and serve says how to provide them.
+    let e = driftbridge::serve::start(&env.config, true)
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        format!("{e:#}").contains("sinks set-secret hubspot token"),
+        "{e:#}"
+    );
+    for (sink, field, value) in [
+        ("hubspot", "token", settings.hubspot_token.as_str()),
+        (
+            "salesforce",
+            "client_secret",
+            settings.salesforce_client_secret.as_str(),
+        ),
+        (
+            "salesforce",
+            "refresh_token",
+            settings.salesforce_refresh_token.as_str(),
+        ),
+    ] {
+        let out = cli(
+            &ce,
+            &["sinks", "set-secret", sink, field],
+            &format!("{value}\n"),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let bad = cli(&ce, &["sinks", "set-secret", "hubspot", "password"], "x");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("has no secret \"password\""));
+    let list = cli(&ce, &["sinks", "list"], "");
+    let list = String::from_utf8_lossy(&list.stdout).to_string();
+    assert!(
+        list.contains("token=vault") && list.contains("refresh_token=vault"),
+        "{list}"
+    );
+
+    let ids = conversation_ids(&env.sim);
+    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+    push_all(running.addr, &env.sim, &ids[..6], 0).await;
+    drained(running.queue.store(), Duration::from_secs(60)).await;
+    assert_eq!(running.queue.list(JobState::Dead, 5).await.unwrap(), vec![]);
+    running.stop().await;
+    let rotated = lock(&env.sim.state.crm.settings)
+        .salesforce_refresh_token
+        .clone();
+    assert_ne!(
+        rotated, settings.salesforce_refresh_token,
+        "the refresh token rotated"
+    );
+
+    // A new process: its session is gone and the configured-at-first refresh token is spent,
+    // so only the rotated one kept in the vault can work.
+    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+    push_all(running.addr, &env.sim, &ids[6..], 100).await;
+    drained(running.queue.store(), Duration::from_secs(60)).await;
+    assert_eq!(running.queue.list(JobState::Dead, 5).await.unwrap(), vec![]);
+    running.stop().await;
+    let dump = env.sim.state.crm.dump();
+    assert_eq!(records(&dump, "/salesforce/Task").len(), ids.len());
+    assert_eq!(records(&dump, "/hubspot/notes").len(), ids.len());
+
+    let latest = lock(&env.sim.state.crm.settings)
+        .salesforce_refresh_token
+        .clone();
+    let planted = [
+        settings.hubspot_token.clone(),
+        settings.salesforce_client_secret.clone(),
+        settings.salesforce_refresh_token.clone(),
+        rotated,
+        latest,
+    ];
+    let db_path = env.db.url.trim_start_matches("sqlite:").to_owned();
+    for f in [db_path.clone(), format!("{db_path}-wal")] {
+        let Ok(bytes) = std::fs::read(&f) else {
+            continue;
+        };
+        for s in &planted {
+            assert!(
+                !bytes.windows(s.len()).any(|w| w == s.as_bytes()),
+                "a CRM secret ({} chars) is in {f} in clear",
+                s.len()
+            );
+        }
+    }
+}
