@@ -87,20 +87,13 @@ pub async fn claim(
     held_until: i64,
 ) -> Result<Option<Delivery>> {
     let mut conn = store.acquire().await?;
-    sqlx::query(
-        "INSERT INTO deliveries (org_id, conversation_id, sink, state, external_ids, created_at, updated_at) \
-         VALUES ($1, $2, $3, 'new', '{}', $4, $4) ON CONFLICT (org_id, conversation_id, sink) DO NOTHING",
-    )
-    .bind(key.org)
-    .bind(key.conversation)
-    .bind(key.sink)
-    .bind(now_ms)
-    .execute(&mut *conn)
-    .await
-    .op("creating a delivery row")?;
+    // One statement (one commit): create the row held, or take it when free or expired.
     let n = sqlx::query(
-        "UPDATE deliveries SET holder = $4, held_until = $5 WHERE org_id = $1 AND conversation_id = $2 \
-         AND sink = $3 AND (holder IS NULL OR holder = $4 OR held_until < $6)",
+        "INSERT INTO deliveries (org_id, conversation_id, sink, state, external_ids, holder, \
+         held_until, created_at, updated_at) VALUES ($1, $2, $3, 'new', '{}', $4, $5, $6, $6) \
+         ON CONFLICT (org_id, conversation_id, sink) DO UPDATE SET holder = excluded.holder, \
+         held_until = excluded.held_until WHERE deliveries.holder IS NULL \
+         OR deliveries.holder = excluded.holder OR deliveries.held_until < $6",
     )
     .bind(key.org)
     .bind(key.conversation)

@@ -30,6 +30,9 @@ pub struct CrmBenchArgs {
     /// Offered push rate of the latency run, per second.
     #[arg(long, default_value_t = 20)]
     rate: u32,
+    /// Worker slots (`workers.concurrency`).
+    #[arg(long, default_value_t = 8)]
+    workers: usize,
     /// Targets to run.
     #[arg(
         long,
@@ -105,6 +108,7 @@ async fn run(
     config.drift.token = Some(Secret::new(sim.token()));
     config.drift.rate_limit_per_minute = 0;
     config.workers.poll_interval_ms = 20;
+    config.workers.concurrency = a.workers;
     config.outbound.allow = vec![
         format!("127.0.0.1:{}", sim.addr.port()),
         format!("127.0.0.1:{}", hook.port()),
@@ -176,8 +180,8 @@ async fn run(
 /// Runs `bench crm`.
 pub async fn run_all(a: CrmBenchArgs, database_url: Option<String>) -> Result<()> {
     println!(
-        "{} conversations per run, {} ms per CRM answer, 16 workers; latency runs at {}/s",
-        a.conversations, a.latency_ms, a.rate
+        "{} conversations per run, {} ms per CRM answer, {} workers; latency runs at {}/s",
+        a.conversations, a.latency_ms, a.workers, a.rate
     );
     println!(
         "| target | delivered/s (burst) | CRM calls per conversation | p50 ms at {}/s | p99 ms at {}/s |",
