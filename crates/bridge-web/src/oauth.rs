@@ -68,12 +68,7 @@ pub fn verify_cookie(key: &[u8; 32], value: &str, now: i64) -> Result<String, &'
 }
 
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let esc = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
+    let esc = drift_types::html::escape;
     (
         status,
         Html(format!(

@@ -18,22 +18,6 @@ use crate::state::{SimError, SimResult, SimState, lock};
 
 const AUTHORIZE_PAGE: &str = include_str!("authorize.html");
 
-/// Escapes text for HTML element and attribute content.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 fn check_client(st: &SimState, client_id: &str, redirect_uri: &str) -> SimResult<()> {
     let app = &st.config.app;
     if client_id != app.client_id {
@@ -75,11 +59,20 @@ pub async fn authorize_page(
         .map(|o| format!("<option value=\"{o}\">Org {o}</option>"))
         .collect();
     let page = AUTHORIZE_PAGE
-        .replace("{{app}}", &escape_html(&st.config.app.app_id))
-        .replace("{{client_id}}", &escape_html(get("client_id")))
-        .replace("{{redirect_uri}}", &escape_html(get("redirect_uri")))
-        .replace("{{state}}", &escape_html(get("state")))
-        .replace("{{scopes}}", &escape_html(&st.config.app.scopes.join(" ")))
+        .replace("{{app}}", &drift_types::html::escape(&st.config.app.app_id))
+        .replace(
+            "{{client_id}}",
+            &drift_types::html::escape(get("client_id")),
+        )
+        .replace(
+            "{{redirect_uri}}",
+            &drift_types::html::escape(get("redirect_uri")),
+        )
+        .replace("{{state}}", &drift_types::html::escape(get("state")))
+        .replace(
+            "{{scopes}}",
+            &drift_types::html::escape(&st.config.app.scopes.join(" ")),
+        )
         .replace("{{orgs}}", &orgs);
     Ok(Html(page))
 }
@@ -232,15 +225,4 @@ pub async fn token_info(
         scope: rec.scopes.join(" "),
         id: rec.id.clone(),
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn html_is_escaped() {
-        assert_eq!(
-            super::escape_html("<a href=\"x\">'&"),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;"
-        );
-    }
 }

@@ -129,17 +129,8 @@ pub fn transcript_time(ms: i64) -> String {
 
 /// Removes HTML tags and decodes the few entities the generator and Drift bodies use.
 pub fn strip_html(html: &str) -> String {
-    let mut out = String::with_capacity(html.len());
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => in_tag = false,
-            c if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    out.replace("&amp;", "&")
+    drift_types::html::strip_tags(html)
+        .replace("&amp;", "&")
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&quot;", "\"")

@@ -6,6 +6,7 @@ mod account;
 mod contact;
 mod conversation;
 mod error;
+pub mod html;
 mod ids;
 mod meeting;
 mod message;

@@ -4,7 +4,7 @@ use drift_types::{AuthorType, Contact, Conversation, EpochMillis, Message, OrgId
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::template::escape;
+use drift_types::html::{escape, strip_tags};
 
 /// How a transcript is written into a CRM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -199,20 +199,6 @@ impl ConversationBundle {
             "transcript_text": self.transcript_text(),
         })
     }
-}
-
-fn strip_tags(html: &str) -> String {
-    let mut out = String::with_capacity(html.len());
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => in_tag = false,
-            c if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    out
 }
 
 /// Cuts `s` to at most `max` characters, saying so at the end.

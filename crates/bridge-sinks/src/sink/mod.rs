@@ -21,7 +21,7 @@ use serde_json::Value;
 
 pub use bundle::{ConversationBundle, TranscriptFormat, truncate};
 pub use filter::{Condition, Filter, Op};
-pub use template::{FieldMap, JsonTemplate, Template, TemplateError, as_text, escape};
+pub use template::{FieldMap, JsonTemplate, Template, TemplateError, as_text};
 
 use crate::outbound::OutboundGuard;
 use drift_types::Secret;

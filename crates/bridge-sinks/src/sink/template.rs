@@ -1,6 +1,7 @@
 //! Field templates: `{{path}}` placeholders over the bundle's context document, with `|`
 //! fallbacks (`{{contact.company | "[not provided]"}}`). Parsed once, at configuration time.
 
+use drift_types::html::escape;
 use serde_json::{Map, Value};
 
 /// A template that does not parse.
@@ -149,22 +150,6 @@ pub fn as_text(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
-}
-
-/// Escapes `& < > " '` for HTML text and attributes.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// CRM fields from templates: the sink's defaults, overlaid by configuration (an empty
