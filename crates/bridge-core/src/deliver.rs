@@ -3,11 +3,12 @@
 //! content it already delivered, marks the row pending before the first CRM write, lets the
 //! sink upsert by its keys, and records the CRM's ids in the transaction that completes it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::anyhow;
 use bridge_queue::{JobCtx, JobError, NewJob};
-use bridge_sinks::sink::{ConversationBundle, Prior, SinkError, Sinks};
+use bridge_sinks::sink::{ConversationBundle, NamedSink, Prior, SinkError, Sinks};
 use bridge_store::deliveries::{self, Key};
 use serde_json::{Value, json};
 
@@ -29,18 +30,12 @@ pub async fn plan(
     bundle: &mut ConversationBundle,
     args: &Value,
 ) -> Result<Vec<NewJob>, JobError> {
-    if sinks.is_empty() {
-        return Ok(Vec::new());
-    }
     let named: Option<Vec<String>> = arg(args, "sinks")?;
     let force = args.get("force").and_then(Value::as_bool).unwrap_or(false);
     let targets = match named {
         Some(names) => {
-            if let Some(bad) = names.iter().find(|n| sinks.get(n).is_none()) {
-                return Err(JobError::Permanent(anyhow!(
-                    "no sink named {bad:?} is configured (configured: {})",
-                    sinks.names().join(", ")
-                )));
+            for n in &names {
+                configured(sinks, n)?;
             }
             names
         }
@@ -62,6 +57,16 @@ pub async fn plan(
         .collect())
 }
 
+/// The sink named `name`; a job naming one that is not configured cannot succeed.
+fn configured<'a>(sinks: &'a Sinks, name: &str) -> Result<&'a Arc<NamedSink>, JobError> {
+    sinks.get(name).ok_or_else(|| {
+        JobError::Permanent(anyhow!(
+            "no sink named {name:?} is configured (configured: {})",
+            sinks.names().join(", ")
+        ))
+    })
+}
+
 fn count(metrics: &Metrics, sink: &str, outcome: &str) {
     metrics.inc(
         DELIVERIES,
@@ -77,12 +82,7 @@ pub async fn run(sinks: &Sinks, metrics: &Metrics, ctx: &mut JobCtx) -> Result<(
     let name: String = arg(&args, "sink")?;
     let bundle: ConversationBundle = arg(&args, "bundle")?;
     let force = args.get("force").and_then(Value::as_bool).unwrap_or(false);
-    let Some(sink) = sinks.get(&name) else {
-        return Err(JobError::Permanent(anyhow!(
-            "no sink named {name:?} is configured (configured: {})",
-            sinks.names().join(", ")
-        )));
-    };
+    let sink = configured(sinks, &name)?;
     let store = ctx.queue().store().clone();
     let key = Key {
         org: bundle.org.0,

@@ -238,12 +238,9 @@ pub async fn sinks_list(config: &Config) -> Result<()> {
         for r in rows.iter().filter(|r| &r.sink == name) {
             *states.entry(r.state.as_str()).or_default() += 1;
         }
-        let kind = serde_json::to_value(&spec)?
-            .get("kind")
-            .and_then(|k| k.as_str().map(str::to_owned))
-            .unwrap_or_default();
         println!(
-            "{name:<16} {kind:<11} {:<40} {states:?}",
+            "{name:<16} {:<11} {:<40} {states:?}",
+            spec.kind(),
             where_from.join(" ")
         );
     }

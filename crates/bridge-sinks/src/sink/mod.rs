@@ -160,6 +160,16 @@ pub enum SinkSpec {
 }
 
 impl SinkSpec {
+    /// `hubspot`, `salesforce`, `marketo` or `http`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SinkSpec::Hubspot(_) => "hubspot",
+            SinkSpec::Salesforce(_) => "salesforce",
+            SinkSpec::Marketo(_) => "marketo",
+            SinkSpec::Http(_) => "http",
+        }
+    }
+
     /// The secret settings of this kind, which the vault may hold instead of the config.
     pub fn secret_fields(&self) -> &'static [&'static str] {
         match self {
@@ -227,18 +237,6 @@ pub enum AnySink {
     Http(crate::http::HttpSink),
 }
 
-impl AnySink {
-    /// `hubspot`, `salesforce`, `marketo` or `http`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            AnySink::Hubspot(_) => "hubspot",
-            AnySink::Salesforce(_) => "salesforce",
-            AnySink::Marketo(_) => "marketo",
-            AnySink::Http(_) => "http",
-        }
-    }
-}
-
 impl Sink for AnySink {
     fn render(&self, b: &ConversationBundle) -> Value {
         match self {
@@ -289,17 +287,19 @@ impl NamedSink {
     ) -> Result<Self, SinkError> {
         let mut spec = spec.clone();
         for field in spec.secret_fields() {
-            let from_vault = match (&secrets, spec.secret_mut(field)) {
-                (Some(store), Some(s)) if s.is_empty() => store
+            let Some(slot) = spec.secret_mut(field) else {
+                continue;
+            };
+            if slot.is_empty()
+                && let Some(store) = &secrets
+                && let Some(v) = store
                     .load(name, field)
                     .await
-                    .map_err(|e| SinkError::rejected(format!("sink {name:?}: {field}: {e}")))?,
-                _ => None,
-            };
-            if let (Some(v), Some(s)) = (from_vault, spec.secret_mut(field)) {
-                *s = v;
+                    .map_err(|e| SinkError::rejected(format!("sink {name:?}: {field}: {e}")))?
+            {
+                *slot = v;
             }
-            if spec.secret_mut(field).is_some_and(|s| s.is_empty()) {
+            if slot.is_empty() {
                 return Err(SinkError::rejected(format!(
                     "sink {name:?}: {field} is missing: set it in [sinks.{name}] or store it with \
                      `driftbridge sinks set-secret {name} {field}`"
@@ -418,16 +418,6 @@ impl Sinks {
             .filter(|s| s.routes(b))
             .map(|s| s.name.clone())
             .collect()
-    }
-
-    /// Whether any sink is configured.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Whether some sink takes deliveries for `event` (so the bundle is worth building).
-    pub fn wants_event(&self, event: &str) -> bool {
-        self.0.values().any(|s| s.filter.accepts_event(event))
     }
 
     /// Sink names.
