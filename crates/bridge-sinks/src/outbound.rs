@@ -45,6 +45,30 @@ pub enum OutboundError {
     },
 }
 
+/// The guard's refusal behind a failed request (a name that resolved to a forbidden address
+/// at connect time), if that is why it failed: such a failure is final, not transient.
+pub fn refusal(e: &reqwest::Error) -> Option<OutboundError> {
+    let mut src: Option<&dyn std::error::Error> = Some(e);
+    while let Some(x) = src {
+        if let Some(OutboundError::Forbidden {
+            host,
+            how,
+            addr,
+            kind,
+        }) = x.downcast_ref::<OutboundError>()
+        {
+            return Some(OutboundError::Forbidden {
+                host: host.clone(),
+                how,
+                addr: *addr,
+                kind,
+            });
+        }
+        src = x.source();
+    }
+    None
+}
+
 /// What kind of forbidden address `ip` is, if it is one.
 pub fn forbidden_kind(ip: IpAddr) -> Option<&'static str> {
     match ip {

@@ -15,9 +15,9 @@ pub use sink::{HttpSink, HttpSpec, default_template};
 
 use std::time::Duration;
 
-use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::CONTENT_TYPE;
 
-use crate::outbound::{OutboundError, OutboundGuard};
+use crate::outbound::{OutboundError, OutboundGuard, refusal};
 use sign::WebhookSecret;
 
 /// How long one delivery may take (Standard Webhooks suggests 15-30 s).
@@ -102,47 +102,21 @@ impl HttpEndpoint {
             .await;
         let resp = match resp {
             Ok(r) => r,
+            // A guard refusal at connect time is final; everything else is transient.
             Err(e) => {
-                // A guard refusal at connect time is final; everything else is transient.
-                let mut src: Option<&dyn std::error::Error> = Some(&e);
-                while let Some(x) = src {
-                    if let Some(OutboundError::Forbidden {
-                        host,
-                        how,
-                        addr,
-                        kind,
-                    }) = x.downcast_ref::<OutboundError>()
-                    {
-                        return Err(DeliveryError::Refused(OutboundError::Forbidden {
-                            host: host.clone(),
-                            how,
-                            addr: *addr,
-                            kind,
-                        }));
-                    }
-                    src = x.source();
-                }
-                return Err(DeliveryError::Retry {
-                    status: None,
-                    retry_after: None,
-                    message: e.without_url().to_string(),
+                return Err(match refusal(&e) {
+                    Some(r) => DeliveryError::Refused(r),
+                    None => DeliveryError::Retry {
+                        status: None,
+                        retry_after: None,
+                        message: e.without_url().to_string(),
+                    },
                 });
             }
         };
         let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let text: String = resp
-            .text()
-            .await
-            .unwrap_or_default()
-            .chars()
-            .take(300)
-            .collect();
+        let retry_after = crate::sink::retry_after(resp.headers());
+        let text = crate::sink::body_text(resp, 300).await;
         match status {
             200..=299 => Ok(status),
             410 => Err(DeliveryError::Gone),

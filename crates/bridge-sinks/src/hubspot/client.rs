@@ -6,7 +6,7 @@ use drift_types::Secret;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::sink::{SinkError, body_text, retry_after, transport};
+use crate::sink::{Reply, SinkError, exchange, retry_after};
 
 /// The HubSpot objects API.
 #[derive(Debug)]
@@ -53,11 +53,12 @@ impl Api {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req.send().await.map_err(|e| transport("HubSpot", e))?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
+        let Reply {
+            status,
+            headers,
+            text,
+        } = exchange(req, "HubSpot", usize::MAX).await?;
         if (200..300).contains(&status) {
-            let text = body_text(resp, usize::MAX).await;
             if text.trim().is_empty() {
                 return Ok(Some(json!({})));
             }
@@ -65,7 +66,7 @@ impl Api {
                 .map(Some)
                 .map_err(|e| SinkError::retry(format!("HubSpot answered unreadable JSON: {e}")));
         }
-        let text = body_text(resp, 2000).await;
+        let text: String = text.chars().take(2000).collect();
         let message = hubspot_message(status, &text);
         Err(match status {
             404 => return Ok(None),

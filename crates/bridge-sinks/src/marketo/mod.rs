@@ -18,8 +18,9 @@ use tokio::sync::{Mutex, Semaphore};
 use crate::outbound::OutboundGuard;
 use crate::sink::{
     CommonSpec, ConversationBundle, Delivered, FieldMap, Prior, Sink, SinkError, TemplateError,
-    TranscriptFormat, body_text, transport,
+    TranscriptFormat,
 };
+use crate::sink::{Reply, by_status, exchange};
 
 /// `[sinks.NAME]` with `kind = "marketo"`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -154,6 +155,18 @@ impl Marketo {
         }
     }
 
+    /// One call inside Marketo's limits: a slot in the 20-second window and one of the
+    /// concurrent calls, held until the answer is read.
+    async fn call(&self, req: reqwest::RequestBuilder, what: &str) -> Result<Reply, SinkError> {
+        self.pace().await;
+        let _slot = self
+            .calls
+            .acquire()
+            .await
+            .map_err(|_| SinkError::retry("closed"))?;
+        exchange(req, what, 8000).await
+    }
+
     async fn token(&self, stale: bool) -> Result<Secret, SinkError> {
         let mut t = self.token.lock().await;
         if !stale
@@ -162,32 +175,20 @@ impl Marketo {
         {
             return Ok(tok.value.clone());
         }
-        self.pace().await;
-        let _slot = self
-            .calls
-            .acquire()
-            .await
-            .map_err(|_| SinkError::retry("closed"))?;
-        let resp = self
+        let req = self
             .http
             .post(format!("{}/identity/oauth/token", self.base))
             .form(&[
                 ("grant_type", "client_credentials"),
                 ("client_id", self.client_id.as_str()),
                 ("client_secret", self.client_secret.expose()),
-            ])
-            .send()
-            .await
-            .map_err(|e| transport("Marketo identity", e))?;
-        let status = resp.status().as_u16();
-        let text = body_text(resp, 2000).await;
+            ]);
+        let Reply { status, text, .. } = self.call(req, "Marketo identity").await?;
         if status != 200 {
-            let msg = format!("Marketo identity answered {status}: {text}");
-            return Err(if status >= 500 {
-                SinkError::retry(msg)
-            } else {
-                SinkError::rejected(msg)
-            });
+            return Err(by_status(
+                status,
+                format!("Marketo identity answered {status}: {text}"),
+            ));
         }
         let v: Value = serde_json::from_str(&text)
             .map_err(|e| SinkError::retry(format!("Marketo identity answer unreadable: {e}")))?;
@@ -209,30 +210,17 @@ impl Marketo {
         let mut stale = false;
         for _ in 0..2 {
             let token = self.token(stale).await?;
-            self.pace().await;
-            let slot = self
-                .calls
-                .acquire()
-                .await
-                .map_err(|_| SinkError::retry("closed"))?;
-            let resp = self
+            let req = self
                 .http
                 .post(format!("{}/rest/v1/leads.json", self.base))
                 .bearer_auth(token.expose())
-                .json(&body)
-                .send()
-                .await
-                .map_err(|e| transport("Marketo", e))?;
-            drop(slot);
-            let status = resp.status().as_u16();
-            let text = body_text(resp, 8000).await;
+                .json(&body);
+            let Reply { status, text, .. } = self.call(req, "Marketo").await?;
             if status != 200 {
-                let msg = format!("Marketo answered {status}: {text}");
-                return Err(if status >= 500 || status == 429 {
-                    SinkError::retry(msg)
-                } else {
-                    SinkError::rejected(msg)
-                });
+                return Err(by_status(
+                    status,
+                    format!("Marketo answered {status}: {text}"),
+                ));
             }
             let v: Value = serde_json::from_str(&text)
                 .map_err(|e| SinkError::retry(format!("Marketo answered unreadable JSON: {e}")))?;

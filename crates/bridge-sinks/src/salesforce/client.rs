@@ -11,7 +11,7 @@ use tokio::sync::Mutex;
 
 use super::SalesforceSpec;
 use crate::outbound::OutboundGuard;
-use crate::sink::{SinkError, body_text, retry_after, transport};
+use crate::sink::{Reply, SinkError, by_status, exchange, retry_after};
 
 #[derive(Debug, Clone)]
 struct Session {
@@ -95,15 +95,11 @@ impl Api {
             ("client_id", self.client_id.as_str()),
             ("client_secret", self.client_secret.expose()),
         ];
-        let resp = self
+        let req = self
             .http
             .post(format!("{}/services/oauth2/token", self.login))
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| transport("Salesforce token endpoint", e))?;
-        let status = resp.status().as_u16();
-        let text = body_text(resp, 4000).await;
+            .form(&form);
+        let Reply { status, text, .. } = exchange(req, "Salesforce token endpoint", 4000).await?;
         if status != 200 {
             let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
             let msg = format!(
@@ -113,11 +109,7 @@ impl Api {
                     .and_then(Value::as_str)
                     .unwrap_or("")
             );
-            return Err(if status >= 500 {
-                SinkError::retry(msg)
-            } else {
-                SinkError::rejected(msg)
-            });
+            return Err(by_status(status, msg));
         }
         let v: Value = serde_json::from_str(&text)
             .map_err(|e| SinkError::retry(format!("Salesforce token answer unreadable: {e}")))?;
@@ -169,23 +161,18 @@ impl Api {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Answer, SinkError> {
-        let url = if path.starts_with("/services/") {
-            let root = s.base.split("/services/").next().unwrap_or_default();
-            format!("{root}{path}")
-        } else {
-            format!("{}/{path}", s.base)
-        };
         let mut req = self
             .http
-            .request(method.clone(), url)
+            .request(method.clone(), format!("{}/{path}", s.base))
             .bearer_auth(s.token.expose());
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req.send().await.map_err(|e| transport("Salesforce", e))?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let text = body_text(resp, 64_000).await;
+        let Reply {
+            status,
+            headers,
+            text,
+        } = exchange(req, "Salesforce", 64_000).await?;
         if (200..300).contains(&status) {
             let v = if text.trim().is_empty() {
                 Value::Null

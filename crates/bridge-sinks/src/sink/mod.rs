@@ -444,9 +444,46 @@ pub(crate) fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
-/// A transport failure (no answer) as a retry, without the URL.
-pub(crate) fn transport(what: &str, e: reqwest::Error) -> SinkError {
-    SinkError::retry(format!("{what}: {}", e.without_url()))
+/// A CRM's answer: its status, headers, and the first `max_body` characters of its body.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+/// Sends `req` to `what`. No answer is a retry (its error without the URL, which may carry
+/// secrets), except the outbound guard's refusal, which is final.
+pub(crate) async fn exchange(
+    req: reqwest::RequestBuilder,
+    what: &str,
+    max_body: usize,
+) -> Result<Reply, SinkError> {
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| match crate::outbound::refusal(&e) {
+            Some(r) => SinkError::rejected(format!("{what}: {r}")),
+            None => SinkError::retry(format!("{what}: {}", e.without_url())),
+        })?;
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = body_text(resp, max_body).await;
+    Ok(Reply {
+        status,
+        headers,
+        text,
+    })
+}
+
+/// A failure judged by its status alone: 429 and 5xx are worth another try, the rest is a
+/// refusal.
+pub(crate) fn by_status(status: u16, message: String) -> SinkError {
+    if status == 429 || status >= 500 {
+        SinkError::retry(message)
+    } else {
+        SinkError::rejected(message)
+    }
 }
 
 /// Builds a guarded client for a CRM (no redirects: CRM APIs do not redirect writes).
