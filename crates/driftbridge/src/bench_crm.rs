@@ -9,14 +9,14 @@
 //! right after the last CRM write of that delivery.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Result, bail};
 use drift_sim::SimConfig;
 use drift_types::Secret;
 use serde_json::{Value, json};
 
-use crate::bench_ingest::{VERIFY, bench_config, pct};
+use crate::bench_ingest::{bench_config, pct, push_conversations};
 
 /// Arguments of `driftbridge bench crm`.
 #[derive(Debug, clap::Args)]
@@ -118,31 +118,7 @@ async fn run(
         serde_json::from_value(spec(target, &sim.base_url(), &format!("http://{hook}"))?)?,
     );
     let running = crate::serve::start(&config, true).await?;
-    let url = format!("http://{}/webhooks/drift", running.addr);
-    let org = sim.state.default_org();
-    let ids: Vec<i64> = {
-        let w = drift_sim::lock(&sim.state.world);
-        let mut v: Vec<i64> = w.org(org)?.conversations.keys().map(|c| c.0).collect();
-        v.sort();
-        v
-    };
-    let http = reqwest::Client::new();
-    let mut sent = Vec::new();
-    let start = Instant::now();
-    for (i, id) in ids.iter().enumerate() {
-        if let Some(r) = rate {
-            let due = start + Duration::from_secs_f64(i as f64 / f64::from(r));
-            tokio::time::sleep_until(due.into()).await;
-        }
-        let t0 = drift_types::EpochMillis::now().0;
-        let body = json!({"type": "conversation_push", "orgId": org.0, "token": VERIFY,
-            "data": {"source": "conversation_closed", "data": {"conversationId": id}}});
-        let status = http.post(&url).json(&body).send().await?.status();
-        if !status.is_success() {
-            bail!("the gateway answered {status}");
-        }
-        sent.push((*id, t0));
-    }
+    let sent = push_conversations(&sim, running.addr, usize::MAX, rate).await?;
     running.drained(Duration::from_millis(10)).await?;
     let rows =
         bridge_store::deliveries::list(running.queue.store(), Some(target), i64::MAX).await?;
@@ -153,10 +129,10 @@ async fn run(
         .collect();
     let mut lat: Vec<f64> = sent
         .iter()
-        .filter_map(|(id, t0)| done.get(id).map(|d| (d - t0) as f64))
+        .filter_map(|p| done.get(&p.conversation).map(|d| (d - p.sent_ms) as f64))
         .collect();
     lat.sort_by(f64::total_cmp);
-    let first = sent.first().map_or(0, |s| s.1);
+    let first = sent.first().map_or(0, |p| p.sent_ms);
     let last = done.values().copied().max().unwrap_or(first);
     let crm_calls = [
         drift_sim::crm::Target::Hubspot,

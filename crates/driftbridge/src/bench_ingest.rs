@@ -166,6 +166,57 @@ pub(crate) fn bench_config(
     Ok((c, dir))
 }
 
+/// One push of [`push_conversations`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pushed {
+    /// The conversation pushed.
+    pub conversation: i64,
+    /// The stored event's id.
+    pub event_id: i64,
+    /// When the push was sent (epoch ms).
+    pub sent_ms: i64,
+}
+
+/// Sends `conversation_push` for the first `limit` of the simulator's conversations (by id)
+/// to the gateway at `addr`, `rate` per second (`None`: each as soon as the last is answered).
+pub(crate) async fn push_conversations(
+    sim: &drift_sim::SimHandle,
+    addr: SocketAddr,
+    limit: usize,
+    rate: Option<u32>,
+) -> Result<Vec<Pushed>> {
+    let url = format!("http://{addr}/webhooks/drift");
+    let org = sim.state.default_org();
+    let ids: Vec<i64> = {
+        let w = drift_sim::lock(&sim.state.world);
+        let mut v: Vec<i64> = w.org(org)?.conversations.keys().map(|c| c.0).collect();
+        v.sort();
+        v
+    };
+    let http = reqwest::Client::new();
+    let mut sent = Vec::new();
+    let start = Instant::now();
+    for (i, id) in ids.iter().take(limit).enumerate() {
+        if let Some(r) = rate {
+            let due = start + Duration::from_secs_f64(i as f64 / f64::from(r));
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let sent_ms = drift_types::EpochMillis::now().0;
+        let body = json!({"type": "conversation_push", "orgId": org.0, "token": VERIFY,
+            "data": {"source": "conversation_closed", "data": {"conversationId": id}}});
+        let r: Value = http.post(&url).json(&body).send().await?.json().await?;
+        let Some(event_id) = r["event_id"].as_i64() else {
+            bail!("unexpected answer {r}");
+        };
+        sent.push(Pushed {
+            conversation: *id,
+            event_id,
+            sent_ms,
+        });
+    }
+    Ok(sent)
+}
+
 /// Runs `bench ingest`.
 pub async fn ingest(a: IngestArgs, database_url: Option<String>) -> Result<()> {
     let (config, _dir) = bench_config(database_url)?;
@@ -227,32 +278,15 @@ pub async fn e2e(a: E2eArgs, database_url: Option<String>) -> Result<()> {
     config.drift.rate_limit_per_minute = 0;
     config.workers.poll_interval_ms = 100;
     let running = crate::serve::start(&config, true).await?;
-    let url = format!("http://{}/webhooks/drift", running.addr);
-    let org = sim.state.default_org();
-    let ids: Vec<i64> = {
-        let w = drift_sim::lock(&sim.state.world);
-        let mut v: Vec<i64> = w.org(org)?.conversations.keys().map(|c| c.0).collect();
-        v.sort();
-        v
-    };
-    let http = reqwest::Client::new();
-    let mut sent = Vec::new();
-    let start = Instant::now();
-    for (i, id) in ids.iter().take(a.events as usize).enumerate() {
-        let due = start + Duration::from_secs_f64(i as f64 / f64::from(a.rate));
-        tokio::time::sleep_until(due.into()).await;
-        let t0 = drift_types::EpochMillis::now().0;
-        let body = json!({"type": "conversation_push", "orgId": org.0, "token": VERIFY,
-            "data": {"source": "conversation_closed", "data": {"conversationId": id}}});
-        let r: Value = http.post(&url).json(&body).send().await?.json().await?;
-        let Some(event_id) = r["event_id"].as_i64() else {
-            bail!("unexpected answer {r}");
-        };
-        sent.push((event_id, t0));
-    }
+    let sent = push_conversations(&sim, running.addr, a.events as usize, Some(a.rate)).await?;
     running.drained(Duration::from_millis(20)).await?;
     let mut lat = Vec::new();
-    for (event_id, t0) in sent {
+    for Pushed {
+        event_id,
+        sent_ms: t0,
+        ..
+    } in sent
+    {
         let done: Option<i64> = sqlx::query_scalar(
             "SELECT finished_at FROM jobs WHERE event_id = $1 AND state = 'done'",
         )
