@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 
-use super::{FaultMode, Record, Target, Window, now_ms};
+use super::{Answer, FaultMode, Record, Target, Window, now_ms};
 use crate::state::lock;
 
 /// Contact properties HubSpot knows by default.
@@ -87,6 +87,14 @@ fn error(status: StatusCode, category: &str, message: impl Into<String>) -> Resp
         ),
     )
         .into_response()
+}
+
+fn not_found() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "OBJECT_NOT_FOUND",
+        "resource not found",
+    )
 }
 
 fn object_json(r: &Record) -> Value {
@@ -367,13 +375,10 @@ fn update(st: &crate::SimState, object: &str, id: u64, body: &Value) -> Result<V
             ),
         ));
     }
-    let Some(rec) = data.table(object).and_then(|t| t.get_mut(&id)) else {
-        return Err(error(
-            StatusCode::NOT_FOUND,
-            "OBJECT_NOT_FOUND",
-            "resource not found",
-        ));
-    };
+    let rec = data
+        .table(object)
+        .and_then(|t| t.get_mut(&id))
+        .ok_or_else(not_found)?;
     rec.fields.extend(props);
     rec.updates += 1;
     let json = object_json(rec);
@@ -399,15 +404,10 @@ async fn post_object(
     Path(object): Path<String>,
     headers: HeaderMap,
     Json(body): Json<Value>,
-) -> Response {
-    let h = match admit(&st, &headers, false).await {
-        Ok(h) => h,
-        Err(r) => return r,
-    };
-    match create(&st, &object, &body) {
-        Ok((_, json)) => with(h, StatusCode::CREATED, json),
-        Err(r) => r,
-    }
+) -> Answer {
+    let h = admit(&st, &headers, false).await?;
+    let (_, json) = create(&st, &object, &body)?;
+    Ok(with(h, StatusCode::CREATED, json))
 }
 
 async fn get_object(
@@ -415,25 +415,16 @@ async fn get_object(
     Path((object, id)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
-) -> Response {
-    let h = match admit(&st, &headers, false).await {
-        Ok(h) => h,
-        Err(r) => return r,
-    };
+) -> Answer {
+    let h = admit(&st, &headers, false).await?;
     let data = lock(&st.crm.hubspot);
     let found = resolve(&st, &id, &q).and_then(|i| match object.as_str() {
         "contacts" => data.contacts.get(&i),
         "notes" => data.notes.get(&i),
         _ => None,
     });
-    match found {
-        Some(r) => with(h, StatusCode::OK, object_json(r)),
-        None => error(
-            StatusCode::NOT_FOUND,
-            "OBJECT_NOT_FOUND",
-            "resource not found",
-        ),
-    }
+    let r = found.ok_or_else(not_found)?;
+    Ok(with(h, StatusCode::OK, object_json(r)))
 }
 
 async fn patch_object(
@@ -442,22 +433,11 @@ async fn patch_object(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
     Json(body): Json<Value>,
-) -> Response {
-    let h = match admit(&st, &headers, false).await {
-        Ok(h) => h,
-        Err(r) => return r,
-    };
-    let Some(i) = resolve(&st, &id, &q) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "OBJECT_NOT_FOUND",
-            "resource not found",
-        );
-    };
-    match update(&st, &object, i, &body) {
-        Ok(json) => with(h, StatusCode::OK, json),
-        Err(r) => r,
-    }
+) -> Answer {
+    let h = admit(&st, &headers, false).await?;
+    let i = resolve(&st, &id, &q).ok_or_else(not_found)?;
+    let json = update(&st, &object, i, &body)?;
+    Ok(with(h, StatusCode::OK, json))
 }
 
 async fn batch_upsert(
@@ -465,25 +445,22 @@ async fn batch_upsert(
     Path(object): Path<String>,
     headers: HeaderMap,
     Json(body): Json<Value>,
-) -> Response {
-    let h = match admit(&st, &headers, false).await {
-        Ok(h) => h,
-        Err(r) => return r,
-    };
+) -> Answer {
+    let h = admit(&st, &headers, false).await?;
     let inputs = body
         .get("inputs")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
     if object != "contacts" || inputs.is_empty() || inputs.len() > 100 {
-        return rejected(
+        return Err(rejected(
             &st,
             error(
                 StatusCode::BAD_REQUEST,
                 "VALIDATION_ERROR",
                 "inputs must hold 1 to 100 contacts",
             ),
-        );
+        ));
     }
     let mut results = Vec::new();
     let mut errors = Vec::new();
@@ -526,21 +503,21 @@ async fn batch_upsert(
     let now = drift_types::EpochMillis(now_ms()).to_iso8601();
     let mut out = json!({"status": "COMPLETE", "results": results, "requestedAt": now, "startedAt": now, "completedAt": now});
     if errors.is_empty() {
-        return with(h, StatusCode::OK, out);
+        return Ok(with(h, StatusCode::OK, out));
     }
     if results.is_empty() {
-        return rejected(
+        return Err(rejected(
             &st,
             error(
                 StatusCode::BAD_REQUEST,
                 "VALIDATION_ERROR",
                 errors[0]["message"].as_str().unwrap_or("invalid"),
             ),
-        );
+        ));
     }
     out["numErrors"] = errors.len().into();
     out["errors"] = Value::Array(errors);
-    with(h, StatusCode::MULTI_STATUS, out)
+    Ok(with(h, StatusCode::MULTI_STATUS, out))
 }
 
 async fn search(
@@ -548,11 +525,8 @@ async fn search(
     Path(object): Path<String>,
     headers: HeaderMap,
     Json(body): Json<Value>,
-) -> Response {
-    let h = match admit(&st, &headers, true).await {
-        Ok(h) => h,
-        Err(r) => return r,
-    };
+) -> Answer {
+    let h = admit(&st, &headers, true).await?;
     let lag = lock(&st.crm.settings).hubspot_search_lag_ms as i64;
     let filters: Vec<(String, String)> = body
         .pointer("/filterGroups/0/filters")
@@ -576,7 +550,13 @@ async fn search(
     let table = match object.as_str() {
         "contacts" => &data.contacts,
         "notes" => &data.notes,
-        _ => return error(StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND", "unknown object"),
+        _ => {
+            return Err(error(
+                StatusCode::NOT_FOUND,
+                "OBJECT_NOT_FOUND",
+                "unknown object",
+            ));
+        }
     };
     let cutoff = now_ms() - lag;
     let hits: Vec<Value> = table
@@ -593,11 +573,11 @@ async fn search(
         .map(object_json)
         .collect();
     let total = hits.len();
-    with(
+    Ok(with(
         h,
         StatusCode::OK,
         json!({"total": total, "results": hits.into_iter().take(limit).collect::<Vec<_>>()}),
-    )
+    ))
 }
 
 fn object_routes() -> Router<Arc<crate::SimState>> {

@@ -290,6 +290,9 @@ impl CrmState {
 
 type St = State<Arc<crate::SimState>>;
 
+/// A CRM handler's answer: both sides are finished responses, so helpers can use `?`.
+pub(crate) type Answer = Result<Response, Response>;
+
 async fn dump(State(st): St) -> Json<Value> {
     Json(st.crm.dump())
 }

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use serde_json::{Value, json};
 
-use super::{FaultMode, Record, Target, now_ms};
+use super::{Answer, FaultMode, Record, Target, now_ms};
 use crate::state::lock;
 
 /// External-id fields per object.
@@ -75,6 +75,24 @@ fn errors(status: StatusCode, code: &str, message: impl Into<String>, fields: &[
 }
 
 type St = State<Arc<crate::SimState>>;
+
+fn limit_exceeded() -> Response {
+    errors(
+        StatusCode::FORBIDDEN,
+        "REQUEST_LIMIT_EXCEEDED",
+        "TotalRequests Limit exceeded.",
+        &[],
+    )
+}
+
+fn not_found() -> Response {
+    errors(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        "The requested resource does not exist",
+        &[],
+    )
+}
 
 /// `POST /salesforce/services/oauth2/token` (refresh_token grant).
 async fn token(
@@ -143,12 +161,7 @@ async fn admit(st: &crate::SimState, headers: &HeaderMap) -> Result<HeaderMap, R
     }
     match fault {
         Some(FaultMode::RateLimit) => {
-            return Err(errors(
-                StatusCode::FORBIDDEN,
-                "REQUEST_LIMIT_EXCEEDED",
-                "TotalRequests Limit exceeded.",
-                &[],
-            ));
+            return Err(limit_exceeded());
         }
         Some(FaultMode::Unavailable) => {
             return Err(errors(
@@ -162,12 +175,7 @@ async fn admit(st: &crate::SimState, headers: &HeaderMap) -> Result<HeaderMap, R
     }
     if data.used >= limit {
         st.crm.count(Target::Salesforce, |c| c.throttled += 1);
-        return Err(errors(
-            StatusCode::FORBIDDEN,
-            "REQUEST_LIMIT_EXCEEDED",
-            "TotalRequests Limit exceeded.",
-            &[],
-        ));
+        return Err(limit_exceeded());
     }
     data.used += 1;
     let mut h = HeaderMap::new();
@@ -213,14 +221,11 @@ fn write(
     }
     let id = match existing {
         Some(id) => {
-            let Some(rec) = data.objects.get_mut(object).and_then(|m| m.get_mut(&id)) else {
-                return Err(errors(
-                    StatusCode::NOT_FOUND,
-                    "NOT_FOUND",
-                    "The requested resource does not exist",
-                    &[],
-                ));
-            };
+            let rec = data
+                .objects
+                .get_mut(object)
+                .and_then(|m| m.get_mut(&id))
+                .ok_or_else(not_found)?;
             for (k, v) in fields {
                 rec.fields.insert(k.clone(), v.clone());
             }
@@ -283,28 +288,23 @@ async fn create(
     Path((_v, object)): Path<(String, String)>,
     headers: HeaderMap,
     Json(body): Json<Value>,
-) -> Response {
-    let h = match admit(&st, &headers).await {
-        Ok(h) => h,
-        Err(r) => return r,
-    };
+) -> Answer {
+    let h = admit(&st, &headers).await?;
     if !known(&object) {
-        return errors(
+        return Err(errors(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
             format!("sObject type '{object}' is not supported."),
             &[],
-        );
+        ));
     }
-    match write(&st, &object, None, &body) {
-        Ok((id, _)) => (
-            StatusCode::CREATED,
-            h,
-            Json(json!({"id": id, "success": true, "errors": []})),
-        )
-            .into_response(),
-        Err(r) => r,
-    }
+    let (id, _) = write(&st, &object, None, &body)?;
+    Ok((
+        StatusCode::CREATED,
+        h,
+        Json(json!({"id": id, "success": true, "errors": []})),
+    )
+        .into_response())
 }
 
 async fn update(
@@ -312,40 +312,27 @@ async fn update(
     Path((_v, object, id)): Path<(String, String, String)>,
     headers: HeaderMap,
     Json(body): Json<Value>,
-) -> Response {
-    let h = match admit(&st, &headers).await {
-        Ok(h) => h,
-        Err(r) => return r,
-    };
-    match write(&st, &object, Some(id), &body) {
-        Ok(_) => (StatusCode::NO_CONTENT, h).into_response(),
-        Err(r) => r,
-    }
+) -> Answer {
+    let h = admit(&st, &headers).await?;
+    write(&st, &object, Some(id), &body)?;
+    Ok((StatusCode::NO_CONTENT, h).into_response())
 }
 
 async fn get_record(
     State(st): St,
     Path((_v, object, id)): Path<(String, String, String)>,
     headers: HeaderMap,
-) -> Response {
-    let h = match admit(&st, &headers).await {
-        Ok(h) => h,
-        Err(r) => return r,
-    };
+) -> Answer {
+    let h = admit(&st, &headers).await?;
     let data = lock(&st.crm.salesforce);
-    match data.objects.get(&object).and_then(|m| m.get(&id)) {
-        Some(r) => {
-            let mut v = json!(r.fields);
-            v["Id"] = json!(r.id);
-            (h, Json(v)).into_response()
-        }
-        None => errors(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            "The requested resource does not exist",
-            &[],
-        ),
-    }
+    let r = data
+        .objects
+        .get(&object)
+        .and_then(|m| m.get(&id))
+        .ok_or_else(not_found)?;
+    let mut v = json!(r.fields);
+    v["Id"] = json!(r.id);
+    Ok((h, Json(v)).into_response())
 }
 
 /// Upsert by external id: 201 created, 200 updated, 300 when several match.
@@ -354,26 +341,23 @@ async fn upsert(
     Path((_v, object, field, value)): Path<(String, String, String, String)>,
     headers: HeaderMap,
     Json(mut body): Json<Value>,
-) -> Response {
-    let h = match admit(&st, &headers).await {
-        Ok(h) => h,
-        Err(r) => return r,
-    };
+) -> Answer {
+    let h = admit(&st, &headers).await?;
     if !EXTERNAL_IDS.contains(&(object.as_str(), field.as_str())) {
-        return errors(
+        return Err(errors(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
             format!("Provided external ID field does not exist or is not accessible: {field}"),
             &[],
-        );
+        ));
     }
     if body.get(&field).is_some() {
-        return errors(
+        return Err(errors(
             StatusCode::BAD_REQUEST,
             "INVALID_FIELD",
             format!("The field {field} cannot be both in the body and the URL"),
             &[],
-        );
+        ));
     }
     body[&field] = Value::String(value.clone());
     // Find and write under one lock, so two upserts of one key cannot both create.
@@ -389,24 +373,20 @@ async fn upsert(
         })
         .unwrap_or_default();
     if matches.len() > 1 {
-        return (StatusCode::MULTIPLE_CHOICES, Json(json!(matches))).into_response();
+        return Ok((StatusCode::MULTIPLE_CHOICES, Json(json!(matches))).into_response());
     }
-    match write(&st, &object, matches.into_iter().next(), &body) {
-        Ok((id, created)) => {
-            let status = if created {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            };
-            (
-                status,
-                h,
-                Json(json!({"id": id, "success": true, "errors": [], "created": created})),
-            )
-                .into_response()
-        }
-        Err(r) => r,
-    }
+    let (id, created) = write(&st, &object, matches.into_iter().next(), &body)?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        h,
+        Json(json!({"id": id, "success": true, "errors": [], "created": created})),
+    )
+        .into_response())
 }
 
 /// A parsed query: selected fields, object, `field = value` predicates, limit.
@@ -452,19 +432,16 @@ async fn query(
     Path(version): Path<String>,
     Query(q): Query<BTreeMap<String, String>>,
     headers: HeaderMap,
-) -> Response {
-    let h = match admit(&st, &headers).await {
-        Ok(h) => h,
-        Err(r) => return r,
-    };
+) -> Answer {
+    let h = admit(&st, &headers).await?;
     let text = q.get("q").cloned().unwrap_or_default();
     let Some((fields, object, preds, limit)) = parse_soql(&text) else {
-        return errors(
+        return Err(errors(
             StatusCode::BAD_REQUEST,
             "MALFORMED_QUERY",
             format!("unsupported query: {text}"),
             &[],
-        );
+        ));
     };
     let data = lock(&st.crm.salesforce);
     let records: Vec<Value> = data
@@ -486,11 +463,11 @@ async fn query(
             v
         })
         .collect();
-    (
+    Ok((
         h,
         Json(json!({"totalSize": records.len(), "done": true, "records": records})),
     )
-        .into_response()
+        .into_response())
 }
 
 /// `POST /sim/crm/salesforce/expire`: every session becomes invalid.
