@@ -17,6 +17,20 @@ pub enum TranscriptFormat {
     Html,
 }
 
+impl TranscriptFormat {
+    /// Plain-text transcript lines in this format.
+    fn render(self, text: String) -> String {
+        match self {
+            TranscriptFormat::Text => text,
+            TranscriptFormat::Html => text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| format!("<p>{}</p>", escape(l)))
+                .collect(),
+        }
+    }
+}
+
 /// A conversation with everything a CRM write needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConversationBundle {
@@ -81,19 +95,6 @@ impl ConversationBundle {
         out
     }
 
-    /// The transcript in `format`.
-    pub fn transcript_as(&self, format: TranscriptFormat) -> String {
-        let text = self.transcript_text();
-        match format {
-            TranscriptFormat::Text => text,
-            TranscriptFormat::Html => text
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(|l| format!("<p>{}</p>", escape(l)))
-                .collect(),
-        }
-    }
-
     fn author_name(&self, m: &Message) -> String {
         match m.author.kind {
             AuthorType::User => self
@@ -117,6 +118,7 @@ impl ConversationBundle {
     /// `transcript_text`. docs/SINKS.md lists every path.
     pub fn context(&self, format: TranscriptFormat) -> Value {
         let c = &self.conversation;
+        let text = self.transcript_text();
         let contact = self.contact.as_ref().map_or(Value::Null, |ct| {
             let first = attr(ct, &["first_name", "firstName"]).map(str::to_owned);
             let last = attr(ct, &["last_name", "lastName"]).map(str::to_owned);
@@ -195,8 +197,8 @@ impl ConversationBundle {
             "participants": participants,
             "playbook": self.playbook.as_ref().map(|p| json!({"id": p.id.0, "name": p.name})),
             "messages": messages,
-            "transcript": self.transcript_as(format),
-            "transcript_text": self.transcript_text(),
+            "transcript": format.render(text.clone()),
+            "transcript_text": text,
         })
     }
 }
