@@ -2,7 +2,9 @@
 //! per-org cache of users so a burst of conversations does not fetch the same agents again.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
@@ -12,7 +14,6 @@ use drift_client::{
 use drift_types::{OrgId, Playbook, PlaybookId, Secret, User, UserId};
 use futures::future::BoxFuture;
 
-use crate::lock;
 use crate::tenants::Tenants;
 
 /// How long a fetched user is trusted: agents' names and availability change rarely, and
@@ -108,13 +109,13 @@ impl DriftPool {
 
     /// Drops the org's client (after a disconnect), so the next use reads the vault again.
     pub fn forget_client(&self, org: OrgId) {
-        lock(&self.clients).remove(&org);
+        self.clients.lock().remove(&org);
     }
 
     /// The org's client, created on first use: with the tenant's vault tokens when it
     /// installed the app, else the configured token.
     pub async fn client(&self, org: OrgId) -> anyhow::Result<Arc<DriftClient>> {
-        if let Some(c) = lock(&self.clients).get(&org) {
+        if let Some(c) = self.clients.lock().get(&org) {
             return Ok(c.clone());
         }
         let from_vault = match &self.tenants {
@@ -138,7 +139,7 @@ impl DriftPool {
                 Arc::new(StaticToken(token.clone()))
             }
         };
-        let mut clients = lock(&self.clients);
+        let mut clients = self.clients.lock();
         if let Some(c) = clients.get(&org) {
             return Ok(c.clone());
         }
@@ -159,7 +160,7 @@ impl DriftPool {
     pub async fn users(&self, org: OrgId, ids: &[UserId]) -> anyhow::Result<Vec<User>> {
         let now = Instant::now();
         let (mut found, missing): (Vec<User>, Vec<UserId>) = {
-            let cache = lock(&self.users);
+            let cache = self.users.lock();
             let mut found = Vec::new();
             let mut missing = Vec::new();
             for id in ids {
@@ -172,7 +173,7 @@ impl DriftPool {
         };
         if !missing.is_empty() {
             let fetched = self.client(org).await?.users_by_id(&missing).await?;
-            let mut cache = lock(&self.users);
+            let mut cache = self.users.lock();
             for (id, u) in fetched {
                 cache.insert((org, id), (u.clone(), now));
                 found.push(u);
@@ -187,7 +188,9 @@ impl DriftPool {
     /// rarely and a burst of conversations shares a few).
     pub async fn playbook(&self, org: OrgId, id: PlaybookId) -> anyhow::Result<Option<Playbook>> {
         let now = Instant::now();
-        let cached = lock(&self.playbooks)
+        let cached = self
+            .playbooks
+            .lock()
             .get(&org)
             .filter(|(_, at)| now.duration_since(*at) < USER_TTL)
             .map(|(l, _)| l.clone());
@@ -195,7 +198,7 @@ impl DriftPool {
             Some(l) => l,
             None => {
                 let l = Arc::new(self.client(org).await?.playbooks().await?);
-                lock(&self.playbooks).insert(org, (l.clone(), now));
+                self.playbooks.lock().insert(org, (l.clone(), now));
                 l
             }
         };
@@ -204,13 +207,13 @@ impl DriftPool {
 
     /// Forgets a cached user.
     pub fn forget_user(&self, org: OrgId, id: UserId) {
-        lock(&self.users).remove(&(org, id));
+        self.users.lock().remove(&(org, id));
     }
 
     /// Drift responses by status, summed over every org's client.
     pub fn status_counts(&self) -> BTreeMap<u16, u64> {
         let mut out = BTreeMap::new();
-        for c in lock(&self.clients).values() {
+        for c in self.clients.lock().values() {
             for (s, n) in c.stats().by_status() {
                 *out.entry(s).or_default() += n;
             }
@@ -273,7 +276,7 @@ impl TenantToken {
         let Some(stored) = stored else {
             return Ok(None);
         };
-        if lock(&self.last).as_ref() == Some(&stored.access_token) {
+        if self.last.lock().as_ref() == Some(&stored.access_token) {
             return Ok(None);
         }
         Ok(Some(Self::source(&self.tenants, self.org, stored)))
@@ -296,7 +299,7 @@ impl TokenSource for TenantToken {
                 Err(e) => return Err(e),
             };
             self.tenants.record_use(self.org, &self.purpose, 1);
-            *lock(&self.last) = Some(t.clone());
+            *self.last.lock() = Some(t.clone());
             Ok(t)
         })
     }

@@ -120,7 +120,7 @@ async fn committer(queue: Queue, metrics: Arc<Metrics>, mut rx: mpsc::Receiver<(
 }
 
 async fn commit(queue: &Queue, batch: &[(Incoming, Reply)]) -> anyhow::Result<Vec<Accepted>> {
-    let now = crate::now_ms();
+    let now = drift_types::now_ms();
     let mut tx = queue.store().begin().await?;
     let mut out = Vec::with_capacity(batch.len());
     for (ev, _) in batch {

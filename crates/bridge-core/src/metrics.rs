@@ -1,12 +1,10 @@
 //! A small metrics registry rendered in the Prometheus text format. Owned by the app (no
 //! process-global recorder), so several instances can live in one test process.
 
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
 use std::time::Duration;
-
-use crate::lock;
 
 /// Histogram bucket bounds in seconds: 0.5 ms to 30 s.
 const BUCKETS: &[f64] = &[
@@ -50,14 +48,14 @@ impl Metrics {
     /// Adds `n` to a counter.
     pub fn inc(&self, name: &'static str, help: &'static str, labels: String, n: u64) {
         self.describe(name, "counter", help);
-        *lock(&self.counters).entry((name, labels)).or_default() += n;
+        *self.counters.lock().entry((name, labels)).or_default() += n;
     }
 
     /// Records one observation.
     pub fn observe(&self, name: &'static str, help: &'static str, labels: String, d: Duration) {
         self.describe(name, "histogram", help);
         let secs = d.as_secs_f64();
-        let mut h = lock(&self.histograms);
+        let mut h = self.histograms.lock();
         let e = h.entry((name, labels)).or_insert_with(|| Histogram {
             counts: vec![0; BUCKETS.len()],
             ..Histogram::default()
@@ -73,7 +71,8 @@ impl Metrics {
 
     /// A counter's value (for tests and summaries).
     pub fn counter(&self, name: &str, labels: &str) -> u64 {
-        lock(&self.counters)
+        self.counters
+            .lock()
             .iter()
             .find(|((n, l), _)| *n == name && l == labels)
             .map_or(0, |(_, v)| *v)
@@ -81,7 +80,7 @@ impl Metrics {
 
     /// Quantile estimate from a histogram's buckets (upper bound of the bucket).
     pub fn quantile(&self, name: &str, q: f64) -> Option<f64> {
-        let h = lock(&self.histograms);
+        let h = self.histograms.lock();
         let mut counts = vec![0u64; BUCKETS.len()];
         let mut total = 0;
         for ((n, _), v) in h.iter() {
@@ -105,15 +104,15 @@ impl Metrics {
     }
 
     fn describe(&self, name: &'static str, kind: &'static str, help: &'static str) {
-        lock(&self.help).entry(name).or_insert((kind, help));
+        self.help.lock().entry(name).or_insert((kind, help));
     }
 
     /// The Prometheus text exposition of everything recorded, plus `extra` gauge lines.
     pub fn render(&self, extra: &[(&'static str, &'static str, String, f64)]) -> String {
         let mut out = String::new();
-        let help = lock(&self.help).clone();
+        let help = self.help.lock().clone();
         let mut last = "";
-        for ((name, l), v) in lock(&self.counters).iter() {
+        for ((name, l), v) in self.counters.lock().iter() {
             if *name != last {
                 let (_, h) = help.get(name).copied().unwrap_or(("counter", ""));
                 let _ = writeln!(out, "# HELP {name} {h}\n# TYPE {name} counter");
@@ -121,7 +120,7 @@ impl Metrics {
             }
             let _ = writeln!(out, "{name}{} {v}", braces(l));
         }
-        for ((name, l), h) in lock(&self.histograms).iter() {
+        for ((name, l), h) in self.histograms.lock().iter() {
             if *name != last {
                 let (_, hp) = help.get(name).copied().unwrap_or(("histogram", ""));
                 let _ = writeln!(out, "# HELP {name} {hp}\n# TYPE {name} histogram");

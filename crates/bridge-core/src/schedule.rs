@@ -10,14 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use bridge_sinks::Destination;
+use bridge_export::Destination;
 use bridge_store::{Store, checkpoints};
 use drift_types::OrgId;
 use tokio::sync::watch;
 
 use crate::drift::DriftPool;
-use crate::export::{self, ExportOptions, Mode, Progress, Summary};
 use crate::metrics::{Metrics, labels};
+use bridge_export::{self as export, ExportOptions, Mode, Progress, Summary};
 
 /// What the scheduler runs.
 #[derive(Clone, Debug)]
@@ -128,7 +128,7 @@ pub async fn sync_once(
         return Ok(Outcome::Disconnected);
     }
     let lease_ms = cfg.lease.as_millis() as i64;
-    let now = crate::now_ms();
+    let now = drift_types::now_ms();
     if !checkpoints::try_lock(store, org, &cfg.holder, now, now + lease_ms).await? {
         return Ok(Outcome::Busy);
     }
@@ -145,7 +145,7 @@ pub async fn sync_once(
     let renew = async {
         loop {
             tokio::time::sleep(cfg.lease / 3).await;
-            let now = crate::now_ms();
+            let now = drift_types::now_ms();
             match checkpoints::try_lock(store, org, &cfg.holder, now, now + lease_ms).await {
                 Ok(true) => {}
                 Ok(false) => return,

@@ -8,7 +8,9 @@
 //! refresh token first) reloads the set from the vault and carries on with it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, anyhow};
@@ -19,8 +21,6 @@ use drift_client::{OAuthApp, TokenSet};
 use drift_types::OrgId;
 use futures::future::BoxFuture;
 use serde::Serialize;
-
-use crate::lock;
 
 /// Secret kinds in the vault.
 pub const ACCESS_TOKEN: &str = "drift_access_token";
@@ -80,7 +80,8 @@ impl Tenants {
         installed_by: Option<&str>,
     ) -> Result<()> {
         let mut tx = self.store.begin().await?;
-        store_tenants::upsert_active(&mut tx, org, scopes, installed_by, crate::now_ms()).await?;
+        store_tenants::upsert_active(&mut tx, org, scopes, installed_by, drift_types::now_ms())
+            .await?;
         self.put_tokens(&mut tx, org, tokens).await?;
         tx.commit().await.op("committing an install")?;
         Ok(())
@@ -156,18 +157,20 @@ impl Tenants {
 
     /// Counts `calls` uses of the org's token for `purpose` (written by [`Tenants::flush_audit`]).
     pub fn record_use(&self, org: OrgId, purpose: &str, calls: i64) {
-        *lock(&self.uses)
+        *self
+            .uses
+            .lock()
             .entry((org, purpose.to_owned()))
             .or_default() += calls;
     }
 
     /// Writes the counted uses to the audit table and the tenants' last activity.
     pub async fn flush_audit(&self) -> Result<()> {
-        let uses: Vec<_> = lock(&self.uses).drain().collect();
+        let uses: Vec<_> = self.uses.lock().drain().collect();
         if uses.is_empty() {
             return Ok(());
         }
-        let now = crate::now_ms();
+        let now = drift_types::now_ms();
         let mut tx = self.store.begin().await?;
         for ((org, purpose), calls) in uses {
             store_tenants::record_use(&mut tx, org, &purpose, calls, now).await?;
@@ -203,7 +206,7 @@ impl Tenants {
         }
         let mut tx = self.store.begin().await?;
         out.secrets_deleted = self.vault.delete(&mut tx, org).await?;
-        let now = crate::now_ms();
+        let now = drift_types::now_ms();
         out.jobs_cancelled =
             bridge_queue::cancel_org(&mut tx, org.0, "the tenant disconnected", now).await?;
         store_tenants::mark_revoked(&mut tx, org, now).await?;

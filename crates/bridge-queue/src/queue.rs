@@ -97,14 +97,17 @@ impl JobState {
         }
     }
 
-    fn parse(s: &str) -> Self {
-        match s {
+    /// The state stored as `s`; a state this release does not know is an error, never a
+    /// guess (a newer release may have written it).
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
             "queued" => Self::Queued,
             "running" => Self::Running,
             "done" => Self::Done,
             "dead" => Self::Dead,
-            _ => Self::Cancelled,
-        }
+            "cancelled" => Self::Cancelled,
+            _ => return None,
+        })
     }
 }
 
@@ -473,7 +476,10 @@ impl Queue {
                     org_id: r.2,
                     args: parse_args(&r.3)?,
                     event_id: r.4,
-                    state: JobState::parse(&r.5),
+                    state: JobState::parse(&r.5).ok_or_else(|| Error::UnknownState {
+                        id: r.0,
+                        state: r.5.clone(),
+                    })?,
                     attempts: r.6,
                     last_error: r.7,
                     run_at: r.8,

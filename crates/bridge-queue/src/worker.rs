@@ -66,7 +66,9 @@ impl JobCtx {
     /// Completes the job inside `tx` and commits: the job's rows and its completion land
     /// together, or, when the lease was lost, neither does.
     pub async fn finish(&mut self, mut tx: Tx) -> Result<(), JobError> {
-        self.queue.complete(&mut tx, &self.job, now_ms()).await?;
+        self.queue
+            .complete(&mut tx, &self.job, drift_types::now_ms())
+            .await?;
         tx.commit()
             .await
             .map_err(|e| JobError::Retry(anyhow::Error::new(e).context("while committing")))?;
@@ -148,10 +150,6 @@ impl Default for WorkerConfig {
     }
 }
 
-fn now_ms() -> i64 {
-    drift_types::EpochMillis::now().0
-}
-
 /// Runs the pool until `shutdown` turns true, then drains as described in the crate docs.
 pub async fn run_workers<H: Handler>(
     queue: Queue,
@@ -181,7 +179,7 @@ pub async fn run_workers<H: Handler>(
             permits.push(p);
         }
         let jobs = match queue
-            .claim(&config.worker_id, permits.len(), now_ms())
+            .claim(&config.worker_id, permits.len(), drift_types::now_ms())
             .await
         {
             Ok(jobs) => jobs,
@@ -267,7 +265,7 @@ async fn run_one<H: Handler>(
             tokio::select! {
                 r = &mut fut => break Some(r),
                 _ = beat.tick() => {
-                    if let Err(Error::LeaseLost { .. }) = queue.extend(&job, now_ms()).await {
+                    if let Err(Error::LeaseLost { .. }) = queue.extend(&job, drift_types::now_ms()).await {
                         break Some(Err(JobError::LeaseLost));
                     }
                 }
@@ -279,7 +277,7 @@ async fn run_one<H: Handler>(
     let span = tracing::info_span!("job", job.id = job.id, job.name = %job.name, job.attempt = job.attempt);
     let _g = span.enter();
     let label = match result {
-        None => match queue.release(&job, now_ms()).await {
+        None => match queue.release(&job, drift_types::now_ms()).await {
             Ok(()) => {
                 stats.released.fetch_add(1, Ordering::Relaxed);
                 "released"
@@ -299,8 +297,8 @@ async fn run_one<H: Handler>(
         Some(Err(JobError::Retry(e))) => record_failure(&queue, &job, &e, false, stats).await,
         Some(Err(JobError::Defer { after, reason })) => {
             let why = format!("{reason:#}");
-            let at = now_ms() + after.as_millis() as i64;
-            match queue.defer(&job, at, &why, now_ms()).await {
+            let at = drift_types::now_ms() + after.as_millis() as i64;
+            match queue.defer(&job, at, &why, drift_types::now_ms()).await {
                 Ok(()) => {
                     stats.deferred.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(reason = %why, wait_ms = after.as_millis() as u64, "job deferred");
@@ -326,7 +324,7 @@ async fn run_one<H: Handler>(
 async fn complete_empty(queue: &Queue, job: &Job, stats: &WorkerStats) -> &'static str {
     let done = async {
         let mut tx = queue.store().begin().await?;
-        queue.complete(&mut tx, job, now_ms()).await?;
+        queue.complete(&mut tx, job, drift_types::now_ms()).await?;
         tx.commit()
             .await
             .map_err(|source| bridge_store::Error::Sqlx {
@@ -359,7 +357,10 @@ async fn record_failure(
     stats: &WorkerStats,
 ) -> &'static str {
     let msg = format!("{e:#}");
-    match queue.fail(job, &msg, permanent, now_ms()).await {
+    match queue
+        .fail(job, &msg, permanent, drift_types::now_ms())
+        .await
+    {
         Ok(Failed::Dead) => {
             stats.dead.fetch_add(1, Ordering::Relaxed);
             tracing::error!(error = %msg, "job is dead");

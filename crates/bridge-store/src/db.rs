@@ -14,21 +14,8 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, ConnectOptions, Connection, Executor};
 
-use crate::{Error, Op, Result};
-
-/// A connection (or a transaction, which derefs to one).
-pub type Conn = sqlx::AnyConnection;
-/// A transaction.
-pub type Tx = sqlx::Transaction<'static, Any>;
-
-/// Which database is behind the pool.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    /// The embedded default.
-    Sqlite,
-    /// The scale-out backend.
-    Postgres,
-}
+use crate::backend::{Backend, Tx};
+use crate::error::{Error, Op, Result};
 
 /// Pool settings.
 #[derive(Clone, Debug)]
@@ -172,7 +159,7 @@ impl Store {
             backend,
             url: url.into(),
         };
-        crate::migrate::run(&store).await?;
+        crate::migrate::run(&store.pool, store.backend).await?;
         Ok(store)
     }
 
@@ -210,7 +197,11 @@ impl Store {
     /// Rows in each warehouse and bookkeeping table, in schema order.
     pub async fn table_counts(&self) -> Result<Vec<(&'static str, i64)>> {
         let mut out = Vec::new();
-        for table in crate::warehouse::table_names().chain(["events", "jobs"]) {
+        for table in crate::tables::TABLES
+            .iter()
+            .map(|t| t.name)
+            .chain(["events", "jobs"])
+        {
             let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                 // `table` comes from the constant list above, never from input.
                 "SELECT COUNT(*) FROM {table}"

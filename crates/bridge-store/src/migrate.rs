@@ -4,7 +4,10 @@
 
 use sqlx::Executor;
 
-use crate::{Backend, Op, Result, Store};
+use sqlx::AnyPool;
+
+use crate::backend::Backend;
+use crate::error::{Op, Result};
 
 /// (version, SQL with `{{id}}` for the auto-increment primary key).
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -17,15 +20,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
 /// Arbitrary constant naming driftbridge's migration lock.
 const PG_LOCK_KEY: i64 = 0x6472_6966_7462;
 
-pub(crate) async fn run(store: &Store) -> Result<()> {
-    let mut conn = store.pool().acquire().await.op("acquiring a connection")?;
-    let begin = match store.backend() {
+pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<()> {
+    let mut conn = pool.acquire().await.op("acquiring a connection")?;
+    let begin = match backend {
         Backend::Sqlite => "BEGIN IMMEDIATE",
         Backend::Postgres => "BEGIN",
     };
     conn.execute(begin).await.op("starting the migration")?;
     let result = async {
-        if store.backend() == Backend::Postgres {
+        if backend == Backend::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(PG_LOCK_KEY)
                 .execute(&mut *conn)
@@ -47,7 +50,7 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
             if applied.contains(version) {
                 continue;
             }
-            let id = match store.backend() {
+            let id = match backend {
                 Backend::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
                 Backend::Postgres => "BIGSERIAL PRIMARY KEY",
             };
@@ -58,7 +61,7 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
                 .op("applying a migration")?;
             sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
                 .bind(*version)
-                .bind(drift_types::EpochMillis::now().0)
+                .bind(drift_types::now_ms())
                 .execute(&mut *conn)
                 .await
                 .op("recording a migration")?;

@@ -10,51 +10,17 @@
 //! Opened data keys are cached in memory, so a running process keeps working while
 //! `driftbridge keys rotate` re-seals them under a new master key.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
 
 use drift_types::{OrgId, Secret};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 use sha2::{Digest, Sha256};
 
+pub use crate::error::VaultError;
 use crate::{Conn, Op, Result, Store};
-
-/// Why a secret could not be sealed or opened.
-#[derive(Debug, thiserror::Error)]
-pub enum VaultError {
-    /// The master key text is not 64 hex digits.
-    #[error(
-        "the master key must be 64 hex digits (32 bytes); make one with `driftbridge keys generate`"
-    )]
-    BadMasterKey,
-    /// A data key is sealed under a master key this process does not have.
-    #[error(
-        "org {org}'s data key is sealed under master key {key_id}, which is not configured \
-         (set it as the master key or in secrets.old_master_keys)"
-    )]
-    UnknownMasterKey {
-        /// Org.
-        org: i64,
-        /// The missing key's id.
-        key_id: String,
-    },
-    /// A ciphertext did not authenticate: tampered, corrupt, or moved from another row.
-    #[error(
-        "org {org}'s {what} does not open: it was altered or moved from another tenant or kind; \
-         refusing to use it"
-    )]
-    Tampered {
-        /// Org.
-        org: i64,
-        /// Which secret (or "data key").
-        what: String,
-    },
-    /// The system random generator failed.
-    #[error("the system random number generator failed")]
-    Random,
-}
 
 /// 32 bytes of key material with a short public id; `Debug` never shows the key.
 #[derive(Clone)]
@@ -183,10 +149,6 @@ impl fmt::Debug for Vault {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// The data key version new secrets use.
 const DATA_KEY_VERSION: i64 = 1;
 
@@ -206,7 +168,7 @@ impl Vault {
         org: OrgId,
         create: bool,
     ) -> Result<Option<[u8; 32]>> {
-        if let Some(k) = lock(&self.data_keys).get(&(org, DATA_KEY_VERSION)) {
+        if let Some(k) = self.data_keys.lock().get(&(org, DATA_KEY_VERSION)) {
             return Ok(Some(*k));
         }
         let row: Option<(String, String)> = sqlx::query_as(
@@ -219,7 +181,7 @@ impl Vault {
         .op("reading a data key")?;
         let key = match row {
             Some((master_id, wrapped)) => {
-                let ring = lock(&self.keyring).clone();
+                let ring = self.keyring.lock().clone();
                 let master = ring.find(&master_id).ok_or(VaultError::UnknownMasterKey {
                     org: org.0,
                     key_id: master_id.clone(),
@@ -243,7 +205,7 @@ impl Vault {
                 SystemRandom::new()
                     .fill(&mut k)
                     .map_err(|_| VaultError::Random)?;
-                let primary = lock(&self.keyring).primary.clone();
+                let primary = self.keyring.lock().primary.clone();
                 let wrapped = seal(
                     &primary.key,
                     &key_aad(org, DATA_KEY_VERSION, &primary.id),
@@ -257,7 +219,7 @@ impl Vault {
                 .bind(DATA_KEY_VERSION)
                 .bind(&primary.id)
                 .bind(wrapped)
-                .bind(drift_types::EpochMillis::now().0)
+                .bind(drift_types::now_ms())
                 .execute(&mut *conn)
                 .await
                 .op("storing a data key")?;
@@ -265,7 +227,7 @@ impl Vault {
             }
             None => return Ok(None),
         };
-        lock(&self.data_keys).insert((org, DATA_KEY_VERSION), key);
+        self.data_keys.lock().insert((org, DATA_KEY_VERSION), key);
         Ok(Some(key))
     }
 
@@ -290,7 +252,7 @@ impl Vault {
         .bind(kind)
         .bind(DATA_KEY_VERSION)
         .bind(sealed)
-        .bind(drift_types::EpochMillis::now().0)
+        .bind(drift_types::now_ms())
         .execute(&mut *conn)
         .await
         .op("storing a secret")?;
@@ -337,14 +299,14 @@ impl Vault {
             .execute(&mut *conn)
             .await
             .op("deleting data keys")?;
-        lock(&self.data_keys).retain(|(o, _), _| *o != org);
+        self.data_keys.lock().retain(|(o, _), _| *o != org);
         Ok(n)
     }
 
     /// Re-seals every data key that is not under the primary master key; answers how many.
     /// Each is re-sealed in its own short transaction, so running processes are not blocked.
     pub async fn rotate(&self, store: &Store) -> Result<u64> {
-        let ring = lock(&self.keyring).clone();
+        let ring = self.keyring.lock().clone();
         let rows: Vec<(i64, i64, String, String)> = sqlx::query_as(
             "SELECT org_id, version, master_key_id, wrapped FROM tenant_keys WHERE master_key_id <> $1",
         )

@@ -88,7 +88,7 @@ pub async fn retry_job(
 ) -> Result<Response, ApiError> {
     let done = st
         .queue
-        .retry(id, drift_types::EpochMillis::now().0)
+        .retry(id, drift_types::now_ms())
         .await
         .map_err(internal)?;
     if !done {
@@ -132,7 +132,7 @@ pub async fn replay(
     let mut tx = st.queue.store().begin().await.map_err(internal)?;
     let job_id = st
         .queue
-        .enqueue(&mut tx, &job, drift_types::EpochMillis::now().0)
+        .enqueue(&mut tx, &job, drift_types::now_ms())
         .await
         .map_err(internal)?;
     tx.commit().await.map_err(internal)?;

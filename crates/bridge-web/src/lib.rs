@@ -4,55 +4,18 @@ mod admin;
 mod error;
 mod gateway;
 pub mod oauth;
-
-use std::sync::Arc;
+mod state;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use bridge_core::drift::DriftPool;
-use bridge_core::ingest::Ingestor;
-use bridge_core::metrics::{Metrics, labels};
-use bridge_core::tenants::Tenants;
-use bridge_queue::Queue;
-use drift_types::Secret;
+use bridge_core::metrics::labels;
 
 pub use error::ApiError;
 pub use gateway::MAX_BODY;
-
-/// What the handlers share.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    /// Durable intake.
-    pub ingestor: Ingestor,
-    /// The queue (for readiness and job gauges).
-    pub queue: Queue,
-    /// Accepted verification tokens (more than one while rotating).
-    pub verification_tokens: Arc<Vec<Secret>>,
-    /// Metrics.
-    pub metrics: Arc<Metrics>,
-    /// Drift clients (for call counters).
-    pub drift: Arc<DriftPool>,
-    /// Installed tenants and their vault.
-    pub tenants: Option<Tenants>,
-    /// The Drift app's install flow, when configured.
-    pub oauth: Option<OAuthFlow>,
-    /// The admin bearer token; without it admin routes are closed.
-    pub admin_token: Option<Secret>,
-    /// Serve /metrics without the admin token.
-    pub metrics_public: bool,
-}
-
-/// The install flow's settings.
-#[derive(Debug, Clone)]
-pub struct OAuthFlow {
-    /// The Drift app.
-    pub app: drift_client::OAuthApp,
-    /// Signs the state cookie (derived from the master key).
-    pub state_key: [u8; 32],
-}
+pub use state::{AppState, OAuthFlow};
 
 /// The router.
 pub fn router(state: AppState) -> Router {

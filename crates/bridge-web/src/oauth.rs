@@ -16,15 +16,11 @@ use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Deserialize;
 
-use crate::AppState;
+use crate::state::AppState;
 
 /// How long an install may take from redirect to callback.
 pub const STATE_TTL: Duration = Duration::from_secs(600);
 const COOKIE: &str = "driftbridge_oauth_state";
-
-fn now_ms() -> i64 {
-    drift_types::EpochMillis::now().0
-}
 
 fn sign(key: &[u8; 32], state: &str, expires: i64) -> String {
     let k = hmac::Key::new(hmac::HMAC_SHA256, key);
@@ -104,7 +100,7 @@ pub async fn install(State(st): State<AppState>) -> Response {
         return failed(StatusCode::INTERNAL_SERVER_ERROR, "no randomness available");
     }
     let state = hex_encode(&raw);
-    let expires = now_ms() + STATE_TTL.as_millis() as i64;
+    let expires = drift_types::now_ms() + STATE_TTL.as_millis() as i64;
     let cookie = format!(
         "{COOKIE}={}; Max-Age={}; Path=/oauth; HttpOnly; SameSite=Lax",
         state_cookie(&o.state_key, &state, expires),
@@ -152,7 +148,7 @@ pub async fn callback(
             "this browser did not start the install (no install cookie)",
         );
     };
-    let expected = match verify_cookie(&o.state_key, cookie, now_ms()) {
+    let expected = match verify_cookie(&o.state_key, cookie, drift_types::now_ms()) {
         Ok(s) => s,
         Err(why) => return failed(StatusCode::BAD_REQUEST, why),
     };

@@ -129,7 +129,7 @@ impl OAuthApp {
         authorize_url: &str,
         token_url: &str,
     ) -> Result<Self> {
-        crate::install_crypto();
+        crate::tls::install_crypto();
         let parse = |what: &str, u: &str| {
             Url::parse(u).map_err(|e| Error::Config(format!("{what} {u:?}: {e}")))
         };

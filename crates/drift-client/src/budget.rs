@@ -6,7 +6,7 @@
 //! only make it stricter: a lower server limit slows the pace, and a low `Remaining` shrinks
 //! the burst still available. A 429 pauses every caller until `Retry-After` has passed.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
@@ -76,9 +76,7 @@ impl Budget {
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> Option<R> {
-        self.state
-            .as_ref()
-            .map(|m| f(&mut m.lock().unwrap_or_else(|e| e.into_inner())))
+        self.state.as_ref().map(|m| f(&mut m.lock()))
     }
 
     /// Waits until one more request may be sent, and accounts it.

@@ -78,21 +78,18 @@ pub struct Stats {
     /// Token refreshes triggered by a 401.
     pub unauthorized: AtomicU64,
     /// Responses by HTTP status; 0 counts transport failures (no response).
-    by_status: std::sync::Mutex<std::collections::BTreeMap<u16, u64>>,
+    by_status: parking_lot::Mutex<std::collections::BTreeMap<u16, u64>>,
 }
 
 impl Stats {
     fn count_status(&self, status: u16) {
-        let mut m = self.by_status.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = self.by_status.lock();
         *m.entry(status).or_default() += 1;
     }
 
     /// Responses per HTTP status so far (0 = no response: connect error, reset, timeout).
     pub fn by_status(&self) -> std::collections::BTreeMap<u16, u64> {
-        self.by_status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.by_status.lock().clone()
     }
 }
 
@@ -184,7 +181,7 @@ impl DriftClient {
         tokens: Arc<dyn TokenSource>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
-        crate::install_crypto();
+        crate::tls::install_crypto();
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.connect_timeout)
@@ -354,35 +351,8 @@ impl DriftClient {
 }
 
 fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let v = h.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = v.parse::<f64>() {
-        return Some(Duration::from_secs_f64(secs.max(0.0)));
-    }
-    // An HTTP date: wait until then.
-    let when = httpdate_to_system(v)?;
-    Some(
-        when.duration_since(std::time::SystemTime::now())
-            .unwrap_or_default(),
-    )
-}
-
-/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
-fn httpdate_to_system(s: &str) -> Option<std::time::SystemTime> {
-    let parts: Vec<&str> = s.split_whitespace().collect();
-    let [_, day, mon, year, hms, "GMT"] = parts.as_slice() else {
-        return None;
-    };
-    let months = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let m = months.iter().position(|x| x == mon)? as i64 + 1;
-    let (d, y): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
-    let t: Vec<i64> = hms.split(':').filter_map(|x| x.parse().ok()).collect();
-    let [hh, mm, ss] = t.as_slice() else {
-        return None;
-    };
-    let ms = drift_types::EpochMillis::from_date(y, m, d).get() + (hh * 3600 + mm * 60 + ss) * 1000;
-    Some(std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).ok()?))
+    let v = h.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    drift_types::retry_after::parse(v, std::time::SystemTime::now())
 }
 
 fn classify(
@@ -422,10 +392,6 @@ mod tests {
         let mut h = reqwest::header::HeaderMap::new();
         h.insert("retry-after", "2".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
-        assert_eq!(
-            httpdate_to_system("Sun, 06 Nov 1994 08:49:37 GMT"),
-            Some(std::time::UNIX_EPOCH + Duration::from_secs(784_111_777))
-        );
     }
 
     #[test]

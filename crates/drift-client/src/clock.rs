@@ -1,8 +1,8 @@
 //! Time for the client: the request budget, retry backoff and token expiry all read a
 //! [`Clock`], so tests can run them on injected time instead of sleeping.
 
+use parking_lot::Mutex;
 use std::fmt;
-use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::future::BoxFuture;
@@ -66,30 +66,24 @@ impl Default for ManualClock {
 impl ManualClock {
     /// Moves time forward.
     pub fn advance(&self, d: Duration) {
-        *self.now.lock().unwrap_or_else(|e| e.into_inner()) += d;
+        *self.now.lock() += d;
     }
 
     /// Every sleep asked for so far.
     pub fn sleeps(&self) -> Vec<Duration> {
-        self.sleeps
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.sleeps.lock().clone()
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> Duration {
-        *self.now.lock().unwrap_or_else(|e| e.into_inner())
+        *self.now.lock()
     }
     fn wall(&self) -> SystemTime {
         self.wall_origin + self.now()
     }
     fn sleep(&self, d: Duration) -> BoxFuture<'static, ()> {
-        self.sleeps
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(d);
+        self.sleeps.lock().push(d);
         self.advance(d);
         Box::pin(tokio::task::yield_now())
     }

@@ -71,6 +71,13 @@ impl Error {
         }
     }
 
+    /// Whether no later attempt can succeed either: Drift refused the request itself (400,
+    /// 401 after the token was renewed, 403, 404, 410, 422). Everything else, including a
+    /// failed token refresh, may work later, so a queue retries it with backoff.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self.status(), Some(400 | 401 | 403 | 404 | 410 | 422))
+    }
+
     /// How long Drift asked us to wait.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

@@ -6,14 +6,13 @@ mod client;
 pub mod clock;
 mod endpoints;
 mod error;
+mod fetch;
+mod tls;
 
 pub use auth::{OAuthApp, OnRefresh, RefreshingToken, StaticToken, TokenSet, TokenSource};
 pub use budget::RateBudget;
 pub use client::{ClientConfig, DriftClient, Stats};
 pub use endpoints::{ListConversations, USERS_PER_BATCH};
 pub use error::{Error, Result};
-
-/// Installs rustls' ring provider as the process default (once; later calls do nothing).
-pub fn install_crypto() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
+pub use fetch::{FetchError, FetchedConversation, Part, Parts};
+pub use tls::install_crypto;

@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::middleware::Caller;
-use crate::state::{SimError, SimResult, SimState, lock};
+use crate::state::{SimError, SimResult, SimState};
 use crate::text;
 
 type St = State<Arc<SimState>>;
@@ -131,7 +131,7 @@ fn list_page(
     limit: usize,
     statuses: &[u8],
 ) -> SimResult<(Vec<Conversation>, Option<SortKey>)> {
-    let world = lock(&st.world);
+    let world = st.world.lock();
     let org = world.org(caller.org)?;
     let wanted: Vec<ConversationStatus> = statuses
         .iter()
@@ -254,7 +254,7 @@ pub async fn get_conversation(
     Path(id): Path<i64>,
 ) -> SimResult<Json<Data<Conversation>>> {
     caller.require("conversation_read")?;
-    let world = lock(&st.world);
+    let world = st.world.lock();
     let rec = world.org(caller.org)?.conversation(ConversationId(id))?;
     Ok(Json(Data {
         data: rec.conversation.clone(),
@@ -274,7 +274,7 @@ pub async fn list_messages(
     caller.require("conversation_read")?;
     let pairs = query_pairs(&q);
     let start = int_param::<usize>(&pairs, "next")?.unwrap_or(0);
-    let world = lock(&st.world);
+    let world = st.world.lock();
     let rec = world.org(caller.org)?.conversation(ConversationId(id))?;
     let end = (start + MESSAGES_PAGE).min(rec.messages.len());
     let messages = rec.messages.get(start..end).unwrap_or_default().to_vec();
@@ -304,7 +304,10 @@ pub async fn post_message(
         return Err(SimError::invalid("a message needs a body or buttons"));
     }
     let app_id = st.config.app.app_id.clone();
-    let m = lock(&st.world).post_message(caller.org, ConversationId(id), &new, &app_id, now())?;
+    let m = st
+        .world
+        .lock()
+        .post_message(caller.org, ConversationId(id), &new, &app_id, now())?;
     Ok(Json(Data {
         data: MessagesData { messages: vec![m] },
     }))
@@ -317,7 +320,7 @@ pub async fn transcript(
     Path(id): Path<i64>,
 ) -> SimResult<Response> {
     caller.require("conversation_read")?;
-    let world = lock(&st.world);
+    let world = st.world.lock();
     let org = world.org(caller.org)?;
     let rec = org.conversation(ConversationId(id))?;
     let contact = rec
@@ -336,7 +339,7 @@ pub async fn new_conversation(
 ) -> SimResult<Json<Conversation>> {
     caller.require("conversation_write")?;
     let new: NewConversation = parse_json(&body)?;
-    let c = lock(&st.world).create_conversation(
+    let c = st.world.lock().create_conversation(
         caller.org,
         &new.email,
         &new.message.body,
@@ -354,7 +357,7 @@ pub async fn report(
 ) -> SimResult<Json<ReportResponse>> {
     caller.require("conversation_read")?;
     let req: ReportRequest = parse_json(&body)?;
-    let world = lock(&st.world);
+    let world = st.world.lock();
     let org = world.org(caller.org)?;
     let mut rows = Vec::new();
     for &(_, id) in org.by_updated.iter().rev() {
@@ -403,7 +406,7 @@ pub async fn get_contact(
     Path(id): Path<i64>,
 ) -> SimResult<Json<Data<drift_types::Contact>>> {
     caller.require("contact_read")?;
-    let world = lock(&st.world);
+    let world = st.world.lock();
     let c = world
         .org(caller.org)?
         .contacts
@@ -420,7 +423,7 @@ pub async fn query_contacts(
 ) -> SimResult<Response> {
     caller.require("contact_read")?;
     let pairs = query_pairs(&q);
-    let world = lock(&st.world);
+    let world = st.world.lock();
     let org = world.org(caller.org)?;
     if param(&pairs, "idType") == Some("external") {
         let ids: Vec<String> = pairs
@@ -474,7 +477,7 @@ pub async fn create_contact(
 ) -> SimResult<Json<Data<drift_types::Contact>>> {
     caller.require("contact_write")?;
     let w: ContactWrite = parse_json(&body)?;
-    let mut world = lock(&st.world);
+    let mut world = st.world.lock();
     let id = ContactId(world.fresh_id());
     let c = world
         .org_mut(caller.org)?
@@ -491,7 +494,9 @@ pub async fn update_contact(
 ) -> SimResult<Json<Data<drift_types::Contact>>> {
     caller.require("contact_write")?;
     let w: ContactWrite = parse_json(&body)?;
-    let c = lock(&st.world)
+    let c = st
+        .world
+        .lock()
         .org_mut(caller.org)?
         .update_contact(ContactId(id), w.attributes)?;
     Ok(Json(Data { data: c }))
@@ -504,7 +509,7 @@ pub async fn delete_contact(
     Path(id): Path<i64>,
 ) -> SimResult<Json<OkResult>> {
     caller.require("contact_write")?;
-    let mut world = lock(&st.world);
+    let mut world = st.world.lock();
     let org = world.org_mut(caller.org)?;
     org.contacts
         .remove(&ContactId(id))
@@ -524,7 +529,7 @@ pub async fn timeline(
     if ev.event.trim().is_empty() {
         return Err(SimError::invalid("event is required"));
     }
-    let mut world = lock(&st.world);
+    let mut world = st.world.lock();
     let org = world.org_mut(caller.org)?;
     let known = match (&ev.contact_id, &ev.external_id) {
         (Some(id), _) => org.contacts.contains_key(id),
@@ -549,7 +554,7 @@ pub async fn attributes(
     Extension(caller): Extension<Caller>,
 ) -> SimResult<Json<Data<drift_types::AttributeDefinitions>>> {
     caller.require("all_contact_read")?;
-    let world = lock(&st.world);
+    let world = st.world.lock();
     let properties = world.org(caller.org)?.attribute_defs.clone();
     Ok(Json(Data {
         data: drift_types::AttributeDefinitions { properties },
@@ -563,7 +568,7 @@ pub async fn get_tags(
     Path(id): Path<i64>,
 ) -> SimResult<Json<Data<Vec<ContactTag>>>> {
     caller.require("contact_read")?;
-    let world = lock(&st.world);
+    let world = st.world.lock();
     let org = world.org(caller.org)?;
     if !org.contacts.contains_key(&ContactId(id)) {
         return Err(SimError::not_found(format!("contact {id} not found")));
@@ -586,7 +591,7 @@ pub async fn add_tags(
 ) -> SimResult<Json<Data<Vec<ContactTag>>>> {
     caller.require("contact_write")?;
     let tags: Vec<ContactTag> = parse_json(&body)?;
-    let mut world = lock(&st.world);
+    let mut world = st.world.lock();
     let org = world.org_mut(caller.org)?;
     if !org.contacts.contains_key(&ContactId(id)) {
         return Err(SimError::not_found(format!("contact {id} not found")));
@@ -607,7 +612,7 @@ pub async fn delete_tag(
     Path((id, name)): Path<(i64, String)>,
 ) -> SimResult<Json<OkResult>> {
     caller.require("contact_write")?;
-    let mut world = lock(&st.world);
+    let mut world = st.world.lock();
     let org = world.org_mut(caller.org)?;
     let list = org.contact_tags.entry(ContactId(id)).or_default();
     let before = list.len();
@@ -628,7 +633,7 @@ pub async fn list_users(
     Extension(caller): Extension<Caller>,
 ) -> SimResult<Json<Data<Vec<drift_types::User>>>> {
     caller.require("user_read")?;
-    let world = lock(&st.world);
+    let world = st.world.lock();
     Ok(Json(Data {
         data: world.org(caller.org)?.users.values().cloned().collect(),
     }))
@@ -641,7 +646,7 @@ pub async fn get_user(
     Path(id): Path<i64>,
 ) -> SimResult<Json<Data<drift_types::User>>> {
     caller.require("user_read")?;
-    let world = lock(&st.world);
+    let world = st.world.lock();
     let u = world
         .org(caller.org)?
         .users
@@ -675,7 +680,7 @@ pub async fn users_batch(
             ids.len()
         )));
     }
-    let world = lock(&st.world);
+    let world = st.world.lock();
     let org = world.org(caller.org)?;
     let mut map = serde_json::Map::new();
     for id in ids {
@@ -706,7 +711,7 @@ pub async fn update_user(
             "availability {a:?} must be AVAILABLE or OFFLINE"
         )));
     }
-    let mut world = lock(&st.world);
+    let mut world = st.world.lock();
     let u = world
         .org_mut(caller.org)?
         .users
@@ -739,7 +744,7 @@ pub async fn meetings(
             "min_start_time and max_start_time are both required",
         ));
     };
-    let world = lock(&st.world);
+    let world = st.world.lock();
     let mut v: Vec<_> = world
         .org(caller.org)?
         .meetings
@@ -765,7 +770,7 @@ pub async fn create_account(
 ) -> SimResult<Json<Data<drift_types::Account>>> {
     caller.require("account_write")?;
     let w: AccountWrite = parse_json(&body)?;
-    let mut world = lock(&st.world);
+    let mut world = st.world.lock();
     let seq = world.fresh_id();
     let a = world.org_mut(caller.org)?.create_account(w, seq, now())?;
     Ok(Json(Data { data: a }))
@@ -778,7 +783,7 @@ pub async fn get_account(
     Path(id): Path<String>,
 ) -> SimResult<Json<Data<drift_types::Account>>> {
     caller.require("account_read")?;
-    let world = lock(&st.world);
+    let world = st.world.lock();
     let a = world
         .org(caller.org)?
         .accounts
@@ -802,7 +807,7 @@ pub async fn list_accounts(
     let size = int_param::<usize>(&pairs, "size")?
         .unwrap_or(10)
         .clamp(1, ACCOUNTS_PAGE_MAX);
-    let world = lock(&st.world);
+    let world = st.world.lock();
     let org = world.org(caller.org)?;
     let accounts: Vec<_> = org
         .accounts
@@ -831,7 +836,9 @@ pub async fn update_account(
 ) -> SimResult<Json<Data<drift_types::Account>>> {
     caller.require("account_write")?;
     let w: AccountWrite = parse_json(&body)?;
-    let a = lock(&st.world)
+    let a = st
+        .world
+        .lock()
         .org_mut(caller.org)?
         .update_account(w, now())?;
     Ok(Json(Data { data: a }))
@@ -844,7 +851,7 @@ pub async fn delete_account(
     Path(id): Path<String>,
 ) -> SimResult<Json<OkResult>> {
     caller.require("account_write")?;
-    let mut world = lock(&st.world);
+    let mut world = st.world.lock();
     let a = world
         .org_mut(caller.org)?
         .accounts
@@ -863,7 +870,7 @@ pub async fn playbooks(
     Extension(caller): Extension<Caller>,
 ) -> SimResult<Json<Vec<drift_types::Playbook>>> {
     caller.require("playbook_read")?;
-    let world = lock(&st.world);
+    let world = st.world.lock();
     Ok(Json(world.org(caller.org)?.playbooks.clone()))
 }
 
@@ -873,7 +880,7 @@ pub async fn landing_pages(
     Extension(caller): Extension<Caller>,
 ) -> SimResult<Json<Data<Vec<drift_types::LandingPage>>>> {
     caller.require("playbook_read")?;
-    let world = lock(&st.world);
+    let world = st.world.lock();
     Ok(Json(Data {
         data: world.org(caller.org)?.landing_pages.clone(),
     }))
@@ -887,7 +894,7 @@ pub async fn gdpr_retrieve(
 ) -> SimResult<Json<Value>> {
     caller.require("gdpr_read")?;
     let req: GdprRequest = parse_json(&body)?;
-    let world = lock(&st.world);
+    let world = st.world.lock();
     let org = world.org(caller.org)?;
     let contacts: Vec<_> = org
         .contacts_by_email(&req.email)
@@ -920,7 +927,7 @@ pub async fn gdpr_delete(
             req.email
         )));
     }
-    lock(&st.world).org_mut(caller.org)?.erase_email(&req.email);
+    st.world.lock().org_mut(caller.org)?.erase_email(&req.email);
     Ok(Json(Data {
         data: GdprMessage {
             message: "Your delete is processing".into(),
@@ -943,7 +950,7 @@ pub async fn uninstall(
             "clientId/clientSecret do not match the app",
         ));
     }
-    lock(&st.auth).revoke_org(caller.org, &app.client_id);
+    st.auth.lock().revoke_org(caller.org, &app.client_id);
     Ok(Json(OkResult::ok()))
 }
 

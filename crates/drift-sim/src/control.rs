@@ -18,21 +18,21 @@ use serde_json::{Value, json};
 use crate::api::parse_json;
 use crate::faults::FaultRule;
 use crate::ratelimit::RateLimitConfig;
-use crate::state::{SimError, SimResult, SimState, lock};
+use crate::state::{SimError, SimResult, SimState};
 use crate::webhooks::event_for;
 
 type St = State<Arc<SimState>>;
 
 /// `GET /sim/info`.
 pub async fn info(State(st): St) -> Json<Value> {
-    let (conversations, messages) = lock(&st.world).counts();
+    let (conversations, messages) = st.world.lock().counts();
     let orgs: Vec<Value> = st
         .private_tokens
         .iter()
         .map(|(o, t)| json!({"orgId": o, "token": t}))
         .collect();
     let app = &st.config.app;
-    let datasets: Vec<Value> = lock(&st.world).orgs.values().map(dataset).collect();
+    let datasets: Vec<Value> = st.world.lock().orgs.values().map(dataset).collect();
     Json(json!({
         "orgs": orgs,
         "datasets": datasets,
@@ -79,13 +79,13 @@ fn dataset(o: &crate::world::Org) -> Value {
 
 /// `GET /sim/requests`.
 pub async fn requests(State(st): St) -> Json<Value> {
-    let log = lock(&st.log);
+    let log = st.log.lock();
     Json(json!({"total": log.total, "counts": log.counts, "recent": log.recent}))
 }
 
 /// `DELETE /sim/requests`.
 pub async fn clear_requests(State(st): St) -> Json<Value> {
-    *lock(&st.log) = Default::default();
+    *st.log.lock() = Default::default();
     Json(json!({"ok": true}))
 }
 
@@ -99,7 +99,7 @@ struct FaultsBody {
 pub async fn set_faults(State(st): St, body: Bytes) -> SimResult<Json<Value>> {
     let b: FaultsBody = parse_json(&body)?;
     let n = b.rules.len();
-    lock(&st.faults).set(b.rules);
+    st.faults.lock().set(b.rules);
     Ok(Json(json!({"rules": n})))
 }
 
@@ -114,7 +114,7 @@ struct RateBody {
 /// `PUT /sim/rate-limit` with `{per_minute, burst?}`; 0 turns limiting off.
 pub async fn set_rate_limit(State(st): St, body: Bytes) -> SimResult<Json<Value>> {
     let b: RateBody = parse_json(&body)?;
-    lock(&st.limiter).set_config(RateLimitConfig {
+    st.limiter.lock().set_config(RateLimitConfig {
         per_minute: b.per_minute,
         burst: b.burst,
     });
@@ -194,9 +194,9 @@ pub async fn emit(State(st): St, body: Bytes) -> SimResult<Json<Value>> {
     let now = EpochMillis::now();
     let mut events = Vec::new();
     {
-        let world = lock(&st.world);
+        let world = st.world.lock();
         let o = world.org(org)?;
-        let mut rng = lock(&st.rng);
+        let mut rng = st.rng.lock();
         for e in b.events {
             let ev = match e.data {
                 Some(data) => WebhookEvent::Unknown {
@@ -230,7 +230,7 @@ pub async fn emit(State(st): St, body: Bytes) -> SimResult<Json<Value>> {
         }
     }
     let queued = {
-        let mut rng = lock(&st.rng);
+        let mut rng = st.rng.lock();
         st.webhooks
             .emit(org, &events, b.duplicate_rate, b.shuffle, &mut rng)
     };
@@ -260,8 +260,8 @@ pub async fn mutate(State(st): St, body: Bytes) -> SimResult<Json<Value>> {
 
 /// Changes `n` distinct random conversations; returns their ids.
 pub fn mutate_conversations(st: &SimState, org: OrgId, n: usize) -> SimResult<Vec<ConversationId>> {
-    let mut world = lock(&st.world);
-    let mut rng = lock(&st.rng);
+    let mut world = st.world.lock();
+    let mut rng = st.rng.lock();
     let ids: Vec<ConversationId> = {
         let o = world.org(org)?;
         let mut all: Vec<ConversationId> = o.conversations.keys().copied().collect();
@@ -342,18 +342,18 @@ pub async fn live(State(st): St, body: Bytes) -> SimResult<Json<Value>> {
 }
 
 fn live_step(st: &SimState, org: OrgId) -> SimResult<()> {
-    let roll = lock(&st.rng).below(100);
+    let roll = st.rng.lock().below(100);
     let now = EpochMillis::now();
     let event = if roll < 60 {
         let id = mutate_conversations(st, org, 1)?;
-        let world = lock(&st.world);
+        let world = st.world.lock();
         let rec = id
             .first()
             .and_then(|i| world.org(org).ok()?.conversations.get(i));
         rec.and_then(|r| r.messages.last().cloned())
             .map(WebhookEvent::NewMessage)
     } else {
-        let mut world = lock(&st.world);
+        let mut world = st.world.lock();
         let o = world.org_mut(org)?;
         let open: Vec<ConversationId> = o
             .by_updated
@@ -383,7 +383,7 @@ fn live_step(st: &SimState, org: OrgId) -> SimResult<()> {
         ))
     };
     if let Some(ev) = event {
-        let mut rng = lock(&st.rng);
+        let mut rng = st.rng.lock();
         st.webhooks.emit(org, &[ev], 0.0, false, &mut rng);
     }
     Ok(())
@@ -398,7 +398,11 @@ struct ExpireBody {
 /// `POST /sim/tokens/expire`: makes an access token expire now.
 pub async fn expire_token(State(st): St, body: Bytes) -> SimResult<Json<Value>> {
     let b: ExpireBody = parse_json(&body)?;
-    if !lock(&st.auth).expire(&b.access_token, std::time::Instant::now()) {
+    if !st
+        .auth
+        .lock()
+        .expire(&b.access_token, std::time::Instant::now())
+    {
         return Err(SimError::not_found("no such access token"));
     }
     Ok(Json(json!({"expired": true})))

@@ -13,6 +13,7 @@ pub mod report;
 pub mod rng;
 pub mod state;
 pub mod text;
+mod tls;
 pub mod webhooks;
 pub mod world;
 
@@ -25,13 +26,9 @@ use axum::routing::{delete, get, patch, post, put};
 pub use faults::FaultRule;
 pub use generate::DataConfig;
 pub use ratelimit::RateLimitConfig;
-pub use state::{AppConfig, SimConfig, SimState, lock};
+pub use state::{AppConfig, SimConfig, SimState};
+pub use tls::install_crypto;
 pub use webhooks::WebhookConfig;
-
-/// Installs rustls' ring provider as the process default (once; later calls do nothing).
-pub fn install_crypto() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
 
 /// The REST API routes (also served under `/v1`).
 fn rest_routes() -> Router<Arc<SimState>> {

@@ -13,7 +13,7 @@ use drift_types::OrgId;
 
 use crate::auth::TokenProblem;
 use crate::faults::FaultAction;
-use crate::state::{LoggedRequest, SimError, SimState, lock};
+use crate::state::{LoggedRequest, SimError, SimState};
 
 /// The authenticated caller of a REST request.
 #[derive(Clone, Debug)]
@@ -49,7 +49,7 @@ pub async fn log_requests(State(st): State<Arc<SimState>>, req: Request, next: N
         .map_or_else(|| req.uri().path().to_owned(), |m| m.as_str().to_owned());
     let resp = next.run(req).await;
     let at_ms = st.started.elapsed().as_millis() as u64;
-    lock(&st.log).record(LoggedRequest {
+    st.log.lock().record(LoggedRequest {
         method,
         route,
         uri,
@@ -62,8 +62,10 @@ pub async fn log_requests(State(st): State<Arc<SimState>>, req: Request, next: N
 /// Applies the first matching fault rule.
 pub async fn inject_faults(State(st): State<Arc<SimState>>, req: Request, next: Next) -> Response {
     let (latency, action) = {
-        let mut rng = lock(&st.rng);
-        lock(&st.faults).decide(req.method().as_str(), req.uri().path(), &mut rng)
+        let mut rng = st.rng.lock();
+        st.faults
+            .lock()
+            .decide(req.method().as_str(), req.uri().path(), &mut rng)
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -128,7 +130,7 @@ pub async fn authenticate(
         return SimError::unauthenticated("missing Authorization: Bearer token").into_response();
     };
     let now = Instant::now();
-    let caller = match lock(&st.auth).validate(&token, now) {
+    let caller = match st.auth.lock().validate(&token, now) {
         Ok(rec) => Caller {
             org: rec.org,
             scopes: rec.scopes.clone().into(),
@@ -142,7 +144,7 @@ pub async fn authenticate(
             return SimError::unauthenticated(msg).into_response();
         }
     };
-    let decision = lock(&st.limiter).check(&token, now);
+    let decision = st.limiter.lock().check(&token, now);
     if let Some(d) = decision
         && !d.allowed
     {

@@ -14,7 +14,7 @@ use drift_types::{EpochMillis, OrgId, Secret, TokenInfo, TokenRequest, TokenResp
 use serde::Deserialize;
 
 use crate::api::query_pairs;
-use crate::state::{SimError, SimResult, SimState, lock};
+use crate::state::{SimError, SimResult, SimState};
 
 const AUTHORIZE_PAGE: &str = include_str!("authorize.html");
 
@@ -99,7 +99,10 @@ pub async fn authorize_decide(State(st): State<Arc<SimState>>, body: Bytes) -> S
         if !st.private_tokens.contains_key(&org) {
             return Err(SimError::invalid(format!("org {org} does not exist")));
         }
-        let code = lock(&st.auth).issue_code(org, &d.redirect_uri, Instant::now());
+        let code = st
+            .auth
+            .lock()
+            .issue_code(org, &d.redirect_uri, Instant::now());
         url.query_pairs_mut()
             .append_pair("code", &code)
             .append_pair("state", &d.state);
@@ -153,7 +156,7 @@ pub async fn token(
     let now_ms = EpochMillis::now().get();
     let ttl = app.access_token_ttl;
     let issued = {
-        let mut auth = lock(&st.auth);
+        let mut auth = st.auth.lock();
         match req.grant_type.as_str() {
             "authorization_code" => {
                 let code = req
@@ -207,7 +210,7 @@ pub async fn token_info(
     body: Bytes,
 ) -> SimResult<Json<TokenInfo>> {
     let req: TokenInfoRequest = crate::api::parse_json(&body)?;
-    let auth = lock(&st.auth);
+    let auth = st.auth.lock();
     let now = Instant::now();
     let rec = auth.validate(&req.access_token, now).map_err(|_| {
         SimError::unauthenticated("the access token is invalid, expired or revoked")

@@ -1,7 +1,7 @@
 //! Shared simulator state, its configuration, and the Drift-shaped error response.
 
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderValue, StatusCode};
@@ -163,12 +163,6 @@ pub struct SimState {
     pub started: Instant,
     /// The CRM simulators.
     pub crm: crate::crm::CrmState,
-}
-
-/// Locks a mutex; a poisoned lock only means another handler panicked mid-request, and the
-/// simulator's data stays usable, so the guard is taken anyway.
-pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl SimState {

@@ -3,7 +3,9 @@
 //! exponential backoff (5 tries by default), optionally with duplicates and shuffled order.
 //! Also builds realistic events of every type out of the world's data.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use drift_types::webhook::{
@@ -16,7 +18,6 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
 use crate::rng::Rng;
-use crate::state::lock;
 use crate::world::Org;
 
 /// Delivery settings.
@@ -83,7 +84,7 @@ pub struct Emitter {
 impl Emitter {
     /// An emitter with `config`.
     pub fn new(config: WebhookConfig) -> Self {
-        crate::install_crypto();
+        crate::tls::install_crypto();
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
             .build()
@@ -98,24 +99,24 @@ impl Emitter {
 
     /// Current settings.
     pub fn config(&self) -> WebhookConfig {
-        lock(&self.config).clone()
+        self.config.lock().clone()
     }
 
     /// Changes the target and delivery settings.
     pub fn configure(&self, f: impl FnOnce(&mut WebhookConfig)) {
-        let mut c = lock(&self.config);
+        let mut c = self.config.lock();
         f(&mut c);
-        *lock(&self.permits) = Arc::new(Semaphore::new(c.concurrency.max(1)));
+        *self.permits.lock() = Arc::new(Semaphore::new(c.concurrency.max(1)));
     }
 
     /// Delivery counters.
     pub fn stats(&self) -> DeliveryStats {
-        lock(&self.stats).clone()
+        self.stats.lock().clone()
     }
 
     /// Builds envelopes for `events` of `org` with the verification token in the body.
     pub fn envelopes(&self, org: OrgId, events: &[WebhookEvent]) -> Vec<WebhookEnvelope> {
-        let token = lock(&self.config).verification_token.clone();
+        let token = self.config.lock().verification_token.clone();
         events
             .iter()
             .map(|e| WebhookEnvelope::new(e, org, Some(token.clone())))
@@ -128,9 +129,9 @@ impl Emitter {
         let Some(url) = config.url.clone() else {
             return 0;
         };
-        let permits = lock(&self.permits).clone();
+        let permits = self.permits.lock().clone();
         let n = envelopes.len();
-        lock(&self.stats).queued += n as u64;
+        self.stats.lock().queued += n as u64;
         for env in envelopes {
             let body = serde_json::to_vec(&env).unwrap_or_default();
             let (client, stats, url, config) = (
@@ -194,7 +195,7 @@ async fn deliver(
 ) {
     let mut delay = config.backoff;
     for attempt in 1..=config.max_attempts.max(1) {
-        lock(stats).attempts += 1;
+        stats.lock().attempts += 1;
         let res = client
             .post(url)
             .header("content-type", "application/json")
@@ -204,7 +205,7 @@ async fn deliver(
             .await;
         match res {
             Ok(r) if r.status().is_success() => {
-                lock(stats).delivered += 1;
+                stats.lock().delivered += 1;
                 return;
             }
             Ok(r) => {
@@ -212,13 +213,13 @@ async fn deliver(
             }
             Err(e) => tracing::debug!(error = %e, attempt, "webhook delivery failed"),
         }
-        lock(stats).failed_attempts += 1;
+        stats.lock().failed_attempts += 1;
         if attempt < config.max_attempts {
             tokio::time::sleep(delay).await;
             delay *= 2;
         }
     }
-    lock(stats).gave_up += 1;
+    stats.lock().gave_up += 1;
 }
 
 /// A realistic event of `event_type` built from the org's data, or `None` when the org has

@@ -13,6 +13,7 @@ mod message;
 mod oauth;
 mod playbook;
 mod responses;
+pub mod retry_after;
 mod user;
 pub mod webhook;
 
@@ -42,3 +43,9 @@ pub use responses::{
 };
 pub use user::{User, UserUpdate};
 pub use webhook::{WebhookEnvelope, WebhookEvent};
+
+/// Epoch milliseconds now: the one wall clock every crate reads (time that tests control
+/// comes from `drift_client::Clock` instead).
+pub fn now_ms() -> i64 {
+    EpochMillis::now().0
+}

@@ -41,7 +41,7 @@ pub struct Config {
     pub outbound: OutboundConfig,
     /// CRM/MAP sinks by name (`[sinks.NAME]`, `kind` = hubspot, salesforce, marketo or http).
     #[serde(default)]
-    pub sinks: BTreeMap<String, bridge_sinks::sink::SinkSpec>,
+    pub sinks: BTreeMap<String, bridge_sinks::registry::SinkSpec>,
 }
 
 /// `[secrets]`.
@@ -260,6 +260,15 @@ impl Config {
         }
     }
 
+    /// The keyring when a master key is configured, `None` when none is; a configured key
+    /// that cannot be read or parsed is an error that says which setting is wrong.
+    pub fn keyring_if_configured(&self) -> Result<Option<bridge_store::vault::Keyring>> {
+        if self.secrets.master_key.is_none() && self.secrets.master_key_file.is_none() {
+            return Ok(None);
+        }
+        self.keyring().map(Some)
+    }
+
     /// The master keyring: the configured key (or key file) plus the old keys. Errors say how
     /// to make a key.
     pub fn keyring(&self) -> Result<bridge_store::vault::Keyring> {
@@ -357,8 +366,8 @@ impl Config {
     pub async fn build_sinks(
         &self,
         secrets: Option<std::sync::Arc<dyn bridge_sinks::sink::SecretStore>>,
-    ) -> Result<bridge_sinks::sink::Sinks> {
-        bridge_sinks::sink::Sinks::build(&self.sinks, &self.outbound_guard(), secrets)
+    ) -> Result<bridge_sinks::registry::Sinks> {
+        bridge_sinks::registry::Sinks::build(&self.sinks, &self.outbound_guard(), secrets)
             .await
             .map_err(|e| anyhow::anyhow!("invalid sink configuration: {e}"))
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use bridge_core::export::{self, DAY_MS, ExportOptions, Mode, Progress};
+use bridge_export::{self as export, DAY_MS, ExportOptions, Mode, Progress};
 use drift_sim::{DataConfig, RateLimitConfig, SimConfig};
 use drift_types::Secret;
 
@@ -82,7 +82,7 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     // Pushed conversations also go to the simulator's HubSpot, Salesforce and Marketo.
     config.outbound.allow = vec![format!("127.0.0.1:{}", sim.addr.port())];
     for target in ["hubspot", "salesforce", "marketo"] {
-        let spec = crate::bench_crm::spec(target, &sim.base_url(), "")?;
+        let spec = crate::sim_sinks::spec(target, &sim.base_url(), "")?;
         config
             .sinks
             .insert(target.into(), serde_json::from_value(spec)?);
@@ -143,7 +143,7 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         .clone();
     let mut opts = ExportOptions::new(Mode::Full);
     opts.meetings_since_ms = drift_sim::generate::DEFAULT_ANCHOR_MS - 365 * DAY_MS;
-    let dest = bridge_sinks::Destination::store(store.clone(), org);
+    let dest = bridge_export::Destination::store(store.clone(), org);
     let s = export::run(
         client.clone(),
         dest.clone(),
@@ -184,11 +184,7 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     for (table, n) in store.table_counts().await? {
         println!("  {table:<28} {n:>7}");
     }
-    let transcript: Option<(i64, String)> = sqlx::query_as(
-        "SELECT conversation_id, body FROM transcripts ORDER BY LENGTH(body) DESC LIMIT 1",
-    )
-    .fetch_optional(store.pool())
-    .await?;
+    let transcript = bridge_store::reads::longest_transcript(&store).await?;
     if let Some((id, body)) = transcript {
         let lines: Vec<&str> = body.lines().collect();
         println!("\nTranscript of conversation {id} ({} lines):", lines.len());

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
-use bridge_core::export::{self, ExportOptions, Mode, Progress, Summary};
-use bridge_sinks::{Destination, Target};
+use bridge_export::{self as export, Destination, ExportOptions, Mode, Progress, Summary, Target};
 use bridge_store::Store;
 use bridge_store::tables::Stream;
 use clap::Args;
@@ -75,7 +74,7 @@ pub async fn run(config: &Config, a: ExportArgs, mode: Mode) -> Result<()> {
             .collect::<Result<BTreeSet<_>>>()?;
     }
     if let Some(s) = &a.meetings_since {
-        opts.meetings_since_ms = parse_time(s)?;
+        opts.meetings_since_ms = export::parse_time(s)?;
     }
     if let Some(path) = &a.contacts_from {
         let text = std::fs::read_to_string(path)
@@ -153,22 +152,6 @@ fn print_summary(s: &Summary, target: &Target, json: bool) {
     );
 }
 
-/// `YYYY-MM-DD` (UTC midnight) or epoch milliseconds.
-pub fn parse_time(s: &str) -> Result<i64> {
-    if let Ok(ms) = s.parse::<i64>() {
-        return Ok(ms);
-    }
-    let parts: Vec<&str> = s.split('-').collect();
-    if let [y, m, d] = parts.as_slice()
-        && let (Ok(y), Ok(m), Ok(d)) = (y.parse::<i64>(), m.parse::<i64>(), d.parse::<i64>())
-        && (1..=12).contains(&m)
-        && (1..=31).contains(&d)
-    {
-        return Ok(drift_types::EpochMillis::from_date(y, m, d).0);
-    }
-    bail!("{s:?} is neither a date (YYYY-MM-DD) nor epoch milliseconds")
-}
-
 /// The org to export: `--org`, else the only org with a configured token, else the org the
 /// default token belongs to (asked of Drift's token introspection).
 pub async fn resolve_org(
@@ -207,9 +190,7 @@ pub async fn resolve_org(
 
 /// Contact ids that the org's stored webhook events reference.
 async fn contacts_in_events(store: &Store, org: OrgId) -> Result<Vec<i64>> {
-    let payloads: Vec<String> = sqlx::query_scalar("SELECT payload FROM events WHERE org_id = $1")
-        .bind(org.0)
-        .fetch_all(store.pool())
+    let payloads = bridge_store::reads::event_payloads(store, org)
         .await
         .context("while reading stored events")?;
     let mut ids = BTreeSet::new();
@@ -240,10 +221,13 @@ mod tests {
 
     #[test]
     fn times_are_dates_or_epoch_ms_and_anything_else_is_refused() {
-        assert_eq!(parse_time("1700000000000").unwrap(), 1_700_000_000_000);
-        assert_eq!(parse_time("2026-01-01").unwrap(), 1_767_225_600_000);
+        assert_eq!(
+            export::parse_time("1700000000000").unwrap(),
+            1_700_000_000_000
+        );
+        assert_eq!(export::parse_time("2026-01-01").unwrap(), 1_767_225_600_000);
         assert!(
-            parse_time("last week")
+            export::parse_time("last week")
                 .unwrap_err()
                 .to_string()
                 .contains("YYYY-MM-DD")

@@ -8,8 +8,9 @@ use clap::{Args, Parser, Subcommand};
 use drift_sim::{DataConfig, RateLimitConfig, SimConfig};
 use drift_types::Secret;
 
+use driftbridge::bench::{self, BenchCommand};
 use driftbridge::config::{self, Config, Overrides};
-use driftbridge::{bench, demo, ops, serve};
+use driftbridge::{demo, ops, serve};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -144,20 +145,6 @@ enum JobsCommand {
     },
 }
 
-#[derive(Debug, Subcommand)]
-enum BenchCommand {
-    /// Full walk of conversations and messages against a simulator child process.
-    Walk(bench::WalkArgs),
-    /// Durable webhook acks/s and ack latency at fixed rates, beside a no-op handler.
-    Ingest(driftbridge::bench_ingest::IngestArgs),
-    /// End-to-end latency from conversation_push to the conversation's rows.
-    E2e(driftbridge::bench_ingest::E2eArgs),
-    /// Full export against a simulator child process: rows/s, calls versus the minimum, RSS.
-    Export(driftbridge::bench_export::ExportBenchArgs),
-    /// Deliveries per second to each CRM simulator and push-to-CRM latency.
-    Crm(driftbridge::bench_crm::CrmBenchArgs),
-}
-
 #[derive(Debug, Args)]
 struct SimArgs {
     /// Port on 127.0.0.1 (0 picks a free one).
@@ -260,13 +247,12 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Jobs(JobsCommand::Dead { limit }) => ops::jobs_dead(&load(None)?, limit).await,
         Command::Jobs(JobsCommand::Retry { id }) => ops::jobs_retry(&load(None)?, id).await,
         Command::Export(a) => {
-            driftbridge::export_cmd::run(&load(None)?, a, bridge_core::export::Mode::Full).await
+            driftbridge::export_cmd::run(&load(None)?, a, bridge_export::Mode::Full).await
         }
         Command::Sync(a) => {
-            driftbridge::export_cmd::run(&load(None)?, a, bridge_core::export::Mode::Incremental)
-                .await
+            driftbridge::export_cmd::run(&load(None)?, a, bridge_export::Mode::Incremental).await
         }
-        Command::Airbyte(c) => driftbridge::airbyte::run(c).await,
+        Command::Airbyte(c) => bridge_export::airbyte::run(c.into()).await,
         Command::Keys(KeysCommand::Generate) => ops::keys_generate(),
         Command::Keys(KeysCommand::Rotate) => ops::keys_rotate(&load(None)?).await,
         Command::Tenants(TenantsCommand::List) => ops::tenants_list(&load(None)?).await,
@@ -284,17 +270,7 @@ async fn run(cli: Cli) -> Result<()> {
             print!("{}", config::DEFAULTS);
             Ok(())
         }
-        Command::Bench(BenchCommand::Walk(a)) => bench::walk(a).await,
-        Command::Bench(BenchCommand::Ingest(a)) => {
-            driftbridge::bench_ingest::ingest(a, cli.database_url).await
-        }
-        Command::Bench(BenchCommand::Export(a)) => driftbridge::bench_export::run(a).await,
-        Command::Bench(BenchCommand::Crm(a)) => {
-            driftbridge::bench_crm::run_all(a, cli.database_url).await
-        }
-        Command::Bench(BenchCommand::E2e(a)) => {
-            driftbridge::bench_ingest::e2e(a, cli.database_url).await
-        }
+        Command::Bench(b) => bench::run(b, cli.database_url).await,
     }
 }
 
@@ -320,12 +296,15 @@ async fn sim(a: SimArgs) -> Result<()> {
         .await
         .with_context(|| format!("while binding {addr}"))?;
     if a.latency_ms > 0 {
-        drift_sim::lock(&sim.state.faults).set(vec![drift_sim::faults::FaultRule {
-            latency_ms: a.latency_ms,
-            ..Default::default()
-        }]);
+        sim.state
+            .faults
+            .lock()
+            .set(vec![drift_sim::faults::FaultRule {
+                latency_ms: a.latency_ms,
+                ..Default::default()
+            }]);
     }
-    let (convs, msgs) = drift_sim::lock(&sim.state.world).counts();
+    let (convs, msgs) = sim.state.world.lock().counts();
     println!(
         "Drift simulator on {}  ({convs} conversations, {msgs} messages)",
         sim.base_url()

@@ -12,7 +12,7 @@ async fn enqueue_all(queue: &Queue, jobs: &[NewJob]) -> Result<Vec<i64>> {
     let mut tx = queue.store().begin().await?;
     let mut ids = Vec::new();
     for j in jobs {
-        ids.push(queue.enqueue(&mut tx, j, bridge_core::now_ms()).await?);
+        ids.push(queue.enqueue(&mut tx, j, drift_types::now_ms()).await?);
     }
     tx.commit().await?;
     Ok(ids)
@@ -34,11 +34,7 @@ pub async fn replay_conversation(
     let org = match org {
         Some(o) => o,
         None => {
-            let known: Vec<i64> =
-                sqlx::query_scalar("SELECT org_id FROM conversations WHERE id = $1")
-                    .bind(id)
-                    .fetch_all(queue.store().pool())
-                    .await?;
+            let known = bridge_store::reads::conversation_orgs(queue.store(), id).await?;
             match (
                 known.as_slice(),
                 config.drift().tokens.keys().collect::<Vec<_>>().as_slice(),
@@ -119,7 +115,7 @@ pub async fn jobs_dead(config: &Config, limit: i64) -> Result<()> {
 /// `jobs retry ID`.
 pub async fn jobs_retry(config: &Config, id: i64) -> Result<()> {
     let queue = crate::serve::open_queue(config).await?;
-    if queue.retry(id, bridge_core::now_ms()).await? {
+    if queue.retry(id, drift_types::now_ms()).await? {
         println!("job {id} queued again");
         Ok(())
     } else {
@@ -131,7 +127,9 @@ pub async fn jobs_retry(config: &Config, id: i64) -> Result<()> {
 /// configured, else configured tokens only.
 pub async fn drift_pool(config: &Config, purpose: &str) -> Result<bridge_core::drift::DriftPool> {
     let pool = bridge_core::drift::DriftPool::new(config.drift()).with_purpose(purpose);
-    let Ok(keyring) = config.keyring() else {
+    // No key: configured tokens only. A key that is configured but does not parse is an
+    // error, never a silent fall back to running without the tenants.
+    let Some(keyring) = config.keyring_if_configured()? else {
         return Ok(pool);
     };
     let queue = crate::serve::open_queue(config).await?;
@@ -147,7 +145,7 @@ async fn tenants(config: &Config) -> Result<bridge_core::tenants::Tenants> {
 
 fn when(ms: Option<i64>) -> String {
     ms.map_or("-".into(), |m| {
-        let secs = (drift_types::EpochMillis::now().0 - m) / 1000;
+        let secs = (drift_types::now_ms() - m) / 1000;
         match secs {
             s if s < 120 => format!("{s} s ago"),
             s if s < 7200 => format!("{} min ago", s / 60),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use bridge_core::export::{Progress, eta};
+use bridge_export::{Progress, eta};
 use drift_client::DriftClient;
 use drift_types::ReportRequest;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};

@@ -168,7 +168,7 @@ pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
             orgs: config.sync_orgs().into_iter().map(OrgId).collect(),
             lease: Duration::from_secs(config.sync.lease_secs),
             overlap: Duration::from_secs(config.sync.overlap_secs),
-            holder: format!("pid{}-{}", std::process::id(), bridge_core::now_ms()),
+            holder: format!("pid{}-{}", std::process::id(), drift_types::now_ms()),
         });
         tokio::spawn(async move {
             if let Some(cfg) = cfg {

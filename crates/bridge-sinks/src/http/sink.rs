@@ -4,8 +4,8 @@ use drift_types::Secret;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::endpoint::{DeliveryError, HttpEndpoint};
 use super::sign::WebhookSecret;
-use super::{DeliveryError, HttpEndpoint};
 use crate::outbound::OutboundGuard;
 use crate::sink::{
     CommonSpec, ConversationBundle, Delivered, JsonTemplate, Prior, Sink, SinkError, TemplateError,
@@ -128,7 +128,7 @@ impl Sink for HttpSink {
             "msg_{}",
             &content_hash(&json!([b.key(), content_hash(doc)]))[..32]
         );
-        let ts = crate::now_ms() / 1000;
+        let ts = drift_types::now_ms() / 1000;
         match self.endpoint.deliver(&id, ts, &body).await {
             Ok(status) => {
                 let mut out = Delivered {
@@ -143,22 +143,36 @@ impl Sink for HttpSink {
                 status: Some(429),
                 retry_after,
                 message,
-            }) => Err(SinkError::Throttled {
-                after: retry_after.unwrap_or(std::time::Duration::from_secs(5)),
-                message: format!("the endpoint answered 429: {message}"),
-            }),
+            }) => Err(SinkError::throttled(
+                retry_after.unwrap_or(std::time::Duration::from_secs(5)),
+                format!("the endpoint answered 429: {message}"),
+            )
+            .with_status(429)),
             Err(DeliveryError::Retry {
                 retry_after,
                 status,
                 message,
-            }) => Err(SinkError::Retry {
-                after: retry_after,
-                message: format!(
-                    "the endpoint answered {}: {message}",
-                    status.map_or("nothing".to_owned(), |s| s.to_string())
-                ),
-            }),
-            Err(e) => Err(SinkError::rejected(e.to_string())),
+            }) => {
+                let e = SinkError::retry_after(
+                    retry_after,
+                    format!(
+                        "the endpoint answered {}: {message}",
+                        status.map_or("nothing".to_owned(), |s| s.to_string())
+                    ),
+                );
+                Err(match status {
+                    Some(s) => e.with_status(s),
+                    None => e,
+                })
+            }
+            Err(e) => {
+                let status = e.status();
+                let r = SinkError::rejected(e.to_string());
+                Err(match status {
+                    Some(s) => r.with_status(s),
+                    None => r,
+                })
+            }
         }
     }
 }

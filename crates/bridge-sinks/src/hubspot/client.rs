@@ -6,7 +6,8 @@ use drift_types::Secret;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::sink::{Reply, SinkError, exchange, retry_after};
+use crate::crm_http::{Reply, exchange, retry_after};
+use crate::sink::SinkError;
 
 /// The HubSpot objects API.
 #[derive(Debug)]
@@ -76,23 +77,18 @@ impl Api {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.parse::<u64>().ok())
                     .map(Duration::from_millis);
-                SinkError::Throttled {
-                    after: retry_after(&headers)
+                SinkError::throttled(
+                    retry_after(&headers)
                         .or(interval)
                         .unwrap_or(Duration::from_secs(10)),
                     message,
-                }
+                )
             }
-            423 => SinkError::Retry {
-                after: Some(Duration::from_secs(2)),
-                message,
-            },
-            477 | 500..=599 => SinkError::Retry {
-                after: retry_after(&headers),
-                message,
-            },
+            423 => SinkError::retry_after(Some(Duration::from_secs(2)), message),
+            477 | 500..=599 => SinkError::retry_after(retry_after(&headers), message),
             _ => SinkError::rejected(message),
-        })
+        }
+        .with_status(status))
     }
 
     /// The note whose `property` equals `key`, by search.
@@ -100,6 +96,15 @@ impl Api {
         let q = json!({"filterGroups": [{"filters": [{"propertyName": property, "operator": "EQ", "value": key}]}],
                        "properties": [property], "limit": 1});
         let r = self.send(Method::POST, "notes/search", Some(&q)).await?;
-        Ok(r.and_then(|r| r.get("results")?.get(0).and_then(super::id_of)))
+        Ok(r.and_then(|r| r.get("results")?.get(0).and_then(id_of)))
+    }
+}
+
+/// The `id` of a HubSpot object, whether it came as a string or a number.
+pub(super) fn id_of(v: &Value) -> Option<String> {
+    match v.get("id")? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
     }
 }

@@ -18,7 +18,7 @@ use crate::sink::{
     CommonSpec, ConversationBundle, Delivered, FieldMap, Prior, Sink, SinkError, Template,
     TemplateError, TranscriptFormat, truncate,
 };
-use client::Api;
+use client::{Api, id_of};
 
 /// HubSpot notes hold at most 65,536 characters.
 const NOTE_MAX: usize = 65_536;
@@ -119,10 +119,10 @@ impl HubSpot {
         let (fields, note) = spec
             .templates()
             .map_err(|e| SinkError::rejected(e.to_string()))?;
-        let base = crate::sink::checked(guard, &spec.base_url).await?;
+        let base = crate::crm_http::checked(guard, &spec.base_url).await?;
         Ok(HubSpot {
             api: Api {
-                http: crate::sink::client(guard)?,
+                http: crate::crm_http::client(guard)?,
                 objects: format!("{base}/{}", spec.path_prefix.trim_matches('/')),
                 token: spec.token.clone(),
             },
@@ -132,14 +132,6 @@ impl HubSpot {
             note_property: spec.note_property.clone(),
             search_lag: Duration::from_secs(spec.search_lag_secs),
         })
-    }
-}
-
-fn id_of(v: &Value) -> Option<String> {
-    match v.get("id")? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
     }
 }
 
@@ -197,14 +189,13 @@ impl Sink for HubSpot {
             if known.is_none()
                 && let Some(since) = prior.pending_since
             {
-                let waited = Duration::from_millis((crate::now_ms() - since).max(0) as u64);
+                let waited = Duration::from_millis((drift_types::now_ms() - since).max(0) as u64);
                 if waited < self.search_lag {
-                    return Err(SinkError::Retry {
-                        after: Some(self.search_lag - waited),
-                        message: "an earlier attempt may have created the note; waiting for \
-                                  HubSpot's search index before creating"
-                            .into(),
-                    });
+                    return Err(SinkError::retry_after(
+                        Some(self.search_lag - waited),
+                        "an earlier attempt may have created the note; waiting for \
+                         HubSpot's search index before creating",
+                    ));
                 }
             }
         }

@@ -7,7 +7,9 @@
 //! because concurrent upserts of one key can duplicate the lead (crm-apis.md §3).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex as StdMutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex as StdMutex;
 use std::time::{Duration, Instant};
 
 use drift_types::Secret;
@@ -15,12 +17,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, Semaphore};
 
+use crate::crm_http::{Reply, by_status, exchange};
 use crate::outbound::OutboundGuard;
 use crate::sink::{
     CommonSpec, ConversationBundle, Delivered, FieldMap, Prior, Sink, SinkError, TemplateError,
     TranscriptFormat,
 };
-use crate::sink::{Reply, by_status, exchange};
 
 /// `[sinks.NAME]` with `kind = "marketo"`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -119,8 +121,8 @@ impl Marketo {
             .templates()
             .map_err(|e| SinkError::rejected(e.to_string()))?;
         Ok(Marketo {
-            http: crate::sink::client(guard)?,
-            base: crate::sink::checked(guard, &spec.base_url).await?,
+            http: crate::crm_http::client(guard)?,
+            base: crate::crm_http::checked(guard, &spec.base_url).await?,
             client_id: spec.client_id.clone(),
             client_secret: spec.client_secret.clone(),
             fields,
@@ -137,7 +139,7 @@ impl Marketo {
     async fn pace(&self) {
         loop {
             let wait = {
-                let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+                let mut w = self.window.lock();
                 let now = Instant::now();
                 while w
                     .front()
@@ -242,25 +244,22 @@ impl Marketo {
             match code {
                 "601" | "602" if !stale => stale = true,
                 "606" => {
-                    return Err(SinkError::Throttled {
-                        after: WINDOW,
-                        message,
-                    });
+                    return Err(SinkError::throttled(WINDOW, message).with_code(code));
                 }
                 "615" => {
-                    return Err(SinkError::Throttled {
-                        after: Duration::from_secs(1),
-                        message,
-                    });
+                    return Err(
+                        SinkError::throttled(Duration::from_secs(1), message).with_code(code)
+                    );
                 }
                 "607" => {
-                    return Err(SinkError::Throttled {
-                        after: Duration::from_secs(3600),
-                        message,
-                    });
+                    return Err(
+                        SinkError::throttled(Duration::from_secs(3600), message).with_code(code)
+                    );
                 }
-                "604" | "608" | "611" | "713" => return Err(SinkError::retry(message)),
-                _ => return Err(SinkError::rejected(message)),
+                "604" | "608" | "611" | "713" => {
+                    return Err(SinkError::retry(message).with_code(code));
+                }
+                _ => return Err(SinkError::rejected(message).with_code(code)),
             }
         }
         Err(SinkError::rejected(
@@ -285,7 +284,7 @@ impl Sink for Marketo {
             return Ok(Delivered::default());
         };
         let key_lock = {
-            let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+            let mut keys = self.keys.lock();
             keys.retain(|_, l| Arc::strong_count(l) > 1);
             keys.entry(email).or_default().clone()
         };

@@ -9,9 +9,10 @@ use reqwest::Method;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use super::SalesforceSpec;
+use super::config::SalesforceSpec;
+use crate::crm_http::{Reply, by_status, exchange, retry_after};
 use crate::outbound::OutboundGuard;
-use crate::sink::{Reply, SinkError, by_status, exchange, retry_after};
+use crate::sink::SinkError;
 
 #[derive(Debug, Clone)]
 struct Session {
@@ -27,7 +28,7 @@ pub(super) struct Api {
     login: String,
     client_id: String,
     client_secret: Secret,
-    refresh_token: std::sync::Mutex<Secret>,
+    refresh_token: parking_lot::Mutex<Secret>,
     keep: Option<crate::sink::KeepSecret>,
     version: String,
     session: Mutex<Option<Session>>,
@@ -76,7 +77,7 @@ impl Api {
             login,
             client_id: spec.client_id.clone(),
             client_secret: spec.client_secret.clone(),
-            refresh_token: std::sync::Mutex::new(spec.refresh_token.clone()),
+            refresh_token: parking_lot::Mutex::new(spec.refresh_token.clone()),
             keep,
             version: spec.api_version.clone(),
             session: Mutex::new(None),
@@ -84,11 +85,7 @@ impl Api {
     }
 
     async fn refresh(&self) -> Result<Session, SinkError> {
-        let refresh = self
-            .refresh_token
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let refresh = self.refresh_token.lock().clone();
         let form = [
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh.expose()),
@@ -132,10 +129,10 @@ impl Api {
                     SinkError::retry(format!("keeping the rotated refresh token: {e}"))
                 })?;
             }
-            *self.refresh_token.lock().unwrap_or_else(|p| p.into_inner()) = new;
+            *self.refresh_token.lock() = new;
         }
         // The instance URL comes from the network: it passes the guard like configured URLs.
-        let instance = crate::sink::checked(&self.guard, instance).await?;
+        let instance = crate::crm_http::checked(&self.guard, instance).await?;
         Ok(Session {
             token: Secret::new(token),
             base: format!("{instance}/services/data/{}", self.version),
@@ -187,15 +184,15 @@ impl Api {
         match status {
             401 if text.contains("INVALID_SESSION_ID") => Ok(Answer::InvalidSession(message)),
             404 => Ok(Answer::NotFound),
-            403 if text.contains("REQUEST_LIMIT_EXCEEDED") => Err(SinkError::Throttled {
-                after: Duration::from_secs(60),
-                message,
-            }),
-            500..=599 => Err(SinkError::Retry {
-                after: retry_after(&headers),
-                message,
-            }),
-            _ => Err(SinkError::rejected(message)),
+            403 if text.contains("REQUEST_LIMIT_EXCEEDED") => {
+                Err(SinkError::throttled(Duration::from_secs(60), message)
+                    .with_status(status)
+                    .with_code("REQUEST_LIMIT_EXCEEDED"))
+            }
+            500..=599 => {
+                Err(SinkError::retry_after(retry_after(&headers), message).with_status(status))
+            }
+            _ => Err(SinkError::rejected(message).with_status(status)),
         }
     }
 
@@ -280,7 +277,7 @@ impl Api {
         // Older API versions answer 204 on update: look the id up.
         let q = format!(
             "SELECT Id FROM {object} WHERE {field} = '{}' LIMIT 1",
-            super::soql(value)
+            soql(value)
         );
         let id = self
             .query_id(&q)
@@ -288,4 +285,9 @@ impl Api {
             .ok_or_else(|| SinkError::retry(format!("upserted {object} not found by {field}")))?;
         Ok((id, created))
     }
+}
+
+/// Escapes a SOQL string literal.
+pub(super) fn soql(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\'', "\\'")
 }

@@ -6,124 +6,17 @@
 //! or a retry after a crash updates the same Task.
 
 mod client;
+mod config;
 
-use drift_types::Secret;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::outbound::OutboundGuard;
 use crate::sink::{
-    CommonSpec, ConversationBundle, Delivered, FieldMap, Prior, Sink, SinkError, TemplateError,
-    TranscriptFormat, truncate,
+    ConversationBundle, Delivered, FieldMap, Prior, Sink, SinkError, TranscriptFormat, truncate,
 };
-use client::Api;
-
-/// Task.Description holds at most 32,000 characters.
-const DESCRIPTION_MAX: usize = 32_000;
-
-/// `[sinks.NAME]` with `kind = "salesforce"`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SalesforceSpec {
-    /// Shared settings (`fields` maps Lead fields).
-    #[serde(flatten)]
-    pub common: CommonSpec,
-    /// Where tokens are refreshed (`https://login.salesforce.com` or the My Domain URL).
-    #[serde(default = "default_login")]
-    pub login_url: String,
-    /// The connected app's consumer key.
-    pub client_id: String,
-    /// Its consumer secret (empty: from the vault).
-    #[serde(default)]
-    pub client_secret: Secret,
-    /// The refresh token of the integration user (empty: from the vault, where a rotated
-    /// one is also kept).
-    #[serde(default)]
-    pub refresh_token: Secret,
-    /// REST API version.
-    #[serde(default = "default_version")]
-    pub api_version: String,
-    /// External-id field on Lead holding the lower-cased email.
-    #[serde(default = "default_lead_key")]
-    pub lead_key_field: String,
-    /// External-id field on Task holding `org-conversation`.
-    #[serde(default = "default_task_key")]
-    pub task_key_field: String,
-    /// Task fields: overrides of the defaults (`""` removes one).
-    #[serde(default)]
-    pub task_fields: std::collections::BTreeMap<String, String>,
-}
-
-fn default_login() -> String {
-    "https://login.salesforce.com".into()
-}
-fn default_version() -> String {
-    "v59.0".into()
-}
-fn default_lead_key() -> String {
-    "Drift_Email__c".into()
-}
-fn default_task_key() -> String {
-    "Drift_Conversation_Id__c".into()
-}
-
-/// Lead fields mapped by default. `LastName` and `Company` are required by Salesforce.
-pub const DEFAULT_FIELDS: &[(&str, &str)] = &[
-    ("Email", "{{contact.email}}"),
-    ("FirstName", "{{contact.first_name}}"),
-    (
-        "LastName",
-        "{{contact.last_name | contact.name | \"[not provided]\"}}",
-    ),
-    ("Company", "{{contact.company | \"[not provided]\"}}"),
-    ("Title", "{{contact.title}}"),
-    ("Phone", "{{contact.phone}}"),
-    ("City", "{{contact.city}}"),
-    ("State", "{{contact.state}}"),
-    ("Country", "{{contact.country}}"),
-    ("LeadSource", "Drift"),
-];
-
-/// Lead fields that Contact shares (written when the person is a Contact).
-const CONTACT_FIELDS: &[&str] = &["Email", "FirstName", "LastName", "Title", "Phone"];
-
-/// Task fields mapped by default.
-pub const DEFAULT_TASK_FIELDS: &[(&str, &str)] = &[
-    ("Subject", "Drift conversation {{conversation.id}}"),
-    (
-        "Description",
-        "Drift conversation {{conversation.id}} ({{conversation.status}}), agent {{agent.name | \"none\"}}, \
-playbook {{playbook.name | \"none\"}}, started {{conversation.created_at}}\n\n{{transcript}}",
-    ),
-    ("ActivityDate", "{{conversation.created_date}}"),
-    ("Status", "Completed"),
-    ("Priority", "Normal"),
-];
-
-impl SalesforceSpec {
-    /// The parsed Lead and Task field maps.
-    pub fn templates(&self) -> Result<(FieldMap, FieldMap), TemplateError> {
-        Ok((
-            FieldMap::build(DEFAULT_FIELDS, &self.common.fields)?,
-            FieldMap::build(DEFAULT_TASK_FIELDS, &self.task_fields)?,
-        ))
-    }
-
-    /// Settings problems beyond templates.
-    pub fn problems(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if self.client_id.trim().is_empty() {
-            out.push("client_id is empty".into());
-        }
-        if !self.api_version.starts_with('v') {
-            out.push(format!(
-                "api_version {:?} should look like v59.0",
-                self.api_version
-            ));
-        }
-        out
-    }
-}
+use client::{Api, soql};
+use config::{CONTACT_FIELDS, DESCRIPTION_MAX};
+pub use config::{DEFAULT_FIELDS, DEFAULT_TASK_FIELDS, SalesforceSpec};
 
 /// The built Salesforce sink.
 #[derive(Debug)]
@@ -146,10 +39,10 @@ impl Salesforce {
         let (lead, task) = spec
             .templates()
             .map_err(|e| SinkError::rejected(e.to_string()))?;
-        let login = crate::sink::checked(guard, &spec.login_url).await?;
+        let login = crate::crm_http::checked(guard, &spec.login_url).await?;
         Ok(Salesforce {
             api: Api::new(
-                crate::sink::client(guard)?,
+                crate::crm_http::client(guard)?,
                 guard.clone(),
                 login,
                 spec,
@@ -162,11 +55,6 @@ impl Salesforce {
             task_key: spec.task_key_field.clone(),
         })
     }
-}
-
-/// Escapes a SOQL string literal.
-fn soql(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('\'', "\\'")
 }
 
 impl Sink for Salesforce {

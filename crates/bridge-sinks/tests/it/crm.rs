@@ -4,8 +4,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bridge_sinks::outbound::OutboundGuard;
-use bridge_sinks::sink::{ConversationBundle, NamedSink, Prior, SinkError, SinkSpec};
-use drift_sim::{SimConfig, SimHandle, lock};
+use bridge_sinks::registry::{NamedSink, SinkSpec};
+use bridge_sinks::sink::{ConversationBundle, Prior, SinkError};
+use drift_sim::{SimConfig, SimHandle};
 use drift_types::{ConversationId, EpochMillis, UserId};
 use serde_json::{Value, json};
 
@@ -21,7 +22,7 @@ async fn sim() -> SimHandle {
 
 /// The bundle of the `i`th conversation, as the pipeline would build it.
 fn bundle(sim: &SimHandle, i: usize) -> ConversationBundle {
-    let world = lock(&sim.state.world);
+    let world = sim.state.world.lock();
     let org = sim.state.default_org();
     let o = world.org(org).unwrap();
     let mut ids: Vec<ConversationId> = o.conversations.keys().copied().collect();
@@ -71,7 +72,7 @@ fn count(sim: &SimHandle, path: &str) -> usize {
 #[tokio::test]
 async fn a_hubspot_retry_after_an_unrecorded_create_updates_the_note_it_finds() {
     let sim = sim().await;
-    lock(&sim.state.crm.settings).hubspot_search_lag_ms = 1500;
+    sim.state.crm.settings.lock().hubspot_search_lag_ms = 1500;
     let sink = build(
         &sim,
         json!({"kind": "hubspot", "base_url": format!("{}/hubspot", sim.base_url()),
@@ -166,7 +167,7 @@ async fn salesforce_links_the_task_to_an_existing_contact_and_creates_no_lead() 
 async fn marketo_stays_inside_its_concurrency_and_rate_limits() {
     let sim = sim().await;
     {
-        let mut s = lock(&sim.state.crm.settings);
+        let mut s = sim.state.crm.settings.lock();
         s.latency_ms = 50;
         s.marketo_per_20s = 20;
     }

@@ -10,7 +10,7 @@ use drift_client::{
     ClientConfig, DriftClient, ListConversations, OAuthApp, RateBudget, RefreshingToken,
     StaticToken, TokenSet,
 };
-use drift_sim::{DataConfig, FaultRule, RateLimitConfig, SimConfig, SimHandle, lock};
+use drift_sim::{DataConfig, FaultRule, RateLimitConfig, SimConfig, SimHandle};
 use drift_types::{
     AccountWrite, ConversationId, NewConversation, NewConversationMessage, NewMessage,
     ReportFilter, ReportRequest, Secret, TimelineEvent, UserUpdate,
@@ -48,7 +48,7 @@ fn client(sim: &SimHandle, budget: u32) -> DriftClient {
 
 /// Some conversation of the first org.
 fn first_conversation(sim: &SimHandle) -> ConversationId {
-    let w = lock(&sim.state.world);
+    let w = sim.state.world.lock();
     *w.orgs[&sim.state.default_org()]
         .conversations
         .keys()
@@ -57,7 +57,7 @@ fn first_conversation(sim: &SimHandle) -> ConversationId {
 }
 
 fn truth_ids(sim: &SimHandle) -> HashSet<i64> {
-    let w = lock(&sim.state.world);
+    let w = sim.state.world.lock();
     w.orgs
         .values()
         .flat_map(|o| o.conversations.keys().map(|c| c.get()))
@@ -104,7 +104,10 @@ async fn status_filter_returns_only_that_status() {
         .try_collect()
         .await
         .unwrap();
-    let truth = lock(&sim.state.world)
+    let truth = sim
+        .state
+        .world
+        .lock()
         .orgs
         .values()
         .flat_map(|o| o.conversations.values())
@@ -150,7 +153,10 @@ async fn a_120_message_conversation_arrives_complete_and_in_order() {
     assert_eq!(bodies, expected);
     assert_eq!(msgs[1..].iter().map(|m| m.id).collect::<Vec<_>>(), posted);
     assert_eq!(
-        lock(&sim.state.log).count("GET", "/conversations/{id}/messages"),
+        sim.state
+            .log
+            .lock()
+            .count("GET", "/conversations/{id}/messages"),
         3,
         "50 + 50 + 20"
     );
@@ -159,7 +165,7 @@ async fn a_120_message_conversation_arrives_complete_and_in_order() {
 #[tokio::test]
 async fn a_full_walk_with_ten_percent_5xx_and_resets_misses_nothing() {
     let sim = sim(400, 0).await;
-    lock(&sim.state.faults).set(vec![FaultRule {
+    sim.state.faults.lock().set(vec![FaultRule {
         error_rate: 0.05,
         reset_rate: 0.05,
         ..FaultRule::default()
@@ -176,7 +182,10 @@ async fn a_full_walk_with_ten_percent_5xx_and_resets_misses_nothing() {
     let mut got = 0usize;
     for conv in &convs {
         let msgs: Vec<_> = c.messages(conv.id).try_collect().await.unwrap();
-        let truth = lock(&sim.state.world)
+        let truth = sim
+            .state
+            .world
+            .lock()
             .orgs
             .values()
             .next()
@@ -187,9 +196,9 @@ async fn a_full_walk_with_ten_percent_5xx_and_resets_misses_nothing() {
         assert_eq!(msgs.len(), truth);
         got += msgs.len();
     }
-    let (tc, tm) = lock(&sim.state.world).counts();
+    let (tc, tm) = sim.state.world.lock().counts();
     assert_eq!((convs.len(), got), (tc, tm));
-    let injected = lock(&sim.state.faults).injected;
+    let injected = sim.state.faults.lock().injected;
     assert!(injected > 20, "faults were injected: {injected}");
     assert!(c.stats().retries.load(std::sync::atomic::Ordering::Relaxed) >= injected / 2);
 }
@@ -197,7 +206,7 @@ async fn a_full_walk_with_ten_percent_5xx_and_resets_misses_nothing() {
 #[tokio::test]
 async fn a_budget_equal_to_the_limit_sees_no_429_in_2000_requests() {
     let sim = sim(20, 0).await;
-    lock(&sim.state.limiter).set_config(RateLimitConfig {
+    sim.state.limiter.lock().set_config(RateLimitConfig {
         per_minute: 24_000,
         burst: Some(20),
     });
@@ -216,7 +225,7 @@ async fn a_budget_equal_to_the_limit_sees_no_429_in_2000_requests() {
     for t in tasks {
         t.await.unwrap();
     }
-    let log = lock(&sim.state.log);
+    let log = sim.state.log.lock();
     assert_eq!(log.count("GET", "/conversations/{id}"), 2000);
     assert_eq!(log.count_status(429), 0);
 }
@@ -224,7 +233,7 @@ async fn a_budget_equal_to_the_limit_sees_no_429_in_2000_requests() {
 #[tokio::test]
 async fn a_forced_429_with_retry_after_2_delays_the_next_call_by_two_seconds() {
     let sim = sim(5, 0).await;
-    lock(&sim.state.faults).set(vec![FaultRule {
+    sim.state.faults.lock().set(vec![FaultRule {
         rate_limit_rate: 1.0,
         retry_after_secs: Some(2),
         next: Some(1),
@@ -252,7 +261,7 @@ async fn a_forced_429_with_retry_after_2_delays_the_next_call_by_two_seconds() {
     );
     assert!(clock.sleeps().iter().any(|s| *s >= Duration::from_secs(2)));
     assert!(real.elapsed() < Duration::from_secs(2), "no real sleeping");
-    let log = lock(&sim.state.log);
+    let log = sim.state.log.lock();
     assert_eq!(log.count_status(429), 1);
     assert_eq!(log.count("GET", "/users/list"), 2);
 }
@@ -260,7 +269,7 @@ async fn a_forced_429_with_retry_after_2_delays_the_next_call_by_two_seconds() {
 #[tokio::test]
 async fn a_post_is_not_sent_twice_after_a_server_error() {
     let sim = sim(5, 0).await;
-    lock(&sim.state.faults).set(vec![FaultRule {
+    sim.state.faults.lock().set(vec![FaultRule {
         method: Some("POST".into()),
         error_rate: 1.0,
         next: Some(1),
@@ -274,7 +283,10 @@ async fn a_post_is_not_sent_twice_after_a_server_error() {
         .unwrap_err();
     assert_eq!(err.status(), Some(503));
     assert_eq!(
-        lock(&sim.state.log).count("POST", "/conversations/{id}/messages"),
+        sim.state
+            .log
+            .lock()
+            .count("POST", "/conversations/{id}/messages"),
         1
     );
 }
@@ -338,7 +350,10 @@ async fn concurrent_callers_during_a_token_expiry_cause_exactly_one_refresh() {
     .unwrap();
     c.users().await.unwrap();
     // Drift expires the token; 16 callers notice at once via 401.
-    lock(&sim.state.auth).expire(tokens.access_token.expose(), std::time::Instant::now());
+    sim.state
+        .auth
+        .lock()
+        .expire(tokens.access_token.expose(), std::time::Instant::now());
     let tasks: Vec<_> = (0..16)
         .map(|_| {
             let c = c.clone();
@@ -349,7 +364,7 @@ async fn concurrent_callers_during_a_token_expiry_cause_exactly_one_refresh() {
         assert!(t.await.unwrap().unwrap() > 0);
     }
     assert_eq!(source.refresh_count(), 1);
-    assert_eq!(lock(&sim.state.auth).refreshes, 1);
+    assert_eq!(sim.state.auth.lock().refreshes, 1);
     let saved = persisted.lock().unwrap().clone();
     assert_eq!(saved.len(), 1);
     assert_ne!(
@@ -476,7 +491,7 @@ async fn every_other_endpoint_works_against_the_simulator() {
     let meetings = c.meetings(0, i64::MAX / 2).await.unwrap();
     assert_eq!(
         meetings.len(),
-        lock(&sim.state.world).orgs[&org].meetings.len()
+        sim.state.world.lock().orgs[&org].meetings.len()
     );
 
     // accounts
@@ -496,7 +511,7 @@ async fn every_other_endpoint_works_against_the_simulator() {
         Some("Test Co")
     );
     let all: Vec<_> = c.accounts(2).try_collect().await.unwrap();
-    assert_eq!(all.len(), lock(&sim.state.world).orgs[&org].accounts.len());
+    assert_eq!(all.len(), sim.state.world.lock().orgs[&org].accounts.len());
     let mut w = AccountWrite {
         account_id: Some(acc.account_id.clone()),
         owner_id: ids[1],
@@ -519,7 +534,7 @@ async fn every_other_endpoint_works_against_the_simulator() {
     assert_eq!(c.landing_pages().await.unwrap().len(), 2);
 
     // GDPR
-    let email = lock(&sim.state.world).orgs[&org]
+    let email = sim.state.world.lock().orgs[&org]
         .contacts
         .values()
         .next()
@@ -570,5 +585,5 @@ async fn a_missing_scope_is_a_403_that_is_not_retried() {
     assert!(c.users().await.is_ok());
     let err = c.playbooks().await.unwrap_err();
     assert_eq!(err.status(), Some(403));
-    assert_eq!(lock(&sim.state.log).count("GET", "/playbooks/list"), 1);
+    assert_eq!(sim.state.log.lock().count("GET", "/playbooks/list"), 1);
 }

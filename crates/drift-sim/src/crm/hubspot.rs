@@ -13,8 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 
-use super::{Answer, FaultMode, Record, Target, Window, now_ms};
-use crate::state::lock;
+use super::{Answer, FaultMode, Record, Target, Window};
 
 /// Contact properties HubSpot knows by default.
 const CONTACT_PROPS: &[&str] = &[
@@ -83,7 +82,7 @@ fn error(status: StatusCode, category: &str, message: impl Into<String>) -> Resp
         status,
         Json(
             json!({"status": "error", "message": message.into(), "category": category,
-                    "correlationId": format!("sim-{}", now_ms())}),
+                    "correlationId": format!("sim-{}", drift_types::now_ms())}),
         ),
     )
         .into_response()
@@ -101,7 +100,7 @@ fn object_json(r: &Record) -> Value {
     let mut props: Map<String, Value> = r.fields.clone().into_iter().collect();
     props.insert("hs_object_id".into(), Value::String(r.id.clone()));
     json!({"id": r.id, "properties": props, "createdAt": drift_types::EpochMillis(r.created_ms).to_iso8601(),
-           "updatedAt": drift_types::EpochMillis(now_ms()).to_iso8601(), "archived": false})
+           "updatedAt": drift_types::EpochMillis(drift_types::now_ms()).to_iso8601(), "archived": false})
 }
 
 /// String-valued properties, checked against the object's known ones.
@@ -152,7 +151,7 @@ async fn admit(
     search: bool,
 ) -> Result<HeaderMap, Response> {
     let fault = st.crm.enter(Target::Hubspot).await;
-    let s = lock(&st.crm.settings).clone();
+    let s = st.crm.settings.lock().clone();
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -199,7 +198,7 @@ async fn admit(
         }
         None => {}
     }
-    let mut data = lock(&st.crm.hubspot);
+    let mut data = st.crm.hubspot.lock();
     let mut out = HeaderMap::new();
     if search {
         if data
@@ -249,7 +248,7 @@ type St = State<Arc<crate::SimState>>;
 /// Creates a contact or note, with inline associations.
 fn create(st: &crate::SimState, object: &str, body: &Value) -> Result<(u64, Value), Response> {
     let props = properties(object, body).map_err(|r| rejected(st, r))?;
-    let mut data = lock(&st.crm.hubspot);
+    let mut data = st.crm.hubspot.lock();
     let mut assoc = Vec::new();
     match object {
         "contacts" => {
@@ -345,7 +344,7 @@ fn create(st: &crate::SimState, object: &str, body: &Value) -> Result<(u64, Valu
         id: id.to_string(),
         fields: props,
         associations: assoc,
-        created_ms: now_ms(),
+        created_ms: drift_types::now_ms(),
         updates: 0,
     };
     let json = object_json(&rec);
@@ -358,7 +357,7 @@ fn create(st: &crate::SimState, object: &str, body: &Value) -> Result<(u64, Valu
 
 fn update(st: &crate::SimState, object: &str, id: u64, body: &Value) -> Result<Value, Response> {
     let props = properties(object, body).map_err(|r| rejected(st, r))?;
-    let mut data = lock(&st.crm.hubspot);
+    let mut data = st.crm.hubspot.lock();
     if let Some(e) = props.get("email").and_then(Value::as_str)
         && object == "contacts"
         && data
@@ -390,7 +389,9 @@ fn update(st: &crate::SimState, object: &str, id: u64, body: &Value) -> Result<V
 
 fn resolve(st: &crate::SimState, id: &str, q: &HashMap<String, String>) -> Option<u64> {
     if q.get("idProperty").map(String::as_str) == Some("email") {
-        lock(&st.crm.hubspot)
+        st.crm
+            .hubspot
+            .lock()
             .by_email
             .get(&id.to_lowercase())
             .copied()
@@ -417,7 +418,7 @@ async fn get_object(
     headers: HeaderMap,
 ) -> Answer {
     let h = admit(&st, &headers, false).await?;
-    let data = lock(&st.crm.hubspot);
+    let data = st.crm.hubspot.lock();
     let found = resolve(&st, &id, &q).and_then(|i| match object.as_str() {
         "contacts" => data.contacts.get(&i),
         "notes" => data.notes.get(&i),
@@ -478,14 +479,14 @@ async fn batch_upsert(
         if let Some(p) = input.get_mut("properties").and_then(Value::as_object_mut) {
             p.insert("email".into(), Value::String(email.clone()));
         }
-        let existing = lock(&st.crm.hubspot).by_email.get(&email).copied();
+        let existing = st.crm.hubspot.lock().by_email.get(&email).copied();
         let r = match existing {
             Some(id) => update(&st, "contacts", id, &input).map(|j| (j, false)),
             // A concurrent upsert may create the email first: then this one updates it.
             None => create(&st, "contacts", &input)
                 .map(|(_, j)| (j, true))
                 .or_else(|e| {
-                    let raced = lock(&st.crm.hubspot).by_email.get(&email).copied();
+                    let raced = st.crm.hubspot.lock().by_email.get(&email).copied();
                     match raced {
                         Some(id) => update(&st, "contacts", id, &input).map(|j| (j, false)),
                         None => Err(e),
@@ -500,7 +501,7 @@ async fn batch_upsert(
             Err(_) => errors.push(json!({"status": "error", "message": format!("could not upsert {email}"), "category": "VALIDATION_ERROR"})),
         }
     }
-    let now = drift_types::EpochMillis(now_ms()).to_iso8601();
+    let now = drift_types::EpochMillis(drift_types::now_ms()).to_iso8601();
     let mut out = json!({"status": "COMPLETE", "results": results, "requestedAt": now, "startedAt": now, "completedAt": now});
     if errors.is_empty() {
         return Ok(with(h, StatusCode::OK, out));
@@ -527,7 +528,7 @@ async fn search(
     Json(body): Json<Value>,
 ) -> Answer {
     let h = admit(&st, &headers, true).await?;
-    let lag = lock(&st.crm.settings).hubspot_search_lag_ms as i64;
+    let lag = st.crm.settings.lock().hubspot_search_lag_ms as i64;
     let filters: Vec<(String, String)> = body
         .pointer("/filterGroups/0/filters")
         .and_then(Value::as_array)
@@ -546,7 +547,7 @@ async fn search(
         .and_then(Value::as_u64)
         .unwrap_or(10)
         .min(200) as usize;
-    let data = lock(&st.crm.hubspot);
+    let data = st.crm.hubspot.lock();
     let table = match object.as_str() {
         "contacts" => &data.contacts,
         "notes" => &data.notes,
@@ -558,7 +559,7 @@ async fn search(
             ));
         }
     };
-    let cutoff = now_ms() - lag;
+    let cutoff = drift_types::now_ms() - lag;
     let hits: Vec<Value> = table
         .values()
         .filter(|r| r.created_ms <= cutoff)

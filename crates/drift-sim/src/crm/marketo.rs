@@ -15,8 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use super::{FaultMode, Record, Target, Window, now_ms};
-use crate::state::lock;
+use super::{FaultMode, Record, Target, Window};
 
 /// Lead fields the instance knows (standard REST names plus driftbridge's two custom fields).
 const FIELDS: &[&str] = &[
@@ -58,7 +57,7 @@ type St = State<Arc<crate::SimState>>;
 
 fn failure(code: &str, message: &str) -> Response {
     Json(
-        json!({"requestId": format!("sim#{}", now_ms()), "success": false,
+        json!({"requestId": format!("sim#{}", drift_types::now_ms()), "success": false,
                 "errors": [{"code": code, "message": message}]}),
     )
     .into_response()
@@ -75,7 +74,7 @@ async fn token(
     for (k, v) in url::form_urlencoded::parse(&body) {
         p.insert(k.into_owned(), v.into_owned());
     }
-    let s = lock(&st.crm.settings).clone();
+    let s = st.crm.settings.lock().clone();
     if p.get("grant_type").map(String::as_str) != Some("client_credentials")
         || p.get("client_id") != Some(&s.marketo_client_id)
         || p.get("client_secret") != Some(&s.marketo_client_secret)
@@ -86,7 +85,7 @@ async fn token(
         )
             .into_response();
     }
-    let mut data = lock(&st.crm.marketo);
+    let mut data = st.crm.marketo.lock();
     let now = Instant::now();
     let (tok, until) = match &data.token {
         Some((t, u)) if *u > now => (t.clone(), *u),
@@ -94,7 +93,7 @@ async fn token(
             data.next += 1;
             let t = format!(
                 "{:08x}-sim-{:04}:int",
-                now_ms() as u64 & 0xffff_ffff,
+                drift_types::now_ms() as u64 & 0xffff_ffff,
                 data.next
             );
             let u = now + Duration::from_secs(s.marketo_token_secs);
@@ -118,13 +117,13 @@ async fn leads(State(st): St, headers: HeaderMap, body: axum::body::Bytes) -> Re
     let concurrent = st.crm.marketo_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     let _f = Flight(&st.crm.marketo_in_flight);
     let fault = st.crm.enter(Target::Marketo).await;
-    let s = lock(&st.crm.settings).clone();
+    let s = st.crm.settings.lock().clone();
     let bearer = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     {
-        let data = lock(&st.crm.marketo);
+        let data = st.crm.marketo.lock();
         match (&data.token, bearer) {
             (Some((t, until)), Some(b)) if t == b => {
                 if *until <= Instant::now() {
@@ -145,7 +144,10 @@ async fn leads(State(st): St, headers: HeaderMap, body: axum::body::Bytes) -> Re
         st.crm.count(Target::Marketo, |c| c.throttled += 1);
         return failure("615", "Concurrent access limit reached");
     }
-    if lock(&st.crm.marketo)
+    if st
+        .crm
+        .marketo
+        .lock()
         .window
         .take(s.marketo_per_20s, Duration::from_secs(20))
         .is_err()
@@ -204,7 +206,7 @@ async fn leads(State(st): St, headers: HeaderMap, body: axum::body::Bytes) -> Re
             results.push(json!({"status": "skipped", "reasons": [{"code": "1003", "message": "Value for lookup field 'email' not found"}]}));
             continue;
         };
-        let mut data = lock(&st.crm.marketo);
+        let mut data = st.crm.marketo.lock();
         match data.by_email.get(&email).copied() {
             Some(id) => {
                 if let Some(r) = data.leads.get_mut(&id) {
@@ -226,7 +228,7 @@ async fn leads(State(st): St, headers: HeaderMap, body: axum::body::Bytes) -> Re
                         id: id.to_string(),
                         fields: fields.clone().into_iter().collect(),
                         associations: Vec::new(),
-                        created_ms: now_ms(),
+                        created_ms: drift_types::now_ms(),
                         updates: 0,
                     },
                 );
@@ -237,7 +239,7 @@ async fn leads(State(st): St, headers: HeaderMap, body: axum::body::Bytes) -> Re
             }
         }
     }
-    Json(json!({"requestId": format!("sim#{}", now_ms()), "success": true, "result": results}))
+    Json(json!({"requestId": format!("sim#{}", drift_types::now_ms()), "success": true, "result": results}))
         .into_response()
 }
 

@@ -18,7 +18,9 @@ pub mod marketo;
 pub mod salesforce;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -28,8 +30,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-
-use crate::state::lock;
 
 /// The targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -202,20 +202,15 @@ pub struct CrmState {
     pub(crate) upserts: tokio::sync::Mutex<()>,
 }
 
-/// Milliseconds since the epoch.
-pub(crate) fn now_ms() -> i64 {
-    drift_types::EpochMillis::now().0
-}
-
 impl CrmState {
     /// Counts a request, waits the latency, and answers the active fault if any.
     pub(crate) async fn enter(&self, t: Target) -> Option<FaultMode> {
-        let latency = lock(&self.settings).latency_ms;
+        let latency = self.settings.lock().latency_ms;
         if latency > 0 {
             tokio::time::sleep(Duration::from_millis(latency)).await;
         }
         let fault = {
-            let mut f = lock(&self.faults);
+            let mut f = self.faults.lock();
             match f.get(&t) {
                 Some((m, until)) if *until > Instant::now() => Some(*m),
                 Some(_) => {
@@ -225,7 +220,7 @@ impl CrmState {
                 None => None,
             }
         };
-        let mut s = lock(&self.stats);
+        let mut s = self.stats.lock();
         let st = s.entry(t).or_default();
         st.requests += 1;
         if let Some(m) = fault {
@@ -239,7 +234,7 @@ impl CrmState {
 
     /// Updates a target's counters.
     pub(crate) fn count(&self, t: Target, f: impl FnOnce(&mut Stats)) {
-        f(lock(&self.stats).entry(t).or_default());
+        f(self.stats.lock().entry(t).or_default());
     }
 
     /// Records a write.
@@ -251,39 +246,39 @@ impl CrmState {
                 s.updated += 1;
             }
         });
-        lock(&self.writes).push(Write {
+        self.writes.lock().push(Write {
             target,
             object: object.to_owned(),
             op,
             id: id.to_owned(),
-            at_ms: now_ms(),
+            at_ms: drift_types::now_ms(),
         });
     }
 
     /// The counters of a target.
     pub fn stats(&self, t: Target) -> Stats {
-        lock(&self.stats).get(&t).cloned().unwrap_or_default()
+        self.stats.lock().get(&t).cloned().unwrap_or_default()
     }
 
     /// Every write so far.
     pub fn writes(&self) -> Vec<Write> {
-        lock(&self.writes).clone()
+        self.writes.lock().clone()
     }
 
     /// Makes `t` answer `mode` errors for `d`.
     pub fn set_fault(&self, t: Target, mode: FaultMode, d: Duration) {
-        lock(&self.faults).insert(t, (mode, Instant::now() + d));
+        self.faults.lock().insert(t, (mode, Instant::now() + d));
     }
 
     /// Everything, as JSON.
     pub fn dump(&self) -> Value {
-        let stats: BTreeMap<Target, Stats> = lock(&self.stats).clone();
+        let stats: BTreeMap<Target, Stats> = self.stats.lock().clone();
         json!({
-            "hubspot": lock(&self.hubspot).dump(),
-            "salesforce": lock(&self.salesforce).dump(),
-            "marketo": lock(&self.marketo).dump(),
+            "hubspot": self.hubspot.lock().dump(),
+            "salesforce": self.salesforce.lock().dump(),
+            "marketo": self.marketo.lock().dump(),
             "stats": stats,
-            "writes": lock(&self.writes).len(),
+            "writes": self.writes.lock().len(),
         })
     }
 }
@@ -302,7 +297,7 @@ async fn writes(State(st): St) -> Json<Value> {
 }
 
 async fn put_settings(State(st): St, Json(s): Json<CrmSettings>) -> Json<Value> {
-    *lock(&st.crm.settings) = s.clone();
+    *st.crm.settings.lock() = s.clone();
     Json(json!(s))
 }
 

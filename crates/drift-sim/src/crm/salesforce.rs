@@ -14,8 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use serde_json::{Value, json};
 
-use super::{Answer, FaultMode, Record, Target, now_ms};
-use crate::state::lock;
+use super::{Answer, FaultMode, Record, Target};
 
 /// External-id fields per object.
 const EXTERNAL_IDS: &[(&str, &str)] = &[
@@ -101,7 +100,7 @@ async fn token(
     axum::Form(form): axum::Form<BTreeMap<String, String>>,
 ) -> Response {
     st.crm.enter(Target::Salesforce).await;
-    let s = lock(&st.crm.settings).clone();
+    let s = st.crm.settings.lock().clone();
     let bad = |e: &str, d: &str| {
         (
             StatusCode::BAD_REQUEST,
@@ -125,18 +124,21 @@ async fn token(
         .get("host")
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1");
-    let mut data = lock(&st.crm.salesforce);
+    let mut data = st.crm.salesforce.lock();
     data.sessions_issued += 1;
     let n = data.sessions_issued;
-    let access = format!("00Dsim!{n}{:08x}", now_ms() as u64 & 0xffff_ffff);
+    let access = format!(
+        "00Dsim!{n}{:08x}",
+        drift_types::now_ms() as u64 & 0xffff_ffff
+    );
     data.sessions.insert(access.clone());
     drop(data);
     let mut body = json!({"access_token": access, "instance_url": format!("http://{host}/salesforce"),
                 "id": "https://login.salesforce.com/id/00Dsim/005sim", "token_type": "Bearer",
-                "issued_at": now_ms().to_string(), "signature": "c2ltdWxhdGVk", "scope": "api refresh_token"});
+                "issued_at": drift_types::now_ms().to_string(), "signature": "c2ltdWxhdGVk", "scope": "api refresh_token"});
     if s.salesforce_rotate_refresh {
-        let next = format!("sim-sf-refresh-{n}-{:x}", now_ms());
-        lock(&st.crm.settings).salesforce_refresh_token = next.clone();
+        let next = format!("sim-sf-refresh-{n}-{:x}", drift_types::now_ms());
+        st.crm.settings.lock().salesforce_refresh_token = next.clone();
         body["refresh_token"] = json!(next);
     }
     Json(body).into_response()
@@ -145,12 +147,12 @@ async fn token(
 /// Auth, latency, faults and the daily allocation.
 async fn admit(st: &crate::SimState, headers: &HeaderMap) -> Result<HeaderMap, Response> {
     let fault = st.crm.enter(Target::Salesforce).await;
-    let limit = lock(&st.crm.settings).salesforce_daily_limit;
+    let limit = st.crm.settings.lock().salesforce_daily_limit;
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let mut data = lock(&st.crm.salesforce);
+    let mut data = st.crm.salesforce.lock();
     if !token.is_some_and(|t| data.sessions.contains(t)) {
         return Err(errors(
             StatusCode::UNAUTHORIZED,
@@ -204,7 +206,7 @@ fn write(
             &[],
         ));
     };
-    let mut data = lock(&st.crm.salesforce);
+    let mut data = st.crm.salesforce.lock();
     if let Some(who) = fields.get("WhoId").and_then(Value::as_str) {
         let ok = ["Lead", "Contact"]
             .iter()
@@ -265,7 +267,7 @@ fn write(
         id: id.clone(),
         fields: BTreeMap::new(),
         associations: Vec::new(),
-        created_ms: now_ms(),
+        created_ms: drift_types::now_ms(),
         updates: 0,
     };
     for (k, v) in fields {
@@ -324,7 +326,7 @@ async fn get_record(
     headers: HeaderMap,
 ) -> Answer {
     let h = admit(&st, &headers).await?;
-    let data = lock(&st.crm.salesforce);
+    let data = st.crm.salesforce.lock();
     let r = data
         .objects
         .get(&object)
@@ -362,7 +364,10 @@ async fn upsert(
     body[&field] = Value::String(value.clone());
     // Find and write under one lock, so two upserts of one key cannot both create.
     let _serial = st.crm.upserts.lock().await;
-    let matches: Vec<String> = lock(&st.crm.salesforce)
+    let matches: Vec<String> = st
+        .crm
+        .salesforce
+        .lock()
         .objects
         .get(&object)
         .map(|m| {
@@ -443,7 +448,7 @@ async fn query(
             &[],
         ));
     };
-    let data = lock(&st.crm.salesforce);
+    let data = st.crm.salesforce.lock();
     let records: Vec<Value> = data
         .objects
         .get(&object)
@@ -472,7 +477,7 @@ async fn query(
 
 /// `POST /sim/crm/salesforce/expire`: every session becomes invalid.
 pub async fn expire(State(st): St) -> Json<Value> {
-    let mut data = lock(&st.crm.salesforce);
+    let mut data = st.crm.salesforce.lock();
     let n = data.sessions.len();
     data.sessions.clear();
     Json(json!({"expired": n}))

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use drift_sim::{DataConfig, SimConfig, lock};
+use drift_sim::{DataConfig, SimConfig};
 use drift_types::WebhookEnvelope;
 
 type Seen = Arc<Mutex<Vec<(String, WebhookEnvelope)>>>;
@@ -144,5 +144,5 @@ async fn the_rate_limit_answers_429_with_headers_once_the_bucket_is_full() {
     let r = last.unwrap();
     assert_eq!(r.headers()["x-ratelimit-remaining"], "0");
     assert!(r.headers().contains_key("retry-after"));
-    assert_eq!(lock(&sim.state.log).count_status(429), 1);
+    assert_eq!(sim.state.log.lock().count_status(429), 1);
 }

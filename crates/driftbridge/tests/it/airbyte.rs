@@ -7,7 +7,6 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use bridge_store::tables::{TABLES, table};
-use drift_sim::lock;
 use serde_json::{Value, json};
 
 use crate::export::{SINCE, ground_truth, python_with, sim};
@@ -145,7 +144,7 @@ async fn airbyte_read_speaks_the_protocol_and_its_state_makes_the_next_read_incr
         .into_iter()
         .map(|c| c.0)
         .collect();
-    *lock(&sim.state.log) = Default::default();
+    *sim.state.log.lock() = Default::default();
     let second = airbyte(
         &[
             "read",
@@ -171,7 +170,7 @@ async fn airbyte_read_speaks_the_protocol_and_its_state_makes_the_next_read_incr
     let message_convs = record_ids(&msgs, "messages", "conversation_id");
     assert!(message_convs.is_subset(&convs));
     assert_eq!(
-        lock(&sim.state.log).count("GET", "/conversations/{id}") as usize,
+        sim.state.log.lock().count("GET", "/conversations/{id}") as usize,
         convs.len(),
         "only those conversations were fetched"
     );

@@ -10,8 +10,8 @@ use axum::body::Bytes;
 use axum::http::HeaderMap;
 use bridge_queue::JobState;
 use bridge_store::Backend;
+use drift_sim::SimHandle;
 use drift_sim::crm::{FaultMode, Target};
-use drift_sim::{SimHandle, lock};
 use drift_types::ConversationId;
 use serde_json::{Value, json};
 
@@ -119,17 +119,17 @@ pub async fn env_with_sinks(
     env.config = config_with(&env.db.url, &env.sim, Some(file.path()));
     env.config.workers.concurrency = 16;
     // Plenty of HubSpot headroom unless a test is about the limit.
-    let mut s = lock(&env.sim.state.crm.settings).clone();
+    let mut s = env.sim.state.crm.settings.lock().clone();
     s.hubspot_per_10s = 100_000;
     s.hubspot_search_per_sec = 10_000;
     s.marketo_per_20s = 100_000;
-    *lock(&env.sim.state.crm.settings) = s;
+    *env.sim.state.crm.settings.lock() = s;
     Some(CrmEnv { env, hook, file })
 }
 
 /// Distinct contact emails of the conversations, by conversation.
 pub fn emails(sim: &SimHandle, ids: &[ConversationId]) -> BTreeMap<i64, String> {
-    let world = lock(&sim.state.world);
+    let world = sim.state.world.lock();
     let o = world.org(sim.state.default_org()).unwrap();
     ids.iter()
         .filter_map(|id| {
@@ -193,7 +193,7 @@ pub fn assert_crms_hold_exactly(sim: &SimHandle, ids: &[ConversationId], check_t
     let mleads = records(&dump, "/marketo/leads");
     assert_eq!(mleads.len(), want_emails.len(), "Marketo leads");
     if check_transcripts {
-        let world = lock(&sim.state.world);
+        let world = sim.state.world.lock();
         let o = world.org(sim.state.default_org()).unwrap();
         for n in &notes {
             let key = field(n, "drift_conversation_id");
@@ -357,7 +357,7 @@ async fn two_hundred_pushes_land_once_in_every_crm_and_repushes_and_replays_only
         })
         .collect();
     let want_hot: BTreeSet<i64> = {
-        let world = lock(&env.sim.state.world);
+        let world = env.sim.state.world.lock();
         let o = world.org(org(&env.sim)).unwrap();
         ids.iter()
             .filter(|id| {
@@ -570,7 +570,7 @@ async fn kill_9_during_two_hundred_pushes_still_leaves_one_record_of_each_kind()
     };
     let env = &ce.env;
     {
-        let mut s = lock(&env.sim.state.crm.settings);
+        let mut s = env.sim.state.crm.settings.lock();
         s.latency_ms = 20;
         s.hubspot_search_lag_ms = 1000;
     }
@@ -672,8 +672,8 @@ client_id = "sim-salesforce-client"
         return;
     };
     let env = &ce.env;
-    let settings = lock(&env.sim.state.crm.settings).clone();
-    lock(&env.sim.state.crm.settings).salesforce_rotate_refresh = true;
+    let settings = env.sim.state.crm.settings.lock().clone();
+    env.sim.state.crm.settings.lock().salesforce_rotate_refresh = true;
     // Without its secrets a sink cannot start, and serve says how to provide them.
     let e = driftbridge::serve::start(&env.config, true)
         .await
@@ -722,7 +722,12 @@ client_id = "sim-salesforce-client"
     drained(running.queue.store(), Duration::from_secs(60)).await;
     assert_eq!(running.queue.list(JobState::Dead, 5).await.unwrap(), vec![]);
     running.stop().await;
-    let rotated = lock(&env.sim.state.crm.settings)
+    let rotated = env
+        .sim
+        .state
+        .crm
+        .settings
+        .lock()
         .salesforce_refresh_token
         .clone();
     assert_ne!(
@@ -741,7 +746,12 @@ client_id = "sim-salesforce-client"
     assert_eq!(records(&dump, "/salesforce/Task").len(), ids.len());
     assert_eq!(records(&dump, "/hubspot/notes").len(), ids.len());
 
-    let latest = lock(&env.sim.state.crm.settings)
+    let latest = env
+        .sim
+        .state
+        .crm
+        .settings
+        .lock()
         .salesforce_refresh_token
         .clone();
     let planted = [

@@ -7,13 +7,13 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use bridge_core::export::{self, DAY_MS, ExportOptions, Mode, Progress, Summary};
-use bridge_sinks::{Destination, FileFormat, Target};
+use bridge_export::{self as export, DAY_MS, ExportOptions, Mode, Progress, Summary};
+use bridge_export::{Destination, FileFormat, Target};
 use bridge_store::tables::{Batch, ColumnType, Row, TABLES, Table, Value};
 use bridge_store::{Backend, Store};
 use drift_client::{ClientConfig, DriftClient, RateBudget, StaticToken};
 use drift_sim::generate::DEFAULT_ANCHOR_MS;
-use drift_sim::{SimConfig, SimHandle, lock};
+use drift_sim::{SimConfig, SimHandle};
 use drift_types::{OrgId, Secret, UserId};
 
 use crate::helpers::org;
@@ -63,7 +63,7 @@ async fn export_into(sim: &SimHandle, target: &Target, mode: Mode) -> Summary {
 /// Every row the simulator holds, through the same mapping the export uses, plus the
 /// minimum number of API calls an export of it needs.
 pub fn ground_truth(sim: &SimHandle) -> (Batch, u64) {
-    let world = lock(&sim.state.world);
+    let world = sim.state.world.lock();
     let org = org(sim);
     let o = world.org(org).unwrap();
     let mut b = Batch::new();
@@ -137,9 +137,9 @@ fn assert_table_eq(what: &str, t: &Table, got: Vec<Row>, want: &[Row], csv: bool
 }
 
 pub async fn read_sql(store: &Store, t: &Table, org: OrgId) -> Vec<Row> {
-    use sqlx::Row as _;
+    use bridge_store::sqlx::Row as _;
     let cols: Vec<&str> = t.columns.iter().map(|c| c.name).collect();
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+    let rows = bridge_store::sqlx::query(bridge_store::sqlx::AssertSqlSafe(format!(
         "SELECT {} FROM {} WHERE org_id = $1",
         cols.join(", "),
         t.name
@@ -244,7 +244,7 @@ pub async fn assert_destination_eq(target: &Target, org: OrgId, truth: &Batch) {
         Target::Files { format, dir } => {
             let csv = *format == FileFormat::Csv;
             for t in TABLES.iter() {
-                let got = bridge_sinks::read_table(dir, t).unwrap();
+                let got = bridge_export::read_table(dir, t).unwrap();
                 assert_table_eq(&what, t, got, truth.rows(t), csv);
             }
             if *format != FileFormat::Jsonl
@@ -314,11 +314,11 @@ async fn a_sync_after_50_changes_fetches_exactly_those_and_a_second_sync_writes_
                 .into_iter()
                 .map(|c| c.0)
                 .collect();
-        *lock(&sim.state.log) = Default::default();
+        *sim.state.log.lock() = Default::default();
         let s = export_into(&sim, target, Mode::Incremental).await;
         assert_eq!(s.conversations_fetched, 50, "{target}");
         {
-            let log = lock(&sim.state.log);
+            let log = sim.state.log.lock();
             let ids_of = |route: &str| -> Vec<i64> {
                 log.recent
                     .iter()
@@ -407,7 +407,7 @@ fn sync_into_an_append_only_destination_is_refused_with_a_reason() {
 
 /// Counts how often each request URI was served, e.g. one conversation list page.
 fn uri_counts(sim: &SimHandle, route: &str) -> BTreeMap<String, u64> {
-    let log = lock(&sim.state.log);
+    let log = sim.state.log.lock();
     let mut m = BTreeMap::new();
     for r in log
         .recent
@@ -435,7 +435,7 @@ async fn an_export_killed_at_ten_random_points_resumes_to_the_ground_truth_rerea
         format!("sqlite:{}", dir.path().join("killed.db").display()),
         format!("parquet:{}", dir.path().join("killed-parquet").display()),
     ] {
-        *lock(&sim.state.log) = Default::default();
+        *sim.state.log.lock() = Default::default();
         let run = || {
             let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_driftbridge"));
             c.args(["export", "--json", "--org", &org(&sim).0.to_string()])
@@ -525,7 +525,7 @@ async fn scheduled_syncs_catch_conversations_no_webhook_announced_and_never_over
             std::time::Duration::from_secs(60),
             || async {
                 crate::helpers::count(&store, "SELECT COUNT(*) FROM messages").await
-                    == env.sim.state.world.lock().unwrap().counts().1 as i64
+                    == env.sim.state.world.lock().counts().1 as i64
             },
         )
         .await;
@@ -613,11 +613,12 @@ async fn contacts_no_conversation_references_are_exported_from_a_list_and_tables
     };
     let store = Store::connect(url).await.unwrap();
     for id in made {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM contacts WHERE id = $1")
-            .bind(id)
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
+        let n: i64 =
+            bridge_store::sqlx::query_scalar("SELECT COUNT(*) FROM contacts WHERE id = $1")
+                .bind(id)
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
         assert_eq!(n, 1, "listed contact {id}");
     }
 }
@@ -663,7 +664,7 @@ async fn the_cli_export_includes_contacts_that_stored_webhook_events_reference()
         String::from_utf8_lossy(&out.stderr)
     );
     let store = Store::connect(&url).await.unwrap();
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM contacts WHERE id = $1")
+    let n: i64 = bridge_store::sqlx::query_scalar("SELECT COUNT(*) FROM contacts WHERE id = $1")
         .bind(contact.id.0)
         .fetch_one(store.pool())
         .await

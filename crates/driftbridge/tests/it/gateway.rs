@@ -135,10 +135,11 @@ async fn unknown_types_are_kept_and_the_token_is_never_stored() {
             .unwrap();
         assert_eq!(resp.status(), 200);
         let store = running.queue.store().clone();
-        let payloads: Vec<String> = sqlx::query_scalar("SELECT payload FROM events ORDER BY id")
-            .fetch_all(store.pool())
-            .await
-            .unwrap();
+        let payloads: Vec<String> =
+            bridge_store::sqlx::query_scalar("SELECT payload FROM events ORDER BY id")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
         assert_eq!(payloads.len(), 2, "{backend:?}");
         assert!(payloads[0].contains("brand_new_thing"));
         assert!(payloads.iter().all(|p| !p.contains(VERIFY)), "{payloads:?}");

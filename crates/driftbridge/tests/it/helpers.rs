@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bridge_store::testing::TestDb;
 use bridge_store::{Backend, Store};
-use drift_sim::{SimConfig, SimHandle, lock};
+use drift_sim::{SimConfig, SimHandle};
 use drift_types::webhook::{ConversationPush, PushDetails};
 use drift_types::{ConversationId, EpochMillis, OrgId, Secret, WebhookEnvelope, WebhookEvent};
 use driftbridge::config::{Config, Overrides};
@@ -71,7 +71,7 @@ pub fn conversation_ids(sim: &SimHandle) -> Vec<ConversationId> {
 
 /// The ids of `org`'s conversations, oldest id first.
 pub fn conversation_ids_of(sim: &SimHandle, org: OrgId) -> Vec<ConversationId> {
-    let world = lock(&sim.state.world);
+    let world = sim.state.world.lock();
     let mut ids: Vec<_> = world
         .org(org)
         .expect("org")
@@ -108,7 +108,7 @@ pub async fn post(http: &reqwest::Client, addr: SocketAddr, body: &Value) -> req
 }
 
 pub async fn count(store: &Store, sql: &'static str) -> i64 {
-    sqlx::query_scalar(sql)
+    bridge_store::sqlx::query_scalar(sql)
         .fetch_one(store.pool())
         .await
         .expect(sql)
@@ -120,21 +120,22 @@ pub async fn assert_ground_truth(store: &Store, sim: &SimHandle, ids: &[Conversa
     let org = org(sim);
     for id in ids {
         let (status, participants, messages) = {
-            let world = lock(&sim.state.world);
+            let world = sim.state.world.lock();
             let rec = &world.org(org).unwrap().conversations[id];
             let p: BTreeSet<i64> = rec.conversation.participants.iter().map(|u| u.0).collect();
             let m: BTreeSet<i64> = rec.messages.iter().map(|m| m.id.0).collect();
             (rec.conversation.status.as_str().to_owned(), p, m)
         };
-        let got_status: String =
-            sqlx::query_scalar("SELECT status FROM conversations WHERE org_id = $1 AND id = $2")
-                .bind(org.0)
-                .bind(id.0)
-                .fetch_one(store.pool())
-                .await
-                .unwrap_or_else(|e| panic!("conversation {id} missing: {e}"));
+        let got_status: String = bridge_store::sqlx::query_scalar(
+            "SELECT status FROM conversations WHERE org_id = $1 AND id = $2",
+        )
+        .bind(org.0)
+        .bind(id.0)
+        .fetch_one(store.pool())
+        .await
+        .unwrap_or_else(|e| panic!("conversation {id} missing: {e}"));
         assert_eq!(got_status, status, "status of {id}");
-        let got_p: Vec<i64> = sqlx::query_scalar(
+        let got_p: Vec<i64> = bridge_store::sqlx::query_scalar(
             "SELECT user_id FROM conversation_participants WHERE org_id = $1 AND conversation_id = $2",
         )
         .bind(org.0)
@@ -147,7 +148,7 @@ pub async fn assert_ground_truth(store: &Store, sim: &SimHandle, ids: &[Conversa
             participants,
             "participants of {id}"
         );
-        let got_m: Vec<i64> = sqlx::query_scalar(
+        let got_m: Vec<i64> = bridge_store::sqlx::query_scalar(
             "SELECT id FROM messages WHERE org_id = $1 AND conversation_id = $2",
         )
         .bind(org.0)
@@ -161,7 +162,7 @@ pub async fn assert_ground_truth(store: &Store, sim: &SimHandle, ids: &[Conversa
             messages,
             "messages of {id}"
         );
-        let t: i64 = sqlx::query_scalar(
+        let t: i64 = bridge_store::sqlx::query_scalar(
             "SELECT COUNT(*) FROM transcripts WHERE org_id = $1 AND conversation_id = $2",
         )
         .bind(org.0)

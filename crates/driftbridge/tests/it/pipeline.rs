@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use bridge_queue::JobState;
 use bridge_store::testing::BACKENDS;
-use drift_sim::{FaultRule, lock};
+use drift_sim::FaultRule;
 
 use crate::helpers::*;
 
@@ -14,7 +14,7 @@ async fn pushes_under_20_percent_faults_drain_and_match_the_ground_truth() {
         let Some(env) = env(*backend, 30).await else {
             continue;
         };
-        lock(&env.sim.state.faults).set(vec![FaultRule {
+        env.sim.state.faults.lock().set(vec![FaultRule {
             error_rate: 0.1,
             rate_limit_rate: 0.1,
             retry_after_secs: Some(0),
@@ -31,7 +31,7 @@ async fn pushes_under_20_percent_faults_drain_and_match_the_ground_truth() {
         }
         let q = running.queue.clone();
         drained(q.store(), Duration::from_secs(120)).await;
-        let injected = lock(&env.sim.state.faults).injected;
+        let injected = env.sim.state.faults.lock().injected;
         assert!(
             injected >= 10,
             "{backend:?}: only {injected} faults injected"
@@ -63,7 +63,7 @@ async fn a_job_that_always_fails_is_dead_with_its_error_and_jobs_retry_runs_it()
         env.config.workers.max_attempts = 3;
         env.config.drift.max_retries = 1;
         let id = conversation_ids(&env.sim)[2];
-        lock(&env.sim.state.faults).set(vec![FaultRule {
+        env.sim.state.faults.lock().set(vec![FaultRule {
             path_prefix: Some(format!("/conversations/{id}")),
             error_rate: 1.0,
             error_status: Some(500),
@@ -91,7 +91,7 @@ async fn a_job_that_always_fails_is_dead_with_its_error_and_jobs_retry_runs_it()
         let store = running.queue.store().clone();
         assert_eq!(count(&store, "SELECT COUNT(*) FROM conversations").await, 0);
 
-        lock(&env.sim.state.faults).set(Vec::new());
+        env.sim.state.faults.lock().set(Vec::new());
         driftbridge::ops::jobs_retry(&env.config, dead[0].id)
             .await
             .unwrap();

@@ -143,12 +143,13 @@ async fn kill_9_during_a_burst_loses_no_acknowledged_event() {
 
         // Before any restart: every acknowledged event is on disk.
         let store = Store::connect(&env.db.url).await.unwrap();
-        let stored: BTreeSet<String> = sqlx::query_scalar("SELECT dedup_key FROM events")
-            .fetch_all(store.pool())
-            .await
-            .unwrap()
-            .into_iter()
-            .collect();
+        let stored: BTreeSet<String> =
+            bridge_store::sqlx::query_scalar("SELECT dedup_key FROM events")
+                .fetch_all(store.pool())
+                .await
+                .unwrap()
+                .into_iter()
+                .collect();
         for i in &acked {
             assert!(
                 stored.contains(&key_of(&burst[*i])),
@@ -239,7 +240,7 @@ async fn two_processes_on_one_postgres_run_each_of_10000_jobs_exactly_once() {
     );
     assert_eq!(count(&store, "SELECT COUNT(*) FROM messages").await, 10_000);
     let per_worker: Vec<(String, i64)> =
-        sqlx::query_as("SELECT worker, COUNT(*) FROM jobs GROUP BY worker")
+        bridge_store::sqlx::query_as("SELECT worker, COUNT(*) FROM jobs GROUP BY worker")
             .fetch_all(store.pool())
             .await
             .unwrap();

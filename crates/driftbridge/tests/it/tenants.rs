@@ -7,7 +7,7 @@ use std::time::Duration;
 use bridge_core::tenants::Tenants;
 use bridge_store::vault::{Keyring, MasterKey, Vault};
 use bridge_store::{Backend, Store};
-use drift_sim::{SimConfig, SimHandle, lock};
+use drift_sim::{SimConfig, SimHandle};
 use drift_types::{OrgId, Secret};
 use driftbridge::config::Config;
 use reqwest::StatusCode;
@@ -177,8 +177,7 @@ async fn an_install_through_the_authorize_page_works_and_every_failure_stores_no
         .unwrap()
         .derive("oauth state cookie");
     let state: String = cb.split("state=").nth(1).unwrap().to_owned();
-    let expired =
-        bridge_web::oauth::state_cookie(&key, &state, drift_types::EpochMillis::now().0 - 60_000);
+    let expired = bridge_web::oauth::state_cookie(&key, &state, drift_types::now_ms() - 60_000);
     let (_, body) = callback(&cb, Some(&format!("driftbridge_oauth_state={expired}"))).await;
     assert!(body.contains("expired"), "{body}");
     nothing_stored().await;
@@ -274,7 +273,7 @@ async fn swapped_ciphertexts_open_for_neither_tenant_and_nothing_reaches_drift()
     let sealed = |o: OrgId| {
         let s = store2.clone();
         async move {
-            sqlx::query_scalar::<_, String>(
+            bridge_store::sqlx::query_scalar::<_, String>(
                 "SELECT sealed FROM tenant_secrets WHERE org_id = $1 AND kind = 'drift_access_token'",
             )
             .bind(o.0)
@@ -285,7 +284,7 @@ async fn swapped_ciphertexts_open_for_neither_tenant_and_nothing_reaches_drift()
     };
     let (sa, sb) = (sealed(a).await, sealed(b).await);
     for (o, v) in [(a, &sb), (b, &sa)] {
-        sqlx::query("UPDATE tenant_secrets SET sealed = $1 WHERE org_id = $2 AND kind = 'drift_access_token'")
+        bridge_store::sqlx::query("UPDATE tenant_secrets SET sealed = $1 WHERE org_id = $2 AND kind = 'drift_access_token'")
             .bind(v)
             .bind(o.0)
             .execute(store2.pool())
@@ -298,7 +297,7 @@ async fn swapped_ciphertexts_open_for_neither_tenant_and_nothing_reaches_drift()
         let e = tenants.tokens(o).await.unwrap_err().to_string();
         assert!(e.contains("altered or moved"), "{e}");
     }
-    *lock(&env.sim.state.log) = Default::default();
+    *env.sim.state.log.lock() = Default::default();
     let running = driftbridge::serve::start(&env.config, true).await.unwrap();
     let id = crate::helpers::conversation_ids(&env.sim)[0];
     let http = reqwest::Client::new();
@@ -314,15 +313,16 @@ async fn swapped_ciphertexts_open_for_neither_tenant_and_nothing_reaches_drift()
             > 0
     })
     .await;
-    let err: String =
-        sqlx::query_scalar("SELECT last_error FROM jobs WHERE last_error IS NOT NULL")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
+    let err: String = bridge_store::sqlx::query_scalar(
+        "SELECT last_error FROM jobs WHERE last_error IS NOT NULL",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
     assert!(err.contains("altered or moved"), "{err}");
     running.stop().await;
     // Nothing was sent to Drift's API at all, so no wrong token either.
-    let log = lock(&env.sim.state.log);
+    let log = env.sim.state.log.lock();
     assert_eq!(log.count_status(401), 0);
     assert!(
         log.recent
@@ -344,9 +344,13 @@ async fn a_hundred_jobs_across_an_expiry_refresh_once_and_the_rotated_token_surv
     install(&env.sim, running.addr, org).await;
     let tokens = stored_tokens(&env, &store, org).await;
     assert!(
-        lock(&env.sim.state.auth).expire(tokens.access_token.expose(), std::time::Instant::now())
+        env.sim
+            .state
+            .auth
+            .lock()
+            .expire(tokens.access_token.expose(), std::time::Instant::now())
     );
-    let before = lock(&env.sim.state.auth).refreshes;
+    let before = env.sim.state.auth.lock().refreshes;
     let ids = crate::helpers::conversation_ids(&env.sim);
     let http = reqwest::Client::new();
     let posts = (0..100).map(|n| {
@@ -364,7 +368,7 @@ async fn a_hundred_jobs_across_an_expiry_refresh_once_and_the_rotated_token_surv
         0
     );
     assert_eq!(
-        lock(&env.sim.state.auth).refreshes - before,
+        env.sim.state.auth.lock().refreshes - before,
         1,
         "exactly one refresh"
     );
@@ -373,7 +377,11 @@ async fn a_hundred_jobs_across_an_expiry_refresh_once_and_the_rotated_token_surv
     let stored = stored_tokens(&env, &store, org).await;
     assert_ne!(stored.access_token, tokens.access_token);
     assert!(
-        lock(&env.sim.state.auth).expire(stored.access_token.expose(), std::time::Instant::now())
+        env.sim
+            .state
+            .auth
+            .lock()
+            .expire(stored.access_token.expose(), std::time::Instant::now())
     );
     let running = driftbridge::serve::start(&env.config, true).await.unwrap();
     assert_eq!(
@@ -387,7 +395,7 @@ async fn a_hundred_jobs_across_an_expiry_refresh_once_and_the_rotated_token_surv
         count(&store, "SELECT COUNT(*) FROM jobs WHERE state = 'dead'").await,
         0
     );
-    assert_eq!(lock(&env.sim.state.auth).refreshes - before, 2);
+    assert_eq!(env.sim.state.auth.lock().refreshes - before, 2);
     running.stop().await;
 }
 
@@ -467,7 +475,11 @@ async fn app_disconnected_deletes_the_secrets_cancels_the_jobs_and_revokes_the_t
         0,
         "nothing fetched after the disconnect"
     );
-    let rec = lock(&env.sim.state.auth)
+    let rec = env
+        .sim
+        .state
+        .auth
+        .lock()
         .get(token.expose())
         .cloned()
         .unwrap();
@@ -530,11 +542,13 @@ async fn keys_rotate_under_load_fails_no_job_and_the_old_key_can_go() {
         assert!(tenants.tokens(*o).await.unwrap().is_some());
     }
     let id_of_new: String = MasterKey::parse(&new).unwrap().id().to_owned();
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tenant_keys WHERE master_key_id <> $1")
-        .bind(id_of_new)
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
+    let n: i64 = bridge_store::sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tenant_keys WHERE master_key_id <> $1",
+    )
+    .bind(id_of_new)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
     assert_eq!(n, 0);
 }
 
@@ -729,7 +743,7 @@ async fn no_planted_secret_is_in_the_database_its_wal_or_the_logs() {
         wrong_admin.into(),
     ];
     for o in &all {
-        let issued = lock(&env.sim.state.auth).oauth_tokens_of(*o);
+        let issued = env.sim.state.auth.lock().oauth_tokens_of(*o);
         assert!(!issued.is_empty(), "tokens of {o}");
         secrets.extend(issued);
     }
@@ -796,9 +810,13 @@ async fn kill_9_right_after_a_refresh_leaves_the_tenant_working_on_restart() {
     let store = Store::connect(&env.db.url).await.unwrap();
     let first = stored_tokens(&env, &store, org).await;
     assert!(
-        lock(&env.sim.state.auth).expire(first.access_token.expose(), std::time::Instant::now())
+        env.sim
+            .state
+            .auth
+            .lock()
+            .expire(first.access_token.expose(), std::time::Instant::now())
     );
-    let refreshes = lock(&env.sim.state.auth).refreshes;
+    let refreshes = env.sim.state.auth.lock().refreshes;
     let ids = crate::helpers::conversation_ids_of(&env.sim, org);
     let http = reqwest::Client::new();
     crate::helpers::post(&http, addr, &push(org, ids[0], 1))
@@ -810,8 +828,12 @@ async fn kill_9_right_after_a_refresh_leaves_the_tenant_working_on_restart() {
         "the refresh and first use",
         Duration::from_secs(30),
         || async {
-            lock(&env.sim.state.auth).refreshes > refreshes
-                && lock(&env.sim.state.log)
+            env.sim.state.auth.lock().refreshes > refreshes
+                && env
+                    .sim
+                    .state
+                    .log
+                    .lock()
                     .recent
                     .iter()
                     .any(|r| r.route == "/conversations/{id}" && r.status == 200)
@@ -822,7 +844,11 @@ async fn kill_9_right_after_a_refresh_leaves_the_tenant_working_on_restart() {
     // After the restart the tenant refreshes again with what was stored, and works.
     let stored = stored_tokens(&env, &store, org).await;
     assert!(
-        lock(&env.sim.state.auth).expire(stored.access_token.expose(), std::time::Instant::now())
+        env.sim
+            .state
+            .auth
+            .lock()
+            .expire(stored.access_token.expose(), std::time::Instant::now())
     );
     let mut serve = spawn();
     up().await;
@@ -840,7 +866,7 @@ async fn kill_9_right_after_a_refresh_leaves_the_tenant_working_on_restart() {
         2,
         "both syncs ran, the second after a refresh with the stored token"
     );
-    assert_eq!(lock(&env.sim.state.auth).refreshes, refreshes + 2);
+    assert_eq!(env.sim.state.auth.lock().refreshes, refreshes + 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -863,17 +889,21 @@ async fn a_process_whose_refresh_token_another_process_spent_takes_the_stored_on
     let cb = b.client(org).await.unwrap();
     let first = stored_tokens(&env, &store, org).await;
     assert!(
-        lock(&env.sim.state.auth).expire(first.access_token.expose(), std::time::Instant::now())
+        env.sim
+            .state
+            .auth
+            .lock()
+            .expire(first.access_token.expose(), std::time::Instant::now())
     );
-    let before = lock(&env.sim.state.auth).refreshes;
+    let before = env.sim.state.auth.lock().refreshes;
     // A meets the expiry first, refreshes (rotating the refresh token) and stores the pair.
     ca.users().await.unwrap();
     // B's refresh token is now spent; it must pick up A's pair instead of failing.
     cb.users().await.unwrap();
     assert_eq!(
-        lock(&env.sim.state.auth).refreshes - before,
+        env.sim.state.auth.lock().refreshes - before,
         1,
         "B did not refresh again"
     );
-    assert_eq!(env.sim.state.log.lock().unwrap().count_status(401), 2);
+    assert_eq!(env.sim.state.log.lock().count_status(401), 2);
 }

@@ -5,13 +5,12 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
-use bridge_core::export::{self, ExportOptions, Mode, Progress};
-use bridge_sinks::{Destination, Target};
+use bridge_export::{self as export, Destination, ExportOptions, Mode, Progress, Target};
 use clap::Args;
 use drift_types::OrgId;
 use serde_json::{Value, json};
 
-use crate::bench::{SimLoad, peak_rss_kib};
+use super::support::{SimLoad, peak_rss_kib};
 
 /// Arguments of `driftbridge bench export`.
 #[derive(Debug, Args)]
@@ -52,7 +51,14 @@ pub async fn run(a: ExportBenchArgs) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let target: Target = match to.as_str() {
         "sqlite" => format!("sqlite:{}", dir.path().join("bench.db").display()).parse()?,
-        "postgres" => Target::Sql(fresh_postgres(&postgres).await?),
+        "postgres" => Target::Sql(
+            bridge_store::reads::create_postgres_database(
+                &postgres,
+                &format!("driftbridge_bench_{}", std::process::id()),
+            )
+            .await
+            .context("while creating a database for --to postgres")?,
+        ),
         f => format!("{f}:{}", dir.path().join(f).display()).parse()?,
     };
     let mut opts = ExportOptions::new(Mode::Full);
@@ -114,23 +120,4 @@ pub async fn run(a: ExportBenchArgs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Creates an empty database on `server` for one run and answers its URL.
-async fn fresh_postgres(server: &str) -> Result<String> {
-    use sqlx::Connection;
-    let name = format!("driftbridge_bench_{}", std::process::id());
-    let mut conn = sqlx::PgConnection::connect(server)
-        .await
-        .context("while connecting to PostgreSQL for --to postgres")?;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name}"
-    )))
-    .execute(&mut conn)
-    .await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await?;
-    let base = server.rsplit_once('/').map_or(server, |(b, _)| b);
-    Ok(format!("{base}/{name}"))
 }

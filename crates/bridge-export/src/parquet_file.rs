@@ -14,7 +14,7 @@ use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::record::Field;
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// The table's Parquet message type.
 pub(crate) fn schema(t: &Table) -> String {

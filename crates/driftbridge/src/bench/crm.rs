@@ -14,9 +14,9 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use drift_sim::SimConfig;
 use drift_types::Secret;
-use serde_json::{Value, json};
 
-use crate::bench_ingest::{bench_config, pct, push_conversations};
+use super::support::{bench_config, pct, push_conversations};
+use crate::sim_sinks::spec;
 
 /// Arguments of `driftbridge bench crm`.
 #[derive(Debug, clap::Args)]
@@ -40,23 +40,6 @@ pub struct CrmBenchArgs {
         default_value = "hubspot,salesforce,marketo,http"
     )]
     targets: Vec<String>,
-}
-
-/// A sink of `target` pointing at the simulator at `sim` (or, for `http`, at `hook`).
-pub(crate) fn spec(target: &str, sim: &str, hook: &str) -> Result<Value> {
-    Ok(match target {
-        "hubspot" => json!({"kind": "hubspot", "base_url": format!("{sim}/hubspot"),
-                            "token": "pat-na1-driftbridge-sim"}),
-        "salesforce" => json!({"kind": "salesforce", "login_url": format!("{sim}/salesforce"),
-            "client_id": "sim-salesforce-client", "client_secret": "sim-salesforce-secret",
-            "refresh_token": "sim-salesforce-refresh"}),
-        "marketo" => json!({"kind": "marketo", "base_url": format!("{sim}/marketo"),
-            "client_id": "sim-marketo-client", "client_secret": "sim-marketo-secret",
-            "calls_per_20s": 1_000_000, "max_concurrency": 64}),
-        "http" => json!({"kind": "http", "url": format!("{hook}/hook"),
-                         "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}),
-        other => bail!("unknown target {other:?}: use hubspot, salesforce, marketo or http"),
-    })
 }
 
 async fn receiver(latency: Duration) -> Result<SocketAddr> {
@@ -93,7 +76,7 @@ async fn run(
     )
     .await?;
     {
-        let mut s = drift_sim::lock(&sim.state.crm.settings);
+        let mut s = sim.state.crm.settings.lock();
         s.latency_ms = a.latency_ms;
         // The vendors' limits would bound these numbers (HubSpot 190 per 10 s, Marketo 100 per
         // 20 s); they are lifted to measure driftbridge, and documented beside the results.

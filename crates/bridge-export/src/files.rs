@@ -6,17 +6,17 @@
 //! without a manifest entry is deleted when the directory is opened again, and a reader that
 //! follows the manifest never sees a row twice.
 
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use bridge_store::tables::{Batch, ColumnType, Row, TABLES, Table, Value};
 use drift_types::OrgId;
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// The file formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,10 +69,6 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Er
     }
 }
 
-fn lock(m: &Mutex<Manifest>) -> std::sync::MutexGuard<'_, Manifest> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl Files {
     pub(crate) fn open(format: FileFormat, dir: &Path, org: OrgId) -> Result<Self> {
         fs::create_dir_all(dir).map_err(io("creating", dir))?;
@@ -105,7 +101,7 @@ impl Files {
 
     /// Deletes part files that no committed manifest lists (a run killed mid-commit).
     fn remove_orphans(&self) -> Result<()> {
-        let m = lock(&self.manifest);
+        let m = self.manifest.lock();
         for t in TABLES.iter() {
             let tdir = self.dir.join(t.name);
             let Ok(entries) = fs::read_dir(&tdir) else {
@@ -128,7 +124,8 @@ impl Files {
     }
 
     pub(crate) fn checkpoint(&self, stream: &str) -> Option<serde_json::Value> {
-        lock(&self.manifest)
+        self.manifest
+            .lock()
             .checkpoints
             .get(&format!("{}/{stream}", self.org))
             .filter(|v| !v.is_null())
@@ -140,7 +137,7 @@ impl Files {
         batch: &Batch,
         states: Vec<(String, serde_json::Value)>,
     ) -> Result<u64> {
-        let mut m = lock(&self.manifest);
+        let mut m = self.manifest.lock();
         let mut written = 0;
         let mut new_parts = Vec::new();
         for (t, rows) in batch.tables() {
@@ -186,7 +183,7 @@ impl Files {
     }
 
     pub(crate) fn reset(&self) -> Result<()> {
-        let mut m = lock(&self.manifest);
+        let mut m = self.manifest.lock();
         *m = Manifest::default();
         self.save(&m)?;
         drop(m);
@@ -194,7 +191,9 @@ impl Files {
     }
 
     pub(crate) fn stored_ids(&self, table: &Table) -> Result<HashSet<i64>> {
-        let parts = lock(&self.manifest)
+        let parts = self
+            .manifest
+            .lock()
             .parts
             .get(table.name)
             .cloned()

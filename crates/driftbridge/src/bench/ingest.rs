@@ -6,15 +6,13 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use axum::routing::post;
 use drift_sim::{FaultRule, SimConfig};
 use drift_types::Secret;
 use serde_json::{Value, json};
 
-use crate::config::{Config, Overrides};
-
-pub(crate) const VERIFY: &str = "bench-verification-token";
+use super::support::{Pushed, VERIFY, bench_config, pct, push_conversations};
 
 /// Arguments of `driftbridge bench ingest`.
 #[derive(Debug, clap::Args)]
@@ -54,13 +52,6 @@ fn event() -> Value {
         "author": {"type": "contact", "id": 77, "bot": false}, "type": "chat",
         "context": {"ip": "203.0.113.9", "userAgent": "Mozilla/5.0"}
     }})
-}
-
-pub(crate) fn pct(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
 async fn max_throughput(http: &reqwest::Client, url: &str, conc: usize, secs: u64) -> Result<f64> {
@@ -140,83 +131,6 @@ async fn noop_server() -> Result<SocketAddr> {
     tokio::spawn(async move { axum::serve(l, app).await });
     Ok(addr)
 }
-
-pub(crate) fn bench_config(
-    database_url: Option<String>,
-) -> Result<(Config, Option<tempfile::TempDir>)> {
-    let (url, dir) = match database_url {
-        Some(u) => (u, None),
-        None => {
-            let dir = tempfile::tempdir()?;
-            (
-                format!("sqlite:{}", dir.path().join("bench.db").display()),
-                Some(dir),
-            )
-        }
-    };
-    let mut c = Config::load(
-        None,
-        &Overrides {
-            database_url: Some(url),
-            listen: Some("127.0.0.1:0".into()),
-        },
-    )?;
-    c.drift.verification_tokens = vec![Secret::new(VERIFY)];
-    c.secrets.master_key = Some(bridge_store::vault::MasterKey::generate()?);
-    Ok((c, dir))
-}
-
-/// One push of [`push_conversations`].
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Pushed {
-    /// The conversation pushed.
-    pub conversation: i64,
-    /// The stored event's id.
-    pub event_id: i64,
-    /// When the push was sent (epoch ms).
-    pub sent_ms: i64,
-}
-
-/// Sends `conversation_push` for the first `limit` of the simulator's conversations (by id)
-/// to the gateway at `addr`, `rate` per second (`None`: each as soon as the last is answered).
-pub(crate) async fn push_conversations(
-    sim: &drift_sim::SimHandle,
-    addr: SocketAddr,
-    limit: usize,
-    rate: Option<u32>,
-) -> Result<Vec<Pushed>> {
-    let url = format!("http://{addr}/webhooks/drift");
-    let org = sim.state.default_org();
-    let ids: Vec<i64> = {
-        let w = drift_sim::lock(&sim.state.world);
-        let mut v: Vec<i64> = w.org(org)?.conversations.keys().map(|c| c.0).collect();
-        v.sort();
-        v
-    };
-    let http = reqwest::Client::new();
-    let mut sent = Vec::new();
-    let start = Instant::now();
-    for (i, id) in ids.iter().take(limit).enumerate() {
-        if let Some(r) = rate {
-            let due = start + Duration::from_secs_f64(i as f64 / f64::from(r));
-            tokio::time::sleep_until(due.into()).await;
-        }
-        let sent_ms = drift_types::EpochMillis::now().0;
-        let body = json!({"type": "conversation_push", "orgId": org.0, "token": VERIFY,
-            "data": {"source": "conversation_closed", "data": {"conversationId": id}}});
-        let r: Value = http.post(&url).json(&body).send().await?.json().await?;
-        let Some(event_id) = r["event_id"].as_i64() else {
-            bail!("unexpected answer {r}");
-        };
-        sent.push(Pushed {
-            conversation: *id,
-            event_id,
-            sent_ms,
-        });
-    }
-    Ok(sent)
-}
-
 /// Runs `bench ingest`.
 pub async fn ingest(a: IngestArgs, database_url: Option<String>) -> Result<()> {
     let (config, _dir) = bench_config(database_url)?;
@@ -268,7 +182,7 @@ pub async fn e2e(a: E2eArgs, database_url: Option<String>) -> Result<()> {
         SocketAddr::from(([127, 0, 0, 1], 0)),
     )
     .await?;
-    drift_sim::lock(&sim.state.faults).set(vec![FaultRule {
+    sim.state.faults.lock().set(vec![FaultRule {
         latency_ms: a.latency_ms,
         ..FaultRule::default()
     }]);
@@ -287,19 +201,15 @@ pub async fn e2e(a: E2eArgs, database_url: Option<String>) -> Result<()> {
         ..
     } in sent
     {
-        let done: Option<i64> = sqlx::query_scalar(
-            "SELECT finished_at FROM jobs WHERE event_id = $1 AND state = 'done'",
-        )
-        .bind(event_id)
-        .fetch_one(running.queue.store().pool())
-        .await
-        .context("while reading job completion")?;
+        let done = bridge_store::reads::job_finished_at(running.queue.store(), event_id)
+            .await
+            .context("while reading job completion")?;
         if let Some(d) = done {
             lat.push((d - t0) as f64);
         }
     }
     lat.sort_by(f64::total_cmp);
-    let calls = drift_sim::lock(&sim.state.log).total;
+    let calls = sim.state.log.lock().total;
     println!(
         "{} conversation_push events at {}/s, {} ms per Drift call: end-to-end p50 {:.0} ms, p99 {:.0} ms ({} Drift calls)",
         lat.len(),

@@ -8,13 +8,31 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use bridge_queue::{JobCtx, JobError, NewJob};
-use bridge_sinks::sink::{ConversationBundle, NamedSink, Prior, SinkError, Sinks};
+use bridge_sinks::registry::{NamedSink, Sinks};
+use bridge_sinks::sink::{ConversationBundle, Prior, SinkError};
 use bridge_store::deliveries::{self, Key};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
+use super::kind::JobKind;
 use crate::drift::DriftPool;
-use crate::jobs::{arg, job, names};
 use crate::metrics::{Metrics, labels};
+
+/// Delivers a conversation bundle to one CRM/MAP sink. The bundle rides in the arguments,
+/// so a delivery never calls Drift again and survives a restart unchanged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeliverConversation {
+    /// The `[sinks.NAME]` name.
+    pub sink: String,
+    /// Deliver even when the content is unchanged.
+    #[serde(default)]
+    pub force: bool,
+    /// What to deliver.
+    pub bundle: ConversationBundle,
+}
+
+impl JobKind for DeliverConversation {
+    const NAME: &'static str = "deliver_conversation";
+}
 
 const DELIVERIES: &str = "driftbridge_sink_deliveries_total";
 const DELIVERIES_HELP: &str = "Deliveries by sink and outcome: sent (first delivery), updated \
@@ -24,35 +42,35 @@ const RECORDS_HELP: &str = "CRM records written by sink and operation (created, 
 
 /// The delivery jobs for a synced bundle: to the sinks it routes to, or to the sinks a replay
 /// names. Adds the playbook to the bundle when some sink receives it.
-pub async fn plan(
+pub(crate) async fn plan(
     sinks: &Sinks,
     drift: &DriftPool,
     bundle: &mut ConversationBundle,
-    args: &Value,
+    named: Option<&[String]>,
+    force: bool,
 ) -> Result<Vec<NewJob>, JobError> {
-    let named: Option<Vec<String>> = arg(args, "sinks")?;
-    let force = args.get("force").and_then(Value::as_bool).unwrap_or(false);
     let targets = match named {
         Some(names) => {
-            for n in &names {
+            for n in names {
                 configured(sinks, n)?;
             }
-            names
+            names.to_vec()
         }
         None => sinks.routed(bundle),
     };
     if targets.is_empty() {
         return Ok(Vec::new());
     }
-    crate::sync::with_playbook(drift, bundle).await?;
+    crate::conversation::with_playbook(drift, bundle).await?;
     Ok(targets
         .into_iter()
         .map(|sink| {
-            job(
-                names::DELIVER_CONVERSATION,
-                Some(bundle.org),
-                json!({"sink": sink, "force": force, "bundle": bundle}),
-            )
+            DeliverConversation {
+                sink,
+                force,
+                bundle: bundle.clone(),
+            }
+            .to_job(Some(bundle.org))
         })
         .collect())
 }
@@ -77,11 +95,17 @@ fn count(metrics: &Metrics, sink: &str, outcome: &str) {
 }
 
 /// Runs one `deliver_conversation` job.
-pub async fn run(sinks: &Sinks, metrics: &Metrics, ctx: &mut JobCtx) -> Result<(), JobError> {
-    let args = ctx.job.args.clone();
-    let name: String = arg(&args, "sink")?;
-    let bundle: ConversationBundle = arg(&args, "bundle")?;
-    let force = args.get("force").and_then(Value::as_bool).unwrap_or(false);
+pub(crate) async fn run(
+    job: DeliverConversation,
+    sinks: &Sinks,
+    metrics: &Metrics,
+    ctx: &mut JobCtx,
+) -> Result<(), JobError> {
+    let DeliverConversation {
+        sink: name,
+        force,
+        bundle,
+    } = job;
     let sink = configured(sinks, &name)?;
     let store = ctx.queue().store().clone();
     let key = Key {
@@ -90,7 +114,7 @@ pub async fn run(sinks: &Sinks, metrics: &Metrics, ctx: &mut JobCtx) -> Result<(
         sink: &name,
     };
     let holder = ctx.job.id;
-    let now = crate::now_ms();
+    let now = drift_types::now_ms();
     let hold = 2 * ctx.queue().config().lease.as_millis() as i64;
     let Some(row) = deliveries::claim(&store, &key, holder, now, now + hold).await? else {
         return Err(JobError::Defer {
@@ -115,8 +139,15 @@ pub async fn run(sinks: &Sinks, metrics: &Metrics, ctx: &mut JobCtx) -> Result<(
     match sink.deliver(&bundle, &doc, &prior).await {
         Ok(d) => {
             let mut tx = store.begin().await?;
-            if !deliveries::record(&mut tx, &key, holder, &d.external, &hash, crate::now_ms())
-                .await?
+            if !deliveries::record(
+                &mut tx,
+                &key,
+                holder,
+                &d.external,
+                &hash,
+                drift_types::now_ms(),
+            )
+            .await?
             {
                 return Err(JobError::Retry(anyhow!(
                     "the delivery row was taken over by another job before this one recorded"
@@ -144,35 +175,32 @@ pub async fn run(sinks: &Sinks, metrics: &Metrics, ctx: &mut JobCtx) -> Result<(
             Ok(())
         }
         Err(e) => {
-            let msg = format!("sink {name}: {e}");
-            let rejected = matches!(e, SinkError::Rejected { .. });
-            deliveries::release(&store, &key, holder, Some(&msg), rejected, crate::now_ms())
-                .await?;
-            Err(match e {
-                SinkError::Throttled { after, .. } => {
-                    count(metrics, &name, "throttled");
-                    JobError::Defer {
-                        after,
-                        reason: anyhow!(msg),
-                    }
-                }
-                SinkError::Retry {
-                    after: Some(after), ..
-                } => {
-                    count(metrics, &name, "retried");
-                    JobError::Defer {
-                        after,
-                        reason: anyhow!(msg),
-                    }
-                }
-                SinkError::Retry { after: None, .. } => {
-                    count(metrics, &name, "retried");
-                    JobError::Retry(anyhow!(msg))
-                }
-                SinkError::Rejected { .. } => {
-                    count(metrics, &name, "failed");
-                    JobError::Permanent(anyhow!(msg))
-                }
+            // The sink's error keeps its status, vendor code and cause; the job's error wraps
+            // it whole, so the chain reaches the dead letter and the logs.
+            let (outcome, wait, rejected) = match &e {
+                SinkError::Throttled { after, .. } => ("throttled", Some(*after), false),
+                SinkError::Retry { after, .. } => ("retried", *after, false),
+                SinkError::Rejected { .. } => ("failed", None, true),
+            };
+            let (status, code) = (e.status(), e.code().map(str::to_owned));
+            let err = anyhow::Error::new(e).context(format!("sink {name}"));
+            let msg = format!("{err:#}");
+            deliveries::release(
+                &store,
+                &key,
+                holder,
+                Some(&msg),
+                rejected,
+                drift_types::now_ms(),
+            )
+            .await?;
+            count(metrics, &name, outcome);
+            tracing::debug!(sink = %name, conversation.id = key.conversation, crm.status = ?status,
+                crm.code = ?code, outcome, "delivery did not complete");
+            Err(match (rejected, wait) {
+                (true, _) => JobError::Permanent(err),
+                (false, Some(after)) => JobError::Defer { after, reason: err },
+                (false, None) => JobError::Retry(err),
             })
         }
     }

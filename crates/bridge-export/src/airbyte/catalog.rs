@@ -1,0 +1,105 @@
+//! The connector's specification and catalog: one stream per exported table, with a JSON
+//! schema built from the same table definitions as every other destination.
+
+use bridge_store::tables::{ColumnType, Stream, TABLES, Table};
+use serde_json::{Value, json};
+
+pub(crate) fn spec() -> Value {
+    json!({
+        "documentationUrl": "https://github.com/driftbridge/driftbridge/blob/main/docs/SCHEMA.md",
+        "supportsIncremental": true,
+        "connectionSpecification": {
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "title": "Drift source (driftbridge)",
+            "type": "object",
+            "required": ["access_token"],
+            "additionalProperties": false,
+            "properties": {
+                "access_token": {"type": "string", "airbyte_secret": true,
+                    "description": "A Drift OAuth access token or private-app token."},
+                "base_url": {"type": "string", "default": "https://driftapi.com"},
+                "org_id": {"type": "integer",
+                    "description": "The Drift org (default: asked of token introspection)."},
+                "rate_limit_per_minute": {"type": "integer", "default": 600, "minimum": 0},
+                "concurrency": {"type": "integer", "default": 16, "minimum": 1},
+                "meetings_since": {"type": "string",
+                    "description": "YYYY-MM-DD or epoch ms; default 30 days ago."},
+                "overlap_seconds": {"type": "integer", "default": 3600, "minimum": 0}
+            }
+        }
+    })
+}
+
+/// Which checkpoints cover a table: the conversation walk for its family, the contact list
+/// for contacts, the table's own stream otherwise.
+pub(crate) fn covering(t: &Table) -> Vec<&'static str> {
+    match t.stream {
+        Stream::Conversations | Stream::Messages | Stream::Transcripts => vec!["conversations"],
+        Stream::Contacts => vec!["conversations", "contact_list"],
+        s => vec![s.name()],
+    }
+}
+
+pub(crate) fn incremental(t: &Table) -> bool {
+    covering(t).contains(&"conversations")
+}
+
+fn stream_schema(t: &Table) -> Value {
+    let props: serde_json::Map<String, Value> = t
+        .columns
+        .iter()
+        .map(|c| {
+            let ty = match c.ty {
+                ColumnType::Int => "integer",
+                ColumnType::Text => "string",
+            };
+            let ty = if c.nullable {
+                json!([ty, "null"])
+            } else {
+                json!(ty)
+            };
+            (c.name.to_owned(), json!({"type": ty}))
+        })
+        .collect();
+    let mut s = json!({
+        "name": t.name,
+        "json_schema": {
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "type": "object",
+            "properties": props,
+            "required": t.columns.iter().filter(|c| !c.nullable).map(|c| c.name).collect::<Vec<_>>(),
+        },
+        "supported_sync_modes": if incremental(t) { json!(["full_refresh", "incremental"]) } else { json!(["full_refresh"]) },
+        "source_defined_primary_key": t.columns[..t.key].iter().map(|c| vec![c.name]).collect::<Vec<_>>(),
+    });
+    if incremental(t) {
+        s["source_defined_cursor"] = json!(true);
+        if t.index("updated_at").is_some() {
+            s["default_cursor_field"] = json!(["updated_at"]);
+        }
+    }
+    s
+}
+
+pub(crate) fn catalog() -> Value {
+    json!({"streams": TABLES.iter().map(stream_schema).collect::<Vec<_>>()})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_table_is_a_stream_and_only_the_conversation_family_is_incremental() {
+        let c = catalog();
+        let streams = c["streams"].as_array().unwrap();
+        assert_eq!(streams.len(), TABLES.len());
+        let inc: Vec<&str> = streams
+            .iter()
+            .filter(|s| s["supported_sync_modes"].as_array().unwrap().len() == 2)
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        assert!(inc.contains(&"messages") && inc.contains(&"contacts"));
+        assert!(!inc.contains(&"users") && !inc.contains(&"accounts"));
+    }
+}

@@ -1,0 +1,69 @@
+//! What every stream of one run shares: the client, the destination, the options, the
+//! counters and the sets that keep a run from fetching anything twice.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use std::sync::atomic::Ordering;
+
+use anyhow::{Result, anyhow};
+use bridge_store::tables::Batch;
+use drift_client::DriftClient;
+use drift_types::OrgId;
+use serde_json::{Value, json};
+
+use super::options::ExportOptions;
+use super::output::ExportDestination;
+use super::progress::Progress;
+
+/// Checkpoint names: one per stream, the conversation list covering its family.
+pub(crate) const CONVERSATIONS: &str = "conversations";
+pub(crate) const CONTACT_LIST: &str = "contact_list";
+
+pub(crate) struct Ctx<S: ExportDestination> {
+    pub client: DriftClient,
+    pub sink: S,
+    pub org: OrgId,
+    pub opts: ExportOptions,
+    pub progress: Arc<Progress>,
+    /// Contacts stored or being fetched in this run.
+    pub contacts: Mutex<HashSet<i64>>,
+    /// Users listed or stored.
+    pub users: Mutex<HashSet<i64>>,
+    /// Users referenced but not listed.
+    pub missing_users: Mutex<BTreeSet<i64>>,
+}
+
+/// Whether a checkpoint says its stream is done.
+pub(crate) fn is_done(state: &Option<Value>) -> bool {
+    state
+        .as_ref()
+        .and_then(|s| s.get("done"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
+/// The ids already stored in the table called `name`.
+pub(crate) async fn stored_ids<S: ExportDestination>(sink: &S, name: &str) -> Result<HashSet<i64>> {
+    let table =
+        bridge_store::tables::table(name).ok_or_else(|| anyhow!("there is no table {name:?}"))?;
+    sink.stored_ids(table).await
+}
+
+/// Commits a page of rows with its checkpoints and counts them.
+pub(crate) async fn commit<S: ExportDestination>(
+    ctx: &Ctx<S>,
+    b: Batch,
+    states: Vec<(String, Value)>,
+) -> Result<()> {
+    ctx.progress.count(&b);
+    let changed = ctx.sink.commit(b, states).await?;
+    ctx.progress.changed.fetch_add(changed, Ordering::Relaxed);
+    Ok(())
+}
+
+/// The checkpoint of a finished stream.
+pub(crate) fn done() -> Value {
+    json!({"done": true, "at": drift_types::now_ms()})
+}

@@ -1,0 +1,19 @@
+#![doc = include_str!("../README.md")]
+
+pub mod airbyte;
+mod destination;
+pub mod engine;
+mod error;
+mod files;
+mod parquet_file;
+pub mod rows;
+mod target;
+
+pub use destination::Destination;
+pub use engine::{
+    ContactRef, DAY_MS, ExportDestination, ExportOptions, Mode, Progress, Summary, eta,
+    parse_contact_list, parse_time, run,
+};
+pub use error::{Error, Result};
+pub use files::{FileFormat, read_table};
+pub use target::Target;

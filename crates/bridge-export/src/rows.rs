@@ -1,0 +1,52 @@
+//! The rows of one fetched conversation: the one mapping the webhook sync and the export
+//! share (users are added by each caller: the sync from its per-org cache, the export from
+//! the user list).
+
+use bridge_store::tables::Batch;
+use drift_client::FetchedConversation;
+use drift_types::{Contact, Conversation, Message, OrgId};
+
+/// A fetched conversation, borrowed from whatever holds it.
+#[derive(Clone, Copy, Debug)]
+pub struct ConversationView<'a> {
+    /// The conversation.
+    pub conversation: &'a Conversation,
+    /// Whether its own row is wanted (the export can select only its messages, say).
+    pub with_details: bool,
+    /// Its contact.
+    pub contact: Option<&'a Contact>,
+    /// Its messages.
+    pub messages: &'a [Message],
+    /// Its transcript.
+    pub transcript: Option<&'a str>,
+}
+
+impl<'a> ConversationView<'a> {
+    /// A view of what [`DriftClient::fetch_conversation`](drift_client::DriftClient) returned.
+    pub fn of(f: &'a FetchedConversation, with_details: bool) -> Self {
+        ConversationView {
+            conversation: &f.conversation,
+            with_details,
+            contact: f.contact.as_ref(),
+            messages: &f.messages,
+            transcript: f.transcript.as_deref(),
+        }
+    }
+}
+
+/// Adds the conversation (when its row is wanted), its contact, its messages and its
+/// transcript to `b`.
+pub fn conversation(b: &mut Batch, org: OrgId, v: ConversationView<'_>, now_ms: i64) {
+    if v.with_details {
+        b.conversation(org, v.conversation, now_ms);
+    }
+    if let Some(c) = v.contact {
+        b.contact(org, c, now_ms);
+    }
+    for m in v.messages {
+        b.message(org, m);
+    }
+    if let Some(t) = v.transcript {
+        b.transcript(org, v.conversation.id.0, t, now_ms);
+    }
+}

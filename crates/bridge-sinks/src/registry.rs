@@ -1,0 +1,322 @@
+//! The registry: `[sinks.NAME]` specs of every kind, the sinks built from them, and the
+//! throttle gate each sink's jobs share. The only file that names every concrete sink.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use drift_types::Secret;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::outbound::OutboundGuard;
+use crate::sink::{
+    CommonSpec, ConversationBundle, Delivered, Filter, KeepSecret, Prior, SecretStore, Sink,
+    SinkError, content_hash,
+};
+
+/// `[sinks.NAME]`: one configured destination.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum SinkSpec {
+    /// HubSpot CRM.
+    Hubspot(crate::hubspot::HubSpotSpec),
+    /// Salesforce.
+    Salesforce(crate::salesforce::SalesforceSpec),
+    /// Marketo Engage.
+    Marketo(crate::marketo::MarketoSpec),
+    /// Any HTTP endpoint, Standard Webhooks signed.
+    Http(crate::http::HttpSpec),
+}
+
+impl SinkSpec {
+    /// `hubspot`, `salesforce`, `marketo` or `http`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SinkSpec::Hubspot(_) => "hubspot",
+            SinkSpec::Salesforce(_) => "salesforce",
+            SinkSpec::Marketo(_) => "marketo",
+            SinkSpec::Http(_) => "http",
+        }
+    }
+
+    /// The secret settings of this kind, which the vault may hold instead of the config.
+    pub fn secret_fields(&self) -> &'static [&'static str] {
+        match self {
+            SinkSpec::Hubspot(_) => &["token"],
+            SinkSpec::Salesforce(_) => &["client_secret", "refresh_token"],
+            SinkSpec::Marketo(_) => &["client_secret"],
+            SinkSpec::Http(_) => &["secret"],
+        }
+    }
+
+    /// A secret setting by name.
+    pub fn secret_mut(&mut self, field: &str) -> Option<&mut Secret> {
+        match (self, field) {
+            (SinkSpec::Hubspot(s), "token") => Some(&mut s.token),
+            (SinkSpec::Salesforce(s), "client_secret") => Some(&mut s.client_secret),
+            (SinkSpec::Salesforce(s), "refresh_token") => Some(&mut s.refresh_token),
+            (SinkSpec::Marketo(s), "client_secret") => Some(&mut s.client_secret),
+            (SinkSpec::Http(s), "secret") => Some(&mut s.secret),
+            _ => None,
+        }
+    }
+
+    /// The settings all kinds share.
+    pub fn common(&self) -> &CommonSpec {
+        match self {
+            SinkSpec::Hubspot(s) => &s.common,
+            SinkSpec::Salesforce(s) => &s.common,
+            SinkSpec::Marketo(s) => &s.common,
+            SinkSpec::Http(s) => &s.common,
+        }
+    }
+
+    /// Every problem with this sink's settings (templates, URLs, filters, secrets).
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = self.common().filter.problems();
+        let built = match self {
+            SinkSpec::Hubspot(s) => s.templates().map(drop),
+            SinkSpec::Salesforce(s) => s.templates().map(drop),
+            SinkSpec::Marketo(s) => s.templates().map(drop),
+            SinkSpec::Http(s) => s.templates().map(drop),
+        };
+        if let Err(e) = built {
+            out.push(e.to_string());
+        }
+        out.extend(match self {
+            SinkSpec::Hubspot(s) => s.problems(),
+            SinkSpec::Salesforce(s) => s.problems(),
+            SinkSpec::Marketo(s) => s.problems(),
+            SinkSpec::Http(s) => s.problems(),
+        });
+        out
+    }
+}
+
+/// A built sink of any kind.
+#[derive(Debug)]
+pub enum AnySink {
+    /// HubSpot.
+    Hubspot(crate::hubspot::HubSpot),
+    /// Salesforce.
+    Salesforce(crate::salesforce::Salesforce),
+    /// Marketo.
+    Marketo(crate::marketo::Marketo),
+    /// HTTP.
+    Http(crate::http::HttpSink),
+}
+
+impl Sink for AnySink {
+    fn render(&self, b: &ConversationBundle) -> Value {
+        match self {
+            AnySink::Hubspot(s) => s.render(b),
+            AnySink::Salesforce(s) => s.render(b),
+            AnySink::Marketo(s) => s.render(b),
+            AnySink::Http(s) => s.render(b),
+        }
+    }
+
+    async fn deliver(
+        &self,
+        b: &ConversationBundle,
+        doc: &Value,
+        prior: &Prior,
+    ) -> Result<Delivered, SinkError> {
+        match self {
+            AnySink::Hubspot(s) => s.deliver(b, doc, prior).await,
+            AnySink::Salesforce(s) => s.deliver(b, doc, prior).await,
+            AnySink::Marketo(s) => s.deliver(b, doc, prior).await,
+            AnySink::Http(s) => s.deliver(b, doc, prior).await,
+        }
+    }
+}
+
+/// A configured, built sink: its name, routing and a throttle gate shared by its jobs.
+#[derive(Debug)]
+pub struct NamedSink {
+    /// The `[sinks.NAME]` name.
+    pub name: String,
+    /// Orgs served (empty = all).
+    pub orgs: Vec<i64>,
+    /// Routing.
+    pub filter: Filter,
+    /// The sink.
+    pub sink: AnySink,
+    paused_until: Mutex<Option<Instant>>,
+}
+
+impl NamedSink {
+    /// Builds `spec` (checking its URLs against `guard`); secrets the spec leaves empty come
+    /// from `secrets`.
+    pub async fn build(
+        name: &str,
+        spec: &SinkSpec,
+        guard: &OutboundGuard,
+        secrets: Option<Arc<dyn SecretStore>>,
+    ) -> Result<Self, SinkError> {
+        let mut spec = spec.clone();
+        for field in spec.secret_fields() {
+            let Some(slot) = spec.secret_mut(field) else {
+                continue;
+            };
+            if slot.is_empty()
+                && let Some(store) = &secrets
+                && let Some(v) = store
+                    .load(name, field)
+                    .await
+                    .map_err(|e| SinkError::rejected(format!("sink {name:?}: {field}: {e}")))?
+            {
+                *slot = v;
+            }
+            if slot.is_empty() {
+                return Err(SinkError::rejected(format!(
+                    "sink {name:?}: {field} is missing: set it in [sinks.{name}] or store it with \
+                     `driftbridge sinks set-secret {name} {field}`"
+                )));
+            }
+        }
+        let spec = &spec;
+        let keep = secrets.map(|store| KeepSecret::new(store, name));
+        let problems = spec.problems();
+        if !problems.is_empty() {
+            return Err(SinkError::rejected(format!(
+                "sink {name:?}: {}",
+                problems.join("; ")
+            )));
+        }
+        let sink = match spec {
+            SinkSpec::Hubspot(s) => AnySink::Hubspot(crate::hubspot::HubSpot::new(s, guard).await?),
+            SinkSpec::Salesforce(s) => {
+                AnySink::Salesforce(crate::salesforce::Salesforce::new(s, guard, keep).await?)
+            }
+            SinkSpec::Marketo(s) => AnySink::Marketo(crate::marketo::Marketo::new(s, guard).await?),
+            SinkSpec::Http(s) => AnySink::Http(crate::http::HttpSink::new(s, guard).await?),
+        };
+        let common = spec.common();
+        Ok(NamedSink {
+            name: name.to_owned(),
+            orgs: common.orgs.clone(),
+            filter: common.filter.clone(),
+            sink,
+            paused_until: Mutex::new(None),
+        })
+    }
+
+    /// Whether this sink receives the bundle.
+    pub fn routes(&self, b: &ConversationBundle) -> bool {
+        (self.orgs.is_empty() || self.orgs.contains(&b.org.0)) && self.filter.matches(b)
+    }
+
+    /// The rendered document and its content hash (hex SHA-256 of its JSON).
+    pub fn render(&self, b: &ConversationBundle) -> (Value, String) {
+        let doc = self.sink.render(b);
+        let hash = content_hash(&doc);
+        (doc, hash)
+    }
+
+    /// Delivers, unless the sink is paused by a throttle; a throttle pauses every job of
+    /// this sink in this process for the wait the CRM asked for.
+    pub async fn deliver(
+        &self,
+        b: &ConversationBundle,
+        doc: &Value,
+        prior: &Prior,
+    ) -> Result<Delivered, SinkError> {
+        let paused = *self.paused_until.lock();
+        if let Some(until) = paused {
+            let now = Instant::now();
+            if until > now {
+                return Err(SinkError::throttled(
+                    until - now,
+                    format!("sink {} is paused by an earlier throttle", self.name),
+                ));
+            }
+        }
+        let r = self.sink.deliver(b, doc, prior).await;
+        if let Err(SinkError::Throttled { after, .. }) = &r {
+            let until = Instant::now() + *after;
+            let mut p = self.paused_until.lock();
+            if p.is_none_or(|old| old < until) {
+                *p = Some(until);
+            }
+        }
+        r
+    }
+}
+
+/// Every configured sink, by name.
+#[derive(Debug, Default, Clone)]
+pub struct Sinks(BTreeMap<String, Arc<NamedSink>>);
+
+impl Sinks {
+    /// Builds every spec; the first failure names its sink.
+    pub async fn build(
+        specs: &BTreeMap<String, SinkSpec>,
+        guard: &OutboundGuard,
+        secrets: Option<Arc<dyn SecretStore>>,
+    ) -> Result<Self, SinkError> {
+        let mut out = BTreeMap::new();
+        for (name, spec) in specs {
+            out.insert(
+                name.clone(),
+                Arc::new(NamedSink::build(name, spec, guard, secrets.clone()).await?),
+            );
+        }
+        Ok(Sinks(out))
+    }
+
+    /// The sink named `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<NamedSink>> {
+        self.0.get(name)
+    }
+
+    /// Names of the sinks the bundle routes to.
+    pub fn routed(&self, b: &ConversationBundle) -> Vec<String> {
+        self.0
+            .values()
+            .filter(|s| s.routes(b))
+            .map(|s| s.name.clone())
+            .collect()
+    }
+
+    /// Sink names.
+    pub fn names(&self) -> Vec<String> {
+        self.0.keys().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn specs_parse_by_kind_and_unknown_keys_are_refused() {
+        let s: SinkSpec = serde_json::from_value(json!({
+            "kind": "hubspot", "token": "t", "orgs": [1],
+            "filter": {"status": ["closed"]}, "fields": {"website": "{{contact.attributes.site}}"}
+        }))
+        .unwrap();
+        assert_eq!(s.common().orgs, vec![1]);
+        assert_eq!(s.common().filter.status, vec!["closed".to_owned()]);
+        assert!(s.common().filter.accepts_event("conversation_push"));
+        let e =
+            serde_json::from_value::<SinkSpec>(json!({"kind": "hubspot", "token": "t", "tokn": 1}))
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("tokn"), "{e}");
+        let e = serde_json::from_value::<SinkSpec>(json!({"kind": "zoho"}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("zoho"), "{e}");
+        let bad: SinkSpec = serde_json::from_value(json!({
+            "kind": "salesforce", "client_id": "c", "client_secret": "s", "refresh_token": "r",
+            "fields": {"Company": "{{contact.company"}
+        }))
+        .unwrap();
+        let p = bad.problems();
+        assert!(p.iter().any(|p| p.contains("never closed")), "{p:?}");
+    }
+}

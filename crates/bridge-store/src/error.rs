@@ -1,0 +1,80 @@
+//! What went wrong in the store, and the one way a driver error gets its context.
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database URL cannot be used.
+    #[error("invalid database URL: {0}")]
+    Url(String),
+    /// A statement failed.
+    #[error("database error while {op}")]
+    Sqlx {
+        /// What the store was doing.
+        op: &'static str,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A secret could not be sealed or opened.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// A stored value could not be read back.
+    #[error("stored {what} is corrupt")]
+    Corrupt {
+        /// Which value.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Store result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Attaches what the store was doing to a driver error.
+pub trait Op<T> {
+    /// Names the operation.
+    fn op(self, op: &'static str) -> Result<T>;
+}
+
+impl<T> Op<T> for std::result::Result<T, sqlx::Error> {
+    fn op(self, op: &'static str) -> Result<T> {
+        self.map_err(|source| Error::Sqlx { op, source })
+    }
+}
+
+/// Why a secret could not be sealed or opened.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    /// The master key text is not 64 hex digits.
+    #[error(
+        "the master key must be 64 hex digits (32 bytes); make one with `driftbridge keys generate`"
+    )]
+    BadMasterKey,
+    /// A data key is sealed under a master key this process does not have.
+    #[error(
+        "org {org}'s data key is sealed under master key {key_id}, which is not configured \
+         (set it as the master key or in secrets.old_master_keys)"
+    )]
+    UnknownMasterKey {
+        /// Org.
+        org: i64,
+        /// The missing key's id.
+        key_id: String,
+    },
+    /// A ciphertext did not authenticate: tampered, corrupt, or moved from another row.
+    #[error(
+        "org {org}'s {what} does not open: it was altered or moved from another tenant or kind; \
+         refusing to use it"
+    )]
+    Tampered {
+        /// Org.
+        org: i64,
+        /// Which secret (or "data key").
+        what: String,
+    },
+    /// The system random generator failed.
+    #[error("the system random number generator failed")]
+    Random,
+}

@@ -1,0 +1,42 @@
+//! What the handlers share.
+
+use std::sync::Arc;
+
+use bridge_core::drift::DriftPool;
+use bridge_core::ingest::Ingestor;
+use bridge_core::metrics::Metrics;
+use bridge_core::tenants::Tenants;
+use bridge_queue::Queue;
+use drift_types::Secret;
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Durable intake.
+    pub ingestor: Ingestor,
+    /// The queue (for readiness and job gauges).
+    pub queue: Queue,
+    /// Accepted verification tokens (more than one while rotating).
+    pub verification_tokens: Arc<Vec<Secret>>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Drift clients (for call counters).
+    pub drift: Arc<DriftPool>,
+    /// Installed tenants and their vault.
+    pub tenants: Option<Tenants>,
+    /// The Drift app's install flow, when configured.
+    pub oauth: Option<OAuthFlow>,
+    /// The admin bearer token; without it admin routes are closed.
+    pub admin_token: Option<Secret>,
+    /// Serve /metrics without the admin token.
+    pub metrics_public: bool,
+}
+
+/// The install flow's settings.
+#[derive(Debug, Clone)]
+pub struct OAuthFlow {
+    /// The Drift app.
+    pub app: drift_client::OAuthApp,
+    /// Signs the state cookie (derived from the master key).
+    pub state_key: [u8; 32],
+}

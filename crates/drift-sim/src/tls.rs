@@ -1,0 +1,6 @@
+//! TLS set-up for the simulator's outgoing webhook client.
+
+/// Installs rustls' ring provider as the process default (once; later calls do nothing).
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -1,0 +1,37 @@
+//! `driftbridge bench ...`: the benchmarks of docs/BENCHMARKS.md, each beside its baseline in
+//! the same run. Nothing outside this folder imports it.
+
+pub mod crm;
+pub mod export;
+pub mod ingest;
+mod support;
+pub mod walk;
+
+use anyhow::Result;
+use clap::Subcommand;
+
+/// The benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Full walk of conversations and messages against a simulator child process.
+    Walk(walk::WalkArgs),
+    /// Durable webhook acks/s and ack latency at fixed rates, beside a no-op handler.
+    Ingest(ingest::IngestArgs),
+    /// End-to-end latency from conversation_push to the conversation's rows.
+    E2e(ingest::E2eArgs),
+    /// Full export against a simulator child process: rows/s, calls versus the minimum, RSS.
+    Export(export::ExportBenchArgs),
+    /// Deliveries per second to each CRM simulator and push-to-CRM latency.
+    Crm(crm::CrmBenchArgs),
+}
+
+/// Runs one benchmark (`database_url`: where `serve`-based ones keep their store).
+pub async fn run(cmd: BenchCommand, database_url: Option<String>) -> Result<()> {
+    match cmd {
+        BenchCommand::Walk(a) => walk::walk(a).await,
+        BenchCommand::Ingest(a) => ingest::ingest(a, database_url).await,
+        BenchCommand::E2e(a) => ingest::e2e(a, database_url).await,
+        BenchCommand::Export(a) => export::run(a).await,
+        BenchCommand::Crm(a) => crm::run_all(a, database_url).await,
+    }
+}

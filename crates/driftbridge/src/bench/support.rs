@@ -1,0 +1,181 @@
+//! What the benchmarks share: a simulator child process and its load, peak memory, a
+//! `serve` configuration on a fresh database, paced `conversation_push` senders, percentiles.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use drift_client::{ClientConfig, DriftClient, RateBudget, StaticToken};
+use drift_types::Secret;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::config::{Config, Overrides};
+
+/// The simulator token the walk and export benchmarks use.
+pub const TOKEN: &str = "bench-walk-token";
+
+/// The verification token the benchmarks' gateway accepts.
+pub(crate) const VERIFY: &str = "bench-verification-token";
+
+/// The simulator a benchmark runs against, and how hard it is driven.
+#[derive(Debug, Args)]
+pub struct SimLoad {
+    /// Conversations in the simulator's dataset.
+    #[arg(long, default_value_t = 5000)]
+    pub conversations: u32,
+    /// The simulator's limit per token in requests/minute, and the client's budget; 0 = off.
+    #[arg(long, default_value_t = 0)]
+    pub rate_limit: u32,
+    /// Conversations fetched at once.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl SimLoad {
+    /// Starts the simulator child and a client paced to the same limit.
+    pub async fn start(&self) -> Result<(tokio::process::Child, String, DriftClient)> {
+        let (child, base) = spawn_sim(self.conversations, self.rate_limit).await?;
+        let mut cc = ClientConfig::with_base_url(&base)?;
+        cc.budget = RateBudget {
+            per_minute: self.rate_limit,
+            burst: None,
+        };
+        let client = DriftClient::new(cc, Arc::new(StaticToken(Secret::new(TOKEN.to_owned()))))?;
+        Ok((child, base, client))
+    }
+}
+
+/// Starts `driftbridge sim` as a child process with `conversations` and a limit of
+/// `rate_limit`/min (0 = off) for [`TOKEN`]; answers the child (killed on drop) and its base
+/// URL. The simulator's bucket holds one second's worth, the same as the client's, so a client
+/// that ran ahead of the limit would be answered with 429s rather than absorbed by a
+/// minute-sized burst.
+pub async fn spawn_sim(
+    conversations: u32,
+    rate_limit: u32,
+) -> Result<(tokio::process::Child, String)> {
+    let exe = std::env::current_exe().context("while locating the driftbridge binary")?;
+    let burst = (rate_limit / 60).max(1).to_string();
+    let mut child = tokio::process::Command::new(exe)
+        .args(["sim", "--port", "0", "--token", TOKEN, "--conversations"])
+        .arg(conversations.to_string())
+        .args(["--rate-limit", &rate_limit.to_string()])
+        .args(["--rate-burst", &burst])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("while starting the simulator")?;
+    let stdout = child.stdout.take().context("simulator stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let base = loop {
+        let Some(line) = lines.next_line().await? else {
+            bail!("the simulator exited before printing its address");
+        };
+        if let Some(rest) = line.strip_prefix("Drift simulator on ") {
+            break rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((child, base))
+}
+
+/// Peak resident set size of this process (VmHWM), where /proc has it.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+pub(crate) fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+pub(crate) fn bench_config(
+    database_url: Option<String>,
+) -> Result<(Config, Option<tempfile::TempDir>)> {
+    let (url, dir) = match database_url {
+        Some(u) => (u, None),
+        None => {
+            let dir = tempfile::tempdir()?;
+            (
+                format!("sqlite:{}", dir.path().join("bench.db").display()),
+                Some(dir),
+            )
+        }
+    };
+    let mut c = Config::load(
+        None,
+        &Overrides {
+            database_url: Some(url),
+            listen: Some("127.0.0.1:0".into()),
+        },
+    )?;
+    c.drift.verification_tokens = vec![Secret::new(VERIFY)];
+    c.secrets.master_key = Some(bridge_store::vault::MasterKey::generate()?);
+    Ok((c, dir))
+}
+
+/// One push of [`push_conversations`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pushed {
+    /// The conversation pushed.
+    pub conversation: i64,
+    /// The stored event's id.
+    pub event_id: i64,
+    /// When the push was sent (epoch ms).
+    pub sent_ms: i64,
+}
+
+/// Sends `conversation_push` for the first `limit` of the simulator's conversations (by id)
+/// to the gateway at `addr`, `rate` per second (`None`: each as soon as the last is answered).
+pub(crate) async fn push_conversations(
+    sim: &drift_sim::SimHandle,
+    addr: SocketAddr,
+    limit: usize,
+    rate: Option<u32>,
+) -> Result<Vec<Pushed>> {
+    let url = format!("http://{addr}/webhooks/drift");
+    let org = sim.state.default_org();
+    let ids: Vec<i64> = {
+        let w = sim.state.world.lock();
+        let mut v: Vec<i64> = w.org(org)?.conversations.keys().map(|c| c.0).collect();
+        v.sort();
+        v
+    };
+    let http = reqwest::Client::new();
+    let mut sent = Vec::new();
+    let start = Instant::now();
+    for (i, id) in ids.iter().take(limit).enumerate() {
+        if let Some(r) = rate {
+            let due = start + Duration::from_secs_f64(i as f64 / f64::from(r));
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let sent_ms = drift_types::now_ms();
+        let body = json!({"type": "conversation_push", "orgId": org.0, "token": VERIFY,
+            "data": {"source": "conversation_closed", "data": {"conversationId": id}}});
+        let r: Value = http.post(&url).json(&body).send().await?.json().await?;
+        let Some(event_id) = r["event_id"].as_i64() else {
+            bail!("unexpected answer {r}");
+        };
+        sent.push(Pushed {
+            conversation: *id,
+            event_id,
+            sent_ms,
+        });
+    }
+    Ok(sent)
+}
