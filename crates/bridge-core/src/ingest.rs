@@ -44,11 +44,17 @@ pub enum Accepted {
 }
 
 /// Intake failed; nothing of this event was stored.
-#[derive(Debug, thiserror::Error)]
-#[error("the event could not be stored")]
-pub struct IngestError(#[source] pub Option<anyhow::Error>);
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum IngestError {
+    /// The committer task is gone (the process is shutting down).
+    #[error("the event could not be stored: intake is stopped")]
+    Stopped,
+    /// The transaction that held this event (and those committed with it) failed.
+    #[error("the event could not be stored")]
+    Commit(#[source] Arc<bridge_queue::Error>),
+}
 
-type Reply = oneshot::Sender<Result<Accepted, String>>;
+type Reply = oneshot::Sender<Result<Accepted, IngestError>>;
 
 /// Handle to the committer task.
 #[derive(Debug, Clone)]
@@ -70,12 +76,8 @@ impl Ingestor {
         self.tx
             .send((event, reply))
             .await
-            .map_err(|_| IngestError(None))?;
-        match rx.await {
-            Ok(Ok(a)) => Ok(a),
-            Ok(Err(e)) => Err(IngestError(Some(anyhow::anyhow!(e)))),
-            Err(_) => Err(IngestError(None)),
-        }
+            .map_err(|_| IngestError::Stopped)?;
+        rx.await.unwrap_or(Err(IngestError::Stopped))
     }
 }
 
@@ -101,10 +103,10 @@ async fn committer(queue: Queue, metrics: Arc<Metrics>, mut rx: mpsc::Receiver<(
                 }
             }
             Err(e) => {
-                let msg = format!("{e:#}");
-                tracing::error!(error = %msg, events = batch.len(), "storing webhook events failed");
+                tracing::error!(error = %format!("{:#}", anyhow::Error::from(e.clone())),
+                    events = batch.len(), "storing webhook events failed");
                 for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(msg.clone()));
+                    let _ = reply.send(Err(e.clone()));
                 }
                 // A failing database should not be hammered in a tight loop.
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -119,7 +121,16 @@ async fn committer(queue: Queue, metrics: Arc<Metrics>, mut rx: mpsc::Receiver<(
     }
 }
 
-async fn commit(queue: &Queue, batch: &[(Incoming, Reply)]) -> anyhow::Result<Vec<Accepted>> {
+async fn commit(queue: &Queue, batch: &[(Incoming, Reply)]) -> Result<Vec<Accepted>, IngestError> {
+    commit_batch(queue, batch)
+        .await
+        .map_err(|e| IngestError::Commit(Arc::new(e)))
+}
+
+async fn commit_batch(
+    queue: &Queue,
+    batch: &[(Incoming, Reply)],
+) -> Result<Vec<Accepted>, bridge_queue::Error> {
     let now = drift_types::now_ms();
     let mut tx = queue.store().begin().await?;
     let mut out = Vec::with_capacity(batch.len());
@@ -147,6 +158,11 @@ async fn commit(queue: &Queue, batch: &[(Incoming, Reply)]) -> anyhow::Result<Ve
             None => out.push(Accepted::Duplicate),
         }
     }
-    tx.commit().await?;
+    tx.commit()
+        .await
+        .map_err(|source| bridge_store::Error::Sqlx {
+            op: "committing intake",
+            source,
+        })?;
     Ok(out)
 }

@@ -84,3 +84,35 @@ pub(crate) async fn checked(guard: &OutboundGuard, url: &str) -> Result<String, 
         .map_err(|e| SinkError::rejected(e.to_string()))?;
     Ok(url.trim_end_matches('/').to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_in_an_http_date_is_a_wait_not_ignored() {
+        let mut h = reqwest::header::HeaderMap::new();
+        let later = std::time::SystemTime::now() + Duration::from_secs(90);
+        h.insert(
+            reqwest::header::RETRY_AFTER,
+            httpdate::fmt_http_date(later).parse().unwrap(),
+        );
+        let wait = retry_after(&h).expect("an HTTP date is a valid Retry-After");
+        assert!(
+            wait > Duration::from_secs(80) && wait <= Duration::from_secs(90),
+            "{wait:?}"
+        );
+        h.insert(reqwest::header::RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+    }
+
+    #[test]
+    fn a_failure_judged_by_status_keeps_the_status() {
+        let e = by_status(503, "down".into());
+        assert!(matches!(e, SinkError::Retry { .. }));
+        assert_eq!(e.status(), Some(503));
+        let e = by_status(400, "bad field".into()).with_code("INVALID_FIELD");
+        assert!(matches!(e, SinkError::Rejected { .. }));
+        assert_eq!((e.status(), e.code()), (Some(400), Some("INVALID_FIELD")));
+    }
+}

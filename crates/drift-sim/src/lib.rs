@@ -110,7 +110,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/sim/tokens/expire", post(control::expire_token));
     public
         .merge(control)
-        .merge(crm::routes())
+        .merge(crm::routes().with_state(state.crm.clone()))
         .fallback(api::fallback)
         .with_state(state)
 }

@@ -1,5 +1,7 @@
 //! Shared simulator state, its configuration, and the Drift-shaped error response.
 
+use std::sync::Arc;
+
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -162,7 +164,7 @@ pub struct SimState {
     /// When the simulator started.
     pub started: Instant,
     /// The CRM simulators.
-    pub crm: crate::crm::CrmState,
+    pub crm: Arc<crate::crm::CrmState>,
 }
 
 impl SimState {
@@ -187,7 +189,7 @@ impl SimState {
             log: Mutex::new(RequestLog::default()),
             private_tokens,
             started: Instant::now(),
-            crm: crate::crm::CrmState::default(),
+            crm: Arc::default(),
             config,
         }
     }

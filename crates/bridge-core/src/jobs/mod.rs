@@ -158,3 +158,118 @@ impl Handler for Pipeline {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// One job of each kind as the release before typed jobs stored it (`name`, `args`).
+    fn stored() -> Vec<(&'static str, Value)> {
+        let message = json!({"id": 11, "orgId": 1, "conversationId": 7, "createdAt": 1_700_000_000_000_i64,
+            "body": "<p>hi</p>", "author": {"type": "user", "id": 5_028_000, "bot": true}, "type": "chat"});
+        vec![
+            (
+                "sync_conversation",
+                json!({"conversation_id": 7, "event": "conversation_push"}),
+            ),
+            (
+                "sync_conversation",
+                json!({"conversation_id": 7, "event": "replay"}),
+            ),
+            (
+                "sync_conversation",
+                json!({"conversation_id": 7, "event": "replay", "sinks": ["hubspot"], "force": true}),
+            ),
+            ("upsert_message", json!({"message": message})),
+            ("sync_contact", json!({"contact_id": 3})),
+            (
+                "apply_participants",
+                json!({"change": {"conversationId": 7, "participants": [5, 6]}, "added": true}),
+            ),
+            (
+                "record_goal_met",
+                json!({"goal": {"conversationId": 7, "playbookId": 9, "goalId": "g-1", "goalName": "Booked"}}),
+            ),
+            (
+                "upsert_meeting",
+                json!({"meeting": {"agentId": 5, "orgId": 1, "slotStart": 1_700_000_000_000_i64,
+                    "slotEnd": 1_700_001_800_000_i64, "conversationId": 7}}),
+            ),
+            ("sync_user", json!({"user_id": 5})),
+            ("disconnect_tenant", json!({})),
+            (
+                "deliver_conversation",
+                json!({"sink": "hubspot", "force": false, "bundle": {
+                    "org": 1, "event": "conversation_push",
+                    "conversation": {"id": 7, "participants": [5], "status": "closed", "contactId": 3},
+                    "contact": null, "users": [], "messages": [message],
+                    "transcript": "hi", "playbook": null}}),
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_stored_kind_of_the_previous_release_decodes_and_simple_ones_reencode_identically() {
+        let mut kinds = std::collections::BTreeSet::new();
+        for (name, args) in stored() {
+            let job = Job::decode(name, &args)
+                .unwrap_or_else(|e| panic!("{name} {args} does not decode: {e:?}"));
+            kinds.insert(name);
+            let again = match &job {
+                Job::SyncConversation(j) => j.to_job(None),
+                Job::SyncContact(j) => j.to_job(None),
+                Job::ApplyParticipants(j) => j.to_job(None),
+                Job::RecordGoalMet(j) => j.to_job(None),
+                Job::UpsertMeeting(j) => j.to_job(None),
+                Job::SyncUser(j) => j.to_job(None),
+                Job::DisconnectTenant(j) => j.to_job(None),
+                Job::UpsertMessage(j) => j.to_job(None),
+                Job::DeliverConversation(j) => {
+                    assert_eq!(j.sink, "hubspot");
+                    assert_eq!(j.bundle.conversation.id, ConversationId(7));
+                    assert!(j.bundle.messages[0].author.bot);
+                    continue;
+                }
+            };
+            assert_eq!(again.name, name);
+            assert_eq!(again.args, args, "{name} is stored the same way");
+        }
+        assert_eq!(kinds.len(), 9, "one stored job of every kind");
+    }
+
+    #[test]
+    fn an_unknown_name_or_arguments_that_do_not_fit_are_permanent() {
+        for (name, args) in [
+            ("sync_everything", json!({})),
+            ("sync_conversation", json!({"conversation_id": "seven"})),
+            ("sync_contact", json!({})),
+        ] {
+            match Job::decode(name, &args) {
+                Err(JobError::Permanent(e)) => {
+                    let text = format!("{e:#}");
+                    assert!(text.contains(name), "{text}");
+                }
+                other => panic!("{name}: expected a permanent error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn events_make_the_jobs_the_previous_release_made() {
+        let ev: WebhookEvent = serde_json::from_value(json!({
+            "type": "conversation_push", "orgId": 1,
+            "data": {"source": "conversation_closed", "data": {"conversationId": 7}}
+        }))
+        .map(|e: drift_types::WebhookEnvelope| e.event().unwrap())
+        .unwrap();
+        let jobs = jobs_for(&ev, Some(OrgId(1)));
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].name, "sync_conversation");
+        assert_eq!(
+            jobs[0].args,
+            json!({"conversation_id": 7, "event": "conversation_push"})
+        );
+        assert_eq!(jobs[0].org_id, Some(1));
+    }
+}

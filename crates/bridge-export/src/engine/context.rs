@@ -67,3 +67,22 @@ pub(crate) async fn commit<S: ExportDestination>(
 pub(crate) fn done() -> Value {
     json!({"done": true, "at": drift_types::now_ms()})
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Destination, FileFormat, Target};
+
+    #[tokio::test]
+    async fn an_unknown_table_name_is_an_error_that_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = Target::Files {
+            format: FileFormat::Jsonl,
+            dir: dir.path().to_owned(),
+        };
+        let dest = Destination::open(&target, OrgId(1)).await.unwrap();
+        let e = stored_ids(&dest, "chats").await.unwrap_err().to_string();
+        assert!(e.contains("\"chats\""), "{e}");
+        assert!(stored_ids(&dest, "contacts").await.unwrap().is_empty());
+    }
+}

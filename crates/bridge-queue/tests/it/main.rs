@@ -270,3 +270,27 @@ fn now_ms() -> i64 {
         .unwrap()
         .as_millis() as i64
 }
+
+#[tokio::test]
+async fn a_stored_state_this_release_does_not_know_is_an_error_not_cancelled() {
+    for (backend, q, _db) in queues(short_lease()).await {
+        let id = enqueue(&q, &job("x", 1), 1_000).await;
+        // A newer release (or a hand edit) wrote a state this one has never heard of.
+        bridge_store::sqlx::query("UPDATE jobs SET state = 'paused' WHERE id = $1")
+            .bind(id)
+            .execute(q.store().pool())
+            .await
+            .unwrap();
+        let e = q
+            .get(id)
+            .await
+            .expect_err("an unknown state must not read as a known one");
+        let text = e.to_string();
+        assert!(
+            text.contains("paused") && text.contains(&id.to_string()),
+            "{backend:?}: {text}"
+        );
+        assert_eq!(JobState::parse("paused"), None);
+        assert_eq!(JobState::parse("cancelled"), Some(JobState::Cancelled));
+    }
+}

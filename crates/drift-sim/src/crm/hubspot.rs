@@ -13,7 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 
-use super::{Answer, FaultMode, Record, Target, Window};
+use super::common::{Answer, FaultMode, Record, Target};
+use super::state::CrmState;
 
 /// Contact properties HubSpot knows by default.
 const CONTACT_PROPS: &[&str] = &[
@@ -42,40 +43,6 @@ const NOTE_PROPS: &[&str] = &[
     "hs_attachment_ids",
     "drift_conversation_id",
 ];
-
-/// HubSpot's records.
-#[derive(Debug, Default)]
-pub struct HubSpotData {
-    /// Contacts by id.
-    pub contacts: BTreeMap<u64, Record>,
-    /// Notes by id.
-    pub notes: BTreeMap<u64, Record>,
-    by_email: HashMap<String, u64>,
-    next_id: u64,
-    ten_secondly: Window,
-    secondly: Window,
-}
-
-impl HubSpotData {
-    fn id(&mut self) -> u64 {
-        self.next_id += 1;
-        1000 + self.next_id
-    }
-
-    fn table(&mut self, object: &str) -> Option<&mut BTreeMap<u64, Record>> {
-        match object {
-            "contacts" => Some(&mut self.contacts),
-            "notes" => Some(&mut self.notes),
-            _ => None,
-        }
-    }
-
-    /// As JSON.
-    pub fn dump(&self) -> Value {
-        json!({"contacts": self.contacts.values().collect::<Vec<_>>(),
-               "notes": self.notes.values().collect::<Vec<_>>()})
-    }
-}
 
 fn error(status: StatusCode, category: &str, message: impl Into<String>) -> Response {
     (
@@ -145,13 +112,9 @@ fn properties(object: &str, body: &Value) -> Result<BTreeMap<String, Value>, Res
 }
 
 /// Auth, latency, faults and the 10-second (or search per-second) bucket.
-async fn admit(
-    st: &crate::SimState,
-    headers: &HeaderMap,
-    search: bool,
-) -> Result<HeaderMap, Response> {
-    let fault = st.crm.enter(Target::Hubspot).await;
-    let s = st.crm.settings.lock().clone();
+async fn admit(st: &CrmState, headers: &HeaderMap, search: bool) -> Result<HeaderMap, Response> {
+    let fault = st.enter(Target::Hubspot).await;
+    let s = st.settings.lock().clone();
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -164,7 +127,7 @@ async fn admit(
         ));
     }
     let limited = |policy: &str, message: &str, wait_ms: u64| {
-        st.crm.count(Target::Hubspot, |c| {
+        st.count(Target::Hubspot, |c| {
             c.throttled += u64::from(fault.is_none())
         });
         let mut r = (
@@ -198,7 +161,7 @@ async fn admit(
         }
         None => {}
     }
-    let mut data = st.crm.hubspot.lock();
+    let mut data = st.hubspot.lock();
     let mut out = HeaderMap::new();
     if search {
         if data
@@ -238,17 +201,17 @@ fn with(h: HeaderMap, status: StatusCode, body: Value) -> Response {
     (status, h, Json(body)).into_response()
 }
 
-fn rejected(st: &crate::SimState, r: Response) -> Response {
-    st.crm.count(Target::Hubspot, |c| c.rejected += 1);
+fn rejected(st: &CrmState, r: Response) -> Response {
+    st.count(Target::Hubspot, |c| c.rejected += 1);
     r
 }
 
-type St = State<Arc<crate::SimState>>;
+type St = State<Arc<CrmState>>;
 
 /// Creates a contact or note, with inline associations.
-fn create(st: &crate::SimState, object: &str, body: &Value) -> Result<(u64, Value), Response> {
+fn create(st: &CrmState, object: &str, body: &Value) -> Result<(u64, Value), Response> {
     let props = properties(object, body).map_err(|r| rejected(st, r))?;
-    let mut data = st.crm.hubspot.lock();
+    let mut data = st.hubspot.lock();
     let mut assoc = Vec::new();
     match object {
         "contacts" => {
@@ -350,14 +313,13 @@ fn create(st: &crate::SimState, object: &str, body: &Value) -> Result<(u64, Valu
     let json = object_json(&rec);
     data.table(object).map(|t| t.insert(id, rec));
     drop(data);
-    st.crm
-        .wrote(Target::Hubspot, object, "create", &id.to_string());
+    st.wrote(Target::Hubspot, object, "create", &id.to_string());
     Ok((id, json))
 }
 
-fn update(st: &crate::SimState, object: &str, id: u64, body: &Value) -> Result<Value, Response> {
+fn update(st: &CrmState, object: &str, id: u64, body: &Value) -> Result<Value, Response> {
     let props = properties(object, body).map_err(|r| rejected(st, r))?;
-    let mut data = st.crm.hubspot.lock();
+    let mut data = st.hubspot.lock();
     if let Some(e) = props.get("email").and_then(Value::as_str)
         && object == "contacts"
         && data
@@ -382,19 +344,13 @@ fn update(st: &crate::SimState, object: &str, id: u64, body: &Value) -> Result<V
     rec.updates += 1;
     let json = object_json(rec);
     drop(data);
-    st.crm
-        .wrote(Target::Hubspot, object, "update", &id.to_string());
+    st.wrote(Target::Hubspot, object, "update", &id.to_string());
     Ok(json)
 }
 
-fn resolve(st: &crate::SimState, id: &str, q: &HashMap<String, String>) -> Option<u64> {
+fn resolve(st: &CrmState, id: &str, q: &HashMap<String, String>) -> Option<u64> {
     if q.get("idProperty").map(String::as_str) == Some("email") {
-        st.crm
-            .hubspot
-            .lock()
-            .by_email
-            .get(&id.to_lowercase())
-            .copied()
+        st.hubspot.lock().by_email.get(&id.to_lowercase()).copied()
     } else {
         id.parse().ok()
     }
@@ -418,7 +374,7 @@ async fn get_object(
     headers: HeaderMap,
 ) -> Answer {
     let h = admit(&st, &headers, false).await?;
-    let data = st.crm.hubspot.lock();
+    let data = st.hubspot.lock();
     let found = resolve(&st, &id, &q).and_then(|i| match object.as_str() {
         "contacts" => data.contacts.get(&i),
         "notes" => data.notes.get(&i),
@@ -479,14 +435,14 @@ async fn batch_upsert(
         if let Some(p) = input.get_mut("properties").and_then(Value::as_object_mut) {
             p.insert("email".into(), Value::String(email.clone()));
         }
-        let existing = st.crm.hubspot.lock().by_email.get(&email).copied();
+        let existing = st.hubspot.lock().by_email.get(&email).copied();
         let r = match existing {
             Some(id) => update(&st, "contacts", id, &input).map(|j| (j, false)),
             // A concurrent upsert may create the email first: then this one updates it.
             None => create(&st, "contacts", &input)
                 .map(|(_, j)| (j, true))
                 .or_else(|e| {
-                    let raced = st.crm.hubspot.lock().by_email.get(&email).copied();
+                    let raced = st.hubspot.lock().by_email.get(&email).copied();
                     match raced {
                         Some(id) => update(&st, "contacts", id, &input).map(|j| (j, false)),
                         None => Err(e),
@@ -528,7 +484,7 @@ async fn search(
     Json(body): Json<Value>,
 ) -> Answer {
     let h = admit(&st, &headers, true).await?;
-    let lag = st.crm.settings.lock().hubspot_search_lag_ms as i64;
+    let lag = st.settings.lock().hubspot_search_lag_ms as i64;
     let filters: Vec<(String, String)> = body
         .pointer("/filterGroups/0/filters")
         .and_then(Value::as_array)
@@ -547,7 +503,7 @@ async fn search(
         .and_then(Value::as_u64)
         .unwrap_or(10)
         .min(200) as usize;
-    let data = st.crm.hubspot.lock();
+    let data = st.hubspot.lock();
     let table = match object.as_str() {
         "contacts" => &data.contacts,
         "notes" => &data.notes,
@@ -581,7 +537,7 @@ async fn search(
     ))
 }
 
-fn object_routes() -> Router<Arc<crate::SimState>> {
+fn object_routes() -> Router<Arc<CrmState>> {
     Router::new()
         .route("/{object}", post(post_object))
         .route("/{object}/batch/upsert", post(batch_upsert))
@@ -590,7 +546,7 @@ fn object_routes() -> Router<Arc<crate::SimState>> {
 }
 
 /// `/hubspot/...` routes.
-pub fn routes() -> Router<Arc<crate::SimState>> {
+pub fn routes() -> Router<Arc<CrmState>> {
     Router::new()
         .nest("/crm/v3/objects", object_routes())
         .nest("/crm/objects/2026-03", object_routes())

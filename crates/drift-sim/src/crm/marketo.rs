@@ -2,7 +2,7 @@
 //! createOrUpdate on email, always-200 answers with `success`/`errors`, per-record
 //! `status`/`reasons`, and the 100-per-20-s (606) and 10-concurrent (615) limits (crm-apis.md §3).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -15,7 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use super::{FaultMode, Record, Target, Window};
+use super::common::{FaultMode, Record, Target};
+use super::state::CrmState;
 
 /// Lead fields the instance knows (standard REST names plus driftbridge's two custom fields).
 const FIELDS: &[&str] = &[
@@ -35,25 +36,7 @@ const FIELDS: &[&str] = &[
     "driftLastTranscript",
 ];
 
-/// Marketo's records.
-#[derive(Debug, Default)]
-pub struct MarketoData {
-    /// Leads by id.
-    pub leads: BTreeMap<u64, Record>,
-    by_email: HashMap<String, u64>,
-    token: Option<(String, Instant)>,
-    window: Window,
-    next: u64,
-}
-
-impl MarketoData {
-    /// As JSON.
-    pub fn dump(&self) -> Value {
-        json!({"leads": self.leads.values().collect::<Vec<_>>()})
-    }
-}
-
-type St = State<Arc<crate::SimState>>;
+type St = State<Arc<CrmState>>;
 
 fn failure(code: &str, message: &str) -> Response {
     Json(
@@ -69,12 +52,12 @@ async fn token(
     Query(q): Query<BTreeMap<String, String>>,
     body: axum::body::Bytes,
 ) -> Response {
-    st.crm.enter(Target::Marketo).await;
+    st.enter(Target::Marketo).await;
     let mut p = q;
     for (k, v) in url::form_urlencoded::parse(&body) {
         p.insert(k.into_owned(), v.into_owned());
     }
-    let s = st.crm.settings.lock().clone();
+    let s = st.settings.lock().clone();
     if p.get("grant_type").map(String::as_str) != Some("client_credentials")
         || p.get("client_id") != Some(&s.marketo_client_id)
         || p.get("client_secret") != Some(&s.marketo_client_secret)
@@ -85,7 +68,7 @@ async fn token(
         )
             .into_response();
     }
-    let mut data = st.crm.marketo.lock();
+    let mut data = st.marketo.lock();
     let now = Instant::now();
     let (tok, until) = match &data.token {
         Some((t, u)) if *u > now => (t.clone(), *u),
@@ -114,16 +97,16 @@ impl Drop for Flight<'_> {
 
 /// `POST /marketo/rest/v1/leads.json`.
 async fn leads(State(st): St, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    let concurrent = st.crm.marketo_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-    let _f = Flight(&st.crm.marketo_in_flight);
-    let fault = st.crm.enter(Target::Marketo).await;
-    let s = st.crm.settings.lock().clone();
+    let concurrent = st.marketo_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    let _f = Flight(&st.marketo_in_flight);
+    let fault = st.enter(Target::Marketo).await;
+    let s = st.settings.lock().clone();
     let bearer = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     {
-        let data = st.crm.marketo.lock();
+        let data = st.marketo.lock();
         match (&data.token, bearer) {
             (Some((t, until)), Some(b)) if t == b => {
                 if *until <= Instant::now() {
@@ -141,18 +124,17 @@ async fn leads(State(st): St, headers: HeaderMap, body: axum::body::Bytes) -> Re
         None => {}
     }
     if concurrent > s.marketo_concurrency {
-        st.crm.count(Target::Marketo, |c| c.throttled += 1);
+        st.count(Target::Marketo, |c| c.throttled += 1);
         return failure("615", "Concurrent access limit reached");
     }
     if st
-        .crm
         .marketo
         .lock()
         .window
         .take(s.marketo_per_20s, Duration::from_secs(20))
         .is_err()
     {
-        st.crm.count(Target::Marketo, |c| c.throttled += 1);
+        st.count(Target::Marketo, |c| c.throttled += 1);
         return failure(
             "606",
             &format!(
@@ -193,7 +175,7 @@ async fn leads(State(st): St, headers: HeaderMap, body: axum::body::Bytes) -> Re
             continue;
         };
         if let Some(bad) = fields.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-            st.crm.count(Target::Marketo, |c| c.rejected += 1);
+            st.count(Target::Marketo, |c| c.rejected += 1);
             results.push(json!({"status": "skipped", "reasons": [{"code": "1006", "message": format!("Field '{bad}' not found")}]}));
             continue;
         }
@@ -202,11 +184,11 @@ async fn leads(State(st): St, headers: HeaderMap, body: axum::body::Bytes) -> Re
             .and_then(Value::as_str)
             .map(str::to_lowercase)
         else {
-            st.crm.count(Target::Marketo, |c| c.rejected += 1);
+            st.count(Target::Marketo, |c| c.rejected += 1);
             results.push(json!({"status": "skipped", "reasons": [{"code": "1003", "message": "Value for lookup field 'email' not found"}]}));
             continue;
         };
-        let mut data = st.crm.marketo.lock();
+        let mut data = st.marketo.lock();
         match data.by_email.get(&email).copied() {
             Some(id) => {
                 if let Some(r) = data.leads.get_mut(&id) {
@@ -214,8 +196,7 @@ async fn leads(State(st): St, headers: HeaderMap, body: axum::body::Bytes) -> Re
                     r.updates += 1;
                 }
                 drop(data);
-                st.crm
-                    .wrote(Target::Marketo, "leads", "update", &id.to_string());
+                st.wrote(Target::Marketo, "leads", "update", &id.to_string());
                 results.push(json!({"id": id, "status": "updated"}));
             }
             None => {
@@ -233,8 +214,7 @@ async fn leads(State(st): St, headers: HeaderMap, body: axum::body::Bytes) -> Re
                     },
                 );
                 drop(data);
-                st.crm
-                    .wrote(Target::Marketo, "leads", "create", &id.to_string());
+                st.wrote(Target::Marketo, "leads", "create", &id.to_string());
                 results.push(json!({"id": id, "status": "created"}));
             }
         }
@@ -244,7 +224,7 @@ async fn leads(State(st): St, headers: HeaderMap, body: axum::body::Bytes) -> Re
 }
 
 /// `/marketo/...` routes.
-pub fn routes() -> Router<Arc<crate::SimState>> {
+pub fn routes() -> Router<Arc<CrmState>> {
     Router::new()
         .route("/identity/oauth/token", get(token).post(token))
         .route("/rest/v1/leads.json", post(leads))

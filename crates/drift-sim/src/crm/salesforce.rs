@@ -3,7 +3,7 @@
 //! (`SELECT Id[, ...] FROM X WHERE F = 'v' [AND G = false] [LIMIT n]`), required fields,
 //! error arrays and `Sforce-Limit-Info` (crm-apis.md §2).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -14,7 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use serde_json::{Value, json};
 
-use super::{Answer, FaultMode, Record, Target};
+use super::common::{Answer, FaultMode, Record, Target};
+use super::state::CrmState;
 
 /// External-id fields per object.
 const EXTERNAL_IDS: &[(&str, &str)] = &[
@@ -26,45 +27,6 @@ const REQUIRED: &[(&str, &[&str])] = &[
     ("Contact", &["LastName"]),
     ("Task", &[]),
 ];
-const PREFIX: &[(&str, &str)] = &[("Lead", "00Q"), ("Contact", "003"), ("Task", "00T")];
-
-/// Salesforce's records.
-#[derive(Debug, Default)]
-pub struct SalesforceData {
-    /// Records by object, then id.
-    pub objects: BTreeMap<String, BTreeMap<String, Record>>,
-    sessions: HashSet<String>,
-    next: u64,
-    used: u64,
-    sessions_issued: u64,
-}
-
-impl SalesforceData {
-    /// As JSON.
-    pub fn dump(&self) -> Value {
-        let mut out = serde_json::Map::new();
-        for o in ["Lead", "Contact", "Task"] {
-            let recs: Vec<&Record> = self
-                .objects
-                .get(o)
-                .map(|m| m.values().collect())
-                .unwrap_or_default();
-            out.insert(o.to_owned(), json!(recs));
-        }
-        out.insert("sessions_issued".into(), json!(self.sessions_issued));
-        Value::Object(out)
-    }
-
-    fn new_id(&mut self, object: &str) -> String {
-        self.next += 1;
-        let p = PREFIX
-            .iter()
-            .find(|(o, _)| *o == object)
-            .map_or("a00", |(_, p)| p);
-        format!("{p}{:015}", self.next)
-    }
-}
-
 fn errors(status: StatusCode, code: &str, message: impl Into<String>, fields: &[&str]) -> Response {
     (
         status,
@@ -73,7 +35,7 @@ fn errors(status: StatusCode, code: &str, message: impl Into<String>, fields: &[
         .into_response()
 }
 
-type St = State<Arc<crate::SimState>>;
+type St = State<Arc<CrmState>>;
 
 fn limit_exceeded() -> Response {
     errors(
@@ -99,8 +61,8 @@ async fn token(
     headers: HeaderMap,
     axum::Form(form): axum::Form<BTreeMap<String, String>>,
 ) -> Response {
-    st.crm.enter(Target::Salesforce).await;
-    let s = st.crm.settings.lock().clone();
+    st.enter(Target::Salesforce).await;
+    let s = st.settings.lock().clone();
     let bad = |e: &str, d: &str| {
         (
             StatusCode::BAD_REQUEST,
@@ -124,7 +86,7 @@ async fn token(
         .get("host")
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1");
-    let mut data = st.crm.salesforce.lock();
+    let mut data = st.salesforce.lock();
     data.sessions_issued += 1;
     let n = data.sessions_issued;
     let access = format!(
@@ -138,21 +100,21 @@ async fn token(
                 "issued_at": drift_types::now_ms().to_string(), "signature": "c2ltdWxhdGVk", "scope": "api refresh_token"});
     if s.salesforce_rotate_refresh {
         let next = format!("sim-sf-refresh-{n}-{:x}", drift_types::now_ms());
-        st.crm.settings.lock().salesforce_refresh_token = next.clone();
+        st.settings.lock().salesforce_refresh_token = next.clone();
         body["refresh_token"] = json!(next);
     }
     Json(body).into_response()
 }
 
 /// Auth, latency, faults and the daily allocation.
-async fn admit(st: &crate::SimState, headers: &HeaderMap) -> Result<HeaderMap, Response> {
-    let fault = st.crm.enter(Target::Salesforce).await;
-    let limit = st.crm.settings.lock().salesforce_daily_limit;
+async fn admit(st: &CrmState, headers: &HeaderMap) -> Result<HeaderMap, Response> {
+    let fault = st.enter(Target::Salesforce).await;
+    let limit = st.settings.lock().salesforce_daily_limit;
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let mut data = st.crm.salesforce.lock();
+    let mut data = st.salesforce.lock();
     if !token.is_some_and(|t| data.sessions.contains(t)) {
         return Err(errors(
             StatusCode::UNAUTHORIZED,
@@ -176,7 +138,7 @@ async fn admit(st: &crate::SimState, headers: &HeaderMap) -> Result<HeaderMap, R
         None => {}
     }
     if data.used >= limit {
-        st.crm.count(Target::Salesforce, |c| c.throttled += 1);
+        st.count(Target::Salesforce, |c| c.throttled += 1);
         return Err(limit_exceeded());
     }
     data.used += 1;
@@ -193,7 +155,7 @@ fn known(object: &str) -> bool {
 
 /// Validates and writes; (id, created).
 fn write(
-    st: &crate::SimState,
+    st: &CrmState,
     object: &str,
     existing: Option<String>,
     body: &Value,
@@ -206,13 +168,13 @@ fn write(
             &[],
         ));
     };
-    let mut data = st.crm.salesforce.lock();
+    let mut data = st.salesforce.lock();
     if let Some(who) = fields.get("WhoId").and_then(Value::as_str) {
         let ok = ["Lead", "Contact"]
             .iter()
             .any(|o| data.objects.get(*o).is_some_and(|m| m.contains_key(who)));
         if !ok {
-            st.crm.count(Target::Salesforce, |c| c.rejected += 1);
+            st.count(Target::Salesforce, |c| c.rejected += 1);
             return Err(errors(
                 StatusCode::BAD_REQUEST,
                 "INVALID_CROSS_REFERENCE_KEY",
@@ -233,7 +195,7 @@ fn write(
             }
             rec.updates += 1;
             drop(data);
-            st.crm.wrote(Target::Salesforce, object, "update", &id);
+            st.wrote(Target::Salesforce, object, "update", &id);
             return Ok((id, false));
         }
         None => {
@@ -252,7 +214,7 @@ fn write(
                 .copied()
                 .collect();
             if !missing.is_empty() {
-                st.crm.count(Target::Salesforce, |c| c.rejected += 1);
+                st.count(Target::Salesforce, |c| c.rejected += 1);
                 return Err(errors(
                     StatusCode::BAD_REQUEST,
                     "REQUIRED_FIELD_MISSING",
@@ -281,7 +243,7 @@ fn write(
         .or_default()
         .insert(id.clone(), rec);
     drop(data);
-    st.crm.wrote(Target::Salesforce, object, "create", &id);
+    st.wrote(Target::Salesforce, object, "create", &id);
     Ok((id, true))
 }
 
@@ -326,7 +288,7 @@ async fn get_record(
     headers: HeaderMap,
 ) -> Answer {
     let h = admit(&st, &headers).await?;
-    let data = st.crm.salesforce.lock();
+    let data = st.salesforce.lock();
     let r = data
         .objects
         .get(&object)
@@ -363,9 +325,8 @@ async fn upsert(
     }
     body[&field] = Value::String(value.clone());
     // Find and write under one lock, so two upserts of one key cannot both create.
-    let _serial = st.crm.upserts.lock().await;
+    let _serial = st.upserts.lock().await;
     let matches: Vec<String> = st
-        .crm
         .salesforce
         .lock()
         .objects
@@ -448,7 +409,7 @@ async fn query(
             &[],
         ));
     };
-    let data = st.crm.salesforce.lock();
+    let data = st.salesforce.lock();
     let records: Vec<Value> = data
         .objects
         .get(&object)
@@ -477,7 +438,7 @@ async fn query(
 
 /// `POST /sim/crm/salesforce/expire`: every session becomes invalid.
 pub async fn expire(State(st): St) -> Json<Value> {
-    let mut data = st.crm.salesforce.lock();
+    let mut data = st.salesforce.lock();
     let n = data.sessions.len();
     data.sessions.clear();
     Json(json!({"expired": n}))
@@ -510,7 +471,7 @@ pub async fn seed(State(st): St, Json(body): Json<Value>) -> Response {
 }
 
 /// `/salesforce/...` routes.
-pub fn routes() -> Router<Arc<crate::SimState>> {
+pub fn routes() -> Router<Arc<CrmState>> {
     Router::new()
         .route("/services/oauth2/token", post(token))
         .route("/services/data/{version}/query", get(query))

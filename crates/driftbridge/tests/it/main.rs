@@ -5,6 +5,7 @@ mod crm;
 mod export;
 mod gateway;
 mod helpers;
+mod parity;
 mod pipeline;
 mod processes;
 mod tenants;

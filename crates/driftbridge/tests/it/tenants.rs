@@ -907,3 +907,43 @@ async fn a_process_whose_refresh_token_another_process_spent_takes_the_stored_on
     );
     assert_eq!(env.sim.state.log.lock().count_status(401), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_key_that_does_not_parse_is_an_error_not_a_silent_run_without_tenants() {
+    let sim = crate::export::sim(5).await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |key: Option<&str>| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_driftbridge"));
+        c.args(["export", "--tables", "users", "--org"])
+            .arg(sim.state.default_org().0.to_string())
+            .arg("--to")
+            .arg(format!("jsonl:{}", dir.path().join("out").display()))
+            .args(["--database-url"])
+            .arg(format!("sqlite:{}", dir.path().join("db.sqlite").display()))
+            .env("DRIFTBRIDGE_DRIFT__BASE_URL", sim.base_url())
+            .env("DRIFTBRIDGE_DRIFT__TOKEN", sim.token())
+            .env("DRIFTBRIDGE_DRIFT__RATE_LIMIT_PER_MINUTE", "0")
+            .env_remove("DRIFTBRIDGE_MASTER_KEY");
+        if let Some(k) = key {
+            c.env("DRIFTBRIDGE_MASTER_KEY", k);
+        }
+        c.output().unwrap()
+    };
+    let out = run(Some("not-a-master-key"));
+    assert!(
+        !out.status.success(),
+        "a malformed key must stop the command"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("secrets.master_key") && err.contains("64 hex digits"),
+        "{err}"
+    );
+    // Without any key the export runs on configured tokens alone.
+    let out = run(None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

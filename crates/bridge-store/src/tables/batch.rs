@@ -1,0 +1,133 @@
+//! Cells, rows, and a batch of rows for several tables in [`TABLES`] order.
+
+use super::defs::TABLES;
+use super::schema::Table;
+
+/// One cell.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// An integer.
+    Int(i64),
+    /// Text.
+    Text(String),
+}
+
+impl Value {
+    /// The integer, if it is one.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The text, if it is text.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// As JSON: null, a number or a string.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Null => serde_json::Value::Null,
+            Value::Int(i) => (*i).into(),
+            Value::Text(s) => s.clone().into(),
+        }
+    }
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Int(i64::from(v))
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_owned())
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// One row, in its table's column order.
+pub type Row = Vec<Value>;
+
+/// Rows for several tables, in [`TABLES`] order.
+#[derive(Clone, Debug, Default)]
+pub struct Batch {
+    rows: Vec<Vec<Row>>,
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Batch {
+            rows: vec![Vec::new(); TABLES.len()],
+        }
+    }
+
+    /// Adds a row.
+    pub fn push(&mut self, table: &'static Table, row: Row) {
+        debug_assert_eq!(row.len(), table.columns.len(), "row of {}", table.name);
+        if self.rows.is_empty() {
+            self.rows = vec![Vec::new(); TABLES.len()];
+        }
+        self.rows[table.position()].push(row);
+    }
+
+    /// The rows of one table.
+    pub fn rows(&self, table: &Table) -> &[Row] {
+        self.rows
+            .get(table.position())
+            .map_or(&[][..], Vec::as_slice)
+    }
+
+    /// Tables with rows, in order.
+    pub fn tables(&self) -> impl Iterator<Item = (&'static Table, &[Row])> {
+        TABLES
+            .iter()
+            .zip(self.rows.iter())
+            .filter(|(_, r)| !r.is_empty())
+            .map(|(t, r)| (t, r.as_slice()))
+    }
+
+    /// Total rows.
+    pub fn len(&self) -> usize {
+        self.rows.iter().map(Vec::len).sum()
+    }
+
+    /// Whether it holds no row.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Moves every row of `other` into this batch.
+    pub fn append(&mut self, other: Batch) {
+        for (i, rows) in other.rows.into_iter().enumerate() {
+            if !rows.is_empty() {
+                if self.rows.is_empty() {
+                    self.rows = vec![Vec::new(); TABLES.len()];
+                }
+                self.rows[i].extend(rows);
+            }
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The exported tables as data: every table's columns, key and parent, and the one mapping
+//! from Drift objects to rows. The SQL store, the file destinations and the Airbyte streams
+//! all write these rows, so a table has the same columns everywhere (docs/SCHEMA.md); a test
+//! checks them against the migrations.
+//!
+//! Child tables (participants, tags, buttons, custom properties, goals) hold a set that belongs
+//! to one parent row: a batch that carries the parent carries its complete child set.
+
+mod batch;
+mod defs;
+mod rows;
+mod schema;
+
+pub use batch::{Batch, Row, Value};
+pub use defs::{TABLES, table};
+pub use rows::meeting_key;
+pub use schema::{Column, ColumnType, Stream, Table};

@@ -1,0 +1,356 @@
+//! Conversations, messages, transcripts, reports.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, RawQuery, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use drift_types::{
+    Conversation, ConversationId, ConversationListPage, ConversationStatus, Data,
+    LegacyConversationPage, Links, MessagesData, MessagesPage, NewConversation, NewMessage,
+    Pagination, ReportRequest, ReportResponse, ReportRow, UserId,
+};
+use serde_json::json;
+
+use crate::middleware::Caller;
+use crate::state::{SimError, SimResult, SimState};
+use crate::text;
+
+use super::request::{St, int_param, now, param, parse_json, query_pairs};
+
+// ---- conversations -------------------------------------------------------------------
+
+/// Cursor of both list generations: the last `(updatedAt, id)` seen plus the walk's settings.
+struct ListCursor {
+    updated: i64,
+    id: i64,
+    limit: usize,
+    statuses: Vec<u8>,
+}
+
+impl ListCursor {
+    fn encode(&self) -> String {
+        let s: Vec<String> = self.statuses.iter().map(u8::to_string).collect();
+        let raw = format!(
+            "{}.{}.{}.{}",
+            self.updated,
+            self.id,
+            self.limit,
+            s.join("-")
+        );
+        raw.bytes().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn decode(token: &str) -> SimResult<Self> {
+        let bad = || SimError::invalid(format!("page token {token:?} is not valid"));
+        if !token.len().is_multiple_of(2) {
+            return Err(bad());
+        }
+        let bytes: Option<Vec<u8>> = (0..token.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
+            .collect();
+        let raw = String::from_utf8(bytes.ok_or_else(bad)?).map_err(|_| bad())?;
+        let parts: Vec<&str> = raw.split('.').collect();
+        let [u, i, l, s] = parts.as_slice() else {
+            return Err(bad());
+        };
+        Ok(Self {
+            updated: u.parse().map_err(|_| bad())?,
+            id: i.parse().map_err(|_| bad())?,
+            limit: l.parse().map_err(|_| bad())?,
+            statuses: s
+                .split('-')
+                .filter(|x| !x.is_empty())
+                .map(|x| x.parse().map_err(|_| bad()))
+                .collect::<SimResult<_>>()?,
+        })
+    }
+}
+
+fn summary(c: &Conversation) -> Conversation {
+    Conversation {
+        participants: vec![],
+        org_id: None,
+        related_playbook_id: None,
+        conversation_tags: vec![],
+        ..c.clone()
+    }
+}
+
+/// `(updatedAt, id)`: the position of a conversation in the newest-first order.
+type SortKey = (i64, i64);
+
+/// One page, newest-updated first, strictly after `after` when given.
+fn list_page(
+    st: &SimState,
+    caller: &Caller,
+    after: Option<(i64, i64)>,
+    limit: usize,
+    statuses: &[u8],
+) -> SimResult<(Vec<Conversation>, Option<SortKey>)> {
+    let world = st.world.lock();
+    let org = world.org(caller.org)?;
+    let wanted: Vec<ConversationStatus> = statuses
+        .iter()
+        .filter_map(|s| ConversationStatus::from_status_id(*s))
+        .collect();
+    let range = match after {
+        Some(k) => org.by_updated.range(..k),
+        None => org.by_updated.range(..),
+    };
+    let mut out = Vec::with_capacity(limit);
+    let mut last = None;
+    let mut more = false;
+    for &(updated, id) in range.rev() {
+        let Some(rec) = org.conversations.get(&ConversationId(id)) else {
+            continue;
+        };
+        if !wanted.is_empty() && !wanted.contains(&rec.conversation.status) {
+            continue;
+        }
+        if out.len() == limit {
+            more = true;
+            break;
+        }
+        out.push(summary(&rec.conversation));
+        last = Some((updated, id));
+    }
+    Ok((out, if more { last } else { None }))
+}
+
+/// `GET /conversations/list`: `page_token` generation, or the legacy one when `next` is given.
+pub async fn list_conversations(
+    State(st): St,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> SimResult<Response> {
+    caller.require("conversation_read")?;
+    let pairs = query_pairs(&q);
+    let mut statuses: Vec<u8> = pairs
+        .iter()
+        .filter(|(k, _)| k == "statusId")
+        .map(|(_, v)| {
+            v.parse()
+                .map_err(|_| SimError::invalid(format!("statusId {v:?} is not 1, 2, 3 or 4")))
+        })
+        .collect::<SimResult<_>>()?;
+    statuses.sort_unstable();
+    statuses.dedup();
+    if let Some(next) = param(&pairs, "next") {
+        let limit = int_param::<usize>(&pairs, "limit")?
+            .unwrap_or(25)
+            .clamp(1, 50);
+        let after = if next.is_empty() {
+            None
+        } else {
+            let c = ListCursor::decode(next)?;
+            Some((c.updated, c.id))
+        };
+        let (data, more) = list_page(&st, &caller, after, limit, &statuses)?;
+        let pagination = more.map(|(updated, id)| Pagination {
+            more: true,
+            next: Some(
+                ListCursor {
+                    updated,
+                    id,
+                    limit,
+                    statuses: statuses.clone(),
+                }
+                .encode(),
+            ),
+        });
+        return Ok(Json(LegacyConversationPage { data, pagination }).into_response());
+    }
+    let (after, limit, statuses) = match param(&pairs, "page_token").filter(|t| !t.is_empty()) {
+        Some(t) => {
+            let c = ListCursor::decode(t)?;
+            (Some((c.updated, c.id)), c.limit, c.statuses)
+        }
+        None => {
+            let limit = int_param::<usize>(&pairs, "limit")?
+                .unwrap_or(25)
+                .clamp(1, 100);
+            (None, limit, statuses)
+        }
+    };
+    let (data, more) = list_page(&st, &caller, after, limit, &statuses)?;
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let base = format!("http://{host}/conversations/list");
+    let this = match q.as_deref() {
+        Some(q) if !q.is_empty() => format!("{base}?{q}"),
+        _ => base.clone(),
+    };
+    let next = more.map(|(updated, id)| {
+        let token = ListCursor {
+            updated,
+            id,
+            limit,
+            statuses,
+        }
+        .encode();
+        format!("{base}?page_token={token}")
+    });
+    Ok(Json(ConversationListPage {
+        data,
+        links: Links {
+            this: Some(this),
+            next,
+        },
+    })
+    .into_response())
+}
+
+/// `GET /conversations/{id}`.
+pub async fn get_conversation(
+    State(st): St,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+) -> SimResult<Json<Data<Conversation>>> {
+    caller.require("conversation_read")?;
+    let world = st.world.lock();
+    let rec = world.org(caller.org)?.conversation(ConversationId(id))?;
+    Ok(Json(Data {
+        data: rec.conversation.clone(),
+    }))
+}
+
+/// Messages per page; Drift's page size is fixed at 50.
+pub const MESSAGES_PAGE: usize = 50;
+
+/// `GET /conversations/{id}/messages?next=`.
+pub async fn list_messages(
+    State(st): St,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+    RawQuery(q): RawQuery,
+) -> SimResult<Json<MessagesPage>> {
+    caller.require("conversation_read")?;
+    let pairs = query_pairs(&q);
+    let start = int_param::<usize>(&pairs, "next")?.unwrap_or(0);
+    let world = st.world.lock();
+    let rec = world.org(caller.org)?.conversation(ConversationId(id))?;
+    let end = (start + MESSAGES_PAGE).min(rec.messages.len());
+    let messages = rec.messages.get(start..end).unwrap_or_default().to_vec();
+    let pagination = (end < rec.messages.len()).then(|| Pagination {
+        more: true,
+        next: Some(end.to_string()),
+    });
+    Ok(Json(MessagesPage {
+        data: MessagesData { messages },
+        pagination,
+    }))
+}
+
+/// `POST /conversations/{id}/messages`.
+pub async fn post_message(
+    State(st): St,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> SimResult<Json<Data<MessagesData>>> {
+    caller.require("conversation_write")?;
+    let new: NewMessage = parse_json(&body)?;
+    if new.body.as_deref().is_none_or(str::is_empty)
+        && new.buttons.is_none()
+        && new.edit_type.is_none()
+    {
+        return Err(SimError::invalid("a message needs a body or buttons"));
+    }
+    let app_id = st.config.app.app_id.clone();
+    let m = st
+        .world
+        .lock()
+        .post_message(caller.org, ConversationId(id), &new, &app_id, now())?;
+    Ok(Json(Data {
+        data: MessagesData { messages: vec![m] },
+    }))
+}
+
+/// `GET /conversations/{id}/transcript`: plain text.
+pub async fn transcript(
+    State(st): St,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+) -> SimResult<Response> {
+    caller.require("conversation_read")?;
+    let world = st.world.lock();
+    let org = world.org(caller.org)?;
+    let rec = org.conversation(ConversationId(id))?;
+    let contact = rec
+        .conversation
+        .contact_id
+        .and_then(|c| org.contacts.get(&c));
+    let body = text::transcript(&rec.messages, contact, |u| org.users.get(&UserId(u)));
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response())
+}
+
+/// `POST /conversations/new`: answers the conversation bare, not wrapped in `data`.
+pub async fn new_conversation(
+    State(st): St,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> SimResult<Json<Conversation>> {
+    caller.require("conversation_write")?;
+    let new: NewConversation = parse_json(&body)?;
+    let c = st.world.lock().create_conversation(
+        caller.org,
+        &new.email,
+        &new.message.body,
+        new.message.attributes,
+        now(),
+    )?;
+    Ok(Json(c))
+}
+
+/// `POST /reports/conversations`.
+pub async fn report(
+    State(st): St,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> SimResult<Json<ReportResponse>> {
+    caller.require("conversation_read")?;
+    let req: ReportRequest = parse_json(&body)?;
+    let world = st.world.lock();
+    let org = world.org(caller.org)?;
+    let mut rows = Vec::new();
+    for &(_, id) in org.by_updated.iter().rev() {
+        let Some(rec) = org.conversations.get(&ConversationId(id)) else {
+            continue;
+        };
+        let props = crate::report::properties(rec, org.bot_id);
+        if !req
+            .filters
+            .iter()
+            .map(|f| crate::report::matches(f, &props))
+            .collect::<SimResult<Vec<bool>>>()?
+            .into_iter()
+            .all(|b| b)
+        {
+            continue;
+        }
+        let metrics = req
+            .metrics
+            .iter()
+            .map(|m| {
+                props
+                    .get(m)
+                    .filter(|v| v.is_number())
+                    .cloned()
+                    .unwrap_or_else(|| json!("NaN"))
+            })
+            .collect();
+        rows.push(ReportRow {
+            conversation_id: rec.conversation.id,
+            metrics,
+        });
+    }
+    Ok(Json(ReportResponse {
+        count: rows.len() as u64,
+        data: rows,
+    }))
+}

@@ -1,0 +1,25 @@
+//! The Drift REST endpoints of drift-api.md §5, answered from the world with Drift's shapes.
+
+mod accounts;
+mod app;
+mod contacts;
+mod conversations;
+mod request;
+mod users;
+
+pub use accounts::{
+    ACCOUNTS_PAGE_MAX, create_account, delete_account, get_account, list_accounts, update_account,
+};
+pub use app::{fallback, gdpr_delete, gdpr_retrieve, landing_pages, playbooks, uninstall};
+pub use contacts::{
+    add_tags, attributes, create_contact, delete_contact, delete_tag, get_contact, get_tags,
+    query_contacts, timeline, update_contact,
+};
+pub use conversations::{
+    MESSAGES_PAGE, get_conversation, list_conversations, list_messages, new_conversation,
+    post_message, report, transcript,
+};
+pub use request::{parse_json, query_pairs};
+pub use users::{
+    MEETINGS_MAX, USERS_BATCH_MAX, get_user, list_users, meetings, update_user, users_batch,
+};
