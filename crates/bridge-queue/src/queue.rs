@@ -358,18 +358,9 @@ impl Queue {
     /// Capped exponential backoff with jitter: a random point in the upper half of
     /// `base * 2^(attempt-1)`, at most the cap.
     pub fn backoff(&self, job: &Job) -> Duration {
-        let exp = self
-            .config
-            .backoff_base
-            .saturating_mul(1u32 << (job.attempt.clamp(1, 20) - 1) as u32)
-            .min(self.config.backoff_cap);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let mix = (job.id as u64 ^ u64::from(nanos)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11;
-        let frac = 0.5 + (mix as f64 / (1u64 << 53) as f64) * 0.5;
-        exp.mul_f64(frac)
+        let c = &self.config;
+        let exponent = (job.attempt.clamp(1, 21) - 1) as u32;
+        drift_types::retry::backoff(c.backoff_base, c.backoff_cap, exponent)
     }
 
     /// Gives a claimed job back without counting the attempt (graceful shutdown).

@@ -20,7 +20,7 @@ pub(crate) async fn body_text(resp: reqwest::Response, max: usize) -> String {
 /// `Retry-After`, when present: delay-seconds or an HTTP date (RFC 9110 §10.2.3).
 pub(crate) fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
     let v = h.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    drift_types::retry_after::parse(v, std::time::SystemTime::now())
+    drift_types::retry::retry_after(v, std::time::SystemTime::now())
 }
 
 /// A CRM's answer: its status, headers, and the first `max_body` characters of its body.

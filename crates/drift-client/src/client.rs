@@ -114,7 +114,6 @@ struct Inner {
     budget: Budget,
     clock: Arc<dyn Clock>,
     stats: Stats,
-    jitter_seed: AtomicU64,
 }
 
 pub(crate) struct Request<'a> {
@@ -196,7 +195,6 @@ impl DriftClient {
                 tokens,
                 clock,
                 stats: Stats::default(),
-                jitter_seed: AtomicU64::new(0x5DEE_CE66_D1CE_4E5B),
             }),
         })
     }
@@ -211,25 +209,10 @@ impl DriftClient {
         &self.inner.config.base_url
     }
 
-    fn jitter(&self, max: Duration) -> Duration {
-        let mut z = self
-            .inner
-            .jitter_seed
-            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        let frac = ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64;
-        max.mul_f64(frac)
-    }
-
     /// Backoff before retry `attempt` (1-based): half fixed, half random, capped.
     fn backoff(&self, attempt: u32) -> Duration {
         let c = &self.inner.config;
-        let d = c
-            .backoff_base
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(c.backoff_cap);
-        d / 2 + self.jitter(d / 2)
+        drift_types::retry::backoff(c.backoff_base, c.backoff_cap, attempt)
     }
 
     fn url(&self, path: &str) -> Result<Url> {
@@ -294,7 +277,7 @@ impl DriftClient {
                                 let wait = err.retry_after().unwrap_or(Duration::from_secs(1));
                                 inner.budget.pause(
                                     inner.clock.as_ref(),
-                                    wait + self.jitter(Duration::from_millis(250)),
+                                    wait + drift_types::retry::jitter(Duration::from_millis(250)),
                                 );
                             } else {
                                 inner.budget.observe(inner.clock.as_ref(), &headers);
@@ -352,7 +335,7 @@ impl DriftClient {
 
 fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
     let v = h.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    drift_types::retry_after::parse(v, std::time::SystemTime::now())
+    drift_types::retry::retry_after(v, std::time::SystemTime::now())
 }
 
 fn classify(

@@ -13,7 +13,7 @@ mod message;
 mod oauth;
 mod playbook;
 mod responses;
-pub mod retry_after;
+pub mod retry;
 mod user;
 pub mod webhook;
 
