@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::outbound::OutboundGuard;
 use crate::sink::{
     CommonSpec, ConversationBundle, Delivered, Filter, KeepSecret, Prior, SecretStore, Sink,
-    SinkError, content_hash,
+    SinkError, Template, content_hash, context_shape,
 };
 
 /// `[sinks.NAME]`: one configured destination.
@@ -91,6 +91,64 @@ impl SinkSpec {
             SinkSpec::Marketo(s) => s.problems(),
             SinkSpec::Http(s) => s.problems(),
         });
+        out.extend(self.unknown_paths());
+        out
+    }
+
+    /// The templates this spec configures, with the setting each comes from.
+    fn configured_templates(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .common()
+            .fields
+            .iter()
+            .map(|(k, v)| (format!("fields.{k}"), v.clone()))
+            .collect();
+        match self {
+            SinkSpec::Hubspot(s) => out.extend(
+                s.note_template
+                    .iter()
+                    .map(|t| ("note_template".to_owned(), t.clone())),
+            ),
+            SinkSpec::Salesforce(s) => out.extend(
+                s.task_fields
+                    .iter()
+                    .map(|(k, v)| (format!("task_fields.{k}"), v.clone())),
+            ),
+            SinkSpec::Marketo(_) => {}
+            SinkSpec::Http(s) => {
+                fn strings(v: &Value, out: &mut Vec<(String, String)>) {
+                    match v {
+                        Value::String(t) => out.push(("template".to_owned(), t.clone())),
+                        Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+                        Value::Object(o) => o.values().for_each(|x| strings(x, out)),
+                        _ => {}
+                    }
+                }
+                if let Some(doc) = &s.template {
+                    strings(doc, &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    /// Placeholders that name nothing in the conversation context: a typo would otherwise
+    /// write an empty CRM field on every delivery, so it stops the start instead.
+    fn unknown_paths(&self) -> Vec<String> {
+        let shape = context_shape();
+        let mut out = Vec::new();
+        for (setting, text) in self.configured_templates() {
+            let Ok(t) = Template::parse(&text) else {
+                continue; // reported by templates() above
+            };
+            for path in t.unknown_paths(&shape) {
+                out.push(format!(
+                    "{setting}: {{{{{path}}}}} is not in the conversation context (it has \
+                     org_id, event, key, conversation.*, contact.* with contact.attributes.*, \
+                     agent.*, participants, playbook.*, messages, transcript, transcript_text)"
+                ));
+            }
+        }
         out
     }
 }
@@ -318,5 +376,48 @@ mod tests {
         .unwrap();
         let p = bad.problems();
         assert!(p.iter().any(|p| p.contains("never closed")), "{p:?}");
+    }
+
+    #[test]
+    fn a_placeholder_naming_nothing_in_the_context_stops_the_start_and_defaults_pass() {
+        for spec in [
+            json!({"kind": "hubspot", "token": "t"}),
+            json!({"kind": "salesforce", "client_id": "c", "client_secret": "s", "refresh_token": "r"}),
+            json!({"kind": "marketo", "base_url": "https://x.mktorest.com", "client_id": "c", "client_secret": "s"}),
+            json!({"kind": "http", "url": "https://hooks.example.com/x", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}),
+        ] {
+            let s: SinkSpec = serde_json::from_value(spec.clone()).unwrap();
+            assert_eq!(s.problems(), Vec::<String>::new(), "defaults of {spec}");
+        }
+        let typo: SinkSpec = serde_json::from_value(json!({
+            "kind": "hubspot", "token": "t",
+            "fields": {"company": "{{contatc.company | \"n/a\"}}", "site": "{{contact.attributes.site}}"},
+            "note_template": "<p>{{conversation.statu}}</p>"
+        }))
+        .unwrap();
+        let p = typo.problems();
+        assert!(
+            p.iter()
+                .any(|x| x.contains("fields.company") && x.contains("{{contatc}}")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|x| x.contains("note_template") && x.contains("{{conversation.statu}}")),
+            "{p:?}"
+        );
+        assert_eq!(p.len(), 2, "contact.attributes.* is open: {p:?}");
+        let http: SinkSpec = serde_json::from_value(json!({
+            "kind": "http", "url": "https://hooks.example.com/x",
+            "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "template": {"who": ["{{contact.emial}}"], "n": 1}
+        }))
+        .unwrap();
+        let p = http.problems();
+        assert!(
+            p.iter()
+                .any(|x| x.starts_with("template: {{contact.emial}}")),
+            "{p:?}"
+        );
     }
 }

@@ -203,6 +203,34 @@ impl ConversationBundle {
     }
 }
 
+/// Marks an open map in [`context_shape`]: any key below it may exist.
+pub const OPEN: &str = "*";
+
+/// The shape of [`ConversationBundle::context`]: every path a field template may name, with
+/// [`OPEN`] where the keys are the customer's own (contact attributes). A test holds it
+/// against a real context, so the two cannot drift apart.
+pub fn context_shape() -> Value {
+    let person = json!({"id": 0, "name": "", "email": ""});
+    json!({
+        "org_id": 0, "event": "", "key": "",
+        "conversation": {
+            "id": 0, "status": "", "created_at": "", "updated_at": "", "created_at_ms": 0,
+            "created_date": "", "inbox_id": 0, "playbook_id": 0, "tags": [], "message_count": 0,
+        },
+        "contact": {
+            "id": 0, "email": "", "first_name": "", "last_name": "", "name": "", "company": "",
+            "title": "", "phone": "", "city": "", "state": "", "country": "", "linkedin": "",
+            "external_id": "", "attributes": OPEN,
+        },
+        "agent": person,
+        "participants": [],
+        "playbook": {"id": 0, "name": ""},
+        "messages": [],
+        "transcript": "",
+        "transcript_text": "",
+    })
+}
+
 /// Cuts `s` to at most `max` characters, saying so at the end.
 pub fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {

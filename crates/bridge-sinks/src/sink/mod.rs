@@ -12,7 +12,7 @@ mod contract;
 mod filter;
 mod template;
 
-pub use bundle::{ConversationBundle, TranscriptFormat, truncate};
+pub use bundle::{ConversationBundle, OPEN, TranscriptFormat, context_shape, truncate};
 pub use contract::{
     CommonSpec, Delivered, KeepSecret, Prior, SecretFuture, SecretStore, Sink, SinkError,
     content_hash,

@@ -110,6 +110,38 @@ impl Template {
         Value::String(out)
     }
 
+    /// The paths this template names that `shape` (see
+    /// [`context_shape`](super::bundle::context_shape)) does not have, dotted. A path that
+    /// reaches an open map ([`OPEN`](super::bundle::OPEN)) or a list is known.
+    pub fn unknown_paths(&self, shape: &Value) -> Vec<String> {
+        let mut out = Vec::new();
+        for p in &self.parts {
+            let Part::Expr(alts) = p else { continue };
+            for a in alts {
+                let Alt::Path(path) = a else { continue };
+                let mut node = shape;
+                for (i, k) in path.iter().enumerate() {
+                    match node {
+                        Value::String(s) if s == super::bundle::OPEN => break,
+                        Value::Array(_) => break,
+                        Value::Object(o) => match o.get(k.as_str()) {
+                            Some(next) => node = next,
+                            None => {
+                                out.push(path[..=i].join("."));
+                                break;
+                            }
+                        },
+                        _ => {
+                            out.push(path[..=i].join("."));
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Evaluates to text (`""` for null).
     pub fn text(&self, ctx: &Value, escape_html: bool) -> String {
         as_text(&self.eval(ctx, escape_html))

@@ -200,3 +200,39 @@ async fn marketo_stays_inside_its_concurrency_and_rate_limits() {
     assert_eq!(count(&sim, "/marketo/leads"), emails.len());
     sim.stop().await;
 }
+
+/// Every path of a context, down to lists, nulls, values and contact attributes.
+fn paths(v: &Value, prefix: &str, out: &mut std::collections::BTreeSet<String>) {
+    if let Value::Object(o) = v {
+        for (k, x) in o {
+            let p = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            out.insert(p.clone());
+            if p != "contact.attributes" {
+                paths(x, &p, out);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_template_shape_holds_every_path_a_rendered_context_has() {
+    use bridge_sinks::sink::{TranscriptFormat, context_shape};
+    let sim = sim().await;
+    let mut shape = std::collections::BTreeSet::new();
+    paths(&context_shape(), "", &mut shape);
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..5 {
+        paths(
+            &bundle(&sim, i).context(TranscriptFormat::Text),
+            "",
+            &mut seen,
+        );
+    }
+    let missing: Vec<&String> = seen.difference(&shape).collect();
+    assert!(missing.is_empty(), "paths the shape lacks: {missing:?}");
+    assert!(seen.contains("contact.email") && seen.contains("conversation.status"));
+}
