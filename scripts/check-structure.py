@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Checks the source tree's shape: no `src/` file over 600 lines, and no two `src/` files
-that import each other, directly or in a ring.
+"""Checks the source tree's shape: no crate depends upward (the layers below), no `src/` file
+over 600 lines, and no two `src/` files that import each other, directly or in a ring.
 
 An import is a `use` or an inline path (`crate::a::b`, `super::x`, `self::y`) in one crate's
 `src/`; it points at the file that *defines* the imported name (re-exports are followed), so a
@@ -16,6 +16,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_LINES = 600
+# A crate may depend (in [dependencies]) only on crates of a lower layer.
+LAYERS = {
+    "drift-types": 0,
+    "drift-client": 1,
+    "drift-sim": 1,
+    "bridge-store": 1,
+    "bridge-queue": 2,
+    "bridge-sinks": 2,
+    "bridge-export": 2,
+    "bridge-core": 3,
+    "bridge-web": 4,
+    "driftbridge": 5,
+}
 DEF = r"(?:pub(?:\([^)]*\))?\s+)?(?:async\s+)?(?:unsafe\s+)?(?:fn|struct|enum|trait|type|const|static|mod|union)\s+{name}\b"
 
 
@@ -193,11 +206,26 @@ def cycles(graph):
     return out
 
 
+def upward_edges():
+    """[dependencies] on a workspace crate of the same or a higher layer."""
+    out = []
+    for toml in sorted(ROOT.glob("crates/*/Cargo.toml")):
+        crate = toml.parent.name
+        if crate not in LAYERS:
+            out.append(f"{crate}: not in the layers of scripts/check-structure.py; add it")
+            continue
+        section = re.search(r"^\[dependencies\]\n(.*?)(?=^\[|\Z)", toml.read_text(), re.S | re.M)
+        for dep in re.findall(r"^([\w-]+)\s*[.=]", section.group(1) if section else "", re.M):
+            if dep in LAYERS and LAYERS[dep] >= LAYERS[crate]:
+                out.append(f"{crate} depends on {dep}, which is not below it")
+    return out
+
+
 def main():
     limit = MAX_LINES
     if "--max-lines" in sys.argv:
         limit = int(sys.argv[sys.argv.index("--max-lines") + 1])
-    problems = []
+    problems = upward_edges()
     for src in sorted(ROOT.glob("crates/*/src")):
         crate = Crate(src)
         for f in sorted(crate.files.values()):
@@ -220,7 +248,10 @@ def main():
         print("\n".join(problems))
         print(f"structure: {len(problems)} problem(s) in {crates} crates")
         return 1
-    print(f"structure: {crates} crates, no src file over {limit} lines, no import cycles between files")
+    print(
+        f"structure: {crates} crates, none depends upward, no src file over {limit} lines, "
+        "no import cycles between files"
+    )
     return 0
 
 

@@ -51,14 +51,10 @@ impl SinkSecrets {
 
 impl SecretStore for SinkSecrets {
     fn load<'a>(&'a self, sink: &'a str, field: &'a str) -> SecretFuture<'a, Option<Secret>> {
-        Box::pin(async move { self.get(sink, field).await.map_err(|e| format!("{e:#}")) })
+        Box::pin(async move { self.get(sink, field).await.map_err(Into::into) })
     }
 
     fn save<'a>(&'a self, sink: &'a str, field: &'a str, value: Secret) -> SecretFuture<'a, ()> {
-        Box::pin(async move {
-            self.put(sink, field, &value)
-                .await
-                .map_err(|e| format!("{e:#}"))
-        })
+        Box::pin(async move { self.put(sink, field, &value).await.map_err(Into::into) })
     }
 }

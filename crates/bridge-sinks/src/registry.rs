@@ -221,10 +221,12 @@ impl NamedSink {
             };
             if slot.is_empty()
                 && let Some(store) = &secrets
-                && let Some(v) = store
-                    .load(name, field)
-                    .await
-                    .map_err(|e| SinkError::rejected(format!("sink {name:?}: {field}: {e}")))?
+                && let Some(v) = store.load(name, field).await.map_err(|e| {
+                    SinkError::rejected(format!(
+                        "sink {name:?}: {field} could not be read from the vault"
+                    ))
+                    .with_source(e)
+                })?
             {
                 *slot = v;
             }

@@ -1,5 +1,5 @@
 //! The data connector: a full export or an incremental sync of every Drift object into a
-//! [`Sink`], resumable after a crash.
+//! [`ExportDestination`], resumable after a crash.
 //!
 //! Streams run in a fixed order: users, playbooks (+ landing pages), accounts (page by page),
 //! meetings (window by window), then the conversation list, newest-updated first. For each

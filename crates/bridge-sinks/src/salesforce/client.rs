@@ -126,7 +126,7 @@ impl Api {
             let new = Secret::new(new);
             if let Some(keep) = &self.keep {
                 keep.save("refresh_token", new.clone()).await.map_err(|e| {
-                    SinkError::retry(format!("keeping the rotated refresh token: {e}"))
+                    SinkError::retry("the rotated refresh token could not be kept").with_source(e)
                 })?;
             }
             *self.refresh_token.lock() = new;

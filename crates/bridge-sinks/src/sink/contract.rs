@@ -14,8 +14,8 @@ use serde_json::Value;
 use super::bundle::{ConversationBundle, TranscriptFormat};
 use super::filter::Filter;
 
-/// A boxed future of a secret store.
-pub type SecretFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
+/// A boxed future of a secret store; its error keeps the store's own (the vault's) error.
+pub type SecretFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Cause>> + Send + 'a>>;
 
 /// Where sink secrets left out of the configuration come from, and where rotated ones are
 /// kept: driftbridge's token vault.
@@ -43,7 +43,7 @@ impl KeepSecret {
     }
 
     /// Stores `value` as this sink's `field`.
-    pub async fn save(&self, field: &str, value: Secret) -> Result<(), String> {
+    pub async fn save(&self, field: &str, value: Secret) -> Result<(), Cause> {
         self.store.save(&self.sink, field, value).await
     }
 }

@@ -14,7 +14,7 @@ mod template;
 
 pub use bundle::{ConversationBundle, OPEN, TranscriptFormat, context_shape, truncate};
 pub use contract::{
-    CommonSpec, Delivered, KeepSecret, Prior, SecretFuture, SecretStore, Sink, SinkError,
+    Cause, CommonSpec, Delivered, KeepSecret, Prior, SecretFuture, SecretStore, Sink, SinkError,
     content_hash,
 };
 pub use filter::{Condition, Filter, Op};
