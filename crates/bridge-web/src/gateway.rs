@@ -59,7 +59,10 @@ pub(crate) async fn receive(
             ),
         )
     })?;
-    let mut envelope: Value = serde_json::from_slice(&bytes).map_err(|e| {
+    // A lone surrogate escape (half of an emoji cut by a truncation) is replaced, not
+    // refused: Drift never re-sends an event answered 4xx.
+    let text = drift_types::lenient::replace_lone_surrogates(&bytes);
+    let mut envelope: Value = serde_json::from_slice(&text).map_err(|e| {
         reject(
             &st,
             "invalid_json",

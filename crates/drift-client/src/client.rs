@@ -326,11 +326,15 @@ impl DriftClient {
 
     pub(crate) async fn json<T: DeserializeOwned>(&self, req: Request<'_>) -> Result<T> {
         let (_, bytes) = self.execute(&req).await?;
-        serde_json::from_slice(&bytes).map_err(|source| Error::Decode {
-            endpoint: req.endpoint,
-            source,
-        })
+        decode(req.endpoint, &bytes)
     }
+}
+
+/// Decodes a 2xx body. A lone surrogate escape in it (half of an emoji cut by a truncation) is
+/// replaced by U+FFFD rather than failing the whole answer, which no retry would fix.
+pub(crate) fn decode<T: DeserializeOwned>(endpoint: &'static str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(&drift_types::lenient::replace_lone_surrogates(bytes))
+        .map_err(|source| Error::Decode { endpoint, source })
 }
 
 fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {

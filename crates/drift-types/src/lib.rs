@@ -1,6 +1,6 @@
 #![doc = include_str!("../README.md")]
 
-mod lenient;
+pub mod lenient;
 
 mod account;
 mod contact;

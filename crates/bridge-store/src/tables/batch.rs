@@ -51,14 +51,23 @@ impl From<bool> for Value {
         Value::Int(i64::from(v))
     }
 }
+/// What no destination may hold in text: PostgreSQL refuses U+0000 in `TEXT` (`invalid byte
+/// sequence for encoding "UTF8": 0x00`). Every text cell replaces it with U+FFFD, on every
+/// destination alike, so one conversation reads the same everywhere (docs/SCHEMA.md).
+pub const NUL_REPLACEMENT: char = '\u{fffd}';
+
 impl From<String> for Value {
     fn from(v: String) -> Self {
-        Value::Text(v)
+        if v.contains('\0') {
+            Value::Text(v.replace('\0', &NUL_REPLACEMENT.to_string()))
+        } else {
+            Value::Text(v)
+        }
     }
 }
 impl From<&str> for Value {
     fn from(v: &str) -> Self {
-        Value::Text(v.to_owned())
+        Value::from(v.to_owned())
     }
 }
 impl<T: Into<Value>> From<Option<T>> for Value {

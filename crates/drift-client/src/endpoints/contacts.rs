@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::paging::{next_link, pages, to_json};
 use crate::client::{DriftClient, Idempotent, Request};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 impl DriftClient {
     /// `GET /contacts/{id}`.
@@ -34,11 +34,7 @@ impl DriftClient {
                     .query("limit", 100),
             };
             let (headers, bytes) = self.execute(&req).await?;
-            let d: Data<Vec<Contact>> =
-                serde_json::from_slice(&bytes).map_err(|source| Error::Decode {
-                    endpoint: req.endpoint,
-                    source,
-                })?;
+            let d: Data<Vec<Contact>> = crate::client::decode(req.endpoint, &bytes)?;
             let next = headers
                 .get(reqwest::header::LINK)
                 .and_then(|v| v.to_str().ok())

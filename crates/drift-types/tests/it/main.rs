@@ -1,5 +1,7 @@
 //! Every sample payload of the seeds and of drift-api.md parses.
 
+mod props;
+
 use drift_types::*;
 
 fn fixture(name: &str) -> String {

@@ -211,3 +211,48 @@ async fn an_event_delivered_five_times_across_a_restart_is_stored_once_with_one_
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_text_is_kept_a_lone_surrogate_is_replaced_and_a_nul_reaches_postgres() {
+    for backend in BACKENDS {
+        let Some(env) = env(*backend, 5).await else {
+            continue;
+        };
+        let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+        let org = env.sim.state.default_org().0;
+        let conversation = crate::helpers::conversation_ids(&env.sim)[0].0;
+        // Raw bytes: `\ud83d` is half of an emoji cut off by a truncation, and `\u0000` a NUL.
+        let body = format!(
+            r#"{{"type":"new_message","orgId":{org},"token":"{VERIFY}","data":{{"id":77,
+            "conversationId":{conversation},"createdAt":3,"type":"chat",
+            "author":{{"type":"contact","id":4}},"body":"cut \ud83d and nul \u0000 here"}}}}"#
+        );
+        let resp = reqwest::Client::new()
+            .post(format!("http://{}/webhooks/drift", running.addr))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status(),
+            200,
+            "{backend:?}: {}",
+            resp.text().await.unwrap()
+        );
+        let store = running.queue.store().clone();
+        crate::helpers::drained(&store, std::time::Duration::from_secs(20)).await;
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM jobs WHERE state = 'dead'").await,
+            0,
+            "{backend:?}: the message job must not die on the NUL"
+        );
+        let stored: String =
+            bridge_store::sqlx::query_scalar("SELECT body FROM messages WHERE id = 77")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(stored, "cut \u{fffd} and nul \u{fffd} here", "{backend:?}");
+        running.stop().await;
+    }
+}

@@ -175,3 +175,55 @@ async fn the_webhook_sync_and_the_export_write_identical_rows_bot_messages_inclu
     }
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nul_in_drift_text_exports_to_postgres_as_a_replacement_character() {
+    let Some(db) = bridge_store::testing::fresh(Backend::Postgres).await else {
+        return;
+    };
+    let env = env(Backend::Sqlite, 5).await.expect("sqlite");
+    let org = org(&env.sim);
+    let (conversation, message) = {
+        let mut world = env.sim.state.world.lock();
+        let o = world.org_mut(org).expect("org");
+        let rec = o.conversations.values_mut().next().expect("a conversation");
+        let m = rec.messages.first_mut().expect("a message");
+        m.body = Some("before \u{0} after".into());
+        (rec.conversation.id.0, m.id.0)
+    };
+    let dest = Destination::open(&Target::Sql(db.url.clone()), org)
+        .await
+        .unwrap();
+    let mut cc = ClientConfig::with_base_url(&env.sim.base_url()).unwrap();
+    cc.budget = RateBudget {
+        per_minute: 0,
+        burst: None,
+    };
+    let client = DriftClient::new(cc, Arc::new(StaticToken(Secret::new(env.sim.token())))).unwrap();
+    let mut opts = ExportOptions::new(Mode::Full);
+    opts.streams = [
+        bridge_store::tables::Stream::Conversations,
+        bridge_store::tables::Stream::Messages,
+    ]
+    .into_iter()
+    .collect();
+    bridge_export::run(
+        client,
+        dest.clone(),
+        org,
+        opts,
+        Arc::new(Progress::default()),
+    )
+    .await
+    .expect("the export does not fail on a NUL");
+    let store = dest.sql_store().unwrap();
+    let body: String = bridge_store::sqlx::query_scalar(
+        "SELECT body FROM messages WHERE conversation_id = $1 AND id = $2",
+    )
+    .bind(conversation)
+    .bind(message)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(body, "before \u{fffd} after");
+}
