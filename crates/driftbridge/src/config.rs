@@ -186,7 +186,13 @@ impl Config {
             }
             None => fig = fig.merge(Toml::file("driftbridge.toml")),
         }
-        fig = fig.merge(Env::prefixed("DRIFTBRIDGE_").split("__"));
+        // Variables with the prefix that are not settings: the master key's own name (mapped
+        // below), `--database-url`'s, and the test suites'.
+        fig = fig.merge(
+            Env::prefixed("DRIFTBRIDGE_")
+                .ignore(&["MASTER_KEY", "DATABASE_URL", "TEST_PYTHON", "TEST_PG"])
+                .split("__"),
+        );
         // The master key's documented variable, beside DRIFTBRIDGE_SECRETS__MASTER_KEY.
         fig = fig.merge(
             Env::raw()
@@ -199,14 +205,39 @@ impl Config {
         if let Some(l) = &overrides.listen {
             fig = fig.merge(Serialized::default("server.listen", l));
         }
-        let config: Config = fig
-            .extract()
-            .map_err(|e| anyhow::anyhow!("invalid configuration: {}", join_errors(e)))?;
-        config.validate()?;
-        Ok(config)
+        // Every problem in one pass: stray keys, values of the wrong type, then validation.
+        let mut problems = Self::unknown_keys(&fig);
+        let config = match fig.extract::<Config>() {
+            Ok(c) => Some(c),
+            Err(e) => {
+                problems.push(join_errors(e));
+                None
+            }
+        };
+        if let Some(c) = &config {
+            problems.extend(c.problems());
+        }
+        match config {
+            Some(c) if problems.is_empty() => Ok(c),
+            _ => bail!("invalid configuration:\n  - {}", problems.join("\n  - ")),
+        }
     }
 
-    fn validate(&self) -> Result<()> {
+    /// Keys of `fig` that no setting reads.
+    fn unknown_keys(fig: &Figment) -> Vec<String> {
+        // The known keys: every field of a configuration built from the defaults alone.
+        let known = Figment::from(Toml::string(DEFAULTS))
+            .extract::<Config>()
+            .ok()
+            .and_then(|c| serde_json::to_value(c).ok());
+        match (fig.extract::<serde_json::Value>(), known) {
+            (Ok(merged), Some(known)) => crate::config_keys::unknown_keys(fig, &merged, &known),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Every problem of a parsed configuration.
+    fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         if self.server.listen.parse::<SocketAddr>().is_err() {
             problems.push(format!(
@@ -253,11 +284,7 @@ impl Config {
                 problems.push(format!("sinks.{name}: {p}"));
             }
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            bail!("invalid configuration:\n  - {}", problems.join("\n  - "))
-        }
+        problems
     }
 
     /// The keyring when a master key is configured, `None` when none is; a configured key
@@ -431,5 +458,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("concurrency"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused_with_where_and_the_closest_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("typos.toml");
+        std::fs::write(
+            &f,
+            "[workers]\nconcurency = 4\n[srever]\nlisten = \"127.0.0.1:1\"\n[server]\nlisten = \"nowhere\"\n",
+        )
+        .unwrap();
+        let e = Config::load(Some(&f), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown key workers.concurency"), "{e}");
+        assert!(e.contains("did you mean workers.concurrency?"), "{e}");
+        assert!(e.contains("unknown key srever"), "{e}");
+        assert!(
+            e.contains(&f.display().to_string()),
+            "the file is named: {e}"
+        );
+        // ... and in the same pass, the problems of known keys.
+        assert!(e.contains("server.listen"), "{e}");
     }
 }

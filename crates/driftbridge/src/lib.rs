@@ -5,6 +5,7 @@
 pub mod airbyte;
 pub mod bench;
 pub mod config;
+mod config_keys;
 pub mod demo;
 pub mod export_cmd;
 pub mod ops;

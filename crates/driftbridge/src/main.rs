@@ -85,6 +85,9 @@ enum Command {
     Sinks(SinksCommand),
     /// Print the commented default configuration.
     ConfigDefaults,
+    /// The configuration: check it, or print the commented defaults.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Benchmarks that need the whole binary (see docs/BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -103,6 +106,17 @@ enum SinksCommand {
     },
     /// Configured sinks, where their secrets come from, and their deliveries by state.
     List,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Load the defaults, the file (`--config`, else ./driftbridge.toml) and the
+    /// `DRIFTBRIDGE_` variables, and print every problem (unknown keys with their source and
+    /// the closest known key, wrong types, invalid values, sink templates); exits non-zero
+    /// when there is one.
+    Check,
+    /// Print the commented default configuration.
+    Defaults,
 }
 
 #[derive(Debug, Subcommand)]
@@ -266,8 +280,17 @@ async fn run(cli: Cli) -> Result<()> {
             ops::sinks_set_secret(&load(None)?, &sink, &field).await
         }
         Command::Sinks(SinksCommand::List) => ops::sinks_list(&load(None)?).await,
-        Command::ConfigDefaults => {
+        Command::ConfigDefaults | Command::Config(ConfigCommand::Defaults) => {
             print!("{}", config::DEFAULTS);
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Check) => {
+            let c = load(None)?;
+            println!(
+                "configuration is valid: {} sink(s), database {}",
+                c.sinks.len(),
+                bridge_store::redact_url(c.database.url.expose())
+            );
             Ok(())
         }
         Command::Bench(b) => bench::run(b, cli.database_url).await,

@@ -947,3 +947,38 @@ async fn a_master_key_that_does_not_parse_is_an_error_not_a_silent_run_without_t
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn config_check_names_every_unknown_key_with_its_variable_and_passes_a_good_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |extra: &[(&str, &str)]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_driftbridge"));
+        c.args(["config", "check"]).current_dir(dir.path());
+        for (k, v) in extra {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let out = run(&[
+        ("DRIFTBRIDGE_WORKERS__CONCURENCY", "3"),
+        ("DRIFTBRIDGE_DRIFT__BASE_UR", "http://x"),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown key workers.concurency from DRIFTBRIDGE_WORKERS__CONCURENCY")
+            && err.contains("did you mean workers.concurrency?"),
+        "{err}"
+    );
+    assert!(
+        err.contains("unknown key drift.base_ur") && err.contains("drift.base_url?"),
+        "{err}"
+    );
+    let out = run(&[("DRIFTBRIDGE_WORKERS__CONCURRENCY", "3")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("configuration is valid"));
+}
