@@ -363,12 +363,14 @@ async fn record_failure(
     {
         Ok(Failed::Dead) => {
             stats.dead.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(error = %msg, "job is dead");
+            tracing::error!(job.id = job.id, job.name = %job.name, job.attempt = job.attempt,
+                error = %msg, "job is dead");
             "dead"
         }
         Ok(Failed::RetryAt(at)) => {
             stats.retried.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(error = %msg, retry_at = at, "job failed; will retry");
+            tracing::warn!(job.id = job.id, job.name = %job.name, job.attempt = job.attempt,
+                error = %msg, retry_at = at, "job failed; will retry");
             "retried"
         }
         Err(Error::LeaseLost { .. }) => {

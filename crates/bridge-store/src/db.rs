@@ -66,6 +66,16 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// The file a SQLite URL names (`None` for PostgreSQL and in-memory databases).
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let (normalized, backend) = normalize(url).ok()?;
+    if backend != Backend::Sqlite {
+        return None;
+    }
+    let path = normalized.strip_prefix("sqlite:")?.split('?').next()?;
+    (!path.starts_with(":memory:")).then(|| std::path::PathBuf::from(path))
+}
+
 /// Turns what a user typed (`sqlite:PATH`, `sqlite://PATH`, a bare path, `postgres://...`)
 /// into a driver URL and its backend.
 fn normalize(url: &str) -> Result<(String, Backend)> {

@@ -14,7 +14,7 @@ pub mod vault;
 pub mod warehouse;
 
 pub use backend::{Backend, Conn, Tx};
-pub use db::{Store, StoreOptions, redact_url};
+pub use db::{Store, StoreOptions, redact_url, sqlite_file};
 pub use error::{Error, Op, Result};
 pub use sqlx;
 

@@ -48,6 +48,24 @@ pub(crate) async fn receive(
             ),
         ));
     }
+    // A declared length over the limit is refused before a byte of the body is read, so a
+    // client announcing 10 GiB holds nothing open.
+    let declared = parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(reject(
+            &st,
+            "too_large",
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the body is larger than {MAX_BODY} bytes"),
+            ),
+        ));
+    }
     let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
         reject(
             &st,

@@ -205,9 +205,12 @@ async fn main() -> std::process::ExitCode {
             .with_env_filter(filter)
             .init();
     } else {
-        // Logs go to stderr: stdout carries results (summaries, Airbyte messages).
+        // Logs go to stderr: stdout carries results (summaries, Airbyte messages). Colours
+        // only on a terminal: a file or a log collector gets plain text.
+        use std::io::IsTerminal;
         tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
             .with_env_filter(filter)
             .init();
     }

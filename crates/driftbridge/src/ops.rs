@@ -30,7 +30,7 @@ pub async fn replay_conversation(
         let known: Vec<&String> = config.sinks.keys().collect();
         bail!("no sink named {bad:?} is configured (configured: {known:?})");
     }
-    let queue = crate::serve::open_queue(config).await?;
+    let queue = crate::serve::open_existing_queue(config).await?;
     let org = match org {
         Some(o) => o,
         None => {
@@ -65,7 +65,7 @@ pub async fn replay_conversation(
 
 /// `replay --event ID`: run a stored event's jobs again.
 pub async fn replay_event(config: &Config, id: i64) -> Result<()> {
-    let queue = crate::serve::open_queue(config).await?;
+    let queue = crate::serve::open_existing_queue(config).await?;
     let mut conn = queue.store().pool().acquire().await?;
     let ev = events::get(&mut conn, id)
         .await?
@@ -93,7 +93,7 @@ pub async fn replay_event(config: &Config, id: i64) -> Result<()> {
 
 /// `jobs dead`: dead letters with their errors.
 pub async fn jobs_dead(config: &Config, limit: i64) -> Result<()> {
-    let queue = crate::serve::open_queue(config).await?;
+    let queue = crate::serve::open_existing_queue(config).await?;
     let dead = queue.list(JobState::Dead, limit).await?;
     if dead.is_empty() {
         println!("no dead jobs");
@@ -114,7 +114,7 @@ pub async fn jobs_dead(config: &Config, limit: i64) -> Result<()> {
 
 /// `jobs retry ID`.
 pub async fn jobs_retry(config: &Config, id: i64) -> Result<()> {
-    let queue = crate::serve::open_queue(config).await?;
+    let queue = crate::serve::open_existing_queue(config).await?;
     if queue.retry(id, drift_types::now_ms()).await? {
         println!("job {id} queued again");
         Ok(())
@@ -139,7 +139,7 @@ pub async fn drift_pool(config: &Config, purpose: &str) -> Result<bridge_core::d
 
 async fn tenants(config: &Config) -> Result<bridge_core::tenants::Tenants> {
     let keyring = config.keyring()?;
-    let queue = crate::serve::open_queue(config).await?;
+    let queue = crate::serve::open_existing_queue(config).await?;
     crate::serve::tenants_on(config, queue.store().clone(), keyring)
 }
 
@@ -171,7 +171,7 @@ pub fn keys_generate() -> Result<()> {
 pub async fn keys_rotate(config: &Config) -> Result<()> {
     let keyring = config.keyring()?;
     let primary = keyring.primary.id().to_owned();
-    let queue = crate::serve::open_queue(config).await?;
+    let queue = crate::serve::open_existing_queue(config).await?;
     let vault = bridge_store::vault::Vault::new(keyring);
     let n = vault.rotate(queue.store()).await?;
     println!(
@@ -214,7 +214,7 @@ pub async fn sinks_set_secret(config: &Config, sink: &str, field: &str) -> Resul
 
 /// `driftbridge sinks list`.
 pub async fn sinks_list(config: &Config) -> Result<()> {
-    let queue = crate::serve::open_queue(config).await?;
+    let queue = crate::serve::open_existing_queue(config).await?;
     let secrets = crate::serve::sink_secrets_on(queue.store().clone(), config.keyring()?);
     let rows = bridge_store::deliveries::list(queue.store(), None, i64::MAX).await?;
     println!("{:<16} {:<11} {:<40} deliveries", "sink", "kind", "secrets");

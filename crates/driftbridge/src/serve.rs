@@ -45,6 +45,23 @@ pub struct Running {
 const AUDIT_FLUSH: Duration = Duration::from_secs(5);
 
 /// Opens the configured database (applying migrations) and the queue on it.
+/// Opens the queue on an existing database, for commands that read or change what `serve`
+/// stored: a SQLite file that does not exist is an error, not a new empty database.
+pub async fn open_existing_queue(config: &Config) -> Result<Queue> {
+    let url = config.database.url.expose();
+    if let Some(path) = bridge_store::sqlite_file(url)
+        && !path.exists()
+    {
+        anyhow::bail!(
+            "no database at {} ({}): nothing was created; `serve` or `export` makes one, or \
+             check --database-url / database.url",
+            path.display(),
+            bridge_store::redact_url(url)
+        );
+    }
+    open_queue(config).await
+}
+
 pub async fn open_queue(config: &Config) -> Result<Queue> {
     let store = Store::connect_with(
         config.database.url.expose(),

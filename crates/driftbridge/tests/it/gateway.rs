@@ -256,3 +256,26 @@ async fn hostile_text_is_kept_a_lone_surrogate_is_replaced_and_a_nul_reaches_pos
         running.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_declared_body_over_the_limit_is_refused_before_it_is_sent() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = env(bridge_store::Backend::Sqlite, 1).await.unwrap();
+    let running = driftbridge::serve::start(&env.config, false).await.unwrap();
+    let mut s = tokio::net::TcpStream::connect(running.addr).await.unwrap();
+    // 10 GiB announced; not one byte of it follows.
+    s.write_all(
+        b"POST /webhooks/drift HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+          Content-Length: 10737418240\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut head = [0u8; 12];
+    // A bound on the wait, not a timing assertion: the old gateway never answered at all.
+    tokio::time::timeout(std::time::Duration::from_secs(20), s.read_exact(&mut head))
+        .await
+        .expect("an answer without the body")
+        .unwrap();
+    assert_eq!(&head, b"HTTP/1.1 413");
+    running.stop().await;
+}

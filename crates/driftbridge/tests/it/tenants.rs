@@ -941,11 +941,11 @@ async fn a_master_key_that_does_not_parse_is_an_error_not_a_silent_run_without_t
     );
     // Without any key the export runs on configured tokens alone.
     let out = run(None);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    // Its log went to a pipe, not a terminal: plain text, no colour codes.
+    assert!(err.contains("export starting"), "{err}");
+    assert!(!err.contains('\x1b'), "ANSI codes in a piped log: {err:?}");
 }
 
 #[test]
@@ -981,4 +981,30 @@ fn config_check_names_every_unknown_key_with_its_variable_and_passes_a_good_conf
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("configuration is valid"));
+}
+
+#[test]
+fn operator_commands_on_a_database_that_does_not_exist_say_so_and_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("typo.db");
+    for args in [
+        &["jobs", "dead"][..],
+        &["tenants", "list"][..],
+        &["replay", "--event", "1"][..],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_driftbridge"))
+            .args(args)
+            .arg("--database-url")
+            .arg(format!("sqlite:{}", missing.display()))
+            .env("DRIFTBRIDGE_MASTER_KEY", "ab".repeat(32))
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("no database at") && err.contains("typo.db"),
+            "{args:?}: {err}"
+        );
+        assert!(!missing.exists(), "{args:?} created {}", missing.display());
+    }
 }
