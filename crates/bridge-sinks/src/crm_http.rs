@@ -76,10 +76,11 @@ pub(crate) fn client(guard: &OutboundGuard) -> Result<reqwest::Client, SinkError
         .map_err(|e| SinkError::rejected(format!("HTTP client: {e}")))
 }
 
-/// Checks a configured base URL against the guard.
+/// Checks a configured base URL against the guard (a host that does not resolve yet is
+/// accepted: its deliveries retry, and the guard checks again at connect time).
 pub(crate) async fn checked(guard: &OutboundGuard, url: &str) -> Result<String, SinkError> {
     guard
-        .check(url)
+        .check_configured(url)
         .await
         .map_err(|e| SinkError::rejected(e.to_string()))?;
     Ok(url.trim_end_matches('/').to_owned())

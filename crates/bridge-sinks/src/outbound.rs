@@ -191,6 +191,22 @@ impl OutboundGuard {
         Ok(u)
     }
 
+    /// [`check`](Self::check) for a URL configured at start-up: a host that does not resolve
+    /// *now* is accepted with a warning instead of refused, so one CRM's DNS outage cannot
+    /// keep `serve` (and webhook intake) down. Nothing forbidden gets through: the guarded
+    /// client checks every address again when it connects, and until the name resolves each
+    /// delivery fails as a retry.
+    pub async fn check_configured(&self, url: &str) -> Result<Url, OutboundError> {
+        match self.check(url).await {
+            Err(OutboundError::Resolve { host, source }) => {
+                tracing::warn!(host = %host, error = %source,
+                    "a configured host does not resolve now; its deliveries will retry until it does");
+                Url::parse(url).map_err(|_| OutboundError::NotHttp(url.to_owned()))
+            }
+            other => other,
+        }
+    }
+
     /// An HTTP client whose every connection passes the guard; with `follow_redirects`, at
     /// most 5 redirects are followed and each hop passes it too, else none is followed.
     pub fn client(

@@ -66,7 +66,7 @@ impl HttpEndpoint {
         secret: WebhookSecret,
         guard: &OutboundGuard,
     ) -> Result<Self, DeliveryError> {
-        let url = guard.check(url).await?;
+        let url = guard.check_configured(url).await?;
         let client = guard
             .client(reqwest::Client::builder().timeout(DELIVERY_TIMEOUT), false)
             .map_err(|e| DeliveryError::Permanent {

@@ -236,3 +236,33 @@ async fn the_template_shape_holds_every_path_a_rendered_context_has() {
     assert!(missing.is_empty(), "paths the shape lacks: {missing:?}");
     assert!(seen.contains("contact.email") && seen.contains("conversation.status"));
 }
+
+#[tokio::test]
+async fn a_crm_host_that_does_not_resolve_builds_and_its_deliveries_retry() {
+    let sim = sim().await;
+    let b = bundle(&sim, 0);
+    let guard = OutboundGuard::new(&[]);
+    for spec in [
+        json!({"kind": "hubspot", "token": "t", "base_url": "https://crm.no-such-host.invalid"}),
+        json!({"kind": "http", "url": "https://hooks.no-such-host.invalid/x",
+               "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}),
+    ] {
+        let spec: SinkSpec = serde_json::from_value(spec).unwrap();
+        // One CRM's DNS outage must not stop serve: the sink builds ...
+        let sink = NamedSink::build("down", &spec, &guard, None)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", spec.kind()));
+        // ... and each delivery is a retry until the name resolves, never a dead letter.
+        let (doc, _) = sink.render(&b);
+        match sink.deliver(&b, &doc, &Prior::default()).await {
+            Err(SinkError::Retry { .. }) => {}
+            other => panic!("{}: expected a retry, got {other:?}", spec.kind()),
+        }
+    }
+    // A forbidden address is still refused at build, resolvable or not.
+    let spec: SinkSpec = serde_json::from_value(
+        json!({"kind": "hubspot", "token": "t", "base_url": "http://10.0.0.1"}),
+    )
+    .unwrap();
+    assert!(NamedSink::build("lan", &spec, &guard, None).await.is_err());
+}
