@@ -32,6 +32,9 @@ pub struct Incoming {
     pub dedup_key: String,
     /// Jobs to enqueue with it (their `event_id` is filled in).
     pub jobs: Vec<NewJob>,
+    /// Why its data did not parse, for a known type whose data had another shape: it is
+    /// stored with this and no job, listed by `driftbridge events malformed`.
+    pub parse_error: Option<String>,
 }
 
 /// What intake did with an event.
@@ -146,6 +149,9 @@ async fn commit_batch(
         .await?;
         match id {
             Some(id) => {
+                if let Some(err) = &ev.parse_error {
+                    events::set_parse_error(&mut tx, id, Some(err)).await?;
+                }
                 for job in &ev.jobs {
                     let job = NewJob {
                         event_id: Some(id),

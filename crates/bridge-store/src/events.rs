@@ -89,6 +89,56 @@ pub async fn insert(
     .op("storing an event")
 }
 
+/// Records why an event's data did not parse (it was stored with no job).
+pub async fn set_parse_error(conn: &mut Conn, id: i64, error: Option<&str>) -> Result<()> {
+    sqlx::query("UPDATE events SET parse_error = $2 WHERE id = $1")
+        .bind(id)
+        .bind(error)
+        .execute(conn)
+        .await
+        .op("recording an event's parse error")?;
+    Ok(())
+}
+
+/// An event stored with data that did not parse.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MalformedEvent {
+    /// Row id (`driftbridge replay --event ID`).
+    pub id: i64,
+    /// Org, when the envelope said.
+    pub org_id: Option<i64>,
+    /// The `type`.
+    pub event_type: String,
+    /// What the parser said.
+    pub error: String,
+    /// When it was accepted (epoch ms).
+    pub received_at: i64,
+}
+
+/// Events stored with data that did not parse, newest first.
+pub async fn malformed(conn: &mut Conn, limit: i64) -> Result<Vec<MalformedEvent>> {
+    let rows: Vec<(i64, Option<i64>, String, String, i64)> = sqlx::query_as(
+        "SELECT id, org_id, event_type, parse_error, received_at FROM events \
+         WHERE parse_error IS NOT NULL ORDER BY id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+    .op("listing malformed events")?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, org_id, event_type, error, received_at)| MalformedEvent {
+                id,
+                org_id,
+                event_type,
+                error,
+                received_at,
+            },
+        )
+        .collect())
+}
+
 /// One stored event by id.
 pub async fn get(conn: &mut Conn, id: i64) -> Result<Option<StoredEvent>> {
     let row: Option<(i64, Option<i64>, String, String, i64)> = sqlx::query_as(

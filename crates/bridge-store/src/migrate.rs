@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_export.sql")),
     (3, include_str!("../migrations/0003_tenants.sql")),
     (4, include_str!("../migrations/0004_deliveries.sql")),
+    (5, include_str!("../migrations/0005_event_errors.sql")),
 ];
 
 /// Arbitrary constant naming driftbridge's migration lock.

@@ -147,12 +147,19 @@ pub(crate) async fn receive(
     let Some(data) = obj.get("data") else {
         return Err(envelope_error("`data` is missing"));
     };
-    let jobs = match WebhookEvent::from_parts(&event_type, data) {
-        Ok(ev) => jobs_for(&ev, org_id),
+    let (jobs, parse_error) = match WebhookEvent::from_parts(&event_type, data) {
+        Ok(ev) => (jobs_for(&ev, org_id), None),
         Err(e) => {
-            // Keep it anyway: losing an event because its shape surprised us is worse.
+            // Keep it anyway: losing an event because its shape surprised us is worse. It is
+            // stored with the parser's words, counted, and listed for an operator to replay.
             tracing::warn!(event.r#type = %event_type, error = %e, "stored an event whose data did not parse; no job made");
-            Vec::new()
+            st.metrics.inc(
+                "driftbridge_webhook_events_malformed_total",
+                "Events of a known type stored with data that did not parse (driftbridge events malformed).",
+                labels(&[("type", &event_type)]),
+                1,
+            );
+            (Vec::new(), Some(format!("{e:#}")))
         }
     };
     let known = EVENT_TYPES.contains(&event_type.as_str());
@@ -167,6 +174,7 @@ pub(crate) async fn receive(
         event_type: event_type.clone(),
         payload: envelope,
         jobs,
+        parse_error,
     };
     let accepted = st.ingestor.ingest(incoming).await.map_err(|e| {
         tracing::error!(error = %e, "webhook not stored; answering 503 so Drift retries");

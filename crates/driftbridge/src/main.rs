@@ -67,6 +67,9 @@ enum Command {
     /// Inspect and retry jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Inspect stored webhook events.
+    #[command(subcommand)]
+    Events(EventsCommand),
     /// Full export of every Drift object into a destination; resumes an interrupted one.
     Export(driftbridge::export_cmd::ExportArgs),
     /// Incremental sync: only what changed since the last export or sync.
@@ -141,6 +144,17 @@ enum TenantsCommand {
     Audit {
         /// Org id.
         org: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EventsCommand {
+    /// Events of a known type stored with data that did not parse (no job was made), with
+    /// the parser's words; `replay --event ID` runs one once a release reads it.
+    Malformed {
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
     },
 }
 
@@ -260,6 +274,9 @@ async fn run(cli: Cli) -> Result<()> {
                 (None, Some(e)) => ops::replay_event(&config, e).await,
                 (None, None) => unreachable!("clap requires one of them"),
             }
+        }
+        Command::Events(EventsCommand::Malformed { limit }) => {
+            ops::events_malformed(&load(None)?, limit).await
         }
         Command::Jobs(JobsCommand::Dead { limit }) => ops::jobs_dead(&load(None)?, limit).await,
         Command::Jobs(JobsCommand::Retry { id }) => ops::jobs_retry(&load(None)?, id).await,

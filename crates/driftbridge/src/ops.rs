@@ -74,6 +74,10 @@ pub async fn replay_event(config: &Config, id: i64) -> Result<()> {
     let data = ev.payload.get("data").cloned().unwrap_or_default();
     let typed = WebhookEvent::from_parts(&ev.event_type, &data)
         .with_context(|| format!("event {id} ({}) does not parse", ev.event_type))?;
+    // It parses now: it is no longer a malformed event.
+    let mut conn = queue.store().acquire().await?;
+    events::set_parse_error(&mut conn, id, None).await?;
+    drop(conn);
     let jobs: Vec<NewJob> = jobs_for(&typed, ev.org_id.map(OrgId))
         .into_iter()
         .map(|j| NewJob {
@@ -87,6 +91,28 @@ pub async fn replay_event(config: &Config, id: i64) -> Result<()> {
     }
     for (jid, j) in enqueue_all(&queue, &jobs).await?.iter().zip(&jobs) {
         println!("queued job {jid} ({}) for event {id}", j.name);
+    }
+    Ok(())
+}
+
+/// `events malformed`: events stored with data that did not parse, newest first.
+pub async fn events_malformed(config: &Config, limit: i64) -> Result<()> {
+    let queue = crate::serve::open_existing_queue(config).await?;
+    let mut conn = queue.store().acquire().await?;
+    let list = events::malformed(&mut conn, limit).await?;
+    if list.is_empty() {
+        println!("no malformed events");
+    }
+    for e in list {
+        println!(
+            "event {}  {}  org {}  received {}\n  {}\n  replay once a release reads it: driftbridge replay --event {}",
+            e.id,
+            e.event_type,
+            e.org_id.map_or("-".into(), |o| o.to_string()),
+            when(Some(e.received_at)),
+            e.error,
+            e.id
+        );
     }
     Ok(())
 }
