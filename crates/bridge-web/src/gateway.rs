@@ -66,7 +66,26 @@ pub(crate) async fn receive(
             ),
         ));
     }
-    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+    // A client that sends its body too slowly holds a connection and a task: it gets 408.
+    let read = tokio::time::timeout(st.body_read_timeout, axum::body::to_bytes(body, MAX_BODY));
+    let bytes = match read.await {
+        Ok(r) => r,
+        Err(_) => {
+            return Err(reject(
+                &st,
+                "body_timeout",
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    format!(
+                        "the body did not arrive within {} s",
+                        st.body_read_timeout.as_secs()
+                    ),
+                ),
+            ));
+        }
+    }
+    .map_err(|_| {
         reject(
             &st,
             "too_large",

@@ -30,6 +30,8 @@ pub struct AppState {
     pub admin_token: Option<Secret>,
     /// Serve /metrics without the admin token.
     pub metrics_public: bool,
+    /// Longest wait for a webhook's body once its headers arrived.
+    pub body_read_timeout: std::time::Duration,
 }
 
 /// The install flow's settings.

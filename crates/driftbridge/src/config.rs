@@ -111,6 +111,12 @@ pub struct SyncConfig {
 pub struct ServerConfig {
     /// Listen address.
     pub listen: String,
+    /// Longest wait for a request's headers (and for the next one on an idle connection).
+    pub header_read_timeout_secs: u64,
+    /// Longest wait for a webhook's body.
+    pub body_read_timeout_secs: u64,
+    /// Connections open at once.
+    pub max_connections: usize,
 }
 
 /// `[database]`.
@@ -239,6 +245,16 @@ impl Config {
     /// Every problem of a parsed configuration.
     fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
+        if self.server.header_read_timeout_secs == 0 || self.server.body_read_timeout_secs == 0 {
+            problems.push(
+                "server.header_read_timeout_secs and server.body_read_timeout_secs must be at \
+                 least 1"
+                    .into(),
+            );
+        }
+        if self.server.max_connections == 0 {
+            problems.push("server.max_connections must be at least 1".into());
+        }
         if self.server.listen.parse::<SocketAddr>().is_err() {
             problems.push(format!(
                 "server.listen {:?} is not an address like 127.0.0.1:8080",
@@ -355,6 +371,15 @@ impl Config {
                 .collect()
         } else {
             self.sync.orgs.clone()
+        }
+    }
+
+    /// The limits on HTTP clients.
+    pub fn server_limits(&self) -> bridge_web::server::ServerLimits {
+        bridge_web::server::ServerLimits {
+            header_read_timeout: Duration::from_secs(self.server.header_read_timeout_secs),
+            body_read_timeout: Duration::from_secs(self.server.body_read_timeout_secs),
+            max_connections: self.server.max_connections,
         }
     }
 

@@ -116,6 +116,7 @@ pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
         oauth: oauth_app.map(|app| OAuthFlow { app, state_key }),
         admin_token: config.admin.token.clone(),
         metrics_public: config.admin.metrics_public,
+        body_read_timeout: config.server_limits().body_read_timeout,
     };
     let listener = tokio::net::TcpListener::bind(config.listen())
         .await
@@ -123,12 +124,12 @@ pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
     let addr = listener.local_addr()?;
     let (shutdown, rx) = watch::channel(false);
     let mut server_rx = rx.clone();
+    let limits = config.server_limits();
     let server = tokio::spawn(async move {
-        axum::serve(listener, bridge_web::router(state))
-            .with_graceful_shutdown(async move {
-                let _ = server_rx.wait_for(|s| *s).await;
-            })
-            .await
+        bridge_web::server::serve(listener, bridge_web::router(state), limits, async move {
+            let _ = server_rx.wait_for(|s| *s).await;
+        })
+        .await
     });
     let m = metrics.clone();
     let worker_config = WorkerConfig {

@@ -355,3 +355,114 @@ async fn an_event_whose_data_does_not_parse_is_kept_counted_listed_and_replayabl
     assert!(String::from_utf8_lossy(&out.stdout).contains("no malformed events"));
     running.stop().await;
 }
+
+/// Reads until the server closes the connection (or `limit` passes: then `None`).
+async fn until_closed(
+    s: &mut tokio::net::TcpStream,
+    limit: std::time::Duration,
+) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let read = async {
+        let mut buf = [0u8; 1024];
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(limit, read).await.ok()?;
+    Some(got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_slow_and_idle_clients_are_closed_and_a_slow_body_gets_408() {
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+    let mut env = env(bridge_store::Backend::Sqlite, 1).await.unwrap();
+    env.config.server.header_read_timeout_secs = 1;
+    env.config.server.body_read_timeout_secs = 1;
+    let running = driftbridge::serve::start(&env.config, false).await.unwrap();
+    // Bounds on the waits, not timing assertions: before these limits, all four stayed open
+    // for as long as the client liked.
+    let bound = std::time::Duration::from_secs(15);
+    // Connects and sends nothing.
+    let mut silent = TcpStream::connect(running.addr).await.unwrap();
+    // Sends its request line and then nothing more of its headers.
+    let mut slow = TcpStream::connect(running.addr).await.unwrap();
+    slow.write_all(b"POST /webhooks/drift HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // A keep-alive connection that goes idle after one request.
+    let mut idle = TcpStream::connect(running.addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    // Headers complete, then 10 of 100 body bytes.
+    let mut body = TcpStream::connect(running.addr).await.unwrap();
+    body.write_all(
+        b"POST /webhooks/drift HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+          Content-Length: 100\r\n\r\n{\"type\": \"",
+    )
+    .await
+    .unwrap();
+    assert!(
+        until_closed(&mut silent, bound).await.is_some(),
+        "a silent client stays open"
+    );
+    assert!(
+        until_closed(&mut slow, bound).await.is_some(),
+        "a slow header stays open"
+    );
+    let answered = until_closed(&mut idle, bound)
+        .await
+        .expect("an idle connection stays open");
+    assert!(
+        answered.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answered)
+    );
+    let answered = until_closed(&mut body, bound)
+        .await
+        .expect("a slow body stays open");
+    assert!(
+        answered.starts_with(b"HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&answered)
+    );
+    // Nothing was stored from the slow body.
+    assert_eq!(
+        count(running.queue.store(), "SELECT COUNT(*) FROM events").await,
+        0
+    );
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_connection_cap_new_clients_wait_and_are_served_once_idle_ones_are_closed() {
+    use tokio::io::AsyncWriteExt;
+    let mut env = env(bridge_store::Backend::Sqlite, 1).await.unwrap();
+    env.config.server.header_read_timeout_secs = 1;
+    env.config.server.max_connections = 2;
+    let running = driftbridge::serve::start(&env.config, false).await.unwrap();
+    let _held: Vec<tokio::net::TcpStream> = vec![
+        tokio::net::TcpStream::connect(running.addr).await.unwrap(),
+        tokio::net::TcpStream::connect(running.addr).await.unwrap(),
+    ];
+    // The cap is reached: this one waits in the backlog until an idle one is closed.
+    let mut third = tokio::net::TcpStream::connect(running.addr).await.unwrap();
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answered = until_closed(&mut third, std::time::Duration::from_secs(15))
+        .await
+        .expect("served once a slot freed");
+    assert!(
+        answered.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answered)
+    );
+    running.stop().await;
+}
