@@ -259,18 +259,29 @@ async fn run_one<H: Handler>(
     let result = {
         let fut = handler.handle(&mut ctx);
         tokio::pin!(fut);
-        let mut beat = tokio::time::interval(queue.config().lease / 3);
-        beat.tick().await;
-        loop {
-            tokio::select! {
-                r = &mut fut => break Some(r),
-                _ = beat.tick() => {
-                    if let Err(Error::LeaseLost { .. }) = queue.extend(&job, drift_types::now_ms()).await {
-                        break Some(Err(JobError::LeaseLost));
-                    }
+        // The heartbeat is polled *beside* the handler, never instead of it: its UPDATE can
+        // wait on the job row that the handler's own transaction holds (a completion not yet
+        // committed; on SQLite, the one connection), and the handler must keep running to
+        // commit and release it. Awaiting the beat in the loop body starved the handler and
+        // deadlocked the two.
+        let heartbeat = async {
+            let mut beat = tokio::time::interval(queue.config().lease / 3);
+            beat.tick().await;
+            loop {
+                beat.tick().await;
+                if let Err(Error::LeaseLost { .. }) =
+                    queue.extend(&job, drift_types::now_ms()).await
+                {
+                    return;
                 }
-                _ = stop.changed() => break None,
             }
+        };
+        tokio::pin!(heartbeat);
+        tokio::select! {
+            biased;
+            r = &mut fut => Some(r),
+            () = &mut heartbeat => Some(Err(JobError::LeaseLost)),
+            _ = stop.changed() => None,
         }
     };
     let stats = &config.stats;

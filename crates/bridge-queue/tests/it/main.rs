@@ -294,3 +294,57 @@ async fn a_stored_state_this_release_does_not_know_is_an_error_not_cancelled() {
         assert_eq!(JobState::parse("cancelled"), Some(JobState::Cancelled));
     }
 }
+
+/// Holds its own job row (as a completion does until it commits) across a heartbeat.
+#[derive(Debug)]
+struct HoldsItsRow;
+
+impl Handler for HoldsItsRow {
+    async fn handle(&self, ctx: &mut JobCtx) -> Result<(), JobError> {
+        let mut tx = ctx.queue().store().begin().await?;
+        bridge_store::sqlx::query("UPDATE jobs SET updated_at = updated_at WHERE id = $1")
+            .bind(ctx.job.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| JobError::Retry(e.into()))?;
+        // Long enough for two heartbeats to fire while the row is held.
+        tokio::time::sleep(ctx.queue().config().lease).await;
+        ctx.finish(tx).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_heartbeat_that_waits_on_the_jobs_own_transaction_does_not_deadlock_it() {
+    let config = QueueConfig {
+        lease: Duration::from_millis(900),
+        ..short_lease()
+    };
+    for (backend, q, _db) in queues(config).await {
+        let id = enqueue(&q, &job("x", 1), now_ms()).await;
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let cfg = WorkerConfig {
+            poll_interval: Duration::from_millis(20),
+            ..WorkerConfig::default()
+        };
+        let stats = cfg.stats.clone();
+        let pool = tokio::spawn(run_workers(q.clone(), Arc::new(HoldsItsRow), cfg, rx));
+        // A bound on the wait, not a timing assertion: before the fix the heartbeat held the
+        // worker while the handler, unpolled, held the row, and neither moved again.
+        let done = tokio::time::timeout(Duration::from_secs(20), async {
+            while q.pending().await.unwrap() > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        tx.send(true).unwrap();
+        pool.await.unwrap();
+        assert!(done.is_ok(), "{backend:?}: the job never finished");
+        let row = q.get(id).await.unwrap().unwrap();
+        assert_eq!(
+            (row.state, row.attempts),
+            (JobState::Done, 1),
+            "{backend:?}"
+        );
+        assert_eq!(stats.completed.load(Ordering::SeqCst), 1, "{backend:?}");
+    }
+}
