@@ -1,7 +1,7 @@
 //! One Drift client per org, each with its own request budget (Drift limits per token), and a
 //! per-org cache of users so a burst of conversations does not fetch the same agents again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -53,12 +53,27 @@ impl Default for DriftConfig {
 /// An org's playbooks and when they were fetched.
 type PlaybookList = (Arc<Vec<Playbook>>, Instant);
 
+/// An org this process may not act for: it has not installed the app, and no configured
+/// token belongs to it. A Drift token speaks for one org only.
+#[derive(Debug, thiserror::Error)]
+#[error("org {org} is not served here: {why}")]
+pub struct OrgNotServed {
+    /// The org asked for.
+    pub org: OrgId,
+    /// Why not.
+    pub why: String,
+}
+
 /// Clients by org plus the user cache.
 #[derive(Debug)]
 pub struct DriftPool {
     config: DriftConfig,
     tenants: Option<Tenants>,
     purpose: String,
+    /// The org `drift.token` belongs to, once Drift said so.
+    default_org: Mutex<Option<OrgId>>,
+    /// Orgs whose `drift.tokens` entry Drift confirmed belongs to them.
+    verified: Mutex<HashSet<OrgId>>,
     clients: Mutex<HashMap<OrgId, Arc<DriftClient>>>,
     users: Mutex<HashMap<(OrgId, UserId), (User, Instant)>>,
     playbooks: Mutex<HashMap<OrgId, PlaybookList>>,
@@ -71,6 +86,8 @@ impl DriftPool {
             config,
             tenants: None,
             purpose: "jobs".into(),
+            default_org: Mutex::default(),
+            verified: Mutex::default(),
             clients: Mutex::default(),
             users: Mutex::default(),
             playbooks: Mutex::default(),
@@ -107,6 +124,78 @@ impl DriftPool {
         Ok(c.token_info(token).await?)
     }
 
+    /// The org a token belongs to, as Drift's `token_info` says.
+    pub async fn token_org(&self, token: &Secret) -> anyhow::Result<OrgId> {
+        let info = self.token_info(token).await?;
+        info.authenticated_userid
+            .strip_prefix("orgId:")
+            .and_then(|s| s.parse().ok())
+            .map(OrgId)
+            .ok_or_else(|| {
+                anyhow!(
+                    "Drift's token_info did not name an org ({:?})",
+                    info.authenticated_userid
+                )
+            })
+    }
+
+    /// The configured token that may speak for `org`, checked against Drift once per token:
+    /// `drift.tokens.ORG` must belong to that org, and `drift.token` is used only for the org
+    /// it belongs to. An event claiming another org never borrows it.
+    async fn configured_token(&self, org: OrgId) -> anyhow::Result<Secret> {
+        if let Some(t) = self.config.tokens.get(&org.0) {
+            if !self.verified.lock().contains(&org) {
+                let owner = self.token_org(t).await.with_context(|| {
+                    format!("while asking Drift which org drift.tokens.{org} belongs to")
+                })?;
+                if owner != org {
+                    return Err(OrgNotServed {
+                        org,
+                        why: format!("drift.tokens.{org} belongs to org {owner}"),
+                    }
+                    .into());
+                }
+                self.verified.lock().insert(org);
+            }
+            return Ok(t.clone());
+        }
+        let Some(t) = &self.config.default_token else {
+            return Err(OrgNotServed {
+                org,
+                why: "it has not installed the app and no Drift token is configured for it".into(),
+            }
+            .into());
+        };
+        let known = *self.default_org.lock();
+        let owner = match known {
+            Some(o) => o,
+            None => {
+                let o = self
+                    .token_org(t)
+                    .await
+                    .context("while asking Drift which org drift.token belongs to")?;
+                *self.default_org.lock() = Some(o);
+                o
+            }
+        };
+        if owner != org {
+            return Err(OrgNotServed {
+                org,
+                why: format!(
+                    "it has not installed the app, and drift.token belongs to org {owner}"
+                ),
+            }
+            .into());
+        }
+        Ok(t.clone())
+    }
+
+    /// Whether this process may act for `org` (an installed tenant, or a configured token
+    /// that belongs to it); `Err(OrgNotServed)` says why not.
+    pub async fn serves(&self, org: OrgId) -> anyhow::Result<()> {
+        self.client(org).await.map(drop)
+    }
+
     /// Drops the org's client (after a disconnect), so the next use reads the vault again.
     pub fn forget_client(&self, org: OrgId) {
         self.clients.lock().remove(&org);
@@ -129,15 +218,7 @@ impl DriftPool {
                 self.purpose.clone(),
                 set,
             )),
-            _ => {
-                let token = self
-                    .config
-                    .tokens
-                    .get(&org.0)
-                    .or(self.config.default_token.as_ref())
-                    .ok_or_else(|| anyhow!("no Drift token for org {org}: it has not installed the app and none is configured"))?;
-                Arc::new(StaticToken(token.clone()))
-            }
+            _ => Arc::new(StaticToken(self.configured_token(org).await?)),
         };
         let mut clients = self.clients.lock();
         if let Some(c) = clients.get(&org) {

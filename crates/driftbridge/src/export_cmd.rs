@@ -170,22 +170,9 @@ pub async fn resolve_org(
         .default_token
         .clone()
         .ok_or_else(|| anyhow!("no Drift token configured: set drift.token or drift.tokens"))?;
-    let info = pool
-        .client(OrgId(0))
-        .await?
-        .token_info(&token)
+    pool.token_org(&token)
         .await
-        .context("while asking Drift which org the token belongs to (pass --org to skip)")?;
-    info.authenticated_userid
-        .strip_prefix("orgId:")
-        .and_then(|s| s.parse().ok())
-        .map(OrgId)
-        .ok_or_else(|| {
-            anyhow!(
-                "Drift's token_info did not name an org ({:?}); pass --org",
-                info.authenticated_userid
-            )
-        })
+        .context("while asking Drift which org the token belongs to (pass --org to skip)")
 }
 
 /// Contact ids that the org's stored webhook events reference.

@@ -136,6 +136,24 @@ impl Handler for Pipeline {
             .map(OrgId)
             .ok_or_else(|| JobError::Permanent(anyhow!("the event had no orgId")))?;
         let job = Job::decode(&ctx.job.name, &ctx.job.args)?;
+        // A token speaks for one org: an event for an org with no installed tenant and no
+        // token of its own is kept, and its job ends as a refusal that says so.
+        if !matches!(job, Job::DisconnectTenant(_))
+            && let Err(e) = self.drift.serves(org).await
+        {
+            if let Some(refused) = e.downcast_ref::<crate::drift::OrgNotServed>() {
+                tracing::warn!(org.id = org.0, job.name = %ctx.job.name, error = %refused,
+                    "refused: no token of this org");
+                self.metrics.inc(
+                    "driftbridge_jobs_refused_total",
+                    "Jobs refused because their org has no installed tenant and no token of its own.",
+                    crate::metrics::labels(&[("job", &ctx.job.name)]),
+                    1,
+                );
+                return Err(JobError::Permanent(e));
+            }
+            return Err(JobError::Retry(e));
+        }
         if !matches!(job, Job::DisconnectTenant(_))
             && let Some(t) = self.drift.tenants()
             && t.disconnected(org).await?

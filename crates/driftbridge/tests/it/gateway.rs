@@ -466,3 +466,81 @@ async fn at_the_connection_cap_new_clients_wait_and_are_served_once_idle_ones_ar
     );
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_claiming_another_org_never_borrows_a_token_and_ends_as_a_refusal() {
+    let env = env(bridge_store::Backend::Sqlite, 5).await.unwrap();
+    let org = env.sim.state.default_org();
+    let id = crate::helpers::conversation_ids(&env.sim)[0];
+    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+    let http = reqwest::Client::new();
+    // drift.token belongs to `org`; this push claims org 999 for one of its conversations.
+    let stranger = drift_types::OrgId(999);
+    assert_eq!(
+        post(&http, running.addr, &push(stranger, id, 1))
+            .await
+            .unwrap(),
+        200
+    );
+    let store = running.queue.store().clone();
+    drained(&store, std::time::Duration::from_secs(20)).await;
+    let errors: Vec<String> = bridge_store::sqlx::query_scalar(
+        "SELECT last_error FROM jobs WHERE org_id = 999 AND state = 'dead'",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(errors.len(), 1, "the job ends as a refusal");
+    assert!(
+        errors[0].contains("org 999 is not served here")
+            && errors[0].contains(&format!("drift.token belongs to org {org}")),
+        "{errors:?}"
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM conversations WHERE org_id = 999"
+        )
+        .await,
+        0,
+        "nothing was fetched for or stored under the stranger"
+    );
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM events WHERE org_id = 999").await,
+        1
+    );
+    assert!(
+        running
+            .metrics
+            .render(&[])
+            .contains("driftbridge_jobs_refused_total{job=\"sync_conversation\"} 1")
+    );
+    // The token's own org is served as before.
+    assert_eq!(
+        post(&http, running.addr, &push(org, id, 2)).await.unwrap(),
+        200
+    );
+    drained(&store, std::time::Duration::from_secs(20)).await;
+    let own: i64 =
+        bridge_store::sqlx::query_scalar("SELECT COUNT(*) FROM conversations WHERE org_id = $1")
+            .bind(org.0)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(own, 1);
+    running.stop().await;
+    // The CLI follows the same rule.
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_driftbridge"))
+        .args(["export", "--tables", "users", "--org", "999", "--to"])
+        .arg(format!("jsonl:{}", dir.path().display()))
+        .args(["--database-url", &env.db.url])
+        .env("DRIFTBRIDGE_DRIFT__BASE_URL", env.sim.base_url())
+        .env("DRIFTBRIDGE_DRIFT__TOKEN", env.sim.token())
+        .env("DRIFTBRIDGE_DRIFT__RATE_LIMIT_PER_MINUTE", "0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("org 999 is not served here"), "{err}");
+}
