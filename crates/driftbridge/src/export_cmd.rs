@@ -81,6 +81,13 @@ pub async fn run(config: &Config, a: ExportArgs, mode: Mode) -> Result<()> {
             .with_context(|| format!("while reading --contacts-from {}", path.display()))?;
         opts.contacts_from = export::parse_contact_list(&text);
     }
+    // Refuse what cannot work before asking Drift anything.
+    if mode == Mode::Incremental && !matches!(target, Target::Sql(_)) {
+        bail!(
+            "sync needs a destination that upserts by key (sqlite:PATH or postgres://...); \
+             {target} is append-only: run `driftbridge export` into a new directory instead"
+        );
+    }
     let drift = config.drift();
     let pool = crate::ops::drift_pool(config, "export").await?;
     let org = resolve_org(config, a.org, &pool).await?;
@@ -88,12 +95,6 @@ pub async fn run(config: &Config, a: ExportArgs, mode: Mode) -> Result<()> {
     let dest = Destination::open(&target, org)
         .await
         .with_context(|| format!("while opening {target}"))?;
-    if mode == Mode::Incremental && !dest.upserts() {
-        bail!(
-            "sync needs a destination that upserts by key (sqlite:PATH or postgres://...); \
-             {target} is append-only: run `driftbridge export` into a new directory instead"
-        );
-    }
     if let Some(store) = dest.sql_store()
         && opts.wants(Stream::Contacts)
     {
