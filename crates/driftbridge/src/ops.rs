@@ -35,13 +35,21 @@ pub async fn replay_conversation(
         Some(o) => o,
         None => {
             let known = bridge_store::reads::conversation_orgs(queue.store(), id).await?;
-            match (
-                known.as_slice(),
-                config.drift().tokens.keys().collect::<Vec<_>>().as_slice(),
-            ) {
-                ([o], _) => *o,
-                ([], [o]) => **o,
-                _ => bail!("cannot tell which org conversation {id} belongs to; pass --org"),
+            match known.as_slice() {
+                [o] => *o,
+                // Not stored yet: the org of the configured token, as `export` works it out.
+                [] => {
+                    let pool = drift_pool(config, "replay").await?;
+                    crate::export_cmd::resolve_org(config, None, &pool)
+                        .await
+                        .with_context(|| {
+                            format!(
+                                "cannot tell which org conversation {id} belongs to; pass --org"
+                            )
+                        })?
+                        .0
+                }
+                _ => bail!("conversation {id} is stored for several orgs ({known:?}); pass --org"),
             }
         }
     };

@@ -544,3 +544,31 @@ async fn an_event_claiming_another_org_never_borrows_a_token_and_ends_as_a_refus
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("org 999 is not served here"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_of_a_conversation_not_yet_stored_works_out_the_org_from_the_token() {
+    let env = env(bridge_store::Backend::Sqlite, 3).await.unwrap();
+    // The database exists (serve made it) but holds no conversation yet.
+    let running = driftbridge::serve::start(&env.config, false).await.unwrap();
+    running.stop().await;
+    let id = crate::helpers::conversation_ids(&env.sim)[0];
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_driftbridge"))
+        .args(["replay", "--conversation", &id.0.to_string()])
+        .args(["--database-url", &env.db.url])
+        .env("DRIFTBRIDGE_DRIFT__BASE_URL", env.sim.base_url())
+        .env("DRIFTBRIDGE_DRIFT__TOKEN", env.sim.token())
+        .env(
+            "DRIFTBRIDGE_MASTER_KEY",
+            env.config.secrets.master_key.as_ref().unwrap().expose(),
+        )
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let org = env.sim.state.default_org();
+    assert!(said.contains(&format!("of org {org}")), "{said}");
+}
