@@ -89,8 +89,8 @@ pub async fn run(config: &Config, a: ExportArgs, mode: Mode) -> Result<()> {
         );
     }
     let drift = config.drift();
-    let pool = crate::ops::drift_pool(config, "export").await?;
-    let org = resolve_org(config, a.org, &pool).await?;
+    let pool = crate::drift_access::drift_pool(config, "export").await?;
+    let org = crate::drift_access::resolve_org(config, a.org, &pool).await?;
     let client: DriftClient = (*pool.client(org).await?).clone();
     let dest = Destination::open(&target, org)
         .await
@@ -151,29 +151,6 @@ fn print_summary(s: &Summary, target: &Target, json: bool) {
         "  API calls {}, 429 answers {}, retries {}",
         s.api_calls, s.responses_429, s.retries
     );
-}
-
-/// The org to export: `--org`, else the only org with a configured token, else the org the
-/// default token belongs to (asked of Drift's token introspection).
-pub async fn resolve_org(
-    config: &Config,
-    arg: Option<i64>,
-    pool: &bridge_core::drift::DriftPool,
-) -> Result<OrgId> {
-    if let Some(o) = arg {
-        return Ok(OrgId(o));
-    }
-    let drift = config.drift();
-    if drift.default_token.is_none() && drift.tokens.len() == 1 {
-        return Ok(OrgId(*drift.tokens.keys().next().unwrap_or(&0)));
-    }
-    let token = drift
-        .default_token
-        .clone()
-        .ok_or_else(|| anyhow!("no Drift token configured: set drift.token or drift.tokens"))?;
-    pool.token_org(&token)
-        .await
-        .context("while asking Drift which org the token belongs to (pass --org to skip)")
 }
 
 /// Contact ids that the org's stored webhook events reference.

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod config;
 mod config_keys;
 pub mod demo;
+pub mod drift_access;
 pub mod export_cmd;
 pub mod ops;
 pub mod progress;

@@ -39,8 +39,8 @@ pub async fn replay_conversation(
                 [o] => *o,
                 // Not stored yet: the org of the configured token, as `export` works it out.
                 [] => {
-                    let pool = drift_pool(config, "replay").await?;
-                    crate::export_cmd::resolve_org(config, None, &pool)
+                    let pool = crate::drift_access::drift_pool(config, "replay").await?;
+                    crate::drift_access::resolve_org(config, None, &pool)
                         .await
                         .with_context(|| {
                             format!(
@@ -155,20 +155,6 @@ pub async fn jobs_retry(config: &Config, id: i64) -> Result<()> {
     } else {
         bail!("job {id} is not dead (see `driftbridge jobs dead`)")
     }
-}
-
-/// A Drift pool for a command: with installed tenants' vault tokens when a master key is
-/// configured, else configured tokens only.
-pub async fn drift_pool(config: &Config, purpose: &str) -> Result<bridge_core::drift::DriftPool> {
-    let pool = bridge_core::drift::DriftPool::new(config.drift()).with_purpose(purpose);
-    // No key: configured tokens only. A key that is configured but does not parse is an
-    // error, never a silent fall back to running without the tenants.
-    let Some(keyring) = config.keyring_if_configured()? else {
-        return Ok(pool);
-    };
-    let queue = crate::serve::open_queue(config).await?;
-    let tenants = crate::serve::tenants_on(config, queue.store().clone(), keyring)?;
-    Ok(pool.with_tenants(tenants))
 }
 
 async fn tenants(config: &Config) -> Result<bridge_core::tenants::Tenants> {

@@ -1008,3 +1008,25 @@ fn operator_commands_on_a_database_that_does_not_exist_say_so_and_create_nothing
         assert!(!missing.exists(), "{args:?} created {}", missing.display());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_export_of_an_installed_tenant_needs_no_configured_token_or_org() {
+    let Some(env) = tenant_env(Backend::Sqlite, 1).await else {
+        return;
+    };
+    let running = driftbridge::serve::start(&env.config, false).await.unwrap();
+    let org = orgs(&env.sim)[0];
+    install(&env.sim, running.addr, org).await;
+    running.stop().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_driftbridge"));
+    c.args(["export", "--tables", "users", "--to"])
+        .arg(format!("jsonl:{}", dir.path().join("out").display()));
+    for (k, v) in child_env(&env) {
+        c.env(k, v);
+    }
+    let out = c.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains(&format!("org.id={}", org.0)), "{err}");
+}
