@@ -55,8 +55,8 @@ pub(crate) async fn receive(
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY as u64) {
-        return Err(reject(
+    let too_large = || {
+        reject(
             &st,
             "too_large",
             ApiError::new(
@@ -64,7 +64,10 @@ pub(crate) async fn receive(
                 "payload_too_large",
                 format!("the body is larger than {MAX_BODY} bytes"),
             ),
-        ));
+        )
+    };
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_large());
     }
     // A client that sends its body too slowly holds a connection and a task: it gets 408.
     let read = tokio::time::timeout(st.body_read_timeout, axum::body::to_bytes(body, MAX_BODY));
@@ -85,17 +88,7 @@ pub(crate) async fn receive(
             ));
         }
     }
-    .map_err(|_| {
-        reject(
-            &st,
-            "too_large",
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("the body is larger than {MAX_BODY} bytes"),
-            ),
-        )
-    })?;
+    .map_err(|_| too_large())?;
     // A lone surrogate escape (half of an emoji cut by a truncation) is replaced, not
     // refused: Drift never re-sends an event answered 4xx.
     let text = drift_types::lenient::replace_lone_surrogates(&bytes);

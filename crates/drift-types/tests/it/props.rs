@@ -7,31 +7,6 @@ use drift_types::*;
 use proptest::prelude::*;
 use serde_json::Value;
 
-const TYPES: &[&str] = &[
-    "contact_identified",
-    "new_message",
-    "new_command_message",
-    "new_conversation",
-    "conversation_status_updated",
-    "conversation_participant_added",
-    "conversation_participant_removed",
-    "conversation_push",
-    "conversation_manual_push",
-    "conversation_inactive",
-    "button_action",
-    "button_clicked",
-    "playbook_goal_met",
-    "phone_captured",
-    "contact_updated",
-    "user_availability_updated",
-    "user_unsubscribed",
-    "new_meeting",
-    "meeting_updated",
-    "chat_to_call",
-    "gdpr_delete_requested",
-    "app_disconnected",
-];
-
 /// Keys the decoders look for, so generated objects often reach their inner fields.
 const KEYS: &[&str] = &[
     "id",
@@ -92,7 +67,7 @@ fn json() -> impl Strategy<Value = Value> {
 
 fn event_type() -> impl Strategy<Value = String> {
     prop_oneof![
-        prop::sample::select(TYPES).prop_map(str::to_owned),
+        prop::sample::select(webhook::EVENT_TYPES).prop_map(str::to_owned),
         ".{0,16}"
     ]
 }
