@@ -136,8 +136,18 @@ impl Handler for Pipeline {
             .map(OrgId)
             .ok_or_else(|| JobError::Permanent(anyhow!("the event had no orgId")))?;
         let job = Job::decode(&ctx.job.name, &ctx.job.args)?;
+        if !matches!(job, Job::DisconnectTenant(_))
+            && let Some(t) = self.drift.tenants()
+            && t.disconnected(org).await?
+        {
+            // A disconnected tenant's events are kept, but nothing is fetched for them.
+            tracing::info!(org.id = org.0, job.name = %ctx.job.name, "skipped: the tenant disconnected");
+            let tx = ctx.queue().store().begin().await?;
+            return ctx.finish(tx).await;
+        }
         // A token speaks for one org: an event for an org with no installed tenant and no
-        // token of its own is kept, and its job ends as a refusal that says so.
+        // token of its own is kept, and its job ends as a refusal that says so. (A tenant
+        // that disconnected has no token either; that case is the skip above, not a refusal.)
         if !matches!(job, Job::DisconnectTenant(_))
             && let Err(e) = self.drift.serves(org).await
         {
@@ -153,15 +163,6 @@ impl Handler for Pipeline {
                 return Err(JobError::Permanent(e));
             }
             return Err(JobError::Retry(e));
-        }
-        if !matches!(job, Job::DisconnectTenant(_))
-            && let Some(t) = self.drift.tenants()
-            && t.disconnected(org).await?
-        {
-            // A disconnected tenant's events are kept, but nothing is fetched for them.
-            tracing::info!(org.id = org.0, job.name = %ctx.job.name, "skipped: the tenant disconnected");
-            let tx = ctx.queue().store().begin().await?;
-            return ctx.finish(tx).await;
         }
         match job {
             Job::SyncConversation(j) => j.run(self, org, ctx).await,

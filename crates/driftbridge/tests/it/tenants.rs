@@ -1030,3 +1030,37 @@ async fn the_cli_export_of_an_installed_tenant_needs_no_configured_token_or_org(
     assert!(out.status.success(), "{err}");
     assert!(err.contains(&format!("org.id={}", org.0)), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_after_a_disconnect_is_kept_and_its_job_completes_without_a_call() {
+    let Some(env) = tenant_env(Backend::Sqlite, 1).await else {
+        return;
+    };
+    let org = orgs(&env.sim)[0];
+    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+    // A pool of the test's own: stopping serve closes serve's.
+    let store = Store::connect(&env.db.url).await.unwrap();
+    install(&env.sim, running.addr, org).await;
+    let tenants = tenants_of(&env.config, &store);
+    tenants.revoke(org, &env.sim.base_url()).await.unwrap();
+    let http = reqwest::Client::new();
+    let id = crate::helpers::conversation_ids(&env.sim)[0];
+    assert_eq!(
+        crate::helpers::post(&http, running.addr, &push(org, id, 1))
+            .await
+            .unwrap(),
+        200
+    );
+    drained(&store, Duration::from_secs(30)).await;
+    running.stop().await;
+    // The disconnect is the reason, not a missing token: the job is done, not a dead letter.
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM jobs WHERE state = 'done'").await,
+        1
+    );
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM jobs WHERE state = 'dead'").await,
+        0
+    );
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM conversations").await, 0);
+}
