@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bridge_queue::{NewJob, Queue};
-use bridge_store::events;
+use bridge_store::{Op, events};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
@@ -164,11 +164,6 @@ async fn commit_batch(
             None => out.push(Accepted::Duplicate),
         }
     }
-    tx.commit()
-        .await
-        .map_err(|source| bridge_store::Error::Sqlx {
-            op: "committing intake",
-            source,
-        })?;
+    tx.commit().await.op("committing intake")?;
     Ok(out)
 }

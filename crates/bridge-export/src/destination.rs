@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use bridge_store::tables::{Batch, Table};
-use bridge_store::{Store, checkpoints, reads, warehouse};
+use bridge_store::{Op, Store, checkpoints, reads, warehouse};
 use drift_types::OrgId;
 use serde_json::Value;
 
@@ -49,11 +49,6 @@ impl Destination {
         }
     }
 
-    /// Whether rows are upserted by key (SQL), so that an incremental sync can update them.
-    pub fn upserts(&self) -> bool {
-        matches!(self.kind, Kind::Sql(_))
-    }
-
     /// The saved state of `stream`.
     pub async fn checkpoint(&self, stream: &str) -> Result<Option<Value>> {
         match &self.kind {
@@ -76,12 +71,7 @@ impl Destination {
                 for (stream, state) in &states {
                     checkpoints::save(&mut tx, self.org, stream, state, now).await?;
                 }
-                tx.commit()
-                    .await
-                    .map_err(|source| bridge_store::Error::Sqlx {
-                        op: "committing an export page",
-                        source,
-                    })?;
+                tx.commit().await.op("committing an export page")?;
                 Ok(changed)
             }
             Kind::Files(f) => {

@@ -20,6 +20,14 @@ pub enum Target {
     },
 }
 
+impl Target {
+    /// Whether rows are upserted by key (SQL), so that an incremental sync can update them;
+    /// file destinations append parts.
+    pub fn upserts(&self) -> bool {
+        matches!(self, Target::Sql(_))
+    }
+}
+
 impl FromStr for Target {
     type Err = Error;
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bridge_store::{Backend, Tx};
+use bridge_store::{Backend, Op, Tx};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
@@ -336,12 +336,7 @@ async fn complete_empty(queue: &Queue, job: &Job, stats: &WorkerStats) -> &'stat
     let done = async {
         let mut tx = queue.store().begin().await?;
         queue.complete(&mut tx, job, drift_types::now_ms()).await?;
-        tx.commit()
-            .await
-            .map_err(|source| bridge_store::Error::Sqlx {
-                op: "committing a completion",
-                source,
-            })?;
+        tx.commit().await.op("committing a completion")?;
         Ok::<_, Error>(())
     };
     match done.await {

@@ -82,7 +82,7 @@ pub async fn run(config: &Config, a: ExportArgs, mode: Mode) -> Result<()> {
         opts.contacts_from = export::parse_contact_list(&text);
     }
     // Refuse what cannot work before asking Drift anything.
-    if mode == Mode::Incremental && !matches!(target, Target::Sql(_)) {
+    if mode == Mode::Incremental && !target.upserts() {
         bail!(
             "sync needs a destination that upserts by key (sqlite:PATH or postgres://...); \
              {target} is append-only: run `driftbridge export` into a new directory instead"

@@ -160,19 +160,9 @@ impl Sink for HttpSink {
                         status.map_or("nothing".to_owned(), |s| s.to_string())
                     ),
                 );
-                Err(match status {
-                    Some(s) => e.with_status(s),
-                    None => e,
-                })
+                Err(e.with_status(status))
             }
-            Err(e) => {
-                let status = e.status();
-                let r = SinkError::rejected(e.to_string());
-                Err(match status {
-                    Some(s) => r.with_status(s),
-                    None => r,
-                })
-            }
+            Err(e) => Err(SinkError::rejected(e.to_string()).with_status(e.status())),
         }
     }
 }

@@ -122,13 +122,7 @@ pub enum SinkError {
 impl SinkError {
     /// A transient failure without a known wait.
     pub fn retry(message: impl Into<String>) -> Self {
-        SinkError::Retry {
-            after: None,
-            status: None,
-            code: None,
-            message: message.into(),
-            source: None,
-        }
+        SinkError::retry_after(None, message)
     }
 
     /// A permanent refusal.
@@ -153,30 +147,22 @@ impl SinkError {
 
     /// A transient failure after which the CRM asked for (or the sink knows) a wait.
     pub fn retry_after(after: Option<Duration>, message: impl Into<String>) -> Self {
-        match SinkError::retry(message) {
-            SinkError::Retry {
-                status,
-                code,
-                message,
-                source,
-                ..
-            } => SinkError::Retry {
-                after,
-                status,
-                code,
-                message,
-                source,
-            },
-            other => other,
+        SinkError::Retry {
+            after,
+            status: None,
+            code: None,
+            message: message.into(),
+            source: None,
         }
     }
 
-    /// Records the CRM's HTTP status.
-    pub fn with_status(mut self, s: u16) -> Self {
+    /// Records the CRM's HTTP status (`None`: it did not answer).
+    pub fn with_status(mut self, s: impl Into<Option<u16>>) -> Self {
+        let s = s.into();
         match &mut self {
             SinkError::Throttled { status, .. }
             | SinkError::Retry { status, .. }
-            | SinkError::Rejected { status, .. } => *status = Some(s),
+            | SinkError::Rejected { status, .. } => *status = s,
         }
         self
     }
@@ -217,15 +203,6 @@ impl SinkError {
             SinkError::Throttled { code, .. }
             | SinkError::Retry { code, .. }
             | SinkError::Rejected { code, .. } => code.as_deref(),
-        }
-    }
-
-    /// How long to wait before the next try, when known.
-    pub fn wait(&self) -> Option<Duration> {
-        match self {
-            SinkError::Throttled { after, .. } => Some(*after),
-            SinkError::Retry { after, .. } => *after,
-            SinkError::Rejected { .. } => None,
         }
     }
 }

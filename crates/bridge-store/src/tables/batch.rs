@@ -54,12 +54,12 @@ impl From<bool> for Value {
 /// What no destination may hold in text: PostgreSQL refuses U+0000 in `TEXT` (`invalid byte
 /// sequence for encoding "UTF8": 0x00`). Every text cell replaces it with U+FFFD, on every
 /// destination alike, so one conversation reads the same everywhere (docs/SCHEMA.md).
-pub const NUL_REPLACEMENT: char = '\u{fffd}';
+pub const NUL_REPLACEMENT: &str = "\u{fffd}";
 
 impl From<String> for Value {
     fn from(v: String) -> Self {
         if v.contains('\0') {
-            Value::Text(v.replace('\0', &NUL_REPLACEMENT.to_string()))
+            Value::Text(v.replace('\0', NUL_REPLACEMENT))
         } else {
             Value::Text(v)
         }

@@ -31,7 +31,7 @@ pub async fn sim(conversations: u32) -> SimHandle {
     .expect("simulator")
 }
 
-fn client(sim: &SimHandle) -> DriftClient {
+pub fn client(sim: &SimHandle) -> DriftClient {
     let mut cc = ClientConfig::with_base_url(&sim.base_url()).unwrap();
     cc.budget = RateBudget {
         per_minute: 0,
@@ -104,7 +104,8 @@ pub fn ground_truth(sim: &SimHandle) -> (Batch, u64) {
 }
 
 /// Rows without their volatile columns, sorted, for comparison.
-fn normalized(t: &Table, rows: Vec<Row>, csv: bool) -> Vec<Row> {
+/// The rows without their volatile columns, sorted (CSV: an empty string reads as NULL).
+pub fn normalized(t: &Table, rows: Vec<Row>, csv: bool) -> Vec<Row> {
     let keep: Vec<usize> = (0..t.columns.len())
         .filter(|i| !t.is_volatile(t.columns[*i].name))
         .collect();

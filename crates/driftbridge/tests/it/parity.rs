@@ -9,10 +9,9 @@ use std::time::Duration;
 use bridge_export::{Destination, ExportOptions, Mode, Progress, Target};
 use bridge_store::tables::{Row, Table, Value, table};
 use bridge_store::{Backend, Store};
-use drift_client::{ClientConfig, DriftClient, RateBudget, StaticToken};
-use drift_types::{AuthorType, ConversationId, Secret};
+use drift_types::{AuthorType, ConversationId};
 
-use crate::export::read_sql;
+use crate::export::{client, normalized, read_sql};
 use crate::helpers::{drained, env, org, post, push};
 
 /// The rows of `t` whose `key` column is one of `ids`, without volatile columns, sorted.
@@ -24,17 +23,12 @@ async fn rows_of(
     ids: &BTreeSet<i64>,
 ) -> Vec<Row> {
     let key = t.index(key).expect("key column");
-    let keep: Vec<usize> = (0..t.columns.len())
-        .filter(|i| !t.is_volatile(t.columns[*i].name))
-        .collect();
-    let mut out: Vec<Row> = read_sql(store, t, org)
+    let rows = read_sql(store, t, org)
         .await
         .into_iter()
         .filter(|r| r[key].as_i64().is_some_and(|v| ids.contains(&v)))
-        .map(|r| keep.iter().map(|i| r[*i].clone()).collect())
         .collect();
-    out.sort();
-    out
+    normalized(t, rows, false)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -89,12 +83,7 @@ async fn the_webhook_sync_and_the_export_write_identical_rows_bot_messages_inclu
     let dir = tempfile::tempdir().unwrap();
     let target = Target::Sql(format!("sqlite:{}", dir.path().join("export.db").display()));
     let dest = Destination::open(&target, org).await.unwrap();
-    let mut cc = ClientConfig::with_base_url(&env.sim.base_url()).unwrap();
-    cc.budget = RateBudget {
-        per_minute: 0,
-        burst: None,
-    };
-    let client = DriftClient::new(cc, Arc::new(StaticToken(Secret::new(env.sim.token())))).unwrap();
+    let client = client(&env.sim);
     let mut opts = ExportOptions::new(Mode::Full);
     opts.concurrency = 4;
     bridge_export::run(
@@ -147,31 +136,14 @@ async fn the_webhook_sync_and_the_export_write_identical_rows_bot_messages_inclu
     // The contact and every referenced user (the bot too) are the same row on both sides.
     for (name, wanted) in [("contacts", &contacts), ("users", &users)] {
         let t = table(name).unwrap();
-        let id = t.index("id").unwrap();
-        let pick = |rows: Vec<Row>| -> Vec<Row> {
-            let mut v: Vec<Row> = rows
-                .into_iter()
-                .filter(|r| r[id].as_i64().is_some_and(|x| wanted.contains(&x)))
-                .collect();
-            v.sort();
-            v
-        };
-        let a = pick(read_sql(&synced, t, org).await);
-        let b = pick(read_sql(&exported, t, org).await);
+        let a = rows_of(&synced, t, "id", org, wanted).await;
+        let b = rows_of(&exported, t, "id", org, wanted).await;
         assert_eq!(
             a.len(),
             wanted.len(),
             "{name}: the sync wrote every referenced one"
         );
-        let keep: Vec<usize> = (0..t.columns.len())
-            .filter(|i| !t.is_volatile(t.columns[*i].name))
-            .collect();
-        let strip = |rows: Vec<Row>| -> Vec<Row> {
-            rows.into_iter()
-                .map(|r| keep.iter().map(|i| r[*i].clone()).collect())
-                .collect()
-        };
-        assert_eq!(strip(a), strip(b), "{name}: the sync and the export differ");
+        assert_eq!(a, b, "{name}: the sync and the export differ");
     }
     running.stop().await;
 }
@@ -194,12 +166,7 @@ async fn a_nul_in_drift_text_exports_to_postgres_as_a_replacement_character() {
     let dest = Destination::open(&Target::Sql(db.url.clone()), org)
         .await
         .unwrap();
-    let mut cc = ClientConfig::with_base_url(&env.sim.base_url()).unwrap();
-    cc.budget = RateBudget {
-        per_minute: 0,
-        burst: None,
-    };
-    let client = DriftClient::new(cc, Arc::new(StaticToken(Secret::new(env.sim.token())))).unwrap();
+    let client = client(&env.sim);
     let mut opts = ExportOptions::new(Mode::Full);
     opts.streams = [
         bridge_store::tables::Stream::Conversations,
