@@ -104,6 +104,15 @@ fn at(part: Part) -> impl FnOnce(Error) -> FetchError {
 }
 
 impl DriftClient {
+    /// `GET /contacts/{id}`, `None` when Drift no longer has it (deleted, GDPR).
+    pub async fn contact_if_exists(&self, id: ContactId) -> Result<Option<Contact>, Error> {
+        match self.contact(id).await {
+            Ok(c) => Ok(Some(c)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Fetches conversation `id` with the `parts` asked for. `listed` is the copy from the
     /// conversation list, used when `parts.details` is off. `want_contact` is asked once,
     /// with the contact's id, before the contact is fetched.
@@ -122,11 +131,10 @@ impl DriftClient {
                 .map_err(at(Part::Conversation))?,
         };
         let contact = match conversation.contact_id {
-            Some(cid) if parts.contact && want_contact(cid) => match self.contact(cid).await {
-                Ok(c) => Some(c),
-                Err(e) if e.is_not_found() => None,
-                Err(e) => return Err(at(Part::Contact)(e)),
-            },
+            Some(cid) if parts.contact && want_contact(cid) => self
+                .contact_if_exists(cid)
+                .await
+                .map_err(at(Part::Contact))?,
             _ => None,
         };
         let messages = if parts.messages {

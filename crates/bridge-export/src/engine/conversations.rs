@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use anyhow::{Result, anyhow};
 use bridge_store::tables::{Batch, Stream};
-use drift_client::{DriftClient, ListConversations, Part, Parts};
+use drift_client::{ListConversations, Part, Parts};
 use drift_types::{Contact, ContactId, Conversation, UserId};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
@@ -157,14 +157,6 @@ async fn fetch_one<S: ExportDestination>(ctx: &Ctx<S>, listed: Conversation) -> 
     Ok(b)
 }
 
-async fn fetch_contact(c: &DriftClient, id: ContactId) -> Result<Option<Contact>> {
-    match c.contact(id).await {
-        Ok(x) => Ok(Some(x)),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// Contacts named by `--contacts-from` and by stored events, those not exported yet.
 pub(crate) async fn contact_list<S: ExportDestination>(ctx: &Ctx<S>) -> Result<()> {
     let (c, org, now) = (&ctx.client, ctx.org, drift_types::now_ms());
@@ -191,7 +183,7 @@ pub(crate) async fn contact_list<S: ExportDestination>(ctx: &Ctx<S>) -> Result<(
     }
     for id in &ctx.opts.contacts_from_events {
         if !ctx.contacts.lock().contains(id)
-            && let Some(x) = fetch_contact(c, ContactId(*id)).await?
+            && let Some(x) = c.contact_if_exists(ContactId(*id)).await?
         {
             add(&mut b, &x);
         }
