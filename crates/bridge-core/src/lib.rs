@@ -6,6 +6,7 @@ pub mod failure;
 pub mod ingest;
 pub mod jobs;
 pub mod metrics;
+pub mod reconnect;
 pub mod schedule;
 pub mod sink_secrets;
 pub mod tenants;

@@ -29,6 +29,9 @@ pub const REFRESH_TOKEN: &str = "drift_refresh_token";
 
 pub use bridge_store::tenants::{AuditEntry, Tenant};
 
+/// The last error of the jobs a disconnect cancelled (a restore puts exactly these back).
+pub const DISCONNECT_CANCEL: &str = "the tenant disconnected";
+
 /// What a revoke did.
 #[derive(Debug, Default, Serialize)]
 pub struct Revoked {
@@ -71,7 +74,9 @@ impl Tenants {
         self.oauth.as_ref()
     }
 
-    /// Records an install: the tenant row and its sealed tokens, in one transaction.
+    /// Records an install: the tenant row and its sealed tokens, in one transaction. (A
+    /// re-install of a disconnected org goes through [`crate::reconnect::install`], which
+    /// also queues again what the disconnect stopped.)
     pub async fn install(
         &self,
         org: OrgId,
@@ -80,11 +85,29 @@ impl Tenants {
         installed_by: Option<&str>,
     ) -> Result<()> {
         let mut tx = self.store.begin().await?;
-        store_tenants::upsert_active(&mut tx, org, scopes, installed_by, drift_types::now_ms())
+        self.install_in(&mut tx, org, tokens, scopes, installed_by)
             .await?;
-        self.put_tokens(&mut tx, org, tokens).await?;
         tx.commit().await.op("committing an install")?;
         Ok(())
+    }
+
+    /// [`Tenants::install`] in the caller's transaction.
+    pub async fn install_in(
+        &self,
+        conn: &mut bridge_store::Conn,
+        org: OrgId,
+        tokens: &TokenSet,
+        scopes: Option<&str>,
+        installed_by: Option<&str>,
+    ) -> Result<()> {
+        store_tenants::upsert_active(conn, org, scopes, installed_by, drift_types::now_ms())
+            .await?;
+        self.put_tokens(conn, org, tokens).await
+    }
+
+    /// The store the tenants live in.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     async fn put_tokens(
@@ -185,9 +208,10 @@ impl Tenants {
     }
 
     /// Disconnects the org: asks Drift to uninstall while a token still works, deletes its
-    /// secrets and data key, cancels its queued jobs and marks it revoked (which also stops
-    /// its scheduled syncs). Safe to run twice.
-    pub async fn revoke(&self, org: OrgId, base_url: &str) -> Result<Revoked> {
+    /// secrets and data key, cancels its queued jobs and marks it revoked with `reason`
+    /// (which also stops its scheduled syncs). Safe to run twice. `tenants restore` or a
+    /// re-install undoes it ([`crate::reconnect`]).
+    pub async fn revoke(&self, org: OrgId, base_url: &str, reason: &str) -> Result<Revoked> {
         let mut out = Revoked::default();
         if let (Some(app), Ok(Some(tokens))) = (&self.oauth, self.tokens(org).await) {
             let mut cc = drift_client::ClientConfig::with_base_url(base_url)?;
@@ -208,8 +232,8 @@ impl Tenants {
         out.secrets_deleted = self.vault.delete(&mut tx, org).await?;
         let now = drift_types::now_ms();
         out.jobs_cancelled =
-            bridge_queue::cancel_org(&mut tx, org.0, "the tenant disconnected", now).await?;
-        store_tenants::mark_revoked(&mut tx, org, now).await?;
+            bridge_queue::cancel_org(&mut tx, org.0, DISCONNECT_CANCEL, now).await?;
+        store_tenants::mark_revoked(&mut tx, org, reason, now).await?;
         tx.commit().await.op("committing a revoke")?;
         self.flush_audit()
             .await

@@ -139,6 +139,55 @@ pub async fn malformed(conn: &mut Conn, limit: i64) -> Result<Vec<MalformedEvent
         .collect())
 }
 
+/// How many of the org's events arrived at or after `since_ms` (the events a disconnected
+/// tenant's jobs skipped).
+pub async fn count_for_org_since(conn: &mut Conn, org_id: i64, since_ms: i64) -> Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE org_id = $1 AND received_at >= $2")
+        .bind(org_id)
+        .bind(since_ms)
+        .fetch_one(conn)
+        .await
+        .op("counting an org's events")
+}
+
+/// The org's events that arrived at or after `since_ms`, `limit` at a time in id order,
+/// starting after `after_id`.
+pub async fn for_org_since(
+    conn: &mut Conn,
+    org_id: i64,
+    since_ms: i64,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<StoredEvent>> {
+    let rows: Vec<(i64, Option<i64>, String, String, i64)> = sqlx::query_as(
+        "SELECT id, org_id, event_type, payload, received_at FROM events \
+         WHERE org_id = $1 AND received_at >= $2 AND id > $3 ORDER BY id LIMIT $4",
+    )
+    .bind(org_id)
+    .bind(since_ms)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+    .op("reading an org's events")?;
+    rows.into_iter().map(stored).collect()
+}
+
+fn stored(
+    (id, org_id, event_type, payload, received_at): (i64, Option<i64>, String, String, i64),
+) -> Result<StoredEvent> {
+    Ok(StoredEvent {
+        id,
+        org_id,
+        event_type,
+        payload: serde_json::from_str(&payload).map_err(|source| crate::Error::Corrupt {
+            what: "event payload",
+            source,
+        })?,
+        received_at,
+    })
+}
+
 /// One stored event by id.
 pub async fn get(conn: &mut Conn, id: i64) -> Result<Option<StoredEvent>> {
     let row: Option<(i64, Option<i64>, String, String, i64)> = sqlx::query_as(
@@ -148,19 +197,7 @@ pub async fn get(conn: &mut Conn, id: i64) -> Result<Option<StoredEvent>> {
     .fetch_optional(conn)
     .await
     .op("reading an event")?;
-    row.map(|(id, org_id, event_type, payload, received_at)| {
-        Ok(StoredEvent {
-            id,
-            org_id,
-            event_type,
-            payload: serde_json::from_str(&payload).map_err(|source| crate::Error::Corrupt {
-                what: "event payload",
-                source,
-            })?,
-            received_at,
-        })
-    })
-    .transpose()
+    row.map(stored).transpose()
 }
 
 #[cfg(test)]

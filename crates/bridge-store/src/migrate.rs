@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_tenants.sql")),
     (4, include_str!("../migrations/0004_deliveries.sql")),
     (5, include_str!("../migrations/0005_event_errors.sql")),
+    (6, include_str!("../migrations/0006_tenant_disconnects.sql")),
 ];
 
 /// Arbitrary constant naming driftbridge's migration lock.

@@ -22,6 +22,10 @@ pub struct Tenant {
     pub token_expires_at: Option<i64>,
     /// When it was revoked.
     pub revoked_at: Option<i64>,
+    /// Who or what revoked it (the `app_disconnected` webhook, an operator's command).
+    pub revoked_reason: Option<String>,
+    /// When an operator last restored it.
+    pub restored_at: Option<i64>,
     /// Last recorded token use.
     pub last_activity_at: Option<i64>,
 }
@@ -49,7 +53,7 @@ pub async fn upsert_active(
         "INSERT INTO tenants (org_id, status, scopes, installed_by, installed_at) \
          VALUES ($1, 'active', $2, $3, $4) ON CONFLICT (org_id) DO UPDATE SET \
          status = 'active', scopes = excluded.scopes, installed_by = excluded.installed_by, \
-         installed_at = excluded.installed_at, revoked_at = NULL",
+         installed_at = excluded.installed_at, revoked_at = NULL, revoked_reason = NULL",
     )
     .bind(org.0)
     .bind(scopes)
@@ -72,19 +76,36 @@ pub async fn set_token_expiry(conn: &mut Conn, org: OrgId, expires_at: Option<i6
     Ok(())
 }
 
-/// Marks the org revoked (creating the row for a private-app org that never installed).
-pub async fn mark_revoked(conn: &mut Conn, org: OrgId, now_ms: i64) -> Result<()> {
+/// Marks the org revoked and says why (creating the row for a private-app org that never
+/// installed).
+pub async fn mark_revoked(conn: &mut Conn, org: OrgId, reason: &str, now_ms: i64) -> Result<()> {
     sqlx::query(
-        "INSERT INTO tenants (org_id, status, installed_at, revoked_at) VALUES ($1, 'revoked', $2, $2) \
+        "INSERT INTO tenants (org_id, status, installed_at, revoked_at, revoked_reason) \
+         VALUES ($1, 'revoked', $2, $2, $3) \
          ON CONFLICT (org_id) DO UPDATE SET status = 'revoked', revoked_at = excluded.revoked_at, \
-         token_expires_at = NULL",
+         revoked_reason = excluded.revoked_reason, token_expires_at = NULL",
+    )
+    .bind(org.0)
+    .bind(now_ms)
+    .bind(reason)
+    .execute(conn)
+    .await
+    .op("marking the tenant revoked")?;
+    Ok(())
+}
+
+/// Makes a revoked org active again; false when it was not revoked.
+pub async fn mark_restored(conn: &mut Conn, org: OrgId, now_ms: i64) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE tenants SET status = 'active', revoked_at = NULL, revoked_reason = NULL, \
+         restored_at = $2 WHERE org_id = $1 AND status = 'revoked'",
     )
     .bind(org.0)
     .bind(now_ms)
     .execute(conn)
     .await
-    .op("marking the tenant revoked")?;
-    Ok(())
+    .op("restoring the tenant")?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// One tenant (`Some(org)`) or all of them.
@@ -98,10 +119,12 @@ pub async fn select(store: &Store, org: Option<OrgId>) -> Result<Vec<Tenant>> {
         Option<i64>,
         Option<i64>,
         Option<i64>,
+        Option<String>,
+        Option<i64>,
     );
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT org_id, status, scopes, installed_by, installed_at, token_expires_at, \
-         revoked_at, last_activity_at FROM tenants WHERE $1 IS NULL OR org_id = $1 ORDER BY org_id",
+         revoked_at, last_activity_at, revoked_reason, restored_at FROM tenants WHERE $1 IS NULL OR org_id = $1 ORDER BY org_id",
     )
     .bind(org.map(|o| o.0))
     .fetch_all(store.pool())
@@ -118,6 +141,8 @@ pub async fn select(store: &Store, org: Option<OrgId>) -> Result<Vec<Tenant>> {
             token_expires_at: r.5,
             revoked_at: r.6,
             last_activity_at: r.7,
+            revoked_reason: r.8,
+            restored_at: r.9,
         })
         .collect())
 }

@@ -191,22 +191,40 @@ pub async fn callback(
         return failed(StatusCode::BAD_GATEWAY, "Drift's token names no org");
     };
     let scopes = (!info.scope.is_empty()).then_some(info.scope.as_str());
-    if let Err(e) = tenants
-        .install(org, &tokens, scopes, Some("oauth install"))
-        .await
-    {
-        tracing::error!(
-            org.id = org.0,
-            error = format!("{e:#}"),
-            "storing an install failed"
-        );
-        return failed(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the install could not be stored",
-        );
-    }
+    let installed = bridge_core::reconnect::install(
+        tenants,
+        &st.queue,
+        org,
+        &tokens,
+        scopes,
+        Some("oauth install"),
+    )
+    .await;
+    let back = match installed {
+        Ok(back) => back,
+        Err(e) => {
+            tracing::error!(
+                org.id = org.0,
+                error = format!("{e:#}"),
+                "storing an install failed"
+            );
+            return failed(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the install could not be stored",
+            );
+        }
+    };
     st.drift.forget_client(org);
-    tracing::info!(org.id = org.0, "tenant installed");
+    if back.was_revoked {
+        tracing::info!(
+            org.id = org.0,
+            jobs.requeued = back.jobs_requeued,
+            events.replayed = back.events_replayed,
+            "tenant re-installed: it is active again"
+        );
+    } else {
+        tracing::info!(org.id = org.0, "tenant installed");
+    }
     let mut resp = page(
         StatusCode::OK,
         "driftbridge is installed",

@@ -13,3 +13,4 @@ pub mod ops;
 pub mod progress;
 pub mod serve;
 pub mod sim_sinks;
+pub mod tenants_cmd;

@@ -10,7 +10,7 @@ use drift_types::Secret;
 
 use driftbridge::bench::{self, BenchCommand};
 use driftbridge::config::{self, Config, Overrides};
-use driftbridge::{demo, ops, serve};
+use driftbridge::{demo, ops, serve, tenants_cmd};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -80,7 +80,7 @@ enum Command {
     /// Master keys: generate one, or re-seal every data key under the configured one.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Installed tenants: list, disconnect, audit.
+    /// Installed tenants: list, disconnect, restore, audit.
     #[command(subcommand)]
     Tenants(TenantsCommand),
     /// CRM/MAP sinks: their secrets in the vault, and their deliveries.
@@ -135,8 +135,22 @@ enum KeysCommand {
 enum TenantsCommand {
     /// Tenants with status and last activity.
     List,
-    /// Disconnect an org: Drift uninstall, delete its secrets, cancel its jobs.
+    /// Disconnect an org: Drift uninstall, delete its secrets, cancel its jobs; its later
+    /// webhooks are kept but not processed until `tenants restore` or a re-install.
     Revoke {
+        /// Org id.
+        org: i64,
+        /// Do not ask for confirmation (scripts).
+        #[arg(long)]
+        yes: bool,
+        /// Also when the org has not installed the app (only a configured token, or none,
+        /// speaks for it).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Make a disconnected org active again (a configured token must belong to it) and queue
+    /// again the jobs the disconnect cancelled or skipped.
+    Restore {
         /// Org id.
         org: i64,
     },
@@ -289,12 +303,15 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Airbyte(c) => bridge_export::airbyte::run(c.into()).await,
         Command::Keys(KeysCommand::Generate) => ops::keys_generate(),
         Command::Keys(KeysCommand::Rotate) => ops::keys_rotate(&load(None)?).await,
-        Command::Tenants(TenantsCommand::List) => ops::tenants_list(&load(None)?).await,
-        Command::Tenants(TenantsCommand::Revoke { org }) => {
-            ops::tenants_revoke(&load(None)?, org).await
+        Command::Tenants(TenantsCommand::List) => tenants_cmd::list(&load(None)?).await,
+        Command::Tenants(TenantsCommand::Revoke { org, yes, force }) => {
+            tenants_cmd::revoke(&load(None)?, org, tenants_cmd::RevokeFlags { yes, force }).await
+        }
+        Command::Tenants(TenantsCommand::Restore { org }) => {
+            tenants_cmd::restore(&load(None)?, org).await
         }
         Command::Tenants(TenantsCommand::Audit { org }) => {
-            ops::tenants_audit(&load(None)?, org).await
+            tenants_cmd::audit(&load(None)?, org).await
         }
         Command::Sinks(SinksCommand::SetSecret { sink, field }) => {
             ops::sinks_set_secret(&load(None)?, &sink, &field).await

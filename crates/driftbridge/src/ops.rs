@@ -157,13 +157,7 @@ pub async fn jobs_retry(config: &Config, id: i64) -> Result<()> {
     }
 }
 
-async fn tenants(config: &Config) -> Result<bridge_core::tenants::Tenants> {
-    let keyring = config.keyring()?;
-    let queue = crate::serve::open_existing_queue(config).await?;
-    crate::serve::tenants_on(config, queue.store().clone(), keyring)
-}
-
-fn when(ms: Option<i64>) -> String {
+pub(crate) fn when(ms: Option<i64>) -> String {
     ms.map_or("-".into(), |m| {
         let secs = (drift_types::now_ms() - m) / 1000;
         match secs {
@@ -261,54 +255,6 @@ pub async fn sinks_list(config: &Config) -> Result<()> {
             spec.kind(),
             where_from.join(" ")
         );
-    }
-    Ok(())
-}
-
-/// `driftbridge tenants list`.
-pub async fn tenants_list(config: &Config) -> Result<()> {
-    let t = tenants(config).await?;
-    println!(
-        "{:<12} {:<8} {:<16} {:<16} scopes",
-        "org", "status", "installed", "last activity"
-    );
-    for x in t.list().await? {
-        println!(
-            "{:<12} {:<8} {:<16} {:<16} {}",
-            x.org_id,
-            x.status,
-            when(Some(x.installed_at)),
-            when(x.last_activity_at),
-            x.scopes.unwrap_or_default()
-        );
-    }
-    Ok(())
-}
-
-/// `driftbridge tenants revoke ORG`.
-pub async fn tenants_revoke(config: &Config, org: i64) -> Result<()> {
-    let t = tenants(config).await?;
-    let r = t.revoke(OrgId(org), &config.drift.base_url).await?;
-    println!(
-        "org {org} disconnected: Drift uninstall {}, {} secrets deleted, {} queued jobs cancelled, \
-         scheduled syncs stopped",
-        if r.uninstalled {
-            "done"
-        } else {
-            "not possible (no working token)"
-        },
-        r.secrets_deleted,
-        r.jobs_cancelled
-    );
-    Ok(())
-}
-
-/// `driftbridge tenants audit ORG`.
-pub async fn tenants_audit(config: &Config, org: i64) -> Result<()> {
-    let t = tenants(config).await?;
-    println!("{:<20} {:<16} calls", "when", "purpose");
-    for a in t.audit(OrgId(org)).await? {
-        println!("{:<20} {:<16} {}", when(Some(a.at)), a.purpose, a.calls);
     }
     Ok(())
 }

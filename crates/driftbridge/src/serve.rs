@@ -198,6 +198,7 @@ pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
         drift,
         metrics: metrics.clone(),
         sinks,
+        skips: Arc::default(),
     });
     let wq = queue.clone();
     let workers = tokio::spawn(async move {

@@ -21,7 +21,7 @@ use serde_json::Value;
 pub use conversation::SyncConversation;
 pub use deliver::DeliverConversation;
 pub use kind::JobKind;
-pub use pipeline::Pipeline;
+pub use pipeline::{Pipeline, SKIP_NOTICE_INTERVAL, SkipNotices};
 pub use records::{
     ApplyParticipants, RecordGoalMet, SyncContact, SyncUser, UpsertMeeting, UpsertMessage,
 };
@@ -128,6 +128,30 @@ pub fn jobs_for(event: &WebhookEvent, org: Option<OrgId>) -> Vec<NewJob> {
     vec![job]
 }
 
+impl Pipeline {
+    /// Counts a job skipped because its tenant disconnected, and says so at WARN once per
+    /// org per [`pipeline::SKIP_NOTICE_INTERVAL`].
+    fn skipped(&self, org: OrgId, tenant: &crate::tenants::Tenant, job: &str) {
+        self.metrics.inc(
+            "driftbridge_jobs_skipped_total",
+            "Jobs skipped because their tenant disconnected (their events are kept).",
+            crate::metrics::labels(&[("job", job)]),
+            1,
+        );
+        if let Some(n) = self.skips.skipped(org, std::time::Instant::now()) {
+            tracing::warn!(
+                org.id = org.0,
+                jobs.skipped = n,
+                tenant.revoked_at = tenant.revoked_at,
+                tenant.reason = tenant.revoked_reason.as_deref().unwrap_or("unknown"),
+                "skipping the jobs of a disconnected tenant (events are kept); \
+                 `driftbridge tenants restore {org}` or a re-install runs them",
+                org = org.0
+            );
+        }
+    }
+}
+
 impl Handler for Pipeline {
     async fn handle(&self, ctx: &mut JobCtx) -> Result<(), JobError> {
         let org = ctx
@@ -138,10 +162,12 @@ impl Handler for Pipeline {
         let job = Job::decode(&ctx.job.name, &ctx.job.args)?;
         if !matches!(job, Job::DisconnectTenant(_))
             && let Some(t) = self.drift.tenants()
-            && t.disconnected(org).await?
+            && let Some(tenant) = t.get(org).await?
+            && tenant.status != "active"
         {
-            // A disconnected tenant's events are kept, but nothing is fetched for them.
-            tracing::info!(org.id = org.0, job.name = %ctx.job.name, "skipped: the tenant disconnected");
+            // A disconnected tenant's events are kept, but nothing is fetched for them;
+            // `tenants restore` or a re-install queues them again.
+            self.skipped(org, &tenant, &ctx.job.name);
             let tx = ctx.queue().store().begin().await?;
             return ctx.finish(tx).await;
         }

@@ -1,12 +1,16 @@
 //! What every job runs with: the Drift clients, the metrics and the CRM sinks; and the one
 //! way a job writes rows and completes in the same transaction.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bridge_queue::{JobCtx, JobError};
 use bridge_sinks::registry::Sinks;
 use bridge_store::tables::Batch;
 use bridge_store::warehouse;
+use drift_types::OrgId;
+use parking_lot::Mutex;
 
 use crate::drift::DriftPool;
 use crate::metrics::Metrics;
@@ -20,6 +24,35 @@ pub struct Pipeline {
     pub metrics: Arc<Metrics>,
     /// CRM/MAP sinks (none configured: conversations go to the warehouse only).
     pub sinks: Sinks,
+    /// When each disconnected org's skipped jobs were last logged.
+    pub skips: Arc<SkipNotices>,
+}
+
+/// How often the skipped jobs of one disconnected org are logged: every five minutes is seen
+/// in any log window an operator looks at, while a flood of events for that org cannot fill
+/// the log.
+pub const SKIP_NOTICE_INTERVAL: Duration = Duration::from_secs(300);
+
+/// Skipped jobs per disconnected org since its last log line.
+#[derive(Debug, Default)]
+pub struct SkipNotices {
+    orgs: Mutex<HashMap<OrgId, (Option<Instant>, u64)>>,
+}
+
+impl SkipNotices {
+    /// Counts one skipped job of `org`; when a log line is due (the first skip, or
+    /// [`SKIP_NOTICE_INTERVAL`] after the last line) answers how many it covers.
+    pub fn skipped(&self, org: OrgId, now: Instant) -> Option<u64> {
+        let mut orgs = self.orgs.lock();
+        let (last, n) = orgs.entry(org).or_default();
+        *n += 1;
+        let due = last.is_none_or(|at| now.duration_since(at) >= SKIP_NOTICE_INTERVAL);
+        if !due {
+            return None;
+        }
+        *last = Some(now);
+        Some(std::mem::take(n))
+    }
 }
 
 /// Writes the rows and completes the job in one transaction.
@@ -27,4 +60,24 @@ pub(crate) async fn write(ctx: &mut JobCtx, b: Batch) -> Result<(), JobError> {
     let mut tx = ctx.queue().store().begin().await?;
     warehouse::write(&mut tx, &b).await?;
     ctx.finish(tx).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_disconnected_orgs_skips_are_logged_once_per_interval_with_their_count() {
+        let notices = SkipNotices::default();
+        let t0 = Instant::now();
+        let (a, b) = (OrgId(1), OrgId(2));
+        assert_eq!(notices.skipped(a, t0), Some(1));
+        assert_eq!(notices.skipped(a, t0 + Duration::from_secs(1)), None);
+        assert_eq!(notices.skipped(a, t0 + Duration::from_secs(299)), None);
+        // Another org has its own interval.
+        assert_eq!(notices.skipped(b, t0 + Duration::from_secs(2)), Some(1));
+        // The next line covers the two held back and this one.
+        assert_eq!(notices.skipped(a, t0 + SKIP_NOTICE_INTERVAL), Some(3));
+        assert_eq!(notices.skipped(a, t0 + SKIP_NOTICE_INTERVAL), None);
+    }
 }

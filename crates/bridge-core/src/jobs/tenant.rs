@@ -24,16 +24,21 @@ impl DisconnectTenant {
         ctx: &mut JobCtx,
     ) -> Result<(), JobError> {
         if let Some(t) = p.drift.tenants() {
+            let reason = match ctx.job.event_id {
+                Some(id) => format!("Drift sent app_disconnected (event {id})"),
+                None => "Drift sent app_disconnected".to_owned(),
+            };
             let r = t
-                .revoke(org, p.drift.base_url())
+                .revoke(org, p.drift.base_url(), &reason)
                 .await
                 .context("while disconnecting the tenant")?;
-            tracing::info!(
+            tracing::warn!(
                 org.id = org.0,
                 uninstalled = r.uninstalled,
                 secrets.deleted = r.secrets_deleted,
                 jobs.cancelled = r.jobs_cancelled,
-                "tenant disconnected"
+                "tenant disconnected by Drift's app_disconnected: its events are kept and its jobs \
+                 skipped until a re-install or `driftbridge tenants restore`"
             );
         }
         p.drift.forget_client(org);

@@ -42,7 +42,7 @@ async fn migrations_run_once_and_reconnecting_keeps_the_data() {
             .fetch_one(again.pool())
             .await
             .unwrap();
-        assert_eq!(n, 5, "{backend:?}: one row per migration file");
+        assert_eq!(n, 6, "{backend:?}: one row per migration file");
         let counts = again.table_counts().await.unwrap();
         assert!(
             counts.contains(&("conversations", 1)),

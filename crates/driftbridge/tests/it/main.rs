@@ -2,6 +2,7 @@
 
 mod airbyte;
 mod crm;
+mod disconnects;
 mod export;
 mod gateway;
 mod helpers;

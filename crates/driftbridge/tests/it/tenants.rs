@@ -697,7 +697,7 @@ async fn no_planted_secret_is_in_the_database_its_wal_or_the_logs() {
     }
     let revoked = all[0].0.to_string();
     assert!(
-        run(&["tenants", "revoke", &revoked], "revoke")
+        run(&["tenants", "revoke", &revoked, "--yes"], "revoke")
             .status()
             .unwrap()
             .success()
@@ -1042,7 +1042,10 @@ async fn an_event_after_a_disconnect_is_kept_and_its_job_completes_without_a_cal
     let store = Store::connect(&env.db.url).await.unwrap();
     install(&env.sim, running.addr, org).await;
     let tenants = tenants_of(&env.config, &store);
-    tenants.revoke(org, &env.sim.base_url()).await.unwrap();
+    tenants
+        .revoke(org, &env.sim.base_url(), "a test")
+        .await
+        .unwrap();
     let http = reqwest::Client::new();
     let id = crate::helpers::conversation_ids(&env.sim)[0];
     assert_eq!(
