@@ -118,8 +118,10 @@ impl DriftPool {
 
     /// Asks Drift about an access token (its org and scopes).
     pub async fn token_info(&self, token: &Secret) -> anyhow::Result<drift_types::TokenInfo> {
-        let cc = ClientConfig::with_base_url(&self.config.base_url)
+        let mut cc = ClientConfig::with_base_url(&self.config.base_url)
             .context("while reading the Drift base URL")?;
+        cc.timeout = self.config.timeout;
+        cc.max_retries = self.config.max_retries;
         let c = DriftClient::new(cc, Arc::new(StaticToken(token.clone())))?;
         Ok(c.token_info(token).await?)
     }

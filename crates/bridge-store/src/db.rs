@@ -130,12 +130,16 @@ impl Store {
             .log_slow_statements(tracing::log::LevelFilter::Off, Duration::from_secs(1));
         // One direct connection first, so an unreachable server or a bad password fails at
         // once with the driver's reason instead of after the pool's acquire timeout.
+        let unreachable = |e| Error::Connect {
+            target: redact_url(url),
+            source: crate::error::Driver(e),
+        };
         sqlx::AnyConnection::connect_with(&connect)
             .await
-            .op("connecting")?
+            .map_err(unreachable)?
             .close()
             .await
-            .op("connecting")?;
+            .map_err(unreachable)?;
         let busy_ms = options.busy_timeout.as_millis();
         let pool = match backend {
             Backend::Sqlite => {
@@ -163,7 +167,7 @@ impl Store {
                     .await
             }
         }
-        .op("connecting")?;
+        .map_err(unreachable)?;
         let store = Self {
             pool,
             backend,

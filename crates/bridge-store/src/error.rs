@@ -6,6 +6,15 @@ pub enum Error {
     /// The database URL cannot be used.
     #[error("invalid database URL: {0}")]
     Url(String),
+    /// The database could not be reached or refused the connection.
+    #[error("cannot connect to {target}")]
+    Connect {
+        /// The database URL without its password.
+        target: String,
+        /// The driver's error.
+        #[source]
+        source: Driver,
+    },
     /// A statement failed.
     #[error("database error while {op}")]
     Sqlx {
@@ -13,7 +22,7 @@ pub enum Error {
         op: &'static str,
         /// The driver's error.
         #[source]
-        source: sqlx::Error,
+        source: Driver,
     },
     /// A secret could not be sealed or opened.
     #[error(transparent)]
@@ -40,7 +49,52 @@ pub trait Op<T> {
 
 impl<T> Op<T> for std::result::Result<T, sqlx::Error> {
     fn op(self, op: &'static str) -> Result<T> {
-        self.map_err(|source| Error::Sqlx { op, source })
+        self.map_err(|e| Error::Sqlx {
+            op,
+            source: Driver(e),
+        })
+    }
+}
+
+/// A driver error, said once. sqlx's messages already embed their cause
+/// (`error communicating with database: Connection refused`) and also return it as their
+/// source, so a printed chain said everything twice; this one ends the chain at the driver's
+/// own message.
+#[derive(Debug)]
+pub struct Driver(pub sqlx::Error);
+
+impl std::fmt::Display for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Driver {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_driver_error_is_said_once_in_a_printed_chain() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused");
+        let e = Error::Connect {
+            target: "postgres://db.example:5432/app".into(),
+            source: Driver(sqlx::Error::Io(io)),
+        };
+        // What `{:#}` of an anyhow error prints: each message in the chain, joined by ": ".
+        let mut chain = e.to_string();
+        let mut next = std::error::Error::source(&e);
+        while let Some(s) = next {
+            chain.push_str(&format!(": {s}"));
+            next = s.source();
+        }
+        assert_eq!(
+            chain,
+            "cannot connect to postgres://db.example:5432/app: error communicating with \
+             database: Connection refused"
+        );
+        assert_eq!(chain.matches("Connection refused").count(), 1);
     }
 }
 

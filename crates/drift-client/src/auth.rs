@@ -167,18 +167,12 @@ impl OAuthApp {
             .await
             .map_err(|source| Error::Token {
                 message: "could not reach the token endpoint".into(),
-                source: Some(Box::new(Error::Transport {
-                    endpoint: EP,
-                    source: source.without_url(),
-                })),
+                source: Some(Box::new(Error::transport(EP, source))),
             })?;
         let status = resp.status();
         let bytes = resp.bytes().await.map_err(|source| Error::Token {
             message: "the token response broke off".into(),
-            source: Some(Box::new(Error::Transport {
-                endpoint: EP,
-                source: source.without_url(),
-            })),
+            source: Some(Box::new(Error::transport(EP, source))),
         })?;
         if !status.is_success() {
             let body: Option<ApiErrorBody> = serde_json::from_slice(&bytes).ok();

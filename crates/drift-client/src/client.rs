@@ -293,20 +293,14 @@ impl DriftClient {
                         }
                         Err(source) => {
                             inner.budget.release();
-                            Error::Transport {
-                                endpoint: req.endpoint,
-                                source: source.without_url(),
-                            }
+                            Error::transport(req.endpoint, source)
                         }
                     }
                 }
                 Err(source) => {
                     inner.budget.release();
                     inner.stats.count_status(0);
-                    Error::Transport {
-                        endpoint: req.endpoint,
-                        source: source.without_url(),
-                    }
+                    Error::transport(req.endpoint, source)
                 }
             };
             let may_repeat = req.idempotent == Idempotent::Yes

@@ -27,12 +27,14 @@ pub enum Error {
         retry_after: Option<Duration>,
     },
     /// The request did not complete: connect error, reset, timeout, broken body.
-    #[error("{endpoint}: request failed")]
+    #[error("{endpoint} at {origin}: request failed")]
     /// The URL is stripped from the cause: query strings can carry credentials (the
-    /// uninstall call sends the client secret there).
+    /// uninstall call sends the client secret there). Only the scheme, host and port are kept.
     Transport {
         /// Endpoint name.
         endpoint: &'static str,
+        /// Scheme, host and port of the server (`https://driftapi.com`).
+        origin: String,
         /// Cause.
         #[source]
         source: reqwest::Error,
@@ -61,6 +63,20 @@ pub enum Error {
 }
 
 impl Error {
+    /// A transport error for `endpoint`, keeping where it went (scheme, host, port) and
+    /// dropping the rest of the URL.
+    pub fn transport(endpoint: &'static str, source: reqwest::Error) -> Self {
+        let origin = source.url().map_or_else(
+            || "an unknown server".to_owned(),
+            |u| u.origin().ascii_serialization(),
+        );
+        Error::Transport {
+            endpoint,
+            origin,
+            source: source.without_url(),
+        }
+    }
+
     /// Whether another try may succeed: 429, 408, 500/502/503/504, and transport failures.
     pub fn is_retryable(&self) -> bool {
         match self {

@@ -205,6 +205,17 @@ impl Config {
                 .only(&["DRIFTBRIDGE_MASTER_KEY"])
                 .map(|_| "secrets.master_key".into()),
         );
+        Self::finish(fig, overrides)
+    }
+
+    /// The built-in defaults and `overrides` only: no file, no environment (the demo, which
+    /// must run the same on every machine whatever `./driftbridge.toml` says).
+    pub fn builtin(overrides: &Overrides) -> Result<Self> {
+        Self::finish(Figment::from(Toml::string(DEFAULTS)), overrides)
+    }
+
+    /// Applies the flags, then extracts and validates, reporting every problem at once.
+    fn finish(mut fig: Figment, overrides: &Overrides) -> Result<Self> {
         if let Some(u) = &overrides.database_url {
             fig = fig.merge(Serialized::default("database.url", u));
         }

@@ -4,7 +4,7 @@
 //! landed.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use std::sync::Arc;
@@ -33,9 +33,23 @@ pub struct DemoArgs {
     rate_limit: u32,
 }
 
-/// Runs the demo.
-pub async fn run(a: DemoArgs) -> Result<()> {
-    let started = Instant::now();
+/// Where the demo's warehouse is.
+fn database(a: &DemoArgs, database_url: Option<&str>) -> Result<(String, String)> {
+    if let Some(url) = database_url {
+        if a.db.is_some() {
+            bail!("--db and --database-url both name the demo's database: pass one");
+        }
+        if let Some(path) = bridge_store::sqlite_file(url)
+            && path.exists()
+        {
+            bail!(
+                "the demo writes into a fresh database and {} already exists: remove it or name \
+                 another file",
+                path.display()
+            );
+        }
+        return Ok((url.to_owned(), url.to_owned()));
+    }
     let db = a.db.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("driftbridge-demo-{}.db", std::process::id()))
     });
@@ -45,6 +59,29 @@ pub async fn run(a: DemoArgs) -> Result<()> {
             std::fs::remove_file(&p).with_context(|| format!("while removing {}", p.display()))?;
         }
     }
+    Ok((
+        format!("sqlite:{}", db.display()),
+        format!("SQLite at {} (open it with sqlite3)", db.display()),
+    ))
+}
+
+/// Runs the demo on its built-in settings (no config file, no `DRIFTBRIDGE_` variables), on
+/// `database_url` when given (`--database-url`: a new SQLite file or an empty PostgreSQL
+/// database), else on a fresh SQLite file.
+pub async fn run(
+    a: DemoArgs,
+    database_url: Option<&str>,
+    config_file: Option<&Path>,
+) -> Result<()> {
+    let started = Instant::now();
+    if let Some(f) = config_file {
+        bail!(
+            "the demo runs on built-in settings against the simulator and reads no config file; \
+             drop --config {} (serve, export and the other commands read it)",
+            f.display()
+        );
+    }
+    let (url, described) = database(&a, database_url)?;
     let verification = "demo-verification-token";
     let sim_config = SimConfig {
         data: DataConfig {
@@ -66,13 +103,10 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         a.conversations
     );
 
-    let mut config = Config::load(
-        None,
-        &Overrides {
-            database_url: Some(format!("sqlite:{}", db.display())),
-            listen: Some("127.0.0.1:0".into()),
-        },
-    )?;
+    let mut config = Config::builtin(&Overrides {
+        database_url: Some(url.clone()),
+        listen: Some("127.0.0.1:0".into()),
+    })?;
     config.drift.base_url = sim.base_url();
     config.drift.token = Some(Secret::new(sim.token()));
     config.drift.verification_tokens = vec![Secret::new(verification)];
@@ -88,11 +122,16 @@ pub async fn run(a: DemoArgs) -> Result<()> {
             .insert(target.into(), serde_json::from_value(spec)?);
     }
     let running = crate::serve::start(&config, true).await?;
+    let held = running.queue.pending().await?
+        + bridge_store::reads::event_count(running.queue.store()).await?;
+    if held > 0 {
+        running.stop().await;
+        bail!("the demo needs an empty database and {url} already holds events or jobs");
+    }
     let hook = format!("http://{}/webhooks/drift", running.addr);
     println!(
-        "2. driftbridge serve on http://{} with SQLite at {}",
-        running.addr,
-        db.display()
+        "2. driftbridge serve on http://{} with {described}",
+        running.addr
     );
 
     sim.state.webhooks.configure(|w| {
@@ -198,9 +237,8 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     running.stop().await;
     sim.stop().await;
     println!(
-        "\nDone in {:.1?}. The warehouse is at {} (open it with sqlite3).",
-        started.elapsed(),
-        db.display()
+        "\nDone in {:.1?}. The warehouse is {described}.",
+        started.elapsed()
     );
     Ok(())
 }

@@ -274,7 +274,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
             serve::serve(config, !no_workers).await
         }
-        Command::Demo(a) => demo::run(a).await,
+        Command::Demo(a) => demo::run(a, cli.database_url.as_deref(), cli.config.as_deref()).await,
         Command::Sim(a) => sim(a).await,
         Command::Replay {
             conversation,
