@@ -63,6 +63,16 @@ impl SinkSpec {
         }
     }
 
+    /// The URL this sink first calls (its API base, Salesforce's login URL).
+    pub fn url(&self) -> &str {
+        match self {
+            SinkSpec::Hubspot(s) => &s.base_url,
+            SinkSpec::Salesforce(s) => &s.login_url,
+            SinkSpec::Marketo(s) => &s.base_url,
+            SinkSpec::Http(s) => &s.url,
+        }
+    }
+
     /// The settings all kinds share.
     pub fn common(&self) -> &CommonSpec {
         match self {
@@ -203,6 +213,20 @@ pub struct NamedSink {
     /// The sink.
     pub sink: AnySink,
     paused_until: Mutex<Option<Instant>>,
+    health: Mutex<Health>,
+}
+
+/// Whether a sink's CRM could be reached, as its last attempt (or the start-up name check)
+/// found. A refusal or a throttle is an answer, so the sink is up; a failure to connect, a
+/// timeout or a 5xx (every [`SinkError::Retry`]) puts it down until a delivery succeeds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Health {
+    /// Reachable as far as this process knows.
+    pub up: bool,
+    /// Why not, when down.
+    pub error: Option<String>,
+    /// When the state last changed (epoch ms).
+    pub since_ms: i64,
 }
 
 impl NamedSink {
@@ -254,6 +278,20 @@ impl NamedSink {
             SinkSpec::Marketo(s) => AnySink::Marketo(crate::marketo::Marketo::new(s, guard).await?),
             SinkSpec::Http(s) => AnySink::Http(crate::http::HttpSink::new(s, guard).await?),
         };
+        // A name that does not resolve now does not stop the start (intake must run while a
+        // CRM's DNS is down): the sink starts down, and its deliveries retry until it resolves.
+        let health = match guard.check(spec.url()).await {
+            Err(e @ crate::outbound::OutboundError::Resolve { .. }) => Health {
+                up: false,
+                error: Some(e.to_string()),
+                since_ms: drift_types::now_ms(),
+            },
+            _ => Health {
+                up: true,
+                error: None,
+                since_ms: drift_types::now_ms(),
+            },
+        };
         let common = spec.common();
         Ok(NamedSink {
             name: name.to_owned(),
@@ -261,7 +299,33 @@ impl NamedSink {
             filter: common.filter.clone(),
             sink,
             paused_until: Mutex::new(None),
+            health: Mutex::new(health),
         })
+    }
+
+    /// Whether the sink's CRM could be reached at the last attempt.
+    pub fn health(&self) -> Health {
+        self.health.lock().clone()
+    }
+
+    fn observe(&self, r: &Result<Delivered, SinkError>) {
+        let error = match r {
+            Err(e @ SinkError::Retry { .. }) => Some(error_chain(e)),
+            _ => None,
+        };
+        let mut h = self.health.lock();
+        let up = error.is_none();
+        if up != h.up {
+            if up {
+                tracing::info!(sink = %self.name, "sink is reachable again");
+            } else {
+                tracing::warn!(sink = %self.name, error = error.as_deref().unwrap_or_default(),
+                    "sink is unreachable; its deliveries retry");
+            }
+            h.since_ms = drift_types::now_ms();
+        }
+        h.up = up;
+        h.error = error;
     }
 
     /// Whether this sink receives the bundle.
@@ -295,6 +359,7 @@ impl NamedSink {
             }
         }
         let r = self.sink.deliver(b, doc, prior).await;
+        self.observe(&r);
         if let Err(SinkError::Throttled { after, .. }) = &r {
             let until = Instant::now() + *after;
             let mut p = self.paused_until.lock();
@@ -304,6 +369,18 @@ impl NamedSink {
         }
         r
     }
+}
+
+/// An error and its causes, joined by ": ".
+fn error_chain(e: &SinkError) -> String {
+    let mut out = e.to_string();
+    let mut next = std::error::Error::source(e);
+    while let Some(s) = next {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        next = s.source();
+    }
+    out
 }
 
 /// Every configured sink, by name.
@@ -344,6 +421,14 @@ impl Sinks {
     /// Sink names.
     pub fn names(&self) -> Vec<String> {
         self.0.keys().cloned().collect()
+    }
+
+    /// Each sink's health, by name.
+    pub fn health(&self) -> Vec<(String, Health)> {
+        self.0
+            .iter()
+            .map(|(n, s)| (n.clone(), s.health()))
+            .collect()
     }
 }
 

@@ -68,6 +68,17 @@ pub async fn tenants(State(st): State<AppState>) -> Result<Response, ApiError> {
     Ok(Json(json!({"tenants": list})).into_response())
 }
 
+/// `GET /admin/sinks`: each sink's health (`up`, the error while down, since when).
+pub async fn sinks(State(st): State<AppState>) -> Response {
+    let list: serde_json::Map<String, serde_json::Value> = st
+        .sinks
+        .health()
+        .into_iter()
+        .map(|(name, h)| (name, json!(h)))
+        .collect();
+    Json(json!({ "sinks": list })).into_response()
+}
+
 /// `GET /admin/jobs/dead`.
 pub async fn dead_jobs(State(st): State<AppState>) -> Result<Response, ApiError> {
     let jobs = st

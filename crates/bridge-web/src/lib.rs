@@ -23,6 +23,7 @@ pub fn router(state: AppState) -> Router {
     let admin = Router::new()
         .route("/metrics", get(metrics))
         .route("/admin/tenants", get(admin::tenants))
+        .route("/admin/sinks", get(admin::sinks))
         .route("/admin/jobs/dead", get(admin::dead_jobs))
         .route("/admin/jobs/{id}/retry", post(admin::retry_job))
         .route("/admin/replay/conversations/{id}", post(admin::replay))
@@ -77,6 +78,15 @@ async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
             "Drift API responses by status (none = no response).",
             labels(&[("status", &s)]),
             n as f64,
+        ));
+    }
+    for (sink, h) in st.sinks.health() {
+        extra.push((
+            "driftbridge_sink_up",
+            "1 when the sink's CRM answered its last attempt (or its host resolved at start), \
+             0 while it cannot be reached; its deliveries retry meanwhile.",
+            labels(&[("sink", &sink)]),
+            if h.up { 1.0 } else { 0.0 },
         ));
     }
     (

@@ -32,6 +32,8 @@ pub struct AppState {
     pub metrics_public: bool,
     /// Longest wait for a webhook's body once its headers arrived.
     pub body_read_timeout: std::time::Duration,
+    /// The CRM/MAP sinks (for their health).
+    pub sinks: bridge_sinks::registry::Sinks,
 }
 
 /// The install flow's settings.

@@ -117,6 +117,7 @@ pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
         admin_token: config.admin.token.clone(),
         metrics_public: config.admin.metrics_public,
         body_read_timeout: config.server_limits().body_read_timeout,
+        sinks: sinks.clone(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen())
         .await

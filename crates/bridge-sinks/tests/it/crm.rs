@@ -252,12 +252,20 @@ async fn a_crm_host_that_does_not_resolve_builds_and_its_deliveries_retry() {
         let sink = NamedSink::build("down", &spec, &guard, None)
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", spec.kind()));
+        // ... marked down, with the reason ...
+        let h = sink.health();
+        assert!(!h.up, "{}", spec.kind());
+        assert!(
+            h.error.as_deref().unwrap().contains("does not resolve"),
+            "{h:?}"
+        );
         // ... and each delivery is a retry until the name resolves, never a dead letter.
         let (doc, _) = sink.render(&b);
         match sink.deliver(&b, &doc, &Prior::default()).await {
             Err(SinkError::Retry { .. }) => {}
             other => panic!("{}: expected a retry, got {other:?}", spec.kind()),
         }
+        assert!(!sink.health().up);
     }
     // A forbidden address is still refused at build, resolvable or not.
     let spec: SinkSpec = serde_json::from_value(
@@ -265,4 +273,39 @@ async fn a_crm_host_that_does_not_resolve_builds_and_its_deliveries_retry() {
     )
     .unwrap();
     assert!(NamedSink::build("lan", &spec, &guard, None).await.is_err());
+}
+
+#[tokio::test]
+async fn a_sink_is_down_while_its_crm_fails_and_up_again_after_a_delivery() {
+    let sim = sim().await;
+    let sink = build(
+        &sim,
+        json!({"kind": "hubspot", "base_url": format!("{}/hubspot", sim.base_url()),
+        "token": "pat-na1-driftbridge-sim"}),
+    )
+    .await;
+    assert!(sink.health().up, "a resolvable host starts up");
+    let b = bundle(&sim, 0);
+    let (doc, _) = sink.render(&b);
+    sim.state.crm.set_fault(
+        drift_sim::crm::Target::Hubspot,
+        drift_sim::crm::FaultMode::Unavailable,
+        Duration::from_secs(60),
+    );
+    assert!(matches!(
+        sink.deliver(&b, &doc, &Prior::default()).await,
+        Err(SinkError::Retry { .. })
+    ));
+    let h = sink.health();
+    assert!(!h.up);
+    assert!(h.error.as_deref().unwrap().contains("503"), "{h:?}");
+    sim.state.crm.set_fault(
+        drift_sim::crm::Target::Hubspot,
+        drift_sim::crm::FaultMode::Unavailable,
+        Duration::ZERO,
+    );
+    sink.deliver(&b, &doc, &Prior::default()).await.unwrap();
+    let h = sink.health();
+    assert!(h.up && h.error.is_none(), "{h:?}");
+    sim.stop().await;
 }

@@ -775,3 +775,89 @@ client_id = "sim-salesforce-client"
         }
     }
 }
+
+#[tokio::test]
+async fn a_sink_whose_host_does_not_resolve_is_reported_down_while_intake_and_the_other_sinks_run()
+{
+    let Some(ce) = env_with_sinks(Backend::Sqlite, 3, |sim, _| {
+        format!(
+            r#"
+[admin]
+metrics_public = true
+[outbound]
+allow = ["127.0.0.1:{}"]
+[sinks.hubspot]
+kind = "hubspot"
+base_url = "{}/hubspot"
+token = "pat-na1-driftbridge-sim"
+[sinks.gone]
+kind = "hubspot"
+base_url = "https://crm.no-such-host.invalid"
+token = "t"
+"#,
+            sim.addr.port(),
+            sim.base_url()
+        )
+    })
+    .await
+    else {
+        return;
+    };
+    let env = &ce.env;
+    let mut config = env.config.clone();
+    config.admin.token = Some(drift_types::Secret::new("admin-token-for-tests-0123456789"));
+    let running = driftbridge::serve::start(&config, true).await.unwrap();
+    let store = running.queue.store().clone();
+    let ids = conversation_ids(&env.sim);
+    push_all(running.addr, &env.sim, &ids[..1], 0).await;
+    wait_until("the HubSpot delivery", Duration::from_secs(30), || async {
+        env.sim.state.crm.dump()["hubspot"]["notes"]
+            .as_array()
+            .is_some_and(|n| n.len() == 1)
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let metrics = http
+        .get(format!("http://{}/metrics", running.addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("driftbridge_sink_up{sink=\"gone\"} 0")
+            && metrics.contains("driftbridge_sink_up{sink=\"hubspot\"} 1"),
+        "{metrics}"
+    );
+    let sinks: Value = http
+        .get(format!("http://{}/admin/sinks", running.addr))
+        .bearer_auth("admin-token-for-tests-0123456789")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sinks["sinks"]["gone"]["up"], false, "{sinks}");
+    assert!(
+        sinks["sinks"]["gone"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("resolv"),
+        "{sinks}"
+    );
+    // The unreachable sink's delivery is retried, not dead.
+    let dead = running.queue.list(JobState::Dead, 5).await.unwrap();
+    assert!(dead.is_empty(), "{dead:?}");
+    assert!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM jobs WHERE name = 'deliver_conversation' \
+             AND state IN ('queued', 'running')"
+        )
+        .await
+            >= 1
+    );
+    running.stop().await;
+}
