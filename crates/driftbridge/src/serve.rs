@@ -125,7 +125,8 @@ pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
     let addr = listener.local_addr()?;
     let (shutdown, rx) = watch::channel(false);
     let mut server_rx = rx.clone();
-    let limits = config.server_limits();
+    let mut limits = config.server_limits();
+    limits.max_connections = connection_cap(limits.max_connections);
     let server = tokio::spawn(async move {
         bridge_web::server::serve(listener, bridge_web::router(state), limits, async move {
             let _ = server_rx.wait_for(|s| *s).await;
@@ -276,5 +277,38 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// File descriptors kept for everything but client connections: the database pool, Drift
+/// and CRM connections, export files, logs. 256 covers the largest pool (`database.
+/// max_connections`) several times over.
+const RESERVED_FDS: u64 = 256;
+
+/// The connection cap the process can honour: the open-file limit is raised to its hard
+/// limit, and the cap kept [`RESERVED_FDS`] below it, so a flood of clients meets the cap
+/// (where idle ones are closed to admit new ones) before "too many open files".
+fn connection_cap(configured: usize) -> usize {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(fds) => {
+            let room =
+                usize::try_from(fds.saturating_sub(RESERVED_FDS).max(16)).unwrap_or(usize::MAX);
+            if room < configured {
+                tracing::warn!(
+                    server.max_connections = configured,
+                    open_files = fds,
+                    effective = room,
+                    "server.max_connections is above what the open-file limit allows; \
+                     capping it (raise `ulimit -n` to allow more)"
+                );
+                room
+            } else {
+                configured
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the open-file limit; keeping server.max_connections");
+            configured
+        }
     }
 }

@@ -440,30 +440,58 @@ async fn silent_slow_and_idle_clients_are_closed_and_a_slow_body_gets_408() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn at_the_connection_cap_new_clients_wait_and_are_served_once_idle_ones_are_closed() {
+async fn at_the_connection_cap_idle_and_slow_clients_make_room_so_healthz_and_webhooks_are_answered()
+ {
     use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
     let mut env = env(bridge_store::Backend::Sqlite, 1).await.unwrap();
-    env.config.server.header_read_timeout_secs = 1;
-    env.config.server.max_connections = 2;
+    // Long enough that only closing idle connections at the cap can explain an answer below.
+    env.config.server.header_read_timeout_secs = 120;
+    env.config.server.max_connections = 20;
     let running = driftbridge::serve::start(&env.config, false).await.unwrap();
-    let _held: Vec<tokio::net::TcpStream> = vec![
-        tokio::net::TcpStream::connect(running.addr).await.unwrap(),
-        tokio::net::TcpStream::connect(running.addr).await.unwrap(),
-    ];
-    // The cap is reached: this one waits in the backlog until an idle one is closed.
-    let mut third = tokio::net::TcpStream::connect(running.addr).await.unwrap();
-    third
+    // Ten times the cap: clients that connect and say nothing, and some that dribble headers.
+    let mut held = Vec::new();
+    for i in 0..200 {
+        let mut s = TcpStream::connect(running.addr).await.unwrap();
+        if i % 4 == 0 {
+            s.write_all(b"POST /webhooks/drift HT").await.unwrap();
+        }
+        held.push(s);
+    }
+    let mut health = TcpStream::connect(running.addr).await.unwrap();
+    health
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
-    let answered = until_closed(&mut third, std::time::Duration::from_secs(15))
+    let answered = until_closed(&mut health, std::time::Duration::from_secs(20))
         .await
-        .expect("served once a slot freed");
+        .expect("healthz answered while the idle clients are held");
     assert!(
         answered.starts_with(b"HTTP/1.1 200"),
         "{}",
         String::from_utf8_lossy(&answered)
     );
+    let id = crate::helpers::conversation_ids(&env.sim)[0];
+    let org = env.sim.state.default_org();
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .unwrap();
+    assert_eq!(
+        post(&http, running.addr, &push(org, id, 1)).await.unwrap(),
+        200
+    );
+    // The oldest idle clients were the ones closed.
+    let mut closed = 0;
+    for s in held.iter_mut().take(50) {
+        if until_closed(s, std::time::Duration::from_millis(200))
+            .await
+            .is_some()
+        {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 50, "the oldest idle connections were closed");
     running.stop().await;
 }
 
