@@ -35,7 +35,16 @@ pub struct DriftConfig {
     pub timeout: Duration,
     /// Retries of one call (5xx, resets, 429) before the job attempt fails.
     pub max_retries: u32,
+    /// Longest wait for room in an org's request budget before a call gives up
+    /// (`None`: wait as long as it takes). Jobs use [`JOB_BUDGET_WAIT`].
+    pub max_budget_wait: Option<Duration>,
 }
+
+/// How long a job waits for room in its org's Drift budget before it gives its worker back
+/// (and is deferred until there is room): a quarter of a second, the pace of two calls at
+/// Drift's 600 a minute, so a job's few calls go through while a backlog that has spent its
+/// budget never holds a worker that another org's event needs.
+pub const JOB_BUDGET_WAIT: Duration = Duration::from_millis(250);
 
 impl Default for DriftConfig {
     fn default() -> Self {
@@ -46,6 +55,7 @@ impl Default for DriftConfig {
             rate_limit_per_minute: 600,
             timeout: Duration::from_secs(30),
             max_retries: 6,
+            max_budget_wait: None,
         }
     }
 }
@@ -230,6 +240,7 @@ impl DriftPool {
             .context("while reading the Drift base URL")?;
         cc.timeout = self.config.timeout;
         cc.max_retries = self.config.max_retries;
+        cc.max_budget_wait = self.config.max_budget_wait;
         cc.budget = RateBudget {
             per_minute: self.config.rate_limit_per_minute,
             burst: None,

@@ -132,7 +132,8 @@ pub async fn sync_once(
     if !checkpoints::try_lock(store, org, &cfg.holder, now, now + lease_ms).await? {
         return Ok(Outcome::Busy);
     }
-    let client = (*drift.client(org).await?).clone();
+    // An export waits for its budget: it is the only work of its own task.
+    let client = drift.client(org).await?.with_max_budget_wait(None);
     let mut opts = ExportOptions::new(Mode::Incremental);
     opts.overlap_ms = cfg.overlap.as_millis() as i64;
     let sync = export::run(

@@ -238,6 +238,18 @@ impl Queue {
     /// Claims up to `max` runnable jobs (queued and due, or running with an expired lease)
     /// for `worker`, oldest first. Expired jobs that used their last attempt go dead instead.
     pub async fn claim(&self, worker: &str, max: usize, now_ms: i64) -> Result<Vec<Job>> {
+        self.claim_skipping(worker, max, now_ms, &[]).await
+    }
+
+    /// [`Queue::claim`], leaving the queued jobs of the orgs in `skip` where they are (orgs
+    /// whose Drift budget is spent for now: their backlog must not take every worker).
+    pub async fn claim_skipping(
+        &self,
+        worker: &str,
+        max: usize,
+        now_ms: i64,
+        skip: &[i64],
+    ) -> Result<Vec<Job>> {
         if max == 0 {
             return Ok(Vec::new());
         }
@@ -255,22 +267,33 @@ impl Queue {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        // Placeholders only: the skipped org ids are bound, never spliced into the text.
+        let skipping = if skip.is_empty() {
+            String::new()
+        } else {
+            let marks: Vec<String> = (0..skip.len()).map(|i| format!("${}", i + 5)).collect();
+            format!(
+                " AND (org_id IS NULL OR org_id NOT IN ({}))",
+                marks.join(", ")
+            )
+        };
         let sql = format!(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = $1, \
              worker = $2, updated_at = $3 WHERE id IN (SELECT id FROM jobs WHERE \
-             (state = 'queued' AND run_at <= $3) OR (state = 'running' AND lease_until < $3) \
+             (state = 'queued' AND run_at <= $3{skipping}) OR (state = 'running' AND lease_until < $3) \
              ORDER BY run_at, id LIMIT $4{lock}) \
              RETURNING id, name, org_id, args, event_id, attempts, max_attempts"
         );
         let lease_ms = self.config.lease.as_millis() as i64;
-        let rows: Vec<JobTuple> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(now_ms + lease_ms)
             .bind(worker)
             .bind(now_ms)
-            .bind(max as i64)
-            .fetch_all(self.store.pool())
-            .await
-            .op("claiming jobs")?;
+            .bind(max as i64);
+        for org in skip {
+            q = q.bind(*org);
+        }
+        let rows: Vec<JobTuple> = q.fetch_all(self.store.pool()).await.op("claiming jobs")?;
         let mut jobs = rows.into_iter().map(job_from).collect::<Result<Vec<_>>>()?;
         jobs.sort_by_key(|j| j.id);
         Ok(jobs)

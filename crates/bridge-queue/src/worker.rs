@@ -87,6 +87,12 @@ impl JobCtx {
 pub trait Handler: Send + Sync + 'static {
     /// Runs one attempt.
     fn handle(&self, ctx: &mut JobCtx) -> impl Future<Output = Result<(), JobError>> + Send;
+
+    /// Orgs whose queued jobs the next claim leaves alone for now (their upstream budget
+    /// is spent), so one org's backlog cannot take every worker.
+    fn paused_orgs(&self) -> Vec<i64> {
+        Vec::new()
+    }
 }
 
 /// Counters of what the workers did.
@@ -179,7 +185,12 @@ pub async fn run_workers<H: Handler>(
             permits.push(p);
         }
         let jobs = match queue
-            .claim(&config.worker_id, permits.len(), drift_types::now_ms())
+            .claim_skipping(
+                &config.worker_id,
+                permits.len(),
+                drift_types::now_ms(),
+                &handler.paused_orgs(),
+            )
             .await
         {
             Ok(jobs) => jobs,

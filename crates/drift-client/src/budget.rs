@@ -81,11 +81,26 @@ impl Budget {
 
     /// Waits until one more request may be sent, and accounts it.
     pub async fn acquire(&self, clock: &dyn Clock) {
+        // An unbounded wait always ends in room.
+        let _ = self.acquire_within(clock, None).await;
+    }
+
+    /// [`Budget::acquire`], but gives up without accounting anything once it would have
+    /// waited longer than `max` in all (waiters race for each freed slot, so one wait is
+    /// never longer than an interval while the sum can be). Answers when to come back: when
+    /// half a burst has refilled, so a job's few calls then go through. (A job worker uses it
+    /// to give its slot back instead of sleeping on one token's budget.)
+    pub async fn acquire_within(
+        &self,
+        clock: &dyn Clock,
+        max: Option<Duration>,
+    ) -> Result<(), Duration> {
+        let started = clock.now();
         loop {
             let now = clock.now();
             let wait = self.with(|s| {
                 if s.paused_until > now {
-                    return Some(s.paused_until - now);
+                    return Some((s.paused_until - now, s.paused_until - now));
                 }
                 let tat = s.tat.max(now);
                 let level = tat + s.interval - now;
@@ -95,12 +110,16 @@ impl Budget {
                     s.in_flight += 1;
                     None
                 } else {
-                    Some(level - capacity)
+                    let wait = level - capacity;
+                    Some((wait, wait + s.interval * s.burst.div_ceil(2)))
                 }
             });
             match wait.flatten() {
-                None => return,
-                Some(d) => clock.sleep(d).await,
+                None => return Ok(()),
+                Some((d, back)) if max.is_some_and(|m| now - started + d > m) => {
+                    return Err(back);
+                }
+                Some((d, _)) => clock.sleep(d).await,
             }
         }
     }
@@ -178,6 +197,30 @@ mod tests {
         }
         // 2 at once, then 3 more at one per second.
         assert_eq!(clock.now(), Duration::from_secs(3));
+    }
+
+    #[tokio::test]
+    async fn a_bounded_acquire_waits_a_short_while_and_gives_up_on_a_long_one_without_spending() {
+        let clock = ManualClock::default();
+        let b = Budget::new(RateBudget {
+            per_minute: 60,
+            burst: Some(1),
+        });
+        let max = Some(Duration::from_millis(1500));
+        assert_eq!(b.acquire_within(&clock, max).await, Ok(()));
+        // The next slot is a second away: within the bound, so it waits.
+        assert_eq!(b.acquire_within(&clock, max).await, Ok(()));
+        assert_eq!(clock.now(), Duration::from_secs(1));
+        // The next is a second away, over this bound: refused, to come back when the wait
+        // and half a burst (one call) have passed ...
+        let short = Some(Duration::from_millis(500));
+        assert_eq!(
+            b.acquire_within(&clock, short).await,
+            Err(Duration::from_secs(2))
+        );
+        // ... and spent nothing: the next unbounded acquire is one interval later, not two.
+        b.acquire(&clock).await;
+        assert_eq!(clock.now(), Duration::from_secs(2));
     }
 
     #[tokio::test]

@@ -33,6 +33,9 @@ pub struct ClientConfig {
     pub max_retries: u32,
     /// First backoff; doubles per retry.
     pub backoff_base: Duration,
+    /// Longest wait for room in the request budget before a call gives up with
+    /// [`Error::BudgetSpent`] (`None`: wait as long as it takes, as an export does).
+    pub max_budget_wait: Option<Duration>,
     /// Longest backoff.
     pub backoff_cap: Duration,
 }
@@ -47,6 +50,7 @@ impl Default for ClientConfig {
             max_retries: 6,
             backoff_base: Duration::from_millis(200),
             backoff_cap: Duration::from_secs(30),
+            max_budget_wait: None,
         }
     }
 }
@@ -104,6 +108,8 @@ pub(crate) enum Idempotent {
 #[derive(Clone, Debug)]
 pub struct DriftClient {
     inner: Arc<Inner>,
+    /// This handle's longest wait for budget room (handles share the budget itself).
+    max_budget_wait: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -188,6 +194,7 @@ impl DriftClient {
             .build()
             .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
         Ok(Self {
+            max_budget_wait: config.max_budget_wait,
             inner: Arc::new(Inner {
                 http,
                 budget: Budget::new(config.budget),
@@ -197,6 +204,16 @@ impl DriftClient {
                 stats: Stats::default(),
             }),
         })
+    }
+
+    /// Another handle on the same token, budget and counters whose calls wait for budget room
+    /// at most `max` (`None`: as long as it takes). Jobs give their worker back rather than
+    /// wait; an export on the same budget waits.
+    pub fn with_max_budget_wait(&self, max: Option<Duration>) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            max_budget_wait: max,
+        }
     }
 
     /// What the client did so far.
@@ -248,7 +265,16 @@ impl DriftClient {
         let mut refreshed = false;
         loop {
             let token = inner.tokens.token().await?;
-            inner.budget.acquire(inner.clock.as_ref()).await;
+            if let Err(wait) = inner
+                .budget
+                .acquire_within(inner.clock.as_ref(), self.max_budget_wait)
+                .await
+            {
+                return Err(Error::BudgetSpent {
+                    endpoint: req.endpoint,
+                    wait,
+                });
+            }
             inner.stats.requests.fetch_add(1, Ordering::Relaxed);
             let mut rb = inner
                 .http

@@ -57,6 +57,15 @@ pub enum Error {
         #[source]
         source: Option<Box<Error>>,
     },
+    /// The token's request budget had no room within the client's `max_budget_wait`; the
+    /// call was not sent.
+    #[error("{endpoint}: this token's request budget has no room for {wait:?}; not sent")]
+    BudgetSpent {
+        /// Endpoint name.
+        endpoint: &'static str,
+        /// How long until there is room.
+        wait: Duration,
+    },
     /// The client was configured wrongly.
     #[error("invalid Drift client configuration: {0}")]
     Config(String),
@@ -84,6 +93,8 @@ impl Error {
             Self::Api { status, .. } => matches!(status, 408 | 500 | 502 | 503 | 504),
             Self::Transport { source, .. } => !source.is_builder() && !source.is_redirect(),
             Self::Decode { .. } | Self::Token { .. } | Self::Config(_) => false,
+            // The caller chose not to wait; it decides when to try again.
+            Self::BudgetSpent { .. } => false,
         }
     }
 
@@ -92,6 +103,14 @@ impl Error {
     /// failed token refresh, may work later, so a queue retries it with backoff.
     pub fn is_permanent(&self) -> bool {
         matches!(self.status(), Some(400 | 401 | 403 | 404 | 410 | 422))
+    }
+
+    /// How long until the token's budget has room, when the call gave up on it.
+    pub fn budget_wait(&self) -> Option<Duration> {
+        match self {
+            Self::BudgetSpent { wait, .. } => Some(*wait),
+            _ => None,
+        }
     }
 
     /// How long Drift asked us to wait.

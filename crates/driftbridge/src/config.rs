@@ -416,6 +416,7 @@ impl Config {
             rate_limit_per_minute: self.drift.rate_limit_per_minute,
             timeout: Duration::from_secs(self.drift.timeout_secs),
             max_retries: self.drift.max_retries,
+            max_budget_wait: None,
         }
     }
 

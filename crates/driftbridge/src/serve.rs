@@ -104,7 +104,10 @@ pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
     let oauth_app = config.oauth_app()?;
     let state_key = keyring.primary.derive("oauth state cookie");
     let tenants = tenants_on(config, queue.store().clone(), keyring)?;
-    let drift = Arc::new(DriftPool::new(config.drift()).with_tenants(tenants.clone()));
+    // Jobs give their worker back when an org's budget is spent (scheduled syncs wait).
+    let mut drift_config = config.drift();
+    drift_config.max_budget_wait = Some(bridge_core::drift::JOB_BUDGET_WAIT);
+    let drift = Arc::new(DriftPool::new(drift_config).with_tenants(tenants.clone()));
     let ingestor = Ingestor::spawn(queue.clone(), metrics.clone());
     let state = AppState {
         ingestor,
@@ -201,6 +204,7 @@ pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
         metrics: metrics.clone(),
         sinks,
         skips: Arc::default(),
+        pauses: Arc::default(),
     });
     let wq = queue.clone();
     let workers = tokio::spawn(async move {

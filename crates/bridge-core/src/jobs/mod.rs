@@ -21,7 +21,7 @@ use serde_json::Value;
 pub use conversation::SyncConversation;
 pub use deliver::DeliverConversation;
 pub use kind::JobKind;
-pub use pipeline::{Pipeline, SKIP_NOTICE_INTERVAL, SkipNotices};
+pub use pipeline::{OrgPauses, Pipeline, SKIP_NOTICE_INTERVAL, SkipNotices};
 pub use records::{
     ApplyParticipants, RecordGoalMet, SyncContact, SyncUser, UpsertMeeting, UpsertMessage,
 };
@@ -154,6 +154,44 @@ impl Pipeline {
 
 impl Handler for Pipeline {
     async fn handle(&self, ctx: &mut JobCtx) -> Result<(), JobError> {
+        // A call that found its org's Drift budget spent gave up instead of sleeping on it:
+        // the job waits for the room (no attempt spent) and the org's other queued jobs are
+        // left alone until then, so the worker goes to another org's job.
+        match self.run(ctx).await {
+            Err(JobError::Retry(reason)) => match (budget_wait(&reason), ctx.job.org_id) {
+                (Some(wait), Some(org)) => {
+                    self.pauses
+                        .pause(OrgId(org), std::time::Instant::now() + wait);
+                    self.metrics.inc(
+                        "driftbridge_jobs_budget_deferred_total",
+                        "Job attempts put back because their org's Drift budget had no room.",
+                        crate::metrics::labels(&[("job", &ctx.job.name)]),
+                        1,
+                    );
+                    Err(JobError::Defer {
+                        after: wait,
+                        reason,
+                    })
+                }
+                _ => Err(JobError::Retry(reason)),
+            },
+            other => other,
+        }
+    }
+
+    fn paused_orgs(&self) -> Vec<i64> {
+        self.pauses.paused(std::time::Instant::now())
+    }
+}
+
+/// The wait a Drift call gave up on, anywhere in the error's chain.
+fn budget_wait(e: &anyhow::Error) -> Option<std::time::Duration> {
+    e.chain()
+        .find_map(|c| c.downcast_ref::<drift_client::Error>()?.budget_wait())
+}
+
+impl Pipeline {
+    async fn run(&self, ctx: &mut JobCtx) -> Result<(), JobError> {
         let org = ctx
             .job
             .org_id

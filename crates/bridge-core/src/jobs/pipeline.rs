@@ -26,6 +26,33 @@ pub struct Pipeline {
     pub sinks: Sinks,
     /// When each disconnected org's skipped jobs were last logged.
     pub skips: Arc<SkipNotices>,
+    /// Orgs whose Drift budget is spent, until when.
+    pub pauses: Arc<OrgPauses>,
+}
+
+/// Orgs whose Drift budget a job found spent, each until it has room again: the workers'
+/// claims leave their queued jobs alone meanwhile.
+#[derive(Debug, Default)]
+pub struct OrgPauses {
+    until: Mutex<HashMap<OrgId, Instant>>,
+}
+
+impl OrgPauses {
+    /// Pauses `org` until `until` (a later pause wins).
+    pub fn pause(&self, org: OrgId, until: Instant) {
+        let mut m = self.until.lock();
+        let e = m.entry(org).or_insert(until);
+        if *e < until {
+            *e = until;
+        }
+    }
+
+    /// The orgs still paused at `now` (and forgets the others).
+    pub fn paused(&self, now: Instant) -> Vec<i64> {
+        let mut m = self.until.lock();
+        m.retain(|_, until| *until > now);
+        m.keys().map(|o| o.0).collect()
+    }
 }
 
 /// How often the skipped jobs of one disconnected org are logged: every five minutes is seen
@@ -79,5 +106,19 @@ mod tests {
         // The next line covers the two held back and this one.
         assert_eq!(notices.skipped(a, t0 + SKIP_NOTICE_INTERVAL), Some(3));
         assert_eq!(notices.skipped(a, t0 + SKIP_NOTICE_INTERVAL), None);
+    }
+
+    #[test]
+    fn an_org_is_paused_until_its_latest_pause_ends() {
+        let p = OrgPauses::default();
+        let t0 = Instant::now();
+        p.pause(OrgId(1), t0 + Duration::from_secs(2));
+        p.pause(OrgId(1), t0 + Duration::from_secs(1));
+        p.pause(OrgId(2), t0 + Duration::from_secs(1));
+        let mut now = p.paused(t0);
+        now.sort();
+        assert_eq!(now, vec![1, 2]);
+        assert_eq!(p.paused(t0 + Duration::from_millis(1500)), vec![1]);
+        assert!(p.paused(t0 + Duration::from_secs(2)).is_empty());
     }
 }

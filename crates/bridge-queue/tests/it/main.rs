@@ -348,3 +348,24 @@ async fn a_heartbeat_that_waits_on_the_jobs_own_transaction_does_not_deadlock_it
         assert_eq!(stats.completed.load(Ordering::SeqCst), 1, "{backend:?}");
     }
 }
+
+#[tokio::test]
+async fn a_claim_skipping_paused_orgs_takes_the_others_and_jobs_without_an_org() {
+    for (backend, q, _db) in queues(short_lease()).await {
+        for (org, n) in [(Some(1), 1), (Some(1), 2), (Some(2), 3), (None, 4), (Some(3), 5)] {
+            let j = NewJob {
+                org_id: org,
+                ..job("x", n)
+            };
+            enqueue(&q, &j, 1_000).await;
+        }
+        let got = q.claim_skipping("w", 10, 1_000, &[1, 3]).await.unwrap();
+        let mut orgs: Vec<Option<i64>> = got.iter().map(|j| j.org_id).collect();
+        orgs.sort();
+        assert_eq!(orgs, vec![None, Some(2)], "{backend:?}");
+        // Once unpaused, the skipped jobs are still there, oldest first.
+        let rest = q.claim("w", 10, 1_000).await.unwrap();
+        let ns: Vec<i64> = rest.iter().map(|j| j.args["n"].as_i64().unwrap()).collect();
+        assert_eq!(ns, vec![1, 2, 5], "{backend:?}");
+    }
+}

@@ -5,6 +5,7 @@ mod cli;
 mod crm;
 mod disconnects;
 mod export;
+mod fairness;
 mod gateway;
 mod helpers;
 mod parity;
