@@ -63,18 +63,20 @@ type Reply = oneshot::Sender<Result<Accepted, IngestError>>;
 #[derive(Debug, Clone)]
 pub struct Ingestor {
     tx: mpsc::Sender<(Incoming, Reply)>,
+    queue: Queue,
 }
 
 impl Ingestor {
     /// Starts the committer on `queue`'s store.
     pub fn spawn(queue: Queue, metrics: Arc<Metrics>) -> Self {
         let (tx, rx) = mpsc::channel(CHANNEL);
-        tokio::spawn(committer(queue, metrics, rx));
-        Self { tx }
+        tokio::spawn(committer(queue.clone(), metrics, rx));
+        Self { tx, queue }
     }
 
     /// Stores the event and its jobs durably, or says why not.
     pub async fn ingest(&self, event: Incoming) -> Result<Accepted, IngestError> {
+        let _waiting = self.queue.intake_pending();
         let (reply, rx) = oneshot::channel();
         self.tx
             .send((event, reply))
@@ -135,35 +137,35 @@ async fn commit_batch(
     batch: &[(Incoming, Reply)],
 ) -> Result<Vec<Accepted>, bridge_queue::Error> {
     let now = drift_types::now_ms();
+    let payloads: Vec<String> = batch.iter().map(|(ev, _)| ev.payload.to_string()).collect();
+    let rows: Vec<events::NewEvent<'_>> = batch
+        .iter()
+        .zip(&payloads)
+        .map(|((ev, _), payload)| events::NewEvent {
+            dedup_key: &ev.dedup_key,
+            org_id: ev.org_id,
+            event_type: &ev.event_type,
+            payload,
+            parse_error: ev.parse_error.as_deref(),
+        })
+        .collect();
     let mut tx = queue.store().begin().await?;
+    let ids = events::insert_many(&mut tx, &rows, now).await?;
+    let mut jobs = Vec::new();
     let mut out = Vec::with_capacity(batch.len());
-    for (ev, _) in batch {
-        let id = events::insert(
-            &mut tx,
-            &ev.dedup_key,
-            ev.org_id,
-            &ev.event_type,
-            &ev.payload,
-            now,
-        )
-        .await?;
+    for ((ev, _), id) in batch.iter().zip(ids) {
         match id {
             Some(id) => {
-                if let Some(err) = &ev.parse_error {
-                    events::set_parse_error(&mut tx, id, Some(err)).await?;
-                }
-                for job in &ev.jobs {
-                    let job = NewJob {
-                        event_id: Some(id),
-                        ..job.clone()
-                    };
-                    queue.enqueue(&mut tx, &job, now).await?;
-                }
+                jobs.extend(ev.jobs.iter().map(|job| NewJob {
+                    event_id: Some(id),
+                    ..job.clone()
+                }));
                 out.push(Accepted::New(id));
             }
             None => out.push(Accepted::Duplicate),
         }
     }
+    queue.enqueue_many(&mut tx, &jobs, now).await?;
     tx.commit().await.op("committing intake")?;
     Ok(out)
 }

@@ -1,11 +1,14 @@
 #![doc = include_str!("../README.md")]
 
+mod enqueue;
 mod error;
+mod intake;
+mod org_jobs;
 mod queue;
 mod worker;
 
 pub use error::{Error, Result};
-pub use queue::{
-    Failed, Job, JobRow, JobState, NewJob, Queue, QueueConfig, cancel_org, requeue_cancelled_org,
-};
+pub use intake::{INTAKE_YIELD, IntakeGuard};
+pub use org_jobs::{cancel_org, requeue_cancelled_org};
+pub use queue::{Failed, Job, JobRow, JobState, NewJob, Queue, QueueConfig};
 pub use worker::{Handler, JobCtx, JobError, WorkerConfig, WorkerStats, run_workers};

@@ -8,6 +8,7 @@ use bridge_store::{Backend, Conn, Op, Store};
 use serde_json::Value;
 use tokio::sync::Notify;
 
+use crate::intake::Intake;
 use crate::{Error, Result};
 
 /// PostgreSQL channel that wakes workers when a job is enqueued.
@@ -150,9 +151,10 @@ pub enum Failed {
 /// The queue: the store plus a wake-up signal for workers in this process.
 #[derive(Clone, Debug)]
 pub struct Queue {
-    store: Store,
-    config: QueueConfig,
+    pub(crate) store: Store,
+    pub(crate) config: QueueConfig,
     wake: Arc<Notify>,
+    pub(crate) intake: Arc<Intake>,
 }
 
 type JobTuple = (i64, String, Option<i64>, String, Option<i64>, i64, i64);
@@ -185,6 +187,7 @@ impl Queue {
             store,
             config,
             wake: Arc::new(Notify::new()),
+            intake: Arc::default(),
         }
     }
 
@@ -208,33 +211,6 @@ impl Queue {
         self.wake.notify_one();
     }
 
-    /// Enqueues a job inside the caller's transaction; on PostgreSQL also notifies listening
-    /// workers, which PostgreSQL delivers at commit.
-    pub async fn enqueue(&self, conn: &mut Conn, job: &NewJob, now_ms: i64) -> Result<i64> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO jobs (name, org_id, args, event_id, state, attempts, max_attempts, \
-             run_at, created_at, updated_at) VALUES ($1, $2, $3, $4, 'queued', 0, $5, $6, $6, $6) \
-             RETURNING id",
-        )
-        .bind(&job.name)
-        .bind(job.org_id)
-        .bind(job.args.to_string())
-        .bind(job.event_id)
-        .bind(i64::from(self.config.max_attempts))
-        .bind(now_ms)
-        .fetch_one(&mut *conn)
-        .await
-        .op("enqueueing a job")?;
-        if self.store.backend() == Backend::Postgres {
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(NOTIFY_CHANNEL)
-                .execute(&mut *conn)
-                .await
-                .op("notifying workers")?;
-        }
-        Ok(id)
-    }
-
     /// Claims up to `max` runnable jobs (queued and due, or running with an expired lease)
     /// for `worker`, oldest first. Expired jobs that used their last attempt go dead instead.
     pub async fn claim(&self, worker: &str, max: usize, now_ms: i64) -> Result<Vec<Job>> {
@@ -253,6 +229,10 @@ impl Queue {
         if max == 0 {
             return Ok(Vec::new());
         }
+        // A claim that is lost is redone by the lease running out: it need not wait for the
+        // disk (and must not, on SQLite, after a durable intake commit left the shared
+        // connection at `synchronous = FULL`).
+        let mut tx = self.store.begin_redoable().await?;
         sqlx::query(
             "UPDATE jobs SET state = 'dead', lease_until = NULL, updated_at = $1, \
              finished_at = $1, last_error = COALESCE(last_error || '; ', '') || \
@@ -260,7 +240,7 @@ impl Queue {
              WHERE state = 'running' AND lease_until < $1 AND attempts >= max_attempts",
         )
         .bind(now_ms)
-        .execute(self.store.pool())
+        .execute(&mut *tx)
         .await
         .op("burying expired jobs")?;
         let lock = match self.store.backend() {
@@ -293,7 +273,8 @@ impl Queue {
         for org in skip {
             q = q.bind(*org);
         }
-        let rows: Vec<JobTuple> = q.fetch_all(self.store.pool()).await.op("claiming jobs")?;
+        let rows: Vec<JobTuple> = q.fetch_all(&mut *tx).await.op("claiming jobs")?;
+        tx.commit().await.op("committing a claim")?;
         let mut jobs = rows.into_iter().map(job_from).collect::<Result<Vec<_>>>()?;
         jobs.sort_by_key(|j| j.id);
         Ok(jobs)
@@ -537,42 +518,4 @@ fn truncate(s: &str, max: usize) -> &str {
         end -= 1;
     }
     &s[..end]
-}
-
-/// Cancels every queued job of the org (a disconnected tenant), in the caller's
-/// transaction, with `reason` as their last error; answers how many.
-pub async fn cancel_org(conn: &mut Conn, org: i64, reason: &str, now_ms: i64) -> Result<u64> {
-    Ok(sqlx::query(
-        "UPDATE jobs SET state = 'cancelled', finished_at = $2, updated_at = $2, \
-         last_error = $3 WHERE org_id = $1 AND state = 'queued'",
-    )
-    .bind(org)
-    .bind(now_ms)
-    .bind(reason)
-    .execute(conn)
-    .await
-    .op("cancelling an org's jobs")?
-    .rows_affected())
-}
-
-/// Puts back the org's jobs that were cancelled with `reason` (a disconnect's), with fresh
-/// attempts, in the caller's transaction; answers how many.
-pub async fn requeue_cancelled_org(
-    conn: &mut Conn,
-    org: i64,
-    reason: &str,
-    now_ms: i64,
-) -> Result<u64> {
-    Ok(sqlx::query(
-        "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $2, finished_at = NULL, \
-         updated_at = $2, last_error = NULL \
-         WHERE org_id = $1 AND state = 'cancelled' AND last_error = $3",
-    )
-    .bind(org)
-    .bind(now_ms)
-    .bind(reason)
-    .execute(conn)
-    .await
-    .op("putting back an org's cancelled jobs")?
-    .rows_affected())
 }

@@ -180,6 +180,8 @@ pub async fn run_workers<H: Handler>(
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             _ = shutdown.changed() => break,
         };
+        // Acknowledging webhooks comes first; the jobs are already safe in the queue.
+        queue.intake_idle(crate::intake::INTAKE_YIELD).await;
         let mut permits = vec![first];
         while let Ok(p) = slots.clone().try_acquire_owned() {
             permits.push(p);
@@ -345,7 +347,7 @@ async fn run_one<H: Handler>(
 
 async fn complete_empty(queue: &Queue, job: &Job, stats: &WorkerStats) -> &'static str {
     let done = async {
-        let mut tx = queue.store().begin().await?;
+        let mut tx = queue.store().begin_redoable().await?;
         queue.complete(&mut tx, job, drift_types::now_ms()).await?;
         tx.commit().await.op("committing a completion")?;
         Ok::<_, Error>(())

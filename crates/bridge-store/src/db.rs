@@ -200,7 +200,40 @@ impl Store {
 
     /// Starts a transaction.
     pub async fn begin(&self) -> Result<Tx> {
-        self.pool.begin().await.op("starting a transaction")
+        match self.backend {
+            // Each transaction says its own level: the one SQLite connection is shared by
+            // transactions of both kinds.
+            Backend::Sqlite => {
+                self.pool
+                    .begin_with("PRAGMA synchronous = FULL; BEGIN")
+                    .await
+            }
+            Backend::Postgres => self.pool.begin().await,
+        }
+        .op("starting a transaction")
+    }
+
+    /// A transaction for work that is redone when its commit is lost: a job's rows and its
+    /// completion (the job is still queued or running, and runs again). Its commit does not
+    /// wait for the disk: a process crash keeps it, a power cut or OS crash may drop the last
+    /// such commits. SQLite `synchronous = NORMAL` (WAL), PostgreSQL `synchronous_commit =
+    /// off`. A later [`Store::begin`] commit makes every earlier one durable with it (SQLite
+    /// syncs the whole WAL; PostgreSQL flushes its WAL in order), so what was acknowledged to
+    /// anyone never depends on a relaxed commit.
+    pub async fn begin_redoable(&self) -> Result<Tx> {
+        match self.backend {
+            Backend::Sqlite => {
+                self.pool
+                    .begin_with("PRAGMA synchronous = NORMAL; BEGIN")
+                    .await
+            }
+            Backend::Postgres => {
+                self.pool
+                    .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
+                    .await
+            }
+        }
+        .op("starting a transaction")
     }
 
     /// Closes the pool, waiting for connections to be returned.

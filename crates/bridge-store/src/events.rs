@@ -89,6 +89,88 @@ pub async fn insert(
     .op("storing an event")
 }
 
+/// One event for [`insert_many`].
+#[derive(Debug, Clone, Copy)]
+pub struct NewEvent<'a> {
+    /// De-duplication key.
+    pub dedup_key: &'a str,
+    /// Org, when the envelope said.
+    pub org_id: Option<i64>,
+    /// The `type` as delivered.
+    pub event_type: &'a str,
+    /// The envelope without its `token`, as JSON text.
+    pub payload: &'a str,
+    /// Why its data did not parse, if it did not.
+    pub parse_error: Option<&'a str>,
+}
+
+/// Rows per multi-row statement: 6 parameters each stays far below SQLite's 32,766 and
+/// PostgreSQL's 65,535 bound parameters.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// Inserts the events whose keys are not stored yet, with one multi-row statement per 500;
+/// answers, in order, each one's new row id or `None` for a duplicate (of a stored event or
+/// of an earlier one in `rows`).
+pub async fn insert_many(
+    conn: &mut Conn,
+    rows: &[NewEvent<'_>],
+    now_ms: i64,
+) -> Result<Vec<Option<i64>>> {
+    let mut ids: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    let mut seen = std::collections::HashSet::new();
+    let firsts: Vec<&NewEvent<'_>> = rows.iter().filter(|r| seen.insert(r.dedup_key)).collect();
+    for chunk in firsts.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = String::from(
+            "INSERT INTO events (dedup_key, org_id, event_type, payload, received_at, \
+             parse_error) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let b = i * 6;
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6
+            ));
+        }
+        sql.push_str(" ON CONFLICT (dedup_key) DO NOTHING RETURNING id, dedup_key");
+        let mut q = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql));
+        for r in chunk {
+            q = q
+                .bind(r.dedup_key)
+                .bind(r.org_id)
+                .bind(r.event_type)
+                .bind(r.payload)
+                .bind(now_ms)
+                .bind(r.parse_error);
+        }
+        // RETURNING gives no order: the key says which row each id is.
+        ids.extend(
+            q.fetch_all(&mut *conn)
+                .await
+                .op("storing events")?
+                .into_iter()
+                .map(|(id, key)| (key, id)),
+        );
+    }
+    // The first row with a key gets its id; later rows with the same key are duplicates.
+    let mut given = std::collections::HashSet::new();
+    Ok(rows
+        .iter()
+        .map(|r| {
+            ids.get(r.dedup_key)
+                .copied()
+                .filter(|_| given.insert(r.dedup_key))
+        })
+        .collect())
+}
+
 /// Records why an event's data did not parse (it was stored with no job).
 pub async fn set_parse_error(conn: &mut Conn, id: i64, error: Option<&str>) -> Result<()> {
     sqlx::query("UPDATE events SET parse_error = $2 WHERE id = $1")

@@ -352,7 +352,13 @@ async fn a_heartbeat_that_waits_on_the_jobs_own_transaction_does_not_deadlock_it
 #[tokio::test]
 async fn a_claim_skipping_paused_orgs_takes_the_others_and_jobs_without_an_org() {
     for (backend, q, _db) in queues(short_lease()).await {
-        for (org, n) in [(Some(1), 1), (Some(1), 2), (Some(2), 3), (None, 4), (Some(3), 5)] {
+        for (org, n) in [
+            (Some(1), 1),
+            (Some(1), 2),
+            (Some(2), 3),
+            (None, 4),
+            (Some(3), 5),
+        ] {
             let j = NewJob {
                 org_id: org,
                 ..job("x", n)

@@ -330,3 +330,47 @@ async fn a_delivery_row_is_held_by_one_job_and_records_its_ids() {
         );
     }
 }
+
+#[tokio::test]
+async fn events_inserted_together_keep_their_order_and_duplicates_get_no_id() {
+    for (backend, store, _db) in stores().await {
+        let ev = |key: &'static str, err: Option<&'static str>| events::NewEvent {
+            dedup_key: key,
+            org_id: Some(ORG.0),
+            event_type: "new_message",
+            payload: "{\"type\":\"new_message\"}",
+            parse_error: err,
+        };
+        let mut tx = store.begin().await.unwrap();
+        let first = events::insert_many(&mut tx, &[ev("a", None)], 1)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        // 1,200 rows: three statements; "a" is stored already, "b" comes twice.
+        let keys: Vec<String> = (0..1_200).map(|i| format!("k{i}")).collect();
+        let mut rows = vec![ev("a", None), ev("b", Some("bad shape")), ev("b", None)];
+        rows.extend(keys.iter().map(|k| events::NewEvent {
+            dedup_key: k,
+            ..ev("x", None)
+        }));
+        let mut tx = store.begin().await.unwrap();
+        let ids = events::insert_many(&mut tx, &rows, 2).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(ids.len(), rows.len(), "{backend:?}");
+        assert!(first[0].is_some());
+        assert_eq!((ids[0], ids[2]), (None, None), "{backend:?}: duplicates");
+        let b = ids[1].unwrap();
+        let mut conn = store.acquire().await.unwrap();
+        let stored = events::get(&mut conn, b).await.unwrap().unwrap();
+        assert_eq!(stored.received_at, 2);
+        let malformed = events::malformed(&mut conn, 10).await.unwrap();
+        assert_eq!(malformed.len(), 1);
+        assert_eq!(
+            (malformed[0].id, malformed[0].error.as_str()),
+            (b, "bad shape")
+        );
+        // Every new key got its own id, and the ids follow the rows' order.
+        let fresh: Vec<i64> = ids[3..].iter().map(|i| i.unwrap()).collect();
+        assert!(fresh.windows(2).all(|w| w[0] < w[1]), "{backend:?}");
+    }
+}

@@ -118,7 +118,7 @@ async fn fixed_rate(
     Ok((pct(&lat, 0.5), pct(&lat, 0.99), failed))
 }
 
-async fn noop_server() -> Result<SocketAddr> {
+pub(crate) async fn noop_server() -> Result<SocketAddr> {
     let app = axum::Router::new().route(
         "/webhooks/drift",
         post(|body: axum::body::Bytes| async move {

@@ -6,6 +6,7 @@ pub mod export;
 pub mod ingest;
 mod support;
 pub mod walk;
+pub mod wrk;
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -17,6 +18,9 @@ pub enum BenchCommand {
     Walk(walk::WalkArgs),
     /// Durable webhook acks/s and ack latency at fixed rates, beside a no-op handler.
     Ingest(ingest::IngestArgs),
+    /// Durable intake under wrk (an external load generator), workers running, beside a
+    /// no-op handler.
+    IngestWrk(wrk::WrkArgs),
     /// End-to-end latency from conversation_push to the conversation's rows.
     E2e(ingest::E2eArgs),
     /// Full export against a simulator child process: rows/s, calls versus the minimum, RSS.
@@ -30,6 +34,7 @@ pub async fn run(cmd: BenchCommand, database_url: Option<String>) -> Result<()> 
     match cmd {
         BenchCommand::Walk(a) => walk::walk(a).await,
         BenchCommand::Ingest(a) => ingest::ingest(a, database_url).await,
+        BenchCommand::IngestWrk(a) => wrk::run(a, database_url).await,
         BenchCommand::E2e(a) => ingest::e2e(a, database_url).await,
         BenchCommand::Export(a) => export::run(a).await,
         BenchCommand::Crm(a) => crm::run_all(a, database_url).await,

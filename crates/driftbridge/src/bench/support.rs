@@ -117,13 +117,11 @@ pub(crate) fn bench_config(
             )
         }
     };
-    let mut c = Config::load(
-        None,
-        &Overrides {
-            database_url: Some(url),
-            listen: Some("127.0.0.1:0".into()),
-        },
-    )?;
+    // Built-in settings only: a benchmark measures the same thing on every machine.
+    let mut c = Config::builtin(&Overrides {
+        database_url: Some(url),
+        listen: Some("127.0.0.1:0".into()),
+    })?;
     c.drift.verification_tokens = vec![Secret::new(VERIFY)];
     c.secrets.master_key = Some(bridge_store::vault::MasterKey::generate()?);
     Ok((c, dir))
