@@ -243,24 +243,59 @@ impl Queue {
         .execute(&mut *tx)
         .await
         .op("burying expired jobs")?;
+        // Two claims, each one index range read in order and cut at its limit (a single
+        // `... OR ...` made SQLite read every due job and sort them, on each claim): first
+        // the jobs whose worker was lost, then queued ones.
+        let mut rows = self
+            .claim_where(
+                &mut tx,
+                "state = 'running' AND lease_until < $3",
+                &[],
+                worker,
+                max,
+                now_ms,
+            )
+            .await?;
+        if rows.len() < max {
+            // Placeholders only: the skipped org ids are bound, never spliced into the text.
+            let marks: Vec<String> = (0..skip.len()).map(|i| format!("${}", i + 5)).collect();
+            let queued = if skip.is_empty() {
+                "state = 'queued' AND run_at <= $3".to_owned()
+            } else {
+                format!(
+                    "state = 'queued' AND run_at <= $3 AND (org_id IS NULL OR org_id NOT IN ({}))",
+                    marks.join(", ")
+                )
+            };
+            rows.extend(
+                self.claim_where(&mut tx, &queued, skip, worker, max - rows.len(), now_ms)
+                    .await?,
+            );
+        }
+        tx.commit().await.op("committing a claim")?;
+        let mut jobs = rows.into_iter().map(job_from).collect::<Result<Vec<_>>>()?;
+        jobs.sort_by_key(|j| j.id);
+        Ok(jobs)
+    }
+
+    /// Claims up to `max` jobs matching `filter` (`$3` is now, `$5...` the `extra` ids),
+    /// oldest first.
+    async fn claim_where(
+        &self,
+        conn: &mut Conn,
+        filter: &str,
+        extra: &[i64],
+        worker: &str,
+        max: usize,
+        now_ms: i64,
+    ) -> Result<Vec<JobTuple>> {
         let lock = match self.store.backend() {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
-        // Placeholders only: the skipped org ids are bound, never spliced into the text.
-        let skipping = if skip.is_empty() {
-            String::new()
-        } else {
-            let marks: Vec<String> = (0..skip.len()).map(|i| format!("${}", i + 5)).collect();
-            format!(
-                " AND (org_id IS NULL OR org_id NOT IN ({}))",
-                marks.join(", ")
-            )
-        };
         let sql = format!(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = $1, \
-             worker = $2, updated_at = $3 WHERE id IN (SELECT id FROM jobs WHERE \
-             (state = 'queued' AND run_at <= $3{skipping}) OR (state = 'running' AND lease_until < $3) \
+             worker = $2, updated_at = $3 WHERE id IN (SELECT id FROM jobs WHERE {filter} \
              ORDER BY run_at, id LIMIT $4{lock}) \
              RETURNING id, name, org_id, args, event_id, attempts, max_attempts"
         );
@@ -270,14 +305,10 @@ impl Queue {
             .bind(worker)
             .bind(now_ms)
             .bind(max as i64);
-        for org in skip {
-            q = q.bind(*org);
+        for id in extra {
+            q = q.bind(*id);
         }
-        let rows: Vec<JobTuple> = q.fetch_all(&mut *tx).await.op("claiming jobs")?;
-        tx.commit().await.op("committing a claim")?;
-        let mut jobs = rows.into_iter().map(job_from).collect::<Result<Vec<_>>>()?;
-        jobs.sort_by_key(|j| j.id);
-        Ok(jobs)
+        Ok(q.fetch_all(&mut *conn).await.op("claiming jobs")?)
     }
 
     /// Marks the job done inside the caller's transaction, if this attempt still holds it.

@@ -124,21 +124,7 @@ pub async fn insert_many(
             "INSERT INTO events (dedup_key, org_id, event_type, payload, received_at, \
              parse_error) VALUES ",
         );
-        for i in 0..chunk.len() {
-            let b = i * 6;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6
-            ));
-        }
+        sql.push_str(&crate::warehouse::placeholders(chunk.len(), 6, 1));
         sql.push_str(" ON CONFLICT (dedup_key) DO NOTHING RETURNING id, dedup_key");
         let mut q = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql));
         for r in chunk {

@@ -87,8 +87,9 @@ fn bind<'q>(
     }
 }
 
-/// `($1, $2), ($3, $4)` for `rows` tuples of `width`, numbered from `first`.
-fn placeholders(rows: usize, width: usize, first: usize) -> String {
+/// `($1, $2), ($3, $4)` for `rows` tuples of `width`, numbered from `first` (the VALUES of a
+/// multi-row statement).
+pub fn placeholders(rows: usize, width: usize, first: usize) -> String {
     let mut s = String::with_capacity(rows * width * 5);
     for r in 0..rows {
         if r > 0 {

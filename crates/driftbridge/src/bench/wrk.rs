@@ -181,15 +181,20 @@ pub async fn run(a: WrkArgs, database_url: Option<String>) -> Result<()> {
             );
         }
     }
+    let drain = std::time::Instant::now();
+    let queued = running.queue.pending().await?;
     if !a.no_workers {
         running.drained(Duration::from_millis(50)).await?;
     }
+    let drain = drain.elapsed().as_secs_f64();
     let counts = running.queue.store().table_counts().await?;
     let n = |t: &str| counts.iter().find(|(x, _)| *x == t).map_or(0, |c| c.1);
     println!(
-        "durably stored by {backend}: {} events; their jobs all done: {} messages written",
+        "durably stored by {backend}: {} events; their jobs all done: {} messages written \
+         ({queued} jobs still queued after the last run, drained in {drain:.1} s: {:.0} jobs/s)",
         n("events"),
-        n("messages")
+        n("messages"),
+        queued as f64 / drain.max(0.001)
     );
     running.stop().await;
     sim.stop().await;
