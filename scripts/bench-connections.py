@@ -10,7 +10,7 @@ then in one run:
 
 Only the standard library. Usage (docs/BENCHMARKS.md):
     cargo build --release -p driftbridge
-    python3 scripts/bench_connections.py --idle 2000 --slow 200 --nofile 1024
+    python3 scripts/bench-connections.py --idle 2000 --slow 200 --nofile 1024
 """
 
 import argparse
