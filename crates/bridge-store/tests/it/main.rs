@@ -374,3 +374,40 @@ async fn events_inserted_together_keep_their_order_and_duplicates_get_no_id() {
         assert!(fresh.windows(2).all(|w| w[0] < w[1]), "{backend:?}");
     }
 }
+
+#[tokio::test]
+async fn acknowledged_writes_wait_for_the_disk_and_redoable_ones_do_not_whatever_came_before() {
+    for (backend, store, _db) in stores().await {
+        // SQLite: 2 = FULL, 1 = NORMAL; PostgreSQL: on / off. Alternate, since the one
+        // SQLite connection carries both kinds.
+        let (durable, relaxed) = match backend {
+            Backend::Sqlite => ("2", "1"),
+            Backend::Postgres => ("on", "off"),
+        };
+        for _ in 0..2 {
+            let mut tx = store.begin_redoable().await.unwrap();
+            assert_eq!(level(backend, &mut tx).await, relaxed, "{backend:?}");
+            tx.commit().await.unwrap();
+            let mut tx = store.begin().await.unwrap();
+            assert_eq!(level(backend, &mut tx).await, durable, "{backend:?}");
+            tx.commit().await.unwrap();
+        }
+    }
+}
+
+/// The commit level the transaction runs at, as the backend reports it.
+async fn level(backend: Backend, tx: &mut bridge_store::Tx) -> String {
+    match backend {
+        Backend::Sqlite => sqlx::query_scalar::<_, i64>("PRAGMA synchronous")
+            .fetch_one(&mut **tx)
+            .await
+            .unwrap()
+            .to_string(),
+        Backend::Postgres => {
+            sqlx::query_scalar::<_, String>("SELECT current_setting('synchronous_commit')")
+                .fetch_one(&mut **tx)
+                .await
+                .unwrap()
+        }
+    }
+}
