@@ -62,7 +62,7 @@ impl SyncConversation {
             self.force,
         )
         .await?;
-        let mut tx = ctx.queue().store().begin_redoable().await?;
+        let mut tx = ctx.begin().await?;
         warehouse::write(&mut tx, &b).await?;
         for d in &deliveries {
             ctx.queue().enqueue(&mut tx, d, now).await?;

@@ -206,7 +206,7 @@ impl Pipeline {
             // A disconnected tenant's events are kept, but nothing is fetched for them;
             // `tenants restore` or a re-install queues them again.
             self.skipped(org, &tenant, &ctx.job.name);
-            let tx = ctx.queue().store().begin_redoable().await?;
+            let tx = ctx.begin().await?;
             return ctx.finish(tx).await;
         }
         // A token speaks for one org: an event for an org with no installed tenant and no

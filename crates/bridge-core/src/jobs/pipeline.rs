@@ -84,7 +84,7 @@ impl SkipNotices {
 
 /// Writes the rows and completes the job in one transaction.
 pub(crate) async fn write(ctx: &mut JobCtx, b: Batch) -> Result<(), JobError> {
-    let mut tx = ctx.queue().store().begin_redoable().await?;
+    let mut tx = ctx.begin().await?;
     warehouse::write(&mut tx, &b).await?;
     ctx.finish(tx).await
 }

@@ -93,7 +93,7 @@ impl ApplyParticipants {
             }
             return write(ctx, b).await;
         }
-        let mut tx = ctx.queue().store().begin_redoable().await?;
+        let mut tx = ctx.begin().await?;
         warehouse::remove_participants(&mut tx, org, conversation, &ids).await?;
         ctx.finish(tx).await
     }
@@ -113,7 +113,7 @@ impl JobKind for RecordGoalMet {
 impl RecordGoalMet {
     pub(crate) async fn run(self, org: OrgId, ctx: &mut JobCtx) -> Result<(), JobError> {
         let event = ctx.job.event_id.unwrap_or(0);
-        let mut tx = ctx.queue().store().begin_redoable().await?;
+        let mut tx = ctx.begin().await?;
         warehouse::record_goal_met(&mut tx, org, &self.goal, event).await?;
         ctx.finish(tx).await
     }
