@@ -9,14 +9,14 @@
 //! job tolerates: they are upserts).
 
 use anyhow::Result;
-use bridge_queue::{NewJob, Queue};
+use bridge_queue::Queue;
 use bridge_store::tenants as store_tenants;
 use bridge_store::{Conn, Op, events};
 use drift_client::TokenSet;
-use drift_types::{OrgId, WebhookEvent};
+use drift_types::OrgId;
 use serde::Serialize;
 
-use crate::jobs::jobs_for;
+use crate::jobs::jobs_for_stored;
 use crate::tenants::{DISCONNECT_CANCEL, Tenants};
 
 /// Events read per query while queueing them again.
@@ -47,7 +47,10 @@ pub async fn restore(tenants: &Tenants, queue: &Queue, org: OrgId) -> Result<Rec
     };
     let mut tx = queue.store().begin().await?;
     let now = drift_types::now_ms();
-    store_tenants::mark_restored(&mut tx, org, now).await?;
+    if !store_tenants::mark_restored(&mut tx, org, now).await? {
+        // Another process restored it meanwhile, and queued what was skipped.
+        return Ok(Reconnected::default());
+    }
     let mut out = requeue(&mut tx, queue, org, since, 0).await?;
     tx.commit().await.op("committing a restore")?;
     out.1.was_revoked = true;
@@ -118,29 +121,22 @@ async fn requeue(
         let page = events::for_org_since(conn, org.0, since, after_id, PAGE).await?;
         let Some(last) = page.last() else { break };
         after_id = last.id;
+        let mut jobs = Vec::new();
         for ev in page {
             // The disconnect itself is not replayed.
             if ev.event_type == "app_disconnected" {
                 continue;
             }
-            let data = ev.payload.get("data").cloned().unwrap_or_default();
-            let Ok(typed) = WebhookEvent::from_parts(&ev.event_type, &data) else {
-                out.events_unreadable += 1;
-                continue;
-            };
-            let jobs = jobs_for(&typed, ev.org_id.map(OrgId));
-            if jobs.is_empty() {
-                continue;
+            match jobs_for_stored(&ev) {
+                Ok(made) if made.is_empty() => {}
+                Ok(made) => {
+                    jobs.extend(made);
+                    out.events_replayed += 1;
+                }
+                Err(_) => out.events_unreadable += 1,
             }
-            for j in jobs {
-                let job = NewJob {
-                    event_id: Some(ev.id),
-                    ..j
-                };
-                queue.enqueue(conn, &job, now).await?;
-            }
-            out.events_replayed += 1;
         }
+        queue.enqueue_many(conn, &jobs, now).await?;
     }
     Ok((after_id, out))
 }

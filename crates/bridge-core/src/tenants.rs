@@ -105,11 +105,6 @@ impl Tenants {
         self.put_tokens(conn, org, tokens).await
     }
 
-    /// The store the tenants live in.
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
     async fn put_tokens(
         &self,
         conn: &mut bridge_store::Conn,

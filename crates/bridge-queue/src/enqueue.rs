@@ -29,13 +29,7 @@ impl Queue {
         .fetch_one(&mut *conn)
         .await
         .op("enqueueing a job")?;
-        if self.store.backend() == Backend::Postgres {
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(NOTIFY_CHANNEL)
-                .execute(&mut *conn)
-                .await
-                .op("notifying workers")?;
-        }
+        self.notify_workers(conn).await?;
         Ok(id)
     }
 
@@ -66,7 +60,15 @@ impl Queue {
             }
             q.execute(&mut *conn).await.op("enqueueing jobs")?;
         }
-        if !jobs.is_empty() && self.store.backend() == Backend::Postgres {
+        if !jobs.is_empty() {
+            self.notify_workers(conn).await?;
+        }
+        Ok(())
+    }
+
+    /// On PostgreSQL, wakes the workers listening in every process (delivered at commit).
+    async fn notify_workers(&self, conn: &mut Conn) -> Result<()> {
+        if self.store.backend() == Backend::Postgres {
             sqlx::query("SELECT pg_notify($1, '')")
                 .bind(NOTIFY_CHANNEL)
                 .execute(&mut *conn)
@@ -75,9 +77,7 @@ impl Queue {
         }
         Ok(())
     }
-}
 
-impl Queue {
     /// Marks a webhook as waiting to be stored (intake calls it; the guard ends it).
     pub fn intake_pending(&self) -> IntakeGuard {
         self.intake.pending.fetch_add(1, Ordering::AcqRel);

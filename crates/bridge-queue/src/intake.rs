@@ -21,6 +21,11 @@ pub(crate) struct Intake {
 /// workers still claim a batch every 20 ms, so the queue keeps draining.
 pub const INTAKE_YIELD: Duration = Duration::from_millis(20);
 
+/// Longest a job's transaction waits for webhooks that are being stored: on SQLite's one
+/// connection each job statement would otherwise queue in front of intake's commit. Short,
+/// so a steady stream of webhooks slows the jobs only a little.
+pub(crate) const INTAKE_FIRST: Duration = Duration::from_millis(2);
+
 /// Counts one webhook waiting to be stored until dropped.
 #[derive(Debug)]
 pub struct IntakeGuard(pub(crate) Arc<Intake>);

@@ -257,11 +257,11 @@ impl Queue {
             )
             .await?;
         if rows.len() < max {
-            // Placeholders only: the skipped org ids are bound, never spliced into the text.
-            let marks: Vec<String> = (0..skip.len()).map(|i| format!("${}", i + 5)).collect();
             let queued = if skip.is_empty() {
                 "state = 'queued' AND run_at <= $3".to_owned()
             } else {
+                // Placeholders only: the skipped org ids are bound, never spliced in.
+                let marks: Vec<String> = (0..skip.len()).map(|i| format!("${}", i + 5)).collect();
                 format!(
                     "state = 'queued' AND run_at <= $3 AND (org_id IS NULL OR org_id NOT IN ({}))",
                     marks.join(", ")

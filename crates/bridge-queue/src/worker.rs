@@ -62,16 +62,11 @@ pub struct JobCtx {
     finished: bool,
 }
 
-/// How long a job's transaction waits for webhooks that are being stored: on SQLite's one
-/// connection each job statement would otherwise queue in front of intake's commit. Short,
-/// so a steady stream of webhooks slows the jobs only a little.
-const INTAKE_FIRST: std::time::Duration = std::time::Duration::from_millis(2);
-
 impl JobCtx {
     /// Starts the job's transaction (redoable: a lost commit means the job runs again),
     /// after letting webhooks that are being stored go first, for a moment.
     pub async fn begin(&self) -> Result<Tx, JobError> {
-        self.queue.intake_idle(INTAKE_FIRST).await;
+        self.queue.intake_idle(crate::intake::INTAKE_FIRST).await;
         Ok(self.queue.store().begin_redoable().await?)
     }
 

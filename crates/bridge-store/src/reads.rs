@@ -71,14 +71,6 @@ pub async fn longest_transcript(store: &Store) -> Result<Option<(i64, String)>> 
     .op("reading the longest transcript")
 }
 
-/// How many webhook events are stored (the demo refuses a database that holds some).
-pub async fn event_count(store: &Store) -> Result<i64> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM events")
-        .fetch_one(store.pool())
-        .await
-        .op("counting stored events")
-}
-
 /// The stored webhook payloads of an org (JSON text, without tokens).
 pub async fn event_payloads(store: &Store, org: OrgId) -> Result<Vec<String>> {
     sqlx::query_scalar("SELECT payload FROM events WHERE org_id = $1")

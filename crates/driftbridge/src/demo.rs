@@ -122,8 +122,15 @@ pub async fn run(
             .insert(target.into(), serde_json::from_value(spec)?);
     }
     let running = crate::serve::start(&config, true).await?;
-    let held = running.queue.pending().await?
-        + bridge_store::reads::event_count(running.queue.store()).await?;
+    let held: i64 = running
+        .queue
+        .store()
+        .table_counts()
+        .await?
+        .iter()
+        .filter(|(t, _)| ["events", "jobs"].contains(t))
+        .map(|(_, n)| n)
+        .sum();
     if held > 0 {
         running.stop().await;
         bail!("the demo needs an empty database and {url} already holds events or jobs");

@@ -1,10 +1,10 @@
 //! Operator commands: `replay` and `jobs`.
 
 use anyhow::{Context, Result, anyhow, bail};
-use bridge_core::jobs::jobs_for;
+use bridge_core::jobs::jobs_for_stored;
 use bridge_queue::{JobState, NewJob, Queue};
 use bridge_store::events;
-use drift_types::{ConversationId, OrgId, WebhookEvent};
+use drift_types::{ConversationId, OrgId};
 
 use crate::config::Config;
 
@@ -74,25 +74,15 @@ pub async fn replay_conversation(
 /// `replay --event ID`: run a stored event's jobs again.
 pub async fn replay_event(config: &Config, id: i64) -> Result<()> {
     let queue = crate::serve::open_existing_queue(config).await?;
-    let mut conn = queue.store().pool().acquire().await?;
+    let mut conn = queue.store().acquire().await?;
     let ev = events::get(&mut conn, id)
         .await?
         .ok_or_else(|| anyhow!("no stored event {id}"))?;
-    drop(conn);
-    let data = ev.payload.get("data").cloned().unwrap_or_default();
-    let typed = WebhookEvent::from_parts(&ev.event_type, &data)
+    let jobs = jobs_for_stored(&ev)
         .with_context(|| format!("event {id} ({}) does not parse", ev.event_type))?;
     // It parses now: it is no longer a malformed event.
-    let mut conn = queue.store().acquire().await?;
     events::set_parse_error(&mut conn, id, None).await?;
     drop(conn);
-    let jobs: Vec<NewJob> = jobs_for(&typed, ev.org_id.map(OrgId))
-        .into_iter()
-        .map(|j| NewJob {
-            event_id: Some(id),
-            ..j
-        })
-        .collect();
     if jobs.is_empty() {
         println!("event {id} ({}) makes no jobs", ev.event_type);
         return Ok(());

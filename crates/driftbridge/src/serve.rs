@@ -44,7 +44,6 @@ pub struct Running {
 /// How often token uses are written to the audit table.
 const AUDIT_FLUSH: Duration = Duration::from_secs(5);
 
-/// Opens the configured database (applying migrations) and the queue on it.
 /// Opens the queue on an existing database, for commands that read or change what `serve`
 /// stored: a SQLite file that does not exist is an error, not a new empty database.
 pub async fn open_existing_queue(config: &Config) -> Result<Queue> {
@@ -62,6 +61,7 @@ pub async fn open_existing_queue(config: &Config) -> Result<Queue> {
     open_queue(config).await
 }
 
+/// Opens the configured database (applying migrations) and the queue on it.
 pub async fn open_queue(config: &Config) -> Result<Queue> {
     let store = Store::connect_with(
         config.database.url.expose(),

@@ -87,6 +87,22 @@ pub fn replay_job(org: OrgId, id: ConversationId, sinks: &[String]) -> NewJob {
     .to_job(Some(org))
 }
 
+/// The jobs a stored event makes when it runs again (`replay --event`, a reconnect), each
+/// tagged with the event; an error when its data does not parse.
+pub fn jobs_for_stored(
+    ev: &bridge_store::events::StoredEvent,
+) -> Result<Vec<NewJob>, drift_types::webhook::WebhookDataError> {
+    let data = ev.payload.get("data").cloned().unwrap_or_default();
+    let typed = WebhookEvent::from_parts(&ev.event_type, &data)?;
+    Ok(jobs_for(&typed, ev.org_id.map(OrgId))
+        .into_iter()
+        .map(|j| NewJob {
+            event_id: Some(ev.id),
+            ..j
+        })
+        .collect())
+}
+
 /// The jobs for an event. Events that need no work here (unknown types, and those handled by
 /// later features such as GDPR) make none: they are stored all the same.
 pub fn jobs_for(event: &WebhookEvent, org: Option<OrgId>) -> Vec<NewJob> {
