@@ -61,7 +61,10 @@ pub(crate) struct Files {
     manifest: Mutex<Manifest>,
 }
 
-fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+pub(crate) fn io<'a>(
+    op: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> Error + 'a {
     move |source| Error::Io {
         op,
         path: path.to_owned(),
@@ -210,7 +213,7 @@ impl Files {
     }
 }
 
-fn write_part(format: FileFormat, t: &Table, rows: &[Row], path: &Path) -> Result<()> {
+pub(crate) fn write_part(format: FileFormat, t: &Table, rows: &[Row], path: &Path) -> Result<()> {
     let file = File::create(path).map_err(io("creating", path))?;
     match format {
         FileFormat::Jsonl => {
@@ -259,7 +262,7 @@ fn write_part(format: FileFormat, t: &Table, rows: &[Row], path: &Path) -> Resul
     }
 }
 
-fn read_part(format: FileFormat, t: &Table, path: &Path) -> Result<Vec<Row>> {
+pub(crate) fn read_part(format: FileFormat, t: &Table, path: &Path) -> Result<Vec<Row>> {
     let corrupt = |message: String| Error::Corrupt {
         path: path.to_owned(),
         message,
@@ -310,9 +313,9 @@ fn read_part(format: FileFormat, t: &Table, path: &Path) -> Result<Vec<Row>> {
     }
 }
 
-/// Every committed row of `table` in a file destination, in commit order: what a reader
-/// following the manifest sees.
-pub fn read_table(dir: &Path, table: &Table) -> Result<Vec<Row>> {
+/// The format of a file destination and its committed part files by table, as its manifest
+/// lists them.
+pub(crate) fn committed_parts(dir: &Path) -> Result<(FileFormat, BTreeMap<String, Vec<String>>)> {
     let path = dir.join(MANIFEST);
     let m: Manifest = serde_json::from_slice(&fs::read(&path).map_err(io("reading", &path))?)
         .map_err(|e| Error::Corrupt {
@@ -323,8 +326,15 @@ pub fn read_table(dir: &Path, table: &Table) -> Result<Vec<Row>> {
         path,
         message: "no format recorded".into(),
     })?;
+    Ok((format, m.parts))
+}
+
+/// Every committed row of `table` in a file destination, in commit order: what a reader
+/// following the manifest sees.
+pub fn read_table(dir: &Path, table: &Table) -> Result<Vec<Row>> {
+    let (format, parts) = committed_parts(dir)?;
     let mut out = Vec::new();
-    for rel in m.parts.get(table.name).into_iter().flatten() {
+    for rel in parts.get(table.name).into_iter().flatten() {
         out.extend(read_part(format, table, &dir.join(rel))?);
     }
     Ok(out)

@@ -6,6 +6,7 @@ pub mod engine;
 mod error;
 mod files;
 mod parquet_file;
+mod purge;
 pub mod rows;
 mod target;
 
@@ -16,4 +17,5 @@ pub use engine::{
 };
 pub use error::{Error, Result};
 pub use files::{FileFormat, read_table};
+pub use purge::{Purged, purge};
 pub use target::Target;

@@ -199,6 +199,15 @@ impl Sink for AnySink {
             AnySink::Http(s) => s.deliver(b, doc, prior).await,
         }
     }
+
+    async fn erase(&self, r: &crate::sink::ErasureRequest) -> Result<u32, SinkError> {
+        match self {
+            AnySink::Hubspot(s) => s.erase(r).await,
+            AnySink::Salesforce(s) => s.erase(r).await,
+            AnySink::Marketo(s) => s.erase(r).await,
+            AnySink::Http(s) => s.erase(r).await,
+        }
+    }
 }
 
 /// A configured, built sink: its name, routing and a throttle gate shared by its jobs.
@@ -308,7 +317,7 @@ impl NamedSink {
         self.health.lock().clone()
     }
 
-    fn observe(&self, r: &Result<Delivered, SinkError>) {
+    fn observe<T>(&self, r: &Result<T, SinkError>) {
         let error = match r {
             Err(e @ SinkError::Retry { .. }) => Some(error_chain(e)),
             _ => None,
@@ -330,7 +339,7 @@ impl NamedSink {
 
     /// Whether this sink receives the bundle.
     pub fn routes(&self, b: &ConversationBundle) -> bool {
-        (self.orgs.is_empty() || self.orgs.contains(&b.org.0)) && self.filter.matches(b)
+        self.serves(b.org.0) && self.filter.matches(b)
     }
 
     /// The rendered document and its content hash (hex SHA-256 of its JSON).
@@ -338,6 +347,18 @@ impl NamedSink {
         let doc = self.sink.render(b);
         let hash = content_hash(&doc);
         (doc, hash)
+    }
+
+    /// Whether every erasure in its orgs is announced to this sink, whether or not it
+    /// received the person (an HTTP endpoint may hold anything); a CRM sink is told only of
+    /// records its deliveries created.
+    pub fn told_of_every_erasure(&self) -> bool {
+        matches!(self.sink, AnySink::Http(_))
+    }
+
+    /// Whether this sink serves `org`.
+    pub fn serves(&self, org: i64) -> bool {
+        self.orgs.is_empty() || self.orgs.contains(&org)
     }
 
     /// Delivers, unless the sink is paused by a throttle; a throttle pauses every job of
@@ -348,6 +369,19 @@ impl NamedSink {
         doc: &Value,
         prior: &Prior,
     ) -> Result<Delivered, SinkError> {
+        self.unpaused()?;
+        let r = self.sink.deliver(b, doc, prior).await;
+        self.after(r)
+    }
+
+    /// Erases what this sink holds of a person ([`Sink::erase`]), under the same throttle.
+    pub async fn erase(&self, r: &crate::sink::ErasureRequest) -> Result<u32, SinkError> {
+        self.unpaused()?;
+        let r = self.sink.erase(r).await;
+        self.after(r)
+    }
+
+    fn unpaused(&self) -> Result<(), SinkError> {
         let paused = *self.paused_until.lock();
         if let Some(until) = paused {
             let now = Instant::now();
@@ -358,7 +392,11 @@ impl NamedSink {
                 ));
             }
         }
-        let r = self.sink.deliver(b, doc, prior).await;
+        Ok(())
+    }
+
+    /// Records the health an answer shows and pauses the sink on a throttle.
+    fn after<T>(&self, r: Result<T, SinkError>) -> Result<T, SinkError> {
         self.observe(&r);
         if let Err(SinkError::Throttled { after, .. }) = &r {
             let until = Instant::now() + *after;

@@ -7,6 +7,7 @@ pub mod deliveries;
 mod error;
 pub mod events;
 mod migrate;
+pub mod privacy;
 pub mod reads;
 pub mod tables;
 pub mod tenants;

@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_deliveries.sql")),
     (5, include_str!("../migrations/0005_event_errors.sql")),
     (6, include_str!("../migrations/0006_tenant_disconnects.sql")),
+    (7, include_str!("../migrations/0007_privacy.sql")),
 ];
 
 /// Arbitrary constant naming driftbridge's migration lock.

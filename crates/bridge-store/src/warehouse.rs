@@ -6,10 +6,11 @@
 //! twice changes nothing the second time. A parent in the batch brings its complete child
 //! set: children it no longer has are deleted, the rest upserted.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use drift_types::{OrgId, webhook::PlaybookGoalMet};
 
+use crate::privacy::{Scrubbed, Tombstones};
 use crate::tables::{Batch, ColumnType, Row, TABLES, Table, Value};
 use crate::{Conn, Op, Result};
 
@@ -37,8 +38,32 @@ fn max_params(conn: &Conn) -> usize {
 const MAX_ROWS: usize = 1_000;
 
 /// Upserts every row of the batch; answers how many rows changed (inserted, updated or
-/// deleted).
+/// deleted). Rows about an erased person are dropped first ([`write_checked`]).
 pub async fn write(conn: &mut Conn, batch: &Batch) -> Result<u64> {
+    Ok(write_checked(conn, batch).await?.0)
+}
+
+/// [`write`], answering also what the erasure tombstones dropped from the batch.
+pub async fn write_checked(conn: &mut Conn, batch: &Batch) -> Result<(u64, Scrubbed)> {
+    if batch.is_empty() {
+        return Ok((0, Scrubbed::default()));
+    }
+    crate::privacy::share_erasure_lock(conn, crate::privacy::backend_of(conn)).await?;
+    let orgs: BTreeSet<i64> = batch
+        .tables()
+        .flat_map(|(_, rows)| rows.iter().filter_map(|r| r.first()?.as_i64()))
+        .collect();
+    let orgs: Vec<i64> = orgs.into_iter().collect();
+    let tombstones = Tombstones::load(conn, &orgs).await?;
+    if tombstones.is_empty() {
+        return Ok((upsert(conn, batch).await?, Scrubbed::default()));
+    }
+    let mut batch = batch.clone();
+    let scrubbed = tombstones.scrub(&mut batch);
+    Ok((upsert(conn, &batch).await?, scrubbed))
+}
+
+async fn upsert(conn: &mut Conn, batch: &Batch) -> Result<u64> {
     let mut changed = 0;
     let max_params = max_params(conn);
     for t in TABLES.iter() {
@@ -298,13 +323,24 @@ pub async fn set_user_availability(
     )
 }
 
-/// Records a `playbook_goal_met` event (one row per conversation, playbook and goal).
+/// Records a `playbook_goal_met` event (one row per conversation, playbook and goal); answers
+/// false, writing nothing, when it is about an erased person.
 pub async fn record_goal_met(
     conn: &mut Conn,
     org: OrgId,
     g: &PlaybookGoalMet,
     event_id: i64,
-) -> Result<()> {
+) -> Result<bool> {
+    crate::privacy::share_erasure_lock(conn, crate::privacy::backend_of(conn)).await?;
+    let t = Tombstones::load(conn, &[org.0]).await?;
+    if t.conversation(org.0, g.conversation_id.0)
+        || g.contact_id.is_some_and(|c| t.contact(org.0, c.0))
+        || g.contact_email
+            .as_deref()
+            .is_some_and(|e| t.email(org.0, e))
+    {
+        return Ok(false);
+    }
     sqlx::query(
         "INSERT INTO playbook_goals_met (org_id, conversation_id, playbook_id, goal_id, goal_name, \
          contact_id, event_id) VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -318,8 +354,8 @@ pub async fn record_goal_met(
     .bind(&g.goal_name)
     .bind(g.contact_id.map(|x| x.0))
     .bind(event_id)
-    .execute(conn)
+    .execute(&mut *conn)
     .await
     .op("recording a goal")?;
-    Ok(())
+    Ok(true)
 }

@@ -62,6 +62,9 @@ pub struct SimConfig {
     pub token: Option<String>,
     /// Webhook delivery.
     pub webhooks: WebhookConfig,
+    /// How long after `POST /gdpr/delete` the org's data is erased and the
+    /// `gdpr_delete_requested` webhook sent (Drift erases asynchronously; 0 by default).
+    pub gdpr_delete_delay: Duration,
 }
 
 impl SimConfig {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow, bail};
 use bridge_export::{self as export, Destination, ExportOptions, Mode, Progress, Summary, Target};
 use bridge_store::Store;
+use bridge_store::privacy::Tombstones;
 use bridge_store::tables::Stream;
 use clap::Args;
 use drift_client::DriftClient;
@@ -92,6 +93,7 @@ pub async fn run(config: &Config, a: ExportArgs, mode: Mode) -> Result<()> {
     let pool = crate::drift_access::drift_pool(config, "export").await?;
     let org = crate::drift_access::resolve_org(config, a.org, &pool).await?;
     let client: DriftClient = (*pool.client(org).await?).clone();
+    opts.tombstones = erased_people(config, org).await?;
     let dest = Destination::open(&target, org)
         .await
         .with_context(|| format!("while opening {target}"))?;
@@ -151,6 +153,23 @@ fn print_summary(s: &Summary, target: &Target, json: bool) {
         "  API calls {}, 429 answers {}, retries {}",
         s.api_calls, s.responses_429, s.retries
     );
+}
+
+/// The org's erasure tombstones from the configured database (none when it does not exist
+/// yet), so that an export to any destination leaves erased people out.
+async fn erased_people(config: &Config, org: OrgId) -> Result<Tombstones> {
+    let url = config.database.url.expose();
+    if bridge_store::sqlite_file(url).is_some_and(|f| !f.exists()) {
+        return Ok(Tombstones::default());
+    }
+    let store = Store::connect(url)
+        .await
+        .context("while reading erasures from the configured database")?;
+    let mut conn = store.acquire().await?;
+    let t = Tombstones::load(&mut conn, &[org.0]).await?;
+    drop(conn);
+    store.close().await;
+    Ok(t)
 }
 
 /// Contact ids that the org's stored webhook events reference.

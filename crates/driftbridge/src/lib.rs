@@ -9,6 +9,7 @@ mod config_keys;
 pub mod demo;
 pub mod drift_access;
 pub mod export_cmd;
+pub mod gdpr_cmd;
 pub mod ops;
 pub mod progress;
 pub mod serve;

@@ -10,7 +10,7 @@ use drift_types::Secret;
 
 use driftbridge::bench::{self, BenchCommand};
 use driftbridge::config::{self, Config, Overrides};
-use driftbridge::{demo, ops, serve, tenants_cmd};
+use driftbridge::{demo, gdpr_cmd, ops, serve, tenants_cmd};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -67,6 +67,10 @@ enum Command {
     /// Inspect and retry jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// GDPR: erase a person everywhere driftbridge wrote them, list erasures, export what is
+    /// held about a person (docs/PRIVACY.md).
+    #[command(subcommand)]
+    Gdpr(GdprCommand),
     /// Inspect stored webhook events.
     #[command(subcommand)]
     Events(EventsCommand),
@@ -120,6 +124,56 @@ enum ConfigCommand {
     Check,
     /// Print the commented default configuration.
     Defaults,
+}
+
+#[derive(Debug, Subcommand)]
+enum GdprCommand {
+    /// Erase a person: Drift's `POST /gdpr/delete` (unless --local-only), every stored row about
+    /// them, their data in stored events and jobs, a tombstone so nothing writes them again,
+    /// and one erase job per sink (a running `serve` does those).
+    Delete {
+        /// The person's email (any case).
+        email: String,
+        /// Only this org (default: every org that holds the email; with Drift, the token's).
+        #[arg(long)]
+        org: Option<i64>,
+        /// Do not call Drift: erase only what driftbridge holds.
+        #[arg(long)]
+        local_only: bool,
+    },
+    /// Remove every erased person from export directories (the configured database's
+    /// erasures): parts holding one are written again without them, atomically.
+    Purge {
+        /// jsonl:DIR, csv:DIR or parquet:DIR (repeatable).
+        #[arg(long = "dir", required = true)]
+        dirs: Vec<String>,
+    },
+    /// Every erasure: when, what was erased where, and each sink's state. Holds no personal
+    /// data (the subject is a keyed digest).
+    Log {
+        /// How many, newest first.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write one JSON document with everything held about a person: stored rows, delivery
+    /// records with the CRM ids, and (unless --local-only) what Drift's `POST /gdpr/retrieve`
+    /// answers.
+    Export {
+        /// The person's email.
+        email: String,
+        /// Only this org.
+        #[arg(long)]
+        org: Option<i64>,
+        /// Do not ask Drift.
+        #[arg(long)]
+        local_only: bool,
+        /// Write here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -303,6 +357,21 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Airbyte(c) => bridge_export::airbyte::run(c.into()).await,
         Command::Keys(KeysCommand::Generate) => ops::keys_generate(),
         Command::Keys(KeysCommand::Rotate) => ops::keys_rotate(&load(None)?).await,
+        Command::Gdpr(GdprCommand::Delete {
+            email,
+            org,
+            local_only,
+        }) => gdpr_cmd::delete(&load(None)?, &email, org, local_only).await,
+        Command::Gdpr(GdprCommand::Purge { dirs }) => gdpr_cmd::purge(&load(None)?, &dirs).await,
+        Command::Gdpr(GdprCommand::Log { limit, json }) => {
+            gdpr_cmd::log(&load(None)?, limit, json).await
+        }
+        Command::Gdpr(GdprCommand::Export {
+            email,
+            org,
+            local_only,
+            out,
+        }) => gdpr_cmd::export(&load(None)?, &email, org, local_only, out.as_deref()).await,
         Command::Tenants(TenantsCommand::List) => tenants_cmd::list(&load(None)?).await,
         Command::Tenants(TenantsCommand::Revoke { org, yes, force }) => {
             tenants_cmd::revoke(&load(None)?, org, tenants_cmd::RevokeFlags { yes, force }).await

@@ -63,7 +63,17 @@ impl SyncConversation {
         )
         .await?;
         let mut tx = ctx.begin().await?;
-        warehouse::write(&mut tx, &b).await?;
+        let (_, scrubbed) = warehouse::write_checked(&mut tx, &b).await?;
+        if scrubbed.conversations.contains(&self.conversation_id.0) {
+            // An erased person's conversation (Drift may serve it until its own erasure
+            // completes): nothing of it is written or delivered.
+            bridge_store::privacy::forget_job_data(&mut tx, ctx.job.id, ctx.job.event_id).await?;
+            tracing::info!(
+                conversation.id = self.conversation_id.0,
+                "not synced: the conversation belongs to an erased person"
+            );
+            return ctx.finish(tx).await;
+        }
         for d in &deliveries {
             ctx.queue().enqueue(&mut tx, d, now).await?;
         }

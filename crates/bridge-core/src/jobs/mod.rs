@@ -8,6 +8,7 @@
 
 mod conversation;
 mod deliver;
+mod erasure;
 mod kind;
 mod pipeline;
 mod records;
@@ -20,6 +21,7 @@ use serde_json::Value;
 
 pub use conversation::SyncConversation;
 pub use deliver::DeliverConversation;
+pub use erasure::{EraseFromSink, EraseSubject, Request as ErasureRequest, SinkRoute, erase_in};
 pub use kind::JobKind;
 pub use pipeline::{OrgPauses, Pipeline, SKIP_NOTICE_INTERVAL, SkipNotices};
 pub use records::{
@@ -48,6 +50,10 @@ pub enum Job {
     SyncUser(SyncUser),
     /// [`DisconnectTenant`].
     DisconnectTenant(DisconnectTenant),
+    /// [`EraseSubject`].
+    EraseSubject(EraseSubject),
+    /// [`EraseFromSink`].
+    EraseFromSink(Box<EraseFromSink>),
 }
 
 impl Job {
@@ -66,6 +72,8 @@ impl Job {
             UpsertMeeting::NAME => Job::UpsertMeeting(Box::new(UpsertMeeting::decode(args)?)),
             SyncUser::NAME => Job::SyncUser(SyncUser::decode(args)?),
             DisconnectTenant::NAME => Job::DisconnectTenant(DisconnectTenant::decode(args)?),
+            EraseSubject::NAME => Job::EraseSubject(EraseSubject::decode(args)?),
+            EraseFromSink::NAME => Job::EraseFromSink(Box::new(EraseFromSink::decode(args)?)),
             other => return Err(JobError::Permanent(anyhow!("no handler for job {other:?}"))),
         })
     }
@@ -104,7 +112,7 @@ pub fn jobs_for_stored(
 }
 
 /// The jobs for an event. Events that need no work here (unknown types, and those handled by
-/// later features such as GDPR) make none: they are stored all the same.
+/// later features) make none: they are stored all the same.
 pub fn jobs_for(event: &WebhookEvent, org: Option<OrgId>) -> Vec<NewJob> {
     use WebhookEvent as E;
     let sync = |id: ConversationId| SyncConversation::new(id, event.event_type()).to_job(org);
@@ -139,6 +147,11 @@ pub fn jobs_for(event: &WebhookEvent, org: Option<OrgId>) -> Vec<NewJob> {
         .to_job(org),
         E::UserAvailabilityUpdated(u) => SyncUser { user_id: u.user_id }.to_job(org),
         E::AppDisconnected(_) => DisconnectTenant {}.to_job(org),
+        E::GdprDeleteRequested(g) => EraseSubject {
+            email: g.email.clone(),
+            requested_at: g.requested_at.map(|t| t.0),
+        }
+        .to_job(org),
         _ => return Vec::new(),
     };
     vec![job]
@@ -213,8 +226,19 @@ impl Pipeline {
             .org_id
             .map(OrgId)
             .ok_or_else(|| JobError::Permanent(anyhow!("the event had no orgId")))?;
+        if ctx.job.args.get("erased").is_some() {
+            // An erasure redacted this job's arguments: there is nothing left to run.
+            let tx = ctx.begin().await?;
+            return ctx.finish(tx).await;
+        }
         let job = Job::decode(&ctx.job.name, &ctx.job.args)?;
-        if !matches!(job, Job::DisconnectTenant(_))
+        // These run whatever the tenant's state, and call no Drift API: a disconnected org's
+        // people are erased all the same.
+        let tenant_free = matches!(
+            job,
+            Job::DisconnectTenant(_) | Job::EraseSubject(_) | Job::EraseFromSink(_)
+        );
+        if !tenant_free
             && let Some(t) = self.drift.tenants()
             && let Some(tenant) = t.get(org).await?
             && tenant.status != "active"
@@ -228,9 +252,7 @@ impl Pipeline {
         // A token speaks for one org: an event for an org with no installed tenant and no
         // token of its own is kept, and its job ends as a refusal that says so. (A tenant
         // that disconnected has no token either; that case is the skip above, not a refusal.)
-        if !matches!(job, Job::DisconnectTenant(_))
-            && let Err(e) = self.drift.serves(org).await
-        {
+        if !tenant_free && let Err(e) = self.drift.serves(org).await {
             if let Some(refused) = e.downcast_ref::<crate::drift::OrgNotServed>() {
                 tracing::warn!(org.id = org.0, job.name = %ctx.job.name, error = %refused,
                     "refused: no token of this org");
@@ -254,6 +276,8 @@ impl Pipeline {
             Job::UpsertMeeting(j) => j.run(org, ctx).await,
             Job::SyncUser(j) => j.run(self, org, ctx).await,
             Job::DisconnectTenant(j) => j.run(self, org, ctx).await,
+            Job::EraseSubject(j) => j.run(self, org, ctx).await,
+            Job::EraseFromSink(j) => j.run(self, ctx).await,
         }
     }
 }
@@ -298,6 +322,15 @@ mod tests {
             ("sync_user", json!({"user_id": 5})),
             ("disconnect_tenant", json!({})),
             (
+                "erase_subject",
+                json!({"email": "ada@example.com", "requested_at": 1_700_000_000_000_i64}),
+            ),
+            (
+                "erase_from_sink",
+                json!({"sink": "hubspot", "request": {"erasure": 4, "org": 1, "contacts": [3],
+                    "conversations": [7], "records": {"contact": ["101"], "note": ["102"]}}}),
+            ),
+            (
                 "deliver_conversation",
                 json!({"sink": "hubspot", "force": false, "bundle": {
                     "org": 1, "event": "conversation_push",
@@ -324,6 +357,8 @@ mod tests {
                 Job::SyncUser(j) => j.to_job(None),
                 Job::DisconnectTenant(j) => j.to_job(None),
                 Job::UpsertMessage(j) => j.to_job(None),
+                Job::EraseSubject(j) => j.to_job(None),
+                Job::EraseFromSink(j) => j.to_job(None),
                 Job::DeliverConversation(j) => {
                     assert_eq!(j.sink, "hubspot");
                     assert_eq!(j.bundle.conversation.id, ConversationId(7));
@@ -334,7 +369,7 @@ mod tests {
             assert_eq!(again.name, name);
             assert_eq!(again.args, args, "{name} is stored the same way");
         }
-        assert_eq!(kinds.len(), 9, "one stored job of every kind");
+        assert_eq!(kinds.len(), 11, "one stored job of every kind");
     }
 
     #[test]

@@ -85,7 +85,11 @@ impl SkipNotices {
 /// Writes the rows and completes the job in one transaction.
 pub(crate) async fn write(ctx: &mut JobCtx, b: Batch) -> Result<(), JobError> {
     let mut tx = ctx.begin().await?;
-    warehouse::write(&mut tx, &b).await?;
+    let (_, scrubbed) = warehouse::write_checked(&mut tx, &b).await?;
+    if scrubbed.rows > 0 {
+        // Rows of an erased person: the job's arguments and its event held them too.
+        bridge_store::privacy::forget_job_data(&mut tx, ctx.job.id, ctx.job.event_id).await?;
+    }
     ctx.finish(tx).await
 }
 

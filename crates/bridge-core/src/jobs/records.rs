@@ -114,7 +114,9 @@ impl RecordGoalMet {
     pub(crate) async fn run(self, org: OrgId, ctx: &mut JobCtx) -> Result<(), JobError> {
         let event = ctx.job.event_id.unwrap_or(0);
         let mut tx = ctx.begin().await?;
-        warehouse::record_goal_met(&mut tx, org, &self.goal, event).await?;
+        if !warehouse::record_goal_met(&mut tx, org, &self.goal, event).await? {
+            bridge_store::privacy::forget_job_data(&mut tx, ctx.job.id, ctx.job.event_id).await?;
+        }
         ctx.finish(tx).await
     }
 }

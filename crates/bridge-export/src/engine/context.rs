@@ -54,9 +54,10 @@ pub(crate) async fn stored_ids<S: ExportDestination>(sink: &S, name: &str) -> Re
 /// Commits a page of rows with its checkpoints and counts them.
 pub(crate) async fn commit<S: ExportDestination>(
     ctx: &Ctx<S>,
-    b: Batch,
+    mut b: Batch,
     states: Vec<(String, Value)>,
 ) -> Result<()> {
+    ctx.opts.tombstones.scrub(&mut b);
     ctx.progress.count(&b);
     let changed = ctx.sink.commit(b, states).await?;
     ctx.progress.changed.fetch_add(changed, Ordering::Relaxed);

@@ -65,6 +65,9 @@ pub struct ExportOptions {
     pub contacts_from_events: Vec<i64>,
     /// Forget checkpoints and start from the top.
     pub restart: bool,
+    /// Erased people (from the driftbridge store): their rows are dropped before any
+    /// destination sees them, while Drift may still serve them.
+    pub tombstones: bridge_store::privacy::Tombstones,
 }
 
 /// A day in milliseconds.
@@ -87,6 +90,7 @@ impl ExportOptions {
             contacts_from: Vec::new(),
             contacts_from_events: Vec::new(),
             restart: false,
+            tombstones: Default::default(),
         }
     }
 

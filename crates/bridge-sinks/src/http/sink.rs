@@ -129,40 +129,63 @@ impl Sink for HttpSink {
             &content_hash(&json!([b.key(), content_hash(doc)]))[..32]
         );
         let ts = drift_types::now_ms() / 1000;
-        match self.endpoint.deliver(&id, ts, &body).await {
-            Ok(status) => {
-                let mut out = Delivered {
-                    created: 1,
-                    ..Delivered::default()
-                };
-                out.external.insert("webhook_id".into(), id);
-                out.external.insert("status".into(), status.to_string());
-                Ok(out)
-            }
-            Err(DeliveryError::Retry {
-                status: Some(429),
-                retry_after,
-                message,
-            }) => Err(SinkError::throttled(
-                retry_after.unwrap_or(std::time::Duration::from_secs(5)),
-                format!("the endpoint answered 429: {message}"),
-            )
-            .with_status(429)),
-            Err(DeliveryError::Retry {
-                retry_after,
-                status,
-                message,
-            }) => {
-                let e = SinkError::retry_after(
-                    retry_after,
-                    format!(
-                        "the endpoint answered {}: {message}",
-                        status.map_or("nothing".to_owned(), |s| s.to_string())
-                    ),
-                );
-                Err(e.with_status(status))
-            }
-            Err(e) => Err(SinkError::rejected(e.to_string()).with_status(e.status())),
-        }
+        let status = self
+            .endpoint
+            .deliver(&id, ts, &body)
+            .await
+            .map_err(sink_error)?;
+        let mut out = Delivered {
+            created: 1,
+            ..Delivered::default()
+        };
+        out.external.insert("webhook_id".into(), id);
+        out.external.insert("status".into(), status.to_string());
+        Ok(out)
+    }
+
+    /// Sends a signed `contact.erased` event with ids only; its webhook id is the erasure's,
+    /// so a retry is the same message to the receiver.
+    async fn erase(&self, r: &crate::sink::ErasureRequest) -> Result<u32, SinkError> {
+        let body = json!({
+            "type": "contact.erased",
+            "timestamp": drift_types::now_ms(),
+            "data": {"erasure_id": r.erasure, "org_id": r.org, "contact_ids": r.contacts,
+                     "conversation_ids": r.conversations},
+        });
+        let id = format!("msg_erasure_{}_{}", r.org, r.erasure);
+        let ts = drift_types::now_ms() / 1000;
+        self.endpoint
+            .deliver(&id, ts, &serde_json::to_vec(&body).unwrap_or_default())
+            .await
+            .map_err(sink_error)?;
+        Ok(1)
+    }
+}
+
+/// A delivery failure, classified for the queue.
+fn sink_error(e: DeliveryError) -> SinkError {
+    match e {
+        DeliveryError::Retry {
+            status: Some(429),
+            retry_after,
+            message,
+        } => SinkError::throttled(
+            retry_after.unwrap_or(std::time::Duration::from_secs(5)),
+            format!("the endpoint answered 429: {message}"),
+        )
+        .with_status(429),
+        DeliveryError::Retry {
+            retry_after,
+            status,
+            message,
+        } => SinkError::retry_after(
+            retry_after,
+            format!(
+                "the endpoint answered {}: {message}",
+                status.map_or("nothing".to_owned(), |s| s.to_string())
+            ),
+        )
+        .with_status(status),
+        e => SinkError::rejected(e.to_string()).with_status(e.status()),
     }
 }

@@ -232,4 +232,28 @@ impl Sink for HubSpot {
         out.external.insert("note".into(), id);
         Ok(out)
     }
+
+    /// Deletes the notes we created, then erases the contacts with HubSpot's GDPR delete
+    /// (crm-apis.md §7: a plain delete is restorable for 90 days, so it is not used).
+    async fn erase(&self, r: &crate::sink::ErasureRequest) -> Result<u32, SinkError> {
+        let mut n = 0;
+        for id in r.ids("note") {
+            // A 404 (`Ok(None)`): already gone.
+            self.api
+                .send(reqwest::Method::DELETE, &format!("notes/{id}"), None)
+                .await?;
+            n += 1;
+        }
+        for id in r.ids("contact") {
+            self.api
+                .send(
+                    reqwest::Method::POST,
+                    "contacts/gdpr-delete",
+                    Some(&json!({"objectId": id})),
+                )
+                .await?;
+            n += 1;
+        }
+        Ok(n)
+    }
 }

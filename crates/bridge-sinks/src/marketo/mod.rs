@@ -209,14 +209,20 @@ impl Marketo {
     async fn sync_lead(&self, lead: &Value) -> Result<Value, SinkError> {
         let body = json!({"action": "createOrUpdate", "lookupField": "email", "asyncProcessing": false,
                           "input": [lead]});
+        self.post_json("rest/v1/leads.json", &body).await
+    }
+
+    /// POSTs `body` to `path` with a fresh-enough token; Marketo's `success: false` errors
+    /// classified for the queue (an expired token is renewed once).
+    async fn post_json(&self, path: &str, body: &Value) -> Result<Value, SinkError> {
         let mut stale = false;
         for _ in 0..2 {
             let token = self.token(stale).await?;
             let req = self
                 .http
-                .post(format!("{}/rest/v1/leads.json", self.base))
+                .post(format!("{}/{path}", self.base))
                 .bearer_auth(token.expose())
-                .json(&body);
+                .json(body);
             let Reply { status, text, .. } = self.call(req, "Marketo").await?;
             if status != 200 {
                 return Err(by_status(
@@ -320,5 +326,44 @@ impl Sink for Marketo {
             out.external.insert("lead".into(), crate::sink::as_text(id));
         }
         Ok(out)
+    }
+
+    /// Deletes the leads our deliveries wrote (`POST /rest/v1/leads/delete.json`, 300 at a
+    /// time); a lead already gone (Marketo's `1004`) counts as deleted.
+    async fn erase(&self, r: &crate::sink::ErasureRequest) -> Result<u32, SinkError> {
+        let mut n = 0;
+        for chunk in r.ids("lead").chunks(300) {
+            let input: Vec<Value> = chunk
+                .iter()
+                .map(|id| match id.parse::<i64>() {
+                    Ok(i) => json!({"id": i}),
+                    Err(_) => json!({"id": id}),
+                })
+                .collect();
+            let v = self
+                .post_json("rest/v1/leads/delete.json", &json!({"input": input}))
+                .await?;
+            for r in v
+                .get("result")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let status = r.get("status").and_then(Value::as_str);
+                let gone = r
+                    .get("reasons")
+                    .and_then(|x| x.get(0))
+                    .and_then(|x| x.get("code"))
+                    .and_then(Value::as_str)
+                    == Some("1004");
+                if status != Some("deleted") && !gone {
+                    return Err(SinkError::rejected(format!(
+                        "Marketo did not delete lead: {r}"
+                    )));
+                }
+            }
+            n += chunk.len() as u32;
+        }
+        Ok(n)
     }
 }

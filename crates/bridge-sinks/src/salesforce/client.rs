@@ -252,6 +252,13 @@ impl Api {
         }
     }
 
+    /// DELETE by record id; a record already gone (404) is not an error.
+    pub async fn delete(&self, object: &str, id: &str) -> Result<(), SinkError> {
+        self.call(Method::DELETE, &format!("sobjects/{object}/{id}"), None)
+            .await?;
+        Ok(())
+    }
+
     /// Upsert by external id; (id, created).
     pub async fn upsert(
         &self,

@@ -104,6 +104,19 @@ impl Sink for Salesforce {
         out.external.insert("task".into(), id);
         Ok(out)
     }
+
+    /// Deletes the Tasks, then the Lead or Contact, our deliveries wrote. Deleted records sit
+    /// in Salesforce's recycle bin for 15 days (docs/PRIVACY.md).
+    async fn erase(&self, r: &crate::sink::ErasureRequest) -> Result<u32, SinkError> {
+        let mut n = 0;
+        for (role, object) in [("task", "Task"), ("lead", "Lead"), ("contact", "Contact")] {
+            for id in r.ids(role) {
+                self.api.delete(object, id).await?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
 }
 
 impl Salesforce {

@@ -219,6 +219,14 @@ pub trait Sink: Send + Sync {
         doc: &Value,
         prior: &Prior,
     ) -> impl Future<Output = Result<Delivered, SinkError>> + Send;
+
+    /// Deletes (or, for an endpoint, announces the erasure of) what our deliveries wrote
+    /// about an erased person; answers how many records it deleted or told of. A record
+    /// already gone counts as deleted.
+    fn erase(
+        &self,
+        request: &super::ErasureRequest,
+    ) -> impl Future<Output = Result<u32, SinkError>> + Send;
 }
 
 /// Settings every sink has.

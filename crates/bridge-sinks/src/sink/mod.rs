@@ -9,6 +9,7 @@
 
 mod bundle;
 mod contract;
+mod erasure;
 mod filter;
 mod template;
 
@@ -17,5 +18,6 @@ pub use contract::{
     Cause, CommonSpec, Delivered, KeepSecret, Prior, SecretFuture, SecretStore, Sink, SinkError,
     content_hash,
 };
+pub use erasure::ErasureRequest;
 pub use filter::{Condition, Filter, Op};
 pub use template::{FieldMap, JsonTemplate, Template, TemplateError, as_text};

@@ -109,6 +109,13 @@ impl Batch {
             .map_or(&[][..], Vec::as_slice)
     }
 
+    /// Keeps only the rows of `table` for which `keep` answers true.
+    pub fn retain(&mut self, table: &Table, keep: impl FnMut(&Row) -> bool) {
+        if let Some(rows) = self.rows.get_mut(table.position()) {
+            rows.retain(keep);
+        }
+    }
+
     /// Tables with rows, in order.
     pub fn tables(&self) -> impl Iterator<Item = (&'static Table, &[Row])> {
         TABLES

@@ -42,7 +42,14 @@ async fn migrations_run_once_and_reconnecting_keeps_the_data() {
             .fetch_one(again.pool())
             .await
             .unwrap();
-        assert_eq!(n, 6, "{backend:?}: one row per migration file");
+        let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql"))
+            })
+            .count() as i64;
+        assert_eq!(n, files, "{backend:?}: one row per migration file");
         let counts = again.table_counts().await.unwrap();
         assert!(
             counts.contains(&("conversations", 1)),

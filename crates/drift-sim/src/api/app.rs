@@ -4,7 +4,8 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Extension, RawQuery, State};
 use axum::http::StatusCode;
-use drift_types::{ContactId, Data, GdprMessage, GdprRequest, OkResult};
+use drift_types::webhook::GdprDeleteRequested;
+use drift_types::{ContactId, Data, GdprMessage, GdprRequest, OkResult, WebhookEvent};
 use serde_json::{Value, json};
 
 use crate::middleware::Caller;
@@ -63,7 +64,8 @@ pub async fn gdpr_retrieve(
     ))
 }
 
-/// `POST /gdpr/delete`: erases the email's contacts and conversations.
+/// `POST /gdpr/delete`: answers at once; after `gdpr_delete_delay` erases the email's contacts
+/// and conversations and sends `gdpr_delete_requested` `{email, requestedAt}`.
 pub async fn gdpr_delete(
     State(st): St,
     Extension(caller): Extension<Caller>,
@@ -77,7 +79,20 @@ pub async fn gdpr_delete(
             req.email
         )));
     }
-    st.world.lock().org_mut(caller.org)?.erase_email(&req.email);
+    st.world.lock().org(caller.org)?;
+    // Like Drift, the erasure happens later; then the org's webhook says so.
+    let (st, org, email) = (st.clone(), caller.org, req.email.clone());
+    tokio::spawn(async move {
+        tokio::time::sleep(st.config.gdpr_delete_delay).await;
+        if let Ok(o) = st.world.lock().org_mut(org) {
+            o.erase_email(&email);
+        }
+        let event = WebhookEvent::GdprDeleteRequested(GdprDeleteRequested {
+            email,
+            requested_at: Some(drift_types::EpochMillis(drift_types::now_ms())),
+        });
+        st.webhooks.send(st.webhooks.envelopes(org, &[event]));
+    });
     Ok(Json(Data {
         data: GdprMessage {
             message: "Your delete is processing".into(),

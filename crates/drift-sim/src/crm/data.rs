@@ -15,6 +15,8 @@ pub struct HubSpotData {
     /// Notes by id.
     pub notes: BTreeMap<u64, Record>,
     pub(crate) by_email: HashMap<String, u64>,
+    /// Emails GDPR-deleted before any contact had them: never to be created.
+    pub(crate) blocklist: HashSet<String>,
     pub(crate) next_id: u64,
     pub(crate) ten_secondly: Window,
     pub(crate) secondly: Window,

@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
@@ -13,7 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 
-use super::common::{Answer, FaultMode, Record, Target};
+use super::common::{Answer, Record, Target};
+use super::hubspot_gate::{admit, error, not_found, rejected, with};
 use super::state::CrmState;
 
 /// Contact properties HubSpot knows by default.
@@ -43,25 +43,6 @@ const NOTE_PROPS: &[&str] = &[
     "hs_attachment_ids",
     "drift_conversation_id",
 ];
-
-fn error(status: StatusCode, category: &str, message: impl Into<String>) -> Response {
-    (
-        status,
-        Json(
-            json!({"status": "error", "message": message.into(), "category": category,
-                    "correlationId": format!("sim-{}", drift_types::now_ms())}),
-        ),
-    )
-        .into_response()
-}
-
-fn not_found() -> Response {
-    error(
-        StatusCode::NOT_FOUND,
-        "OBJECT_NOT_FOUND",
-        "resource not found",
-    )
-}
 
 fn object_json(r: &Record) -> Value {
     let mut props: Map<String, Value> = r.fields.clone().into_iter().collect();
@@ -111,101 +92,6 @@ fn properties(object: &str, body: &Value) -> Result<BTreeMap<String, Value>, Res
     Ok(out)
 }
 
-/// Auth, latency, faults and the 10-second (or search per-second) bucket.
-async fn admit(st: &CrmState, headers: &HeaderMap, search: bool) -> Result<HeaderMap, Response> {
-    let fault = st.enter(Target::Hubspot).await;
-    let s = st.settings.lock().clone();
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if token != Some(s.hubspot_token.as_str()) {
-        return Err(error(
-            StatusCode::UNAUTHORIZED,
-            "INVALID_AUTHENTICATION",
-            "Authentication credentials not found. This API supports OAuth 2.0 authentication.",
-        ));
-    }
-    let limited = |policy: &str, message: &str, wait_ms: u64| {
-        st.count(Target::Hubspot, |c| {
-            c.throttled += u64::from(fault.is_none())
-        });
-        let mut r = (
-            StatusCode::TOO_MANY_REQUESTS,
-            Json(
-                json!({"status": "error", "message": message, "errorType": "RATE_LIMIT",
-                        "correlationId": "sim", "policyName": policy, "requestId": "sim"}),
-            ),
-        )
-            .into_response();
-        let h = r.headers_mut();
-        h.insert("x-hubspot-ratelimit-interval-milliseconds", wait_ms.into());
-        h.insert("x-hubspot-ratelimit-max", s.hubspot_per_10s.into());
-        h.insert("x-hubspot-ratelimit-remaining", 0.into());
-        r
-    };
-    match fault {
-        Some(FaultMode::RateLimit) => {
-            return Err(limited(
-                "TEN_SECONDLY_ROLLING",
-                "You have reached your ten_secondly_rolling limit.",
-                10_000,
-            ));
-        }
-        Some(FaultMode::Unavailable) => {
-            return Err(error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "SERVICE_UNAVAILABLE",
-                "The service is temporarily unavailable",
-            ));
-        }
-        None => {}
-    }
-    let mut data = st.hubspot.lock();
-    let mut out = HeaderMap::new();
-    if search {
-        if data
-            .secondly
-            .take(s.hubspot_search_per_sec, Duration::from_secs(1))
-            .is_err()
-        {
-            return Err(limited(
-                "SECONDLY",
-                "You have reached your secondly limit.",
-                1000,
-            ));
-        }
-    } else {
-        match data
-            .ten_secondly
-            .take(s.hubspot_per_10s, Duration::from_secs(10))
-        {
-            Ok(left) => {
-                out.insert("x-hubspot-ratelimit-max", s.hubspot_per_10s.into());
-                out.insert("x-hubspot-ratelimit-remaining", left.into());
-                out.insert("x-hubspot-ratelimit-interval-milliseconds", 10_000.into());
-            }
-            Err(_) => {
-                return Err(limited(
-                    "TEN_SECONDLY_ROLLING",
-                    "You have reached your ten_secondly_rolling limit.",
-                    10_000,
-                ));
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn with(h: HeaderMap, status: StatusCode, body: Value) -> Response {
-    (status, h, Json(body)).into_response()
-}
-
-fn rejected(st: &CrmState, r: Response) -> Response {
-    st.count(Target::Hubspot, |c| c.rejected += 1);
-    r
-}
-
 type St = State<Arc<CrmState>>;
 
 /// Creates a contact or note, with inline associations.
@@ -227,6 +113,18 @@ fn create(st: &CrmState, object: &str, body: &Value) -> Result<(u64, Value), Res
                         StatusCode::BAD_REQUEST,
                         "VALIDATION_ERROR",
                         "A contact needs at least one of email, firstname, lastname",
+                    ),
+                ));
+            }
+            if let Some(e) = props.get("email").and_then(Value::as_str)
+                && data.blocklist.contains(&e.to_lowercase())
+            {
+                return Err(rejected(
+                    st,
+                    error(
+                        StatusCode::BAD_REQUEST,
+                        "VALIDATION_ERROR",
+                        "this email was GDPR-deleted and is blocklisted",
                     ),
                 ));
             }
@@ -397,6 +295,74 @@ async fn patch_object(
     Ok(with(h, StatusCode::OK, json))
 }
 
+/// `DELETE /{object}/{id}`: 204, or 404 when no such object exists (a plain delete; HubSpot
+/// keeps it restorable for 90 days, the simulator does not).
+async fn delete_object(
+    State(st): St,
+    Path((object, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Answer {
+    let h = admit(&st, &headers, false).await?;
+    let id: u64 = id.parse().map_err(|_| not_found())?;
+    let mut data = st.hubspot.lock();
+    let removed = data.table(&object).and_then(|t| t.remove(&id));
+    if removed.is_none() {
+        return Err(not_found());
+    }
+    data.by_email.retain(|_, v| *v != id);
+    drop(data);
+    st.wrote(Target::Hubspot, &object, "delete", &id.to_string());
+    Ok((StatusCode::NO_CONTENT, h).into_response())
+}
+
+/// `POST /contacts/gdpr-delete` `{objectId, idProperty?}`: erases the contact and its
+/// associations for good; an email that matches no contact joins the blocklist (204 both).
+async fn gdpr_delete(
+    State(st): St,
+    Path(object): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Answer {
+    let h = admit(&st, &headers, false).await?;
+    let Some(key) = body.get("objectId").and_then(|v| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }) else {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            "objectId is required",
+        ));
+    };
+    if object != "contacts" {
+        return Err(not_found());
+    }
+    let by_email = body.get("idProperty").and_then(Value::as_str) == Some("email");
+    let mut data = st.hubspot.lock();
+    let id = if by_email {
+        data.by_email.get(&key.to_lowercase()).copied()
+    } else {
+        key.parse().ok()
+    };
+    let removed = id.and_then(|i| data.contacts.remove(&i));
+    match (removed, id) {
+        (Some(_), Some(i)) => {
+            data.by_email.retain(|_, v| *v != i);
+            for n in data.notes.values_mut() {
+                n.associations.retain(|a| a != &i.to_string());
+            }
+            drop(data);
+            st.wrote(Target::Hubspot, "contacts", "gdpr_delete", &i.to_string());
+        }
+        _ if by_email => {
+            data.blocklist.insert(key.to_lowercase());
+        }
+        _ => return Err(not_found()),
+    }
+    Ok((StatusCode::NO_CONTENT, h).into_response())
+}
+
 async fn batch_upsert(
     State(st): St,
     Path(object): Path<String>,
@@ -542,7 +508,11 @@ fn object_routes() -> Router<Arc<CrmState>> {
         .route("/{object}", post(post_object))
         .route("/{object}/batch/upsert", post(batch_upsert))
         .route("/{object}/search", post(search))
-        .route("/{object}/{id}", get(get_object).patch(patch_object))
+        .route("/{object}/gdpr-delete", post(gdpr_delete))
+        .route(
+            "/{object}/{id}",
+            get(get_object).patch(patch_object).delete(delete_object),
+        )
 }
 
 /// `/hubspot/...` routes.

@@ -97,6 +97,53 @@ impl Drop for Flight<'_> {
 
 /// `POST /marketo/rest/v1/leads.json`.
 async fn leads(State(st): St, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    call(&st, &headers, &body, sync_leads).await
+}
+
+/// `POST /marketo/rest/v1/leads/delete.json`: `{"input": [{"id": N}]}`, at most 300; each
+/// lead answers `deleted`, or `skipped` with reason `1004` when no such lead exists.
+async fn delete_leads(State(st): St, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    call(&st, &headers, &body, remove_leads).await
+}
+
+fn remove_leads(st: &CrmState, req: Value) -> Response {
+    let inputs = req
+        .get("input")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if inputs.is_empty() || inputs.len() > 300 {
+        return failure("1003", "input must hold 1 to 300 leads");
+    }
+    let mut results = Vec::new();
+    for i in inputs {
+        let Some(id) = i.get("id").and_then(Value::as_u64) else {
+            return failure("1003", "each input needs a numeric id");
+        };
+        let mut data = st.marketo.lock();
+        match data.leads.remove(&id) {
+            Some(_) => {
+                data.by_email.retain(|_, v| *v != id);
+                drop(data);
+                st.wrote(Target::Marketo, "leads", "delete", &id.to_string());
+                results.push(json!({"id": id, "status": "deleted"}));
+            }
+            None => results.push(json!({"id": id, "status": "skipped",
+                "reasons": [{"code": "1004", "message": "Lead not found"}]})),
+        }
+    }
+    Json(json!({"requestId": format!("sim#{}", drift_types::now_ms()), "success": true, "result": results}))
+        .into_response()
+}
+
+/// One REST call: the token, faults, the concurrency and 20-second limits, then `op` on the
+/// JSON body.
+async fn call(
+    st: &CrmState,
+    headers: &HeaderMap,
+    body: &[u8],
+    op: fn(&CrmState, Value) -> Response,
+) -> Response {
     let concurrent = st.marketo_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     let _f = Flight(&st.marketo_in_flight);
     let fault = st.enter(Target::Marketo).await;
@@ -143,9 +190,13 @@ async fn leads(State(st): St, headers: HeaderMap, body: axum::body::Bytes) -> Re
             ),
         );
     }
-    let Ok(req) = serde_json::from_slice::<Value>(&body) else {
+    let Ok(req) = serde_json::from_slice::<Value>(body) else {
         return failure("609", "Invalid JSON");
     };
+    op(st, req)
+}
+
+fn sync_leads(st: &CrmState, req: Value) -> Response {
     let action = req
         .get("action")
         .and_then(Value::as_str)
@@ -228,4 +279,5 @@ pub fn routes() -> Router<Arc<CrmState>> {
     Router::new()
         .route("/identity/oauth/token", get(token).post(token))
         .route("/rest/v1/leads.json", post(leads))
+        .route("/rest/v1/leads/delete.json", post(delete_leads))
 }

@@ -16,6 +16,7 @@
 mod common;
 mod data;
 pub mod hubspot;
+mod hubspot_gate;
 pub mod marketo;
 pub mod salesforce;
 mod state;

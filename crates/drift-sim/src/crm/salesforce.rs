@@ -282,6 +282,26 @@ async fn update(
     Ok((StatusCode::NO_CONTENT, h).into_response())
 }
 
+/// `DELETE .../sobjects/{object}/{id}`: 204, or 404 `NOT_FOUND` when no such record exists.
+async fn delete_record(
+    State(st): St,
+    Path((_v, object, id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Answer {
+    let h = admit(&st, &headers).await?;
+    let removed = st
+        .salesforce
+        .lock()
+        .objects
+        .get_mut(&object)
+        .and_then(|m| m.remove(&id));
+    if removed.is_none() {
+        return Err(not_found());
+    }
+    st.wrote(Target::Salesforce, &object, "delete", &id);
+    Ok((StatusCode::NO_CONTENT, h).into_response())
+}
+
 async fn get_record(
     State(st): St,
     Path((_v, object, id)): Path<(String, String, String)>,
@@ -478,7 +498,7 @@ pub fn routes() -> Router<Arc<CrmState>> {
         .route("/services/data/{version}/sobjects/{object}", post(create))
         .route(
             "/services/data/{version}/sobjects/{object}/{id}",
-            get(get_record).patch(update),
+            get(get_record).patch(update).delete(delete_record),
         )
         .route(
             "/services/data/{version}/sobjects/{object}/{field}/{value}",

@@ -10,5 +10,6 @@ mod gateway;
 mod helpers;
 mod parity;
 mod pipeline;
+mod privacy;
 mod processes;
 mod tenants;

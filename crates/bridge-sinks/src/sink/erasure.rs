@@ -1,0 +1,34 @@
+//! What a sink is told when a person is erased: ids only, never the erased data. A CRM sink
+//! deletes the records our deliveries created (their ids came back in the delivery records);
+//! the HTTP sink sends a signed `contact.erased` event. Deleting is idempotent: a record that
+//! is already gone counts as deleted, so a retried erase job changes nothing.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One erasure, as one sink is told it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ErasureRequest {
+    /// driftbridge's erasure id (`driftbridge gdpr log`).
+    pub erasure: i64,
+    /// The Drift org.
+    pub org: i64,
+    /// The person's Drift contact ids.
+    #[serde(default)]
+    pub contacts: Vec<i64>,
+    /// Their Drift conversation ids.
+    #[serde(default)]
+    pub conversations: Vec<i64>,
+    /// The CRM ids our deliveries to this sink recorded, by role (`contact`, `note`, `lead`,
+    /// `task`), each once.
+    #[serde(default)]
+    pub records: BTreeMap<String, Vec<String>>,
+}
+
+impl ErasureRequest {
+    /// The recorded ids of one role.
+    pub fn ids(&self, role: &str) -> &[String] {
+        self.records.get(role).map_or(&[], Vec::as_slice)
+    }
+}

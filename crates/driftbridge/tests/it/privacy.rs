@@ -1,0 +1,485 @@
+//! GDPR erasure end to end: a person with three conversations delivered to every sink is
+//! erased by Drift's `gdpr_delete_requested`; afterwards no byte of their email, name or a
+//! message phrase is left in the database files (or a `pg_dump`), the CRM simulators, or
+//! what a re-delivered webhook, a sync or an export writes; everybody else's rows are as
+//! they were.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use bridge_queue::JobState;
+use bridge_store::sqlx::Row as _;
+use bridge_store::tables::{ColumnType, TABLES};
+use bridge_store::{Backend, Store};
+use drift_sim::SimHandle;
+use drift_types::webhook::GdprDeleteRequested;
+use drift_types::{
+    AuthorType, ContactId, ConversationId, EpochMillis, Secret, WebhookEnvelope, WebhookEvent,
+};
+use serde_json::{Value, json};
+
+use crate::crm::{CrmEnv, crm_env};
+use crate::helpers::*;
+
+const EMAIL: &str = "zephyrine.quillfeather@erasure.example";
+const FIRST: &str = "Zephyrine";
+const LAST: &str = "Quillfeather";
+const PHRASE: &str = "violet ledger beneath the marmalade";
+
+/// The person: a contact renamed to unique strings, given three more conversations (their
+/// contact messages re-authored), one message carrying the phrase.
+struct Person {
+    contact: i64,
+    conversations: BTreeSet<i64>,
+}
+
+fn make_person(sim: &SimHandle) -> Person {
+    let org = org(sim);
+    let mut world = sim.state.world.lock();
+    let o = world.orgs.get_mut(&org).unwrap();
+    let mut ids: Vec<ConversationId> = o.conversations.keys().copied().collect();
+    ids.sort();
+    let contact = o.conversations[&ids[0]].conversation.contact_id.unwrap();
+    let c = o.contacts.get_mut(&contact).unwrap();
+    let (old_first, old_last) = (
+        c.attributes.0["first_name"].as_str().unwrap().to_owned(),
+        c.attributes.0["last_name"].as_str().unwrap().to_owned(),
+    );
+    let old_email = c.attributes.email().unwrap().to_owned();
+    let text = serde_json::to_string(&c.attributes)
+        .unwrap()
+        .replace(&old_email, EMAIL)
+        .replace(&old_first, FIRST)
+        .replace(&old_last, LAST);
+    c.attributes = serde_json::from_str(&text).unwrap();
+    let mut conversations = BTreeSet::new();
+    for id in ids.iter().skip(1).take(3).chain(std::iter::once(&ids[0])) {
+        let r = o.conversations.get_mut(id).unwrap();
+        r.conversation.contact_id = Some(contact);
+        for m in &mut r.messages {
+            if m.author.kind == AuthorType::Contact {
+                m.author.id = contact.0;
+            }
+        }
+        conversations.insert(id.0);
+    }
+    // Conversations the contact already had are theirs too.
+    for (id, r) in &o.conversations {
+        if r.conversation.contact_id == Some(contact) {
+            conversations.insert(id.0);
+        }
+    }
+    let at = ids[1..4]
+        .iter()
+        .find_map(|id| {
+            let i = o.conversations[id]
+                .messages
+                .iter()
+                .position(|m| m.body.is_some())?;
+            Some((*id, i))
+        })
+        .expect("a message with a body");
+    let m = &mut o.conversations.get_mut(&at.0).unwrap().messages[at.1];
+    m.author.kind = AuthorType::Contact;
+    m.author.id = contact.0;
+    m.author.bot = false;
+    m.body = Some(format!("<p>please keep the {PHRASE} safe</p>"));
+    Person {
+        contact: contact.0,
+        conversations,
+    }
+}
+
+/// Every row of every warehouse table (and the goal rows), as JSON, in key order.
+async fn dump(store: &Store) -> Vec<(&'static str, Value)> {
+    let mut out = Vec::new();
+    for t in TABLES.iter() {
+        let cols: Vec<&str> = t.columns.iter().map(|c| c.name).collect();
+        let sql = format!(
+            "SELECT {} FROM {} ORDER BY {}",
+            cols.join(", "),
+            t.name,
+            cols[..t.key].join(", ")
+        );
+        let rows = bridge_store::sqlx::query(bridge_store::sqlx::AssertSqlSafe(sql))
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        for row in rows {
+            let mut m = serde_json::Map::new();
+            for (i, c) in t.columns.iter().enumerate() {
+                let v = match c.ty {
+                    ColumnType::Int => json!(row.try_get::<Option<i64>, _>(i).unwrap()),
+                    ColumnType::Text => json!(row.try_get::<Option<String>, _>(i).unwrap()),
+                };
+                m.insert(c.name.to_owned(), v);
+            }
+            out.push((t.name, Value::Object(m)));
+        }
+    }
+    out
+}
+
+/// Whether a dumped row is about the person.
+fn about(p: &Person, table: &str, row: &Value, messages: &BTreeSet<i64>) -> bool {
+    let int = |k: &str| row.get(k).and_then(Value::as_i64);
+    match table {
+        "contacts" => int("id") == Some(p.contact),
+        "conversations" => int("id").is_some_and(|c| p.conversations.contains(&c)),
+        "message_buttons" => int("message_id").is_some_and(|m| messages.contains(&m)),
+        _ => int("conversation_id").is_some_and(|c| p.conversations.contains(&c)),
+    }
+}
+
+/// Where `needle` occurs in the database: the SQLite file and its `-wal` and `-shm`, or a
+/// `pg_dump`.
+fn found_in_database(url: &str, needle: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let needle_lc = needle.to_lowercase();
+    let mut search = |what: String, bytes: &[u8]| {
+        let text = String::from_utf8_lossy(bytes).to_lowercase();
+        if text.contains(&needle_lc) {
+            out.push(what);
+        }
+    };
+    match bridge_store::sqlite_file(url) {
+        Some(file) => {
+            for suffix in ["", "-wal", "-shm"] {
+                let path = format!("{}{suffix}", file.display());
+                if let Ok(bytes) = std::fs::read(&path) {
+                    search(path, &bytes);
+                }
+            }
+        }
+        None => {
+            let o = std::process::Command::new("pg_dump")
+                .args(["--data-only", "-d", url])
+                .output()
+                .expect("pg_dump runs");
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            search("pg_dump".into(), &o.stdout);
+        }
+    }
+    out
+}
+
+/// Every file below `dir`.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn crm_text(sim: &SimHandle) -> String {
+    sim.state.crm.dump().to_string().to_lowercase()
+}
+
+async fn erase_by_webhook(addr: std::net::SocketAddr, sim: &SimHandle) {
+    let ev = WebhookEvent::GdprDeleteRequested(GdprDeleteRequested {
+        email: EMAIL.to_uppercase(),
+        requested_at: Some(EpochMillis(drift_types::now_ms())),
+    });
+    let env = WebhookEnvelope::new(&ev, org(sim), Some(Secret::new(VERIFY)));
+    let body = serde_json::to_value(env).unwrap();
+    assert_eq!(
+        post(&reqwest::Client::new(), addr, &body).await.unwrap(),
+        200
+    );
+}
+
+async fn export_to(
+    config: &driftbridge::config::Config,
+    org: i64,
+    to: Option<String>,
+    mode: bridge_export::Mode,
+) {
+    let args = driftbridge::export_cmd::ExportArgs {
+        to,
+        tables: Vec::new(),
+        contacts_from: None,
+        org: Some(org),
+        concurrency: 4,
+        meetings_since: None,
+        restart: true,
+        json: true,
+        overlap_secs: 3600,
+    };
+    driftbridge::export_cmd::run(config, args, mode)
+        .await
+        .unwrap();
+}
+
+/// Every committed row of every table of a file destination.
+fn file_rows(dir: &std::path::Path) -> Vec<(&'static str, Value)> {
+    let mut out = Vec::new();
+    for t in TABLES.iter() {
+        for r in bridge_export::read_table(dir, t).unwrap() {
+            let m: serde_json::Map<String, Value> = t
+                .columns
+                .iter()
+                .zip(&r)
+                .map(|(c, v)| (c.name.to_owned(), v.to_json()))
+                .collect();
+            out.push((t.name, Value::Object(m)));
+        }
+    }
+    out
+}
+
+async fn scenario(backend: Backend) {
+    let Some(ce) = crm_env(backend, 12, "").await else {
+        return;
+    };
+    let CrmEnv { env, hook, .. } = &ce;
+    let person = make_person(&env.sim);
+    assert!(person.conversations.len() >= 3);
+    let ids = conversation_ids(&env.sim);
+    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+    let store = running.queue.store().clone();
+    for (n, id) in ids.iter().enumerate() {
+        assert_eq!(
+            post(
+                &reqwest::Client::new(),
+                running.addr,
+                &push(org(&env.sim), *id, n as i64)
+            )
+            .await
+            .unwrap(),
+            200
+        );
+    }
+    drained(&store, Duration::from_secs(120)).await;
+    assert_eq!(running.queue.list(JobState::Dead, 5).await.unwrap(), vec![]);
+    // Everything knows the person before.
+    let crm = crm_text(&env.sim);
+    for needle in [EMAIL, LAST, PHRASE] {
+        assert!(
+            crm.contains(&needle.to_lowercase()),
+            "the CRMs lack {needle} before"
+        );
+        assert!(
+            !found_in_database(&env.db.url, needle).is_empty(),
+            "the store lacks {needle} before"
+        );
+    }
+    let before = dump(&store).await;
+    let messages: BTreeSet<i64> = before
+        .iter()
+        .filter(|(t, r)| *t == "messages" && about(&person, t, r, &BTreeSet::new()))
+        .filter_map(|(_, r)| r["id"].as_i64())
+        .collect();
+    assert!(!messages.is_empty());
+    let others: Vec<_> = before
+        .iter()
+        .filter(|(t, r)| !about(&person, t, r, &messages))
+        .cloned()
+        .collect();
+    assert!(others.len() < before.len());
+    let hook_before = hook.got.lock().unwrap().len();
+    // Exports made before the erasure, to each file format.
+    let files = tempfile::tempdir().unwrap();
+    let dirs: Vec<String> = ["jsonl", "csv", "parquet"]
+        .iter()
+        .map(|f| format!("{f}:{}", files.path().join(f).display()))
+        .collect();
+    let mut exported = Vec::new();
+    for d in &dirs {
+        export_to(
+            &env.config,
+            org(&env.sim).0,
+            Some(d.clone()),
+            bridge_export::Mode::Full,
+        )
+        .await;
+        let dir = files.path().join(d.split(':').next().unwrap());
+        let rows = file_rows(&dir);
+        assert!(
+            rows.iter().any(|(t, r)| about(&person, t, r, &messages)),
+            "{d} lacks the person"
+        );
+        exported.push((dir, rows));
+    }
+    for (dir, _) in &exported[..2] {
+        let text: String = files_under(dir)
+            .iter()
+            .map(|f| String::from_utf8_lossy(&std::fs::read(f).unwrap()).to_lowercase())
+            .collect();
+        assert!(
+            text.contains(EMAIL) && text.contains(PHRASE),
+            "{}",
+            dir.display()
+        );
+    }
+
+    erase_by_webhook(running.addr, &env.sim).await;
+    drained(&store, Duration::from_secs(120)).await;
+    assert_eq!(running.queue.list(JobState::Dead, 5).await.unwrap(), vec![]);
+
+    // The store: the person's rows are gone, everyone else's are exactly as they were.
+    assert_eq!(dump(&store).await, others, "only the person's rows went");
+    for needle in [EMAIL, FIRST, LAST, PHRASE] {
+        assert_eq!(
+            found_in_database(&env.db.url, needle),
+            Vec::<String>::new(),
+            "{needle} survived"
+        );
+        assert!(
+            !crm_text(&env.sim).contains(&needle.to_lowercase()),
+            "a CRM still holds {needle}"
+        );
+    }
+    // The export directories: `gdpr purge` rewrites the parts that held the person; every
+    // other row reads back with the same values.
+    driftbridge::gdpr_cmd::purge(&env.config, &dirs)
+        .await
+        .unwrap();
+    for (dir, before) in &exported {
+        let want: Vec<_> = before
+            .iter()
+            .filter(|(t, r)| !about(&person, t, r, &messages))
+            .cloned()
+            .collect();
+        assert!(want.len() < before.len());
+        assert_eq!(file_rows(dir), want, "{}", dir.display());
+        for f in files_under(dir) {
+            let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).to_lowercase();
+            for needle in [EMAIL, FIRST, LAST, PHRASE] {
+                assert!(
+                    !text.contains(&needle.to_lowercase()),
+                    "{needle} in {}",
+                    f.display()
+                );
+            }
+        }
+    }
+    // The HTTP sinks were told, with ids only and signed.
+    let erased: Vec<Value> = hook.got.lock().unwrap()[hook_before..]
+        .iter()
+        .map(|(_, h, b)| {
+            assert!(h.contains_key("webhook-signature"));
+            serde_json::from_slice(b).unwrap()
+        })
+        .collect();
+    assert_eq!(erased.len(), 2, "both HTTP sinks told once: {erased:?}");
+    for e in &erased {
+        assert_eq!(e["type"], "contact.erased");
+        assert_eq!(e["data"]["contact_ids"], json!([person.contact]));
+        assert!(!e.to_string().to_lowercase().contains(&LAST.to_lowercase()));
+    }
+    // The log holds the proof and no plaintext.
+    let mut conn = store.acquire().await.unwrap();
+    let log = bridge_store::privacy::erasures(&mut conn, 10)
+        .await
+        .unwrap();
+    drop(conn);
+    assert_eq!(log.len(), 1);
+    let text = serde_json::to_string(&log).unwrap().to_lowercase();
+    assert!(
+        !text.contains("quillfeather") && !text.contains("zephyrine"),
+        "{text}"
+    );
+    assert_eq!(log[0].source, "webhook");
+    assert_eq!(
+        log[0].summary["conversations"],
+        person.conversations.len() as i64
+    );
+    let states: Vec<(&str, &str, i64)> = log[0]
+        .sinks
+        .iter()
+        .map(|s| (s.sink.as_str(), s.state.as_str(), s.records))
+        .collect();
+    for (sink, state, records) in &states {
+        assert_eq!(*state, "done", "{states:?}");
+        if ["hubspot", "salesforce", "marketo"].contains(sink) {
+            assert!(*records > 0, "{states:?}");
+        }
+    }
+    assert_eq!(states.len(), 5, "{states:?}");
+
+    // Drift still serves the person (its erasure is asynchronous): a re-delivered push, a
+    // sync and an export write nothing about them.
+    let stats = |sim: &SimHandle| {
+        [
+            drift_sim::crm::Target::Hubspot,
+            drift_sim::crm::Target::Salesforce,
+            drift_sim::crm::Target::Marketo,
+        ]
+        .map(|t| sim.state.crm.stats(t).created)
+    };
+    let created = stats(&env.sim);
+    for (n, id) in person.conversations.iter().enumerate() {
+        let body = push(org(&env.sim), ConversationId(*id), 1000 + n as i64);
+        assert_eq!(
+            post(&reqwest::Client::new(), running.addr, &body)
+                .await
+                .unwrap(),
+            200
+        );
+    }
+    drained(&store, Duration::from_secs(120)).await;
+    assert_eq!(stats(&env.sim), created, "a CRM record was created again");
+    assert_eq!(
+        hook.got.lock().unwrap().len(),
+        hook_before + 2,
+        "an HTTP sink got the person again"
+    );
+    let fresh = tempfile::tempdir().unwrap();
+    let fresh_db = format!("sqlite:{}", fresh.path().join("fresh.db").display());
+    for (to, mode) in [
+        (None, bridge_export::Mode::Incremental),
+        (None, bridge_export::Mode::Full),
+        (Some(fresh_db.clone()), bridge_export::Mode::Full),
+        (
+            Some(format!("jsonl:{}", fresh.path().join("jsonl").display())),
+            bridge_export::Mode::Full,
+        ),
+    ] {
+        export_to(&env.config, org(&env.sim).0, to, mode).await;
+    }
+    running.stop().await;
+    let after = dump(&Store::connect(&env.db.url).await.unwrap()).await;
+    assert!(
+        after.iter().all(|(t, r)| !about(&person, t, r, &messages)),
+        "an export wrote the person"
+    );
+    for needle in [EMAIL, LAST, PHRASE] {
+        assert_eq!(
+            found_in_database(&env.db.url, needle),
+            Vec::<String>::new(),
+            "{needle} came back"
+        );
+        assert_eq!(
+            found_in_database(&fresh_db, needle),
+            Vec::<String>::new(),
+            "{needle} exported"
+        );
+        for f in files_under(&fresh.path().join("jsonl")) {
+            let bytes = std::fs::read(&f).unwrap();
+            assert!(
+                !String::from_utf8_lossy(&bytes)
+                    .to_lowercase()
+                    .contains(&needle.to_lowercase()),
+                "{needle} in {}",
+                f.display()
+            );
+        }
+    }
+    let _ = ContactId(person.contact);
+}
+
+#[tokio::test]
+async fn an_erased_person_leaves_no_byte_in_sqlite_or_the_crms_and_nothing_writes_them_again() {
+    scenario(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn an_erased_person_leaves_nothing_in_a_pg_dump_and_nothing_writes_them_again() {
+    scenario(Backend::Postgres).await;
+}
