@@ -208,6 +208,15 @@ impl Sink for AnySink {
             AnySink::Http(s) => s.erase(r).await,
         }
     }
+
+    async fn opt_out(&self, o: &crate::sink::OptOut) -> Result<u32, SinkError> {
+        match self {
+            AnySink::Hubspot(s) => s.opt_out(o).await,
+            AnySink::Salesforce(s) => s.opt_out(o).await,
+            AnySink::Marketo(s) => s.opt_out(o).await,
+            AnySink::Http(s) => s.opt_out(o).await,
+        }
+    }
 }
 
 /// A configured, built sink: its name, routing and a throttle gate shared by its jobs.
@@ -378,6 +387,13 @@ impl NamedSink {
     pub async fn erase(&self, r: &crate::sink::ErasureRequest) -> Result<u32, SinkError> {
         self.unpaused()?;
         let r = self.sink.erase(r).await;
+        self.after(r)
+    }
+
+    /// Sets an email opt-out in this sink ([`Sink::opt_out`]), under the same throttle.
+    pub async fn opt_out(&self, o: &crate::sink::OptOut) -> Result<u32, SinkError> {
+        self.unpaused()?;
+        let r = self.sink.opt_out(o).await;
         self.after(r)
     }
 

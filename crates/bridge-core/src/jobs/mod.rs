@@ -10,6 +10,7 @@ mod conversation;
 mod deliver;
 mod erasure;
 mod kind;
+mod optout;
 mod pipeline;
 mod records;
 mod tenant;
@@ -23,6 +24,7 @@ pub use conversation::SyncConversation;
 pub use deliver::DeliverConversation;
 pub use erasure::{EraseFromSink, EraseSubject, Request as ErasureRequest, SinkRoute, erase_in};
 pub use kind::JobKind;
+pub use optout::{OptOutContact, OptOutOfSink};
 pub use pipeline::{OrgPauses, Pipeline, SKIP_NOTICE_INTERVAL, SkipNotices};
 pub use records::{
     ApplyParticipants, RecordGoalMet, SyncContact, SyncUser, UpsertMeeting, UpsertMessage,
@@ -54,6 +56,10 @@ pub enum Job {
     EraseSubject(EraseSubject),
     /// [`EraseFromSink`].
     EraseFromSink(Box<EraseFromSink>),
+    /// [`OptOutContact`].
+    OptOutContact(OptOutContact),
+    /// [`OptOutOfSink`].
+    OptOutOfSink(Box<OptOutOfSink>),
 }
 
 impl Job {
@@ -74,6 +80,8 @@ impl Job {
             DisconnectTenant::NAME => Job::DisconnectTenant(DisconnectTenant::decode(args)?),
             EraseSubject::NAME => Job::EraseSubject(EraseSubject::decode(args)?),
             EraseFromSink::NAME => Job::EraseFromSink(Box::new(EraseFromSink::decode(args)?)),
+            OptOutContact::NAME => Job::OptOutContact(OptOutContact::decode(args)?),
+            OptOutOfSink::NAME => Job::OptOutOfSink(Box::new(OptOutOfSink::decode(args)?)),
             other => return Err(JobError::Permanent(anyhow!("no handler for job {other:?}"))),
         })
     }
@@ -150,6 +158,11 @@ pub fn jobs_for(event: &WebhookEvent, org: Option<OrgId>) -> Vec<NewJob> {
         E::GdprDeleteRequested(g) => EraseSubject {
             email: g.email.clone(),
             requested_at: g.requested_at.map(|t| t.0),
+        }
+        .to_job(org),
+        E::UserUnsubscribed(c) => OptOutContact {
+            contact_id: c.id,
+            email: c.attributes.email().map(str::to_owned),
         }
         .to_job(org),
         _ => return Vec::new(),
@@ -236,7 +249,10 @@ impl Pipeline {
         // people are erased all the same.
         let tenant_free = matches!(
             job,
-            Job::DisconnectTenant(_) | Job::EraseSubject(_) | Job::EraseFromSink(_)
+            Job::DisconnectTenant(_)
+                | Job::EraseSubject(_)
+                | Job::EraseFromSink(_)
+                | Job::OptOutOfSink(_)
         );
         if !tenant_free
             && let Some(t) = self.drift.tenants()
@@ -278,6 +294,8 @@ impl Pipeline {
             Job::DisconnectTenant(j) => j.run(self, org, ctx).await,
             Job::EraseSubject(j) => j.run(self, org, ctx).await,
             Job::EraseFromSink(j) => j.run(self, ctx).await,
+            Job::OptOutContact(j) => j.run(self, org, ctx).await,
+            Job::OptOutOfSink(j) => j.run(self, ctx).await,
         }
     }
 }
@@ -322,6 +340,15 @@ mod tests {
             ("sync_user", json!({"user_id": 5})),
             ("disconnect_tenant", json!({})),
             (
+                "opt_out_contact",
+                json!({"contact_id": 3, "email": "ada@example.com"}),
+            ),
+            (
+                "opt_out_of_sink",
+                json!({"sink": "marketo", "opt_out": {"org": 1, "contact": 3,
+                    "email": "ada@example.com", "at": 1_700_000_000_000_i64}}),
+            ),
+            (
                 "erase_subject",
                 json!({"email": "ada@example.com", "requested_at": 1_700_000_000_000_i64}),
             ),
@@ -359,6 +386,8 @@ mod tests {
                 Job::UpsertMessage(j) => j.to_job(None),
                 Job::EraseSubject(j) => j.to_job(None),
                 Job::EraseFromSink(j) => j.to_job(None),
+                Job::OptOutContact(j) => j.to_job(None),
+                Job::OptOutOfSink(j) => j.to_job(None),
                 Job::DeliverConversation(j) => {
                     assert_eq!(j.sink, "hubspot");
                     assert_eq!(j.bundle.conversation.id, ConversationId(7));
@@ -369,7 +398,7 @@ mod tests {
             assert_eq!(again.name, name);
             assert_eq!(again.args, args, "{name} is stored the same way");
         }
-        assert_eq!(kinds.len(), 11, "one stored job of every kind");
+        assert_eq!(kinds.len(), 13, "one stored job of every kind");
     }
 
     #[test]

@@ -160,6 +160,25 @@ impl Sink for HttpSink {
             .map_err(sink_error)?;
         Ok(1)
     }
+
+    /// Sends a signed `contact.unsubscribed` event; its webhook id is stable across retries.
+    async fn opt_out(&self, o: &crate::sink::OptOut) -> Result<u32, SinkError> {
+        let body = json!({
+            "type": "contact.unsubscribed",
+            "timestamp": o.at,
+            "data": {"org_id": o.org, "contact_id": o.contact, "email": o.email},
+        });
+        let id = format!(
+            "msg_{}",
+            &content_hash(&json!(["opt_out", o.org, o.email, o.at]))[..32]
+        );
+        let ts = drift_types::now_ms() / 1000;
+        self.endpoint
+            .deliver(&id, ts, &serde_json::to_vec(&body).unwrap_or_default())
+            .await
+            .map_err(sink_error)?;
+        Ok(1)
+    }
 }
 
 /// A delivery failure, classified for the queue.

@@ -50,6 +50,10 @@ pub struct HubSpotSpec {
     /// How long HubSpot's search may lag a create.
     #[serde(default = "default_lag")]
     pub search_lag_secs: u64,
+    /// The contact property an email opt-out sets to `true` (a custom boolean property you
+    /// create; HubSpot's subscription status needs a subscription id, see docs/PRIVACY.md).
+    #[serde(default = "default_opt_out_property")]
+    pub opt_out_property: String,
 }
 
 fn default_base() -> String {
@@ -63,6 +67,9 @@ fn default_note_property() -> String {
 }
 fn default_lag() -> u64 {
     10
+}
+fn default_opt_out_property() -> String {
+    "drift_unsubscribed".into()
 }
 
 /// The contact fields mapped by default (LinkedIn has no standard HubSpot property: map
@@ -98,6 +105,9 @@ impl HubSpotSpec {
         if self.note_property.trim().is_empty() {
             out.push("note_property is empty".into());
         }
+        if self.opt_out_property.trim().is_empty() {
+            out.push("opt_out_property is empty".into());
+        }
         out
     }
 }
@@ -111,6 +121,7 @@ pub struct HubSpot {
     format: TranscriptFormat,
     note_property: String,
     search_lag: Duration,
+    opt_out_property: String,
 }
 
 impl HubSpot {
@@ -131,6 +142,7 @@ impl HubSpot {
             format: spec.common.transcript.unwrap_or(TranscriptFormat::Html),
             note_property: spec.note_property.clone(),
             search_lag: Duration::from_secs(spec.search_lag_secs),
+            opt_out_property: spec.opt_out_property.clone(),
         })
     }
 }
@@ -255,5 +267,20 @@ impl Sink for HubSpot {
             n += 1;
         }
         Ok(n)
+    }
+
+    /// Sets the opt-out property on the contact with this email, when HubSpot has one.
+    async fn opt_out(&self, o: &crate::sink::OptOut) -> Result<u32, SinkError> {
+        let email: String = url::form_urlencoded::byte_serialize(o.email.as_bytes()).collect();
+        let body = json!({"properties": {self.opt_out_property.clone(): "true"}});
+        let found = self
+            .api
+            .send(
+                reqwest::Method::PATCH,
+                &format!("contacts/{email}?idProperty=email"),
+                Some(&body),
+            )
+            .await?;
+        Ok(u32::from(found.is_some()))
     }
 }

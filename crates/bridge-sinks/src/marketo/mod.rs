@@ -366,4 +366,18 @@ impl Sink for Marketo {
         }
         Ok(n)
     }
+
+    /// Sets the standard lead field `unsubscribed` on the lead with this email (`updateOnly`:
+    /// no lead is created; a missing one is skipped by Marketo).
+    async fn opt_out(&self, o: &crate::sink::OptOut) -> Result<u32, SinkError> {
+        let body = json!({"action": "updateOnly", "lookupField": "email", "asyncProcessing": false,
+                          "input": [{"email": o.email, "unsubscribed": true}]});
+        let v = self.post_json("rest/v1/leads.json", &body).await?;
+        let status = v
+            .get("result")
+            .and_then(|r| r.get(0))
+            .and_then(|r| r.get("status"))
+            .and_then(Value::as_str);
+        Ok(u32::from(status == Some("updated")))
+    }
 }

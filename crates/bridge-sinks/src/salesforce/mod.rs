@@ -117,6 +117,22 @@ impl Sink for Salesforce {
         }
         Ok(n)
     }
+
+    /// Sets the standard `HasOptedOutOfEmail` on the Contact and the Lead with this email.
+    async fn opt_out(&self, o: &crate::sink::OptOut) -> Result<u32, SinkError> {
+        let e = soql(&o.email);
+        let mut n = 0;
+        for object in ["Contact", "Lead"] {
+            let q = format!("SELECT Id FROM {object} WHERE Email = '{e}' LIMIT 1");
+            if let Some(id) = self.api.query_id(&q).await? {
+                self.api
+                    .update(object, &id, &json!({"HasOptedOutOfEmail": true}))
+                    .await?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
 }
 
 impl Salesforce {

@@ -227,6 +227,10 @@ pub trait Sink: Send + Sync {
         &self,
         request: &super::ErasureRequest,
     ) -> impl Future<Output = Result<u32, SinkError>> + Send;
+
+    /// Sets the opt-out on the records this CRM holds for the email (creating none); answers
+    /// how many records it updated or told of.
+    fn opt_out(&self, o: &super::OptOut) -> impl Future<Output = Result<u32, SinkError>> + Send;
 }
 
 /// Settings every sink has.

@@ -9,8 +9,8 @@
 
 mod bundle;
 mod contract;
-mod erasure;
 mod filter;
+mod privacy;
 mod template;
 
 pub use bundle::{ConversationBundle, OPEN, TranscriptFormat, context_shape, truncate};
@@ -18,6 +18,6 @@ pub use contract::{
     Cause, CommonSpec, Delivered, KeepSecret, Prior, SecretFuture, SecretStore, Sink, SinkError,
     content_hash,
 };
-pub use erasure::ErasureRequest;
 pub use filter::{Condition, Filter, Op};
+pub use privacy::{ErasureRequest, OptOut};
 pub use template::{FieldMap, JsonTemplate, Template, TemplateError, as_text};

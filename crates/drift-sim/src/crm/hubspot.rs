@@ -34,6 +34,8 @@ const CONTACT_PROPS: &[&str] = &[
     "lifecyclestage",
     "hs_lead_status",
     "hubspot_owner_id",
+    // The custom boolean property driftbridge's opt-outs set by default (created by the user).
+    "drift_unsubscribed",
 ];
 /// Note properties, with the custom one driftbridge uses.
 const NOTE_PROPS: &[&str] = &[

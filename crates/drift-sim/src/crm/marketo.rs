@@ -34,6 +34,7 @@ const FIELDS: &[&str] = &[
     "leadStatus",
     "driftLastConversationId",
     "driftLastTranscript",
+    "unsubscribed",
 ];
 
 type St = State<Arc<CrmState>>;
@@ -205,10 +206,10 @@ fn sync_leads(st: &CrmState, req: Value) -> Response {
         .get("lookupField")
         .and_then(Value::as_str)
         .unwrap_or("email");
-    if action != "createOrUpdate" || lookup != "email" {
+    if !["createOrUpdate", "updateOnly"].contains(&action) || lookup != "email" {
         return failure(
             "1011",
-            "the simulator supports createOrUpdate on email only",
+            "the simulator supports createOrUpdate and updateOnly on email only",
         );
     }
     let inputs = req
@@ -249,6 +250,10 @@ fn sync_leads(st: &CrmState, req: Value) -> Response {
                 drop(data);
                 st.wrote(Target::Marketo, "leads", "update", &id.to_string());
                 results.push(json!({"id": id, "status": "updated"}));
+            }
+            None if action == "updateOnly" => {
+                results.push(json!({"status": "skipped",
+                    "reasons": [{"code": "1004", "message": "Lead not found"}]}));
             }
             None => {
                 data.next += 1;

@@ -483,3 +483,89 @@ async fn an_erased_person_leaves_no_byte_in_sqlite_or_the_crms_and_nothing_write
 async fn an_erased_person_leaves_nothing_in_a_pg_dump_and_nothing_writes_them_again() {
     scenario(Backend::Postgres).await;
 }
+
+#[tokio::test]
+async fn an_unsubscribe_reaches_each_crm_simulator_once_and_creates_nothing() {
+    let Some(ce) = crm_env(Backend::Sqlite, 6, "").await else {
+        return;
+    };
+    let CrmEnv { env, hook, .. } = &ce;
+    let ids = conversation_ids(&env.sim);
+    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+    let store = running.queue.store().clone();
+    let http = reqwest::Client::new();
+    for (n, id) in ids.iter().enumerate() {
+        let body = push(org(&env.sim), *id, n as i64);
+        assert_eq!(post(&http, running.addr, &body).await.unwrap(), 200);
+    }
+    drained(&store, Duration::from_secs(120)).await;
+    let contact = {
+        let world = env.sim.state.world.lock();
+        let o = world.org(org(&env.sim)).unwrap();
+        let id = o.conversations[&ids[0]].conversation.contact_id.unwrap();
+        o.contacts[&id].clone()
+    };
+    let email = contact.attributes.email().unwrap().to_lowercase();
+    let writes_before = env.sim.state.crm.writes().len();
+    let hook_before = hook.got.lock().unwrap().len();
+    let ev = WebhookEvent::UserUnsubscribed(contact.clone());
+    let body = serde_json::to_value(WebhookEnvelope::new(
+        &ev,
+        org(&env.sim),
+        Some(Secret::new(VERIFY)),
+    ))
+    .unwrap();
+    // Drift may deliver it twice; the gateway keeps one.
+    for _ in 0..2 {
+        assert_eq!(post(&http, running.addr, &body).await.unwrap(), 200);
+    }
+    drained(&store, Duration::from_secs(60)).await;
+    assert_eq!(running.queue.list(JobState::Dead, 5).await.unwrap(), vec![]);
+
+    let writes: Vec<_> = env.sim.state.crm.writes()[writes_before..].to_vec();
+    let per_target = |t: drift_sim::crm::Target| writes.iter().filter(|w| w.target == t).count();
+    for t in [
+        drift_sim::crm::Target::Hubspot,
+        drift_sim::crm::Target::Salesforce,
+        drift_sim::crm::Target::Marketo,
+    ] {
+        assert_eq!(per_target(t), 1, "{t:?}: {writes:?}");
+    }
+    assert!(writes.iter().all(|w| w.op == "update"), "{writes:?}");
+    let dump = env.sim.state.crm.dump();
+    let find = |path: &str, key: &str| -> Value {
+        dump.pointer(path)
+            .and_then(Value::as_array)
+            .unwrap()
+            .iter()
+            .find(|r| {
+                r["fields"][key]
+                    .as_str()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(&email))
+            })
+            .cloned()
+            .unwrap_or_else(|| panic!("no record for {email} at {path}"))
+    };
+    assert_eq!(
+        find("/hubspot/contacts", "email")["fields"]["drift_unsubscribed"],
+        "true"
+    );
+    assert_eq!(
+        find("/salesforce/Lead", "Email")["fields"]["HasOptedOutOfEmail"],
+        true
+    );
+    assert_eq!(
+        find("/marketo/leads", "email")["fields"]["unsubscribed"],
+        true
+    );
+    let told: Vec<Value> = hook.got.lock().unwrap()[hook_before..]
+        .iter()
+        .map(|(_, _, b)| serde_json::from_slice(b).unwrap())
+        .collect();
+    assert_eq!(told.len(), 2, "both HTTP sinks, once each: {told:?}");
+    assert!(
+        told.iter()
+            .all(|t| t["type"] == "contact.unsubscribed" && t["data"]["email"] == email.as_str())
+    );
+    running.stop().await;
+}
