@@ -7,6 +7,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod metrics;
 pub mod reconnect;
+pub mod retention;
 pub mod schedule;
 pub mod sink_secrets;
 pub mod tenants;

@@ -9,6 +9,7 @@ pub mod events;
 mod migrate;
 pub mod privacy;
 pub mod reads;
+pub mod retention;
 pub mod tables;
 pub mod tenants;
 pub mod vault;

@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/0005_event_errors.sql")),
     (6, include_str!("../migrations/0006_tenant_disconnects.sql")),
     (7, include_str!("../migrations/0007_privacy.sql")),
+    (8, include_str!("../migrations/0008_leases.sql")),
 ];
 
 /// Arbitrary constant naming driftbridge's migration lock.

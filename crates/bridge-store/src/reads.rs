@@ -91,6 +91,14 @@ pub async fn job_finished_at(store: &Store, event_id: i64) -> Result<Option<i64>
     Ok(at.flatten())
 }
 
+/// Messages that still have a body (the retention purge clears old ones).
+pub async fn message_bodies(store: &Store) -> Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE body IS NOT NULL")
+        .fetch_one(store.pool())
+        .await
+        .op("counting message bodies")
+}
+
 /// Creates an empty PostgreSQL database named `name` on the server at `server_url` (dropping
 /// an older one of that name) and answers its URL. `name` must be a plain identifier.
 pub async fn create_postgres_database(server_url: &str, name: &str) -> Result<String> {

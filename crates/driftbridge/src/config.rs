@@ -39,6 +39,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// Outbound URL guard.
     pub outbound: OutboundConfig,
+    /// How long each kind of stored data is kept.
+    pub retention: RetentionSection,
     /// CRM/MAP sinks by name (`[sinks.NAME]`, `kind` = hubspot, salesforce, marketo or http).
     #[serde(default)]
     pub sinks: BTreeMap<String, bridge_sinks::registry::SinkSpec>,
@@ -91,6 +93,27 @@ pub struct AdminConfig {
 pub struct OutboundConfig {
     /// Allowed hosts or addresses.
     pub allow: Vec<String>,
+}
+
+/// `[retention]`: days each kind is kept (0 = forever), and the purge's pace.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct RetentionSection {
+    /// Message bodies and attributes, and transcripts.
+    pub message_bodies_days: u64,
+    /// Stored webhook events (once their jobs finished).
+    pub webhook_payloads_days: u64,
+    /// Jobs done or cancelled.
+    pub finished_jobs_days: u64,
+    /// Dead jobs.
+    pub dead_jobs_days: u64,
+    /// Delivery records (the CRM ids a re-delivery updates).
+    pub delivery_records_days: u64,
+    /// Token-use audit rows.
+    pub token_audit_days: u64,
+    /// Seconds between purges; 0 = no purge.
+    pub interval_secs: u64,
+    /// Rows per purge transaction.
+    pub batch: i64,
 }
 
 /// `[sync]`: scheduled reconciliation syncs run by `serve`.
@@ -286,6 +309,9 @@ impl Config {
         if self.drift.verification_tokens.iter().any(Secret::is_empty) {
             problems.push("drift.verification_tokens holds an empty token".into());
         }
+        if self.retention.interval_secs > 0 && self.retention.batch < 1 {
+            problems.push("retention.batch must be at least 1".into());
+        }
         if self.workers.concurrency == 0 {
             problems.push("workers.concurrency must be at least 1".into());
         }
@@ -437,6 +463,29 @@ impl Config {
     }
 
     /// The queue slice.
+    /// The retention purge's settings (`holder`: this process's name in the lease table).
+    pub fn retention(&self, holder: &str) -> bridge_core::retention::RetentionConfig {
+        use bridge_store::retention::{Kind, Windows};
+        let r = &self.retention;
+        let days = |d: u64| (d > 0).then(|| Duration::from_secs(d * 86_400));
+        bridge_core::retention::RetentionConfig {
+            windows: Windows(vec![
+                (Kind::MessageBodies, days(r.message_bodies_days)),
+                (Kind::WebhookPayloads, days(r.webhook_payloads_days)),
+                (Kind::FinishedJobs, days(r.finished_jobs_days)),
+                (Kind::DeadJobs, days(r.dead_jobs_days)),
+                (Kind::DeliveryRecords, days(r.delivery_records_days)),
+                (Kind::TokenAudit, days(r.token_audit_days)),
+            ]),
+            interval: Duration::from_secs(r.interval_secs),
+            batch: r.batch.max(1),
+            // Room for intake between two purge transactions (a webhook's commit takes ~1 ms).
+            pause: Duration::from_millis(20),
+            lease: Duration::from_secs(600),
+            holder: holder.to_owned(),
+        }
+    }
+
     pub fn queue(&self) -> QueueConfig {
         QueueConfig {
             lease: Duration::from_secs(self.workers.lease_secs),

@@ -39,6 +39,7 @@ pub struct Running {
     workers: JoinHandle<()>,
     scheduler: JoinHandle<()>,
     auditor: JoinHandle<()>,
+    purger: JoinHandle<()>,
 }
 
 /// How often token uses are written to the audit table.
@@ -199,6 +200,17 @@ pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
             }
         })
     };
+    let purger = {
+        let (store, metrics, rx) = (queue.store().clone(), metrics.clone(), rx.clone());
+        let holder = format!("pid{}-{}", std::process::id(), drift_types::now_ms());
+        let cfg = (config.retention.interval_secs > 0 && run_workers_here)
+            .then(|| config.retention(&holder));
+        tokio::spawn(async move {
+            if let Some(cfg) = cfg {
+                bridge_core::retention::run(store, cfg, metrics, rx).await;
+            }
+        })
+    };
     let pipeline = Arc::new(Pipeline {
         drift,
         metrics: metrics.clone(),
@@ -222,6 +234,7 @@ pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
         workers,
         scheduler,
         auditor,
+        purger,
     })
 }
 
@@ -234,6 +247,7 @@ impl Running {
         let _ = self.workers.await;
         let _ = self.scheduler.await;
         let _ = self.auditor.await;
+        let _ = self.purger.await;
         self.queue.store().close().await;
     }
 

@@ -146,14 +146,19 @@ pub(super) async fn jobs(conn: &mut Conn, org: i64, s: &Subject, erasure: i64) -
         } else {
             (state, None)
         };
-        sqlx::query("UPDATE jobs SET args = $2, state = $3, last_error = $4 WHERE id = $1")
-            .bind(id)
-            .bind(json!({"erased": erasure}).to_string())
-            .bind(state)
-            .bind(error)
-            .execute(&mut *conn)
-            .await
-            .op("redacting a job")?;
+        let finished = (state == "cancelled").then(drift_types::now_ms);
+        sqlx::query(
+            "UPDATE jobs SET args = $2, state = $3, last_error = $4, \
+             finished_at = COALESCE(finished_at, $5) WHERE id = $1",
+        )
+        .bind(id)
+        .bind(json!({"erased": erasure}).to_string())
+        .bind(state)
+        .bind(error)
+        .bind(finished)
+        .execute(&mut *conn)
+        .await
+        .op("redacting a job")?;
         n += 1;
     }
     Ok(n)

@@ -418,3 +418,50 @@ async fn level(backend: Backend, tx: &mut bridge_store::Tx) -> String {
         }
     }
 }
+
+#[tokio::test]
+async fn a_lease_has_one_holder_until_it_expires_or_is_released() {
+    use bridge_store::retention::{release_lease, try_lease};
+    for (backend, store, _db) in stores().await {
+        let mut c = store.acquire().await.unwrap();
+        assert!(
+            try_lease(&mut c, "retention", "a", 1_000, 2_000)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !try_lease(&mut c, "retention", "b", 1_500, 2_500)
+                .await
+                .unwrap(),
+            "{backend:?}"
+        );
+        assert!(
+            try_lease(&mut c, "retention", "a", 1_900, 3_000)
+                .await
+                .unwrap(),
+            "renewal"
+        );
+        assert!(
+            !try_lease(&mut c, "retention", "b", 2_500, 3_500)
+                .await
+                .unwrap()
+        );
+        assert!(
+            try_lease(&mut c, "retention", "b", 3_001, 4_000)
+                .await
+                .unwrap(),
+            "expired"
+        );
+        release_lease(&mut c, "retention", "b").await.unwrap();
+        assert!(
+            try_lease(&mut c, "retention", "a", 3_100, 4_100)
+                .await
+                .unwrap(),
+            "released"
+        );
+        assert!(
+            try_lease(&mut c, "other", "b", 3_100, 4_100).await.unwrap(),
+            "by name"
+        );
+    }
+}

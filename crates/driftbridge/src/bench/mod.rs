@@ -4,6 +4,7 @@
 pub mod crm;
 pub mod export;
 pub mod ingest;
+pub mod retention;
 mod support;
 pub mod walk;
 pub mod wrk;
@@ -27,6 +28,9 @@ pub enum BenchCommand {
     Export(export::ExportBenchArgs),
     /// Deliveries per second to each CRM simulator and push-to-CRM latency.
     Crm(crm::CrmBenchArgs),
+    /// Thirty simulated days of webhooks with and without the retention purge: rows and file
+    /// size per day.
+    Retention(retention::RetentionArgs),
 }
 
 /// Runs one benchmark (`database_url`: where `serve`-based ones keep their store).
@@ -38,5 +42,6 @@ pub async fn run(cmd: BenchCommand, database_url: Option<String>) -> Result<()> 
         BenchCommand::E2e(a) => ingest::e2e(a, database_url).await,
         BenchCommand::Export(a) => export::run(a).await,
         BenchCommand::Crm(a) => crm::run_all(a, database_url).await,
+        BenchCommand::Retention(a) => retention::run(a).await,
     }
 }

@@ -12,4 +12,5 @@ mod parity;
 mod pipeline;
 mod privacy;
 mod processes;
+mod retention;
 mod tenants;
