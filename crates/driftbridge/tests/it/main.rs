@@ -4,6 +4,7 @@ mod airbyte;
 mod cli;
 mod crm;
 mod disconnects;
+mod erasure_crash;
 mod export;
 mod fairness;
 mod gateway;
