@@ -110,7 +110,11 @@ pub async fn erase_in(
         for sink in sinks.iter().filter(|s| s.serves(org)) {
             told.insert(sink.name.as_str());
             let request = request_for(&erased, &sink.name);
-            if request.records.is_empty() && !sink.always {
+            // An endpoint only ever got the person through our deliveries, so when the store
+            // holds nothing of them (never did, or an earlier erasure took it) it has nothing
+            // to hear.
+            let held = !erased.contacts.is_empty() || !erased.conversations.is_empty();
+            if request.records.is_empty() && !(sink.always && held) {
                 privacy::mark_sink(conn, erased.erasure_id, &sink.name, "nothing", 0, None).await?;
                 continue;
             }

@@ -569,3 +569,115 @@ async fn an_unsubscribe_reaches_each_crm_simulator_once_and_creates_nothing() {
     );
     running.stop().await;
 }
+
+#[tokio::test]
+async fn gdpr_delete_from_the_command_line_asks_drift_whose_later_webhook_finds_nothing_more() {
+    let Some(ce) = crm_env(Backend::Sqlite, 6, "").await else {
+        return;
+    };
+    let CrmEnv { env, hook, .. } = &ce;
+    let ids = conversation_ids(&env.sim);
+    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+    let store = running.queue.store().clone();
+    let http = reqwest::Client::new();
+    for (n, id) in ids.iter().enumerate() {
+        let body = push(org(&env.sim), *id, n as i64);
+        assert_eq!(post(&http, running.addr, &body).await.unwrap(), 200);
+    }
+    drained(&store, Duration::from_secs(120)).await;
+    env.sim.state.webhooks.configure(|c| {
+        c.url = Some(format!("http://{}/webhooks/drift", running.addr));
+        c.verification_token = Secret::new(VERIFY);
+    });
+    let email = crate::crm::emails(&env.sim, &ids[..1])
+        .into_values()
+        .next()
+        .unwrap();
+
+    // Subject access first: the stored rows, the CRM ids, and what Drift holds.
+    let out = tempfile::NamedTempFile::new().unwrap();
+    driftbridge::gdpr_cmd::export(
+        &env.config,
+        &email.to_uppercase(),
+        None,
+        false,
+        Some(out.path()),
+    )
+    .await
+    .unwrap();
+    let doc: Value = serde_json::from_slice(&std::fs::read(out.path()).unwrap()).unwrap();
+    let rows = &doc["driftbridge"][0]["rows"];
+    assert_eq!(
+        rows["contacts"][0]["email"]
+            .as_str()
+            .unwrap()
+            .to_lowercase(),
+        email
+    );
+    assert!(!rows["messages"].as_array().unwrap().is_empty());
+    let hubspot = rows["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["sink"] == "hubspot")
+        .expect("a HubSpot delivery record");
+    assert!(hubspot["external_ids"]["note"].is_string());
+    assert!(
+        !doc["drift"]["retrieved"]["data"]["contacts"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    let hook_before = hook.got.lock().unwrap().len();
+    driftbridge::gdpr_cmd::delete(&env.config, &email, None, false)
+        .await
+        .unwrap();
+    // Drift erases, then sends gdpr_delete_requested. Whichever of the two erasures commits
+    // first takes everything; the other finds nothing (or its job was queued before the
+    // command's erasure, which cancelled it with the person's other jobs). The delay decides.
+    wait_until("Drift's webhook", Duration::from_secs(30), || {
+        let n = env.sim.state.webhooks.stats().delivered;
+        async move { n >= 1 }
+    })
+    .await;
+    drained(&store, Duration::from_secs(60)).await;
+    let mut c = store.acquire().await.unwrap();
+    let log = bridge_store::privacy::erasures(&mut c, 10).await.unwrap();
+    drop(c);
+    assert!(!log.is_empty() && log.len() <= 2, "{log:?}");
+    assert!(log.iter().any(|e| e.source == "cli"), "{log:?}");
+    let (full, empty): (Vec<_>, Vec<_>) = log.iter().partition(|e| !e.summary.is_empty());
+    assert_eq!(full.len(), 1, "{log:?}");
+    assert!(full[0].summary["contacts"] >= 1 && full[0].summary["messages"] >= 1);
+    assert!(
+        full[0].sinks.iter().all(|s| s.state == "done"),
+        "{:?}",
+        full[0].sinks
+    );
+    for e in empty {
+        assert_eq!(e.subject, full[0].subject, "one person, one digest");
+        assert!(
+            e.sinks.iter().all(|s| s.state == "nothing"),
+            "{:?}",
+            e.sinks
+        );
+    }
+    assert_eq!(
+        hook.got.lock().unwrap().len(),
+        hook_before + 2,
+        "told once per endpoint"
+    );
+    assert!(
+        env.sim
+            .state
+            .world
+            .lock()
+            .org(org(&env.sim))
+            .unwrap()
+            .contacts_by_email(&email)
+            .is_empty(),
+        "Drift erased them"
+    );
+    running.stop().await;
+}
