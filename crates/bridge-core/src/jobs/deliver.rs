@@ -9,12 +9,13 @@ use std::time::Duration;
 use anyhow::anyhow;
 use bridge_queue::{JobCtx, JobError, NewJob};
 use bridge_sinks::registry::{NamedSink, Sinks};
-use bridge_sinks::sink::{ConversationBundle, Prior, SinkError};
+use bridge_sinks::sink::{ConversationBundle, Prior};
 use bridge_store::deliveries::{self, Key};
 use serde::{Deserialize, Serialize};
 
 use super::kind::JobKind;
 use crate::drift::DriftPool;
+use crate::failure::SinkFailure;
 use crate::metrics::{Metrics, labels};
 
 /// Delivers a conversation bundle to one CRM/MAP sink. The bundle rides in the arguments,
@@ -177,31 +178,21 @@ pub(crate) async fn run(
         Err(e) => {
             // The sink's error keeps its status, vendor code and cause; the job's error wraps
             // it whole, so the chain reaches the dead letter and the logs.
-            let (outcome, wait, rejected) = match &e {
-                SinkError::Throttled { after, .. } => ("throttled", Some(*after), false),
-                SinkError::Retry { after, .. } => ("retried", *after, false),
-                SinkError::Rejected { .. } => ("failed", None, true),
-            };
             let (status, code) = (e.status(), e.code().map(str::to_owned));
-            let err = anyhow::Error::new(e).context(format!("sink {name}"));
-            let msg = format!("{err:#}");
+            let f = SinkFailure::new(e, format!("sink {name}"));
             deliveries::release(
                 &store,
                 &key,
                 holder,
-                Some(&msg),
-                rejected,
+                Some(&f.message()),
+                f.rejected,
                 drift_types::now_ms(),
             )
             .await?;
-            count(metrics, &name, outcome);
+            count(metrics, &name, f.outcome);
             tracing::debug!(sink = %name, conversation.id = key.conversation, crm.status = ?status,
-                crm.code = ?code, outcome, "delivery did not complete");
-            Err(match (rejected, wait) {
-                (true, _) => JobError::Permanent(err),
-                (false, Some(after)) => JobError::Defer { after, reason: err },
-                (false, None) => JobError::Retry(err),
-            })
+                crm.code = ?code, outcome = f.outcome, "delivery did not complete");
+            Err(f.into_job_error())
         }
     }
 }

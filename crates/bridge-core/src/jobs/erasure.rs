@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::anyhow;
 use bridge_queue::{JobCtx, JobError, Queue};
 use bridge_sinks::registry::{SinkSpec, Sinks};
-use bridge_sinks::sink::{ErasureRequest, SinkError};
+use bridge_sinks::sink::ErasureRequest;
 use bridge_store::Conn;
 use bridge_store::privacy::{self, Erased, SubjectKey};
 use drift_types::OrgId;
@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::kind::JobKind;
 use super::pipeline::Pipeline;
+use crate::failure::SinkFailure;
 use crate::metrics::labels;
 
 /// The CRM roles an erasure deletes; other recorded values (an HTTP delivery's webhook id)
@@ -288,22 +289,13 @@ impl EraseFromSink {
                 Ok(())
             }
             Err(e) => {
-                let (outcome, wait, rejected) = match &e {
-                    SinkError::Throttled { after, .. } => ("throttled", Some(*after), false),
-                    SinkError::Retry { after, .. } => ("retried", *after, false),
-                    SinkError::Rejected { .. } => ("failed", None, true),
-                };
-                let err = anyhow::Error::new(e).context(format!("erasing from sink {}", self.sink));
-                let msg = format!("{err:#}");
-                let state = if rejected { "failed" } else { "pending" };
+                let f = SinkFailure::new(e, format!("erasing from sink {}", self.sink));
+                let state = if f.rejected { "failed" } else { "pending" };
                 let mut conn = store.acquire().await?;
-                privacy::mark_sink(&mut conn, erasure, &self.sink, state, 0, Some(&msg)).await?;
-                count(outcome);
-                Err(match (rejected, wait) {
-                    (true, _) => JobError::Permanent(err),
-                    (false, Some(after)) => JobError::Defer { after, reason: err },
-                    (false, None) => JobError::Retry(err),
-                })
+                privacy::mark_sink(&mut conn, erasure, &self.sink, state, 0, Some(&f.message()))
+                    .await?;
+                count(f.outcome);
+                Err(f.into_job_error())
             }
         }
     }

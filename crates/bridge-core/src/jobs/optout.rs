@@ -5,13 +5,14 @@
 
 use anyhow::anyhow;
 use bridge_queue::{JobCtx, JobError};
-use bridge_sinks::sink::{OptOut, SinkError};
+use bridge_sinks::sink::OptOut;
 use bridge_store::privacy::{Tombstones, forget_job_data, normalize_email};
 use drift_types::{ContactId, OrgId};
 use serde::{Deserialize, Serialize};
 
 use super::kind::JobKind;
 use super::pipeline::Pipeline;
+use crate::failure::SinkFailure;
 use crate::metrics::labels;
 
 /// Fans an opt-out out to the sinks (Drift's `user_unsubscribed`).
@@ -122,19 +123,9 @@ impl OptOutOfSink {
                 Ok(())
             }
             Err(e) => {
-                let (outcome, wait, rejected) = match &e {
-                    SinkError::Throttled { after, .. } => ("throttled", Some(*after), false),
-                    SinkError::Retry { after, .. } => ("retried", *after, false),
-                    SinkError::Rejected { .. } => ("failed", None, true),
-                };
-                count(outcome);
-                let err =
-                    anyhow::Error::new(e).context(format!("opting out in sink {}", self.sink));
-                Err(match (rejected, wait) {
-                    (true, _) => JobError::Permanent(err),
-                    (false, Some(after)) => JobError::Defer { after, reason: err },
-                    (false, None) => JobError::Retry(err),
-                })
+                let f = SinkFailure::new(e, format!("opting out in sink {}", self.sink));
+                count(f.outcome);
+                Err(f.into_job_error())
             }
         }
     }

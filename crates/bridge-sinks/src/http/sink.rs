@@ -128,12 +128,7 @@ impl Sink for HttpSink {
             "msg_{}",
             &content_hash(&json!([b.key(), content_hash(doc)]))[..32]
         );
-        let ts = drift_types::now_ms() / 1000;
-        let status = self
-            .endpoint
-            .deliver(&id, ts, &body)
-            .await
-            .map_err(sink_error)?;
+        let status = self.send(&id, &body).await?;
         let mut out = Delivered {
             created: 1,
             ..Delivered::default()
@@ -153,11 +148,8 @@ impl Sink for HttpSink {
                      "conversation_ids": r.conversations},
         });
         let id = format!("msg_erasure_{}_{}", r.org, r.erasure);
-        let ts = drift_types::now_ms() / 1000;
-        self.endpoint
-            .deliver(&id, ts, &serde_json::to_vec(&body).unwrap_or_default())
-            .await
-            .map_err(sink_error)?;
+        self.send(&id, &serde_json::to_vec(&body).unwrap_or_default())
+            .await?;
         Ok(1)
     }
 
@@ -172,12 +164,20 @@ impl Sink for HttpSink {
             "msg_{}",
             &content_hash(&json!(["opt_out", o.org, o.email, o.at]))[..32]
         );
+        self.send(&id, &serde_json::to_vec(&body).unwrap_or_default())
+            .await?;
+        Ok(1)
+    }
+}
+
+impl HttpSink {
+    /// POSTs `body` signed for `id` now; the endpoint's status on a 2xx.
+    async fn send(&self, id: &str, body: &[u8]) -> Result<u16, SinkError> {
         let ts = drift_types::now_ms() / 1000;
         self.endpoint
-            .deliver(&id, ts, &serde_json::to_vec(&body).unwrap_or_default())
+            .deliver(id, ts, body)
             .await
-            .map_err(sink_error)?;
-        Ok(1)
+            .map_err(sink_error)
     }
 }
 

@@ -5,6 +5,7 @@
 use serde_json::{Map, Value, json};
 use sqlx::Row as _;
 
+use super::erase::with_email;
 use super::key::normalize_email;
 use crate::tables::{ColumnType, TABLES, Table};
 use crate::{Conn, Op, Result};
@@ -71,20 +72,8 @@ fn table(name: &str) -> Option<&'static Table> {
 /// delivery records (with the CRM ids each sink gave).
 pub async fn held_about(conn: &mut Conn, org: i64, email: &str) -> Result<Value> {
     let email = normalize_email(email);
-    let contacts: Vec<i64> =
-        sqlx::query_scalar("SELECT id FROM contacts WHERE org_id = $1 AND LOWER(email) = $2")
-            .bind(org)
-            .bind(&email)
-            .fetch_all(&mut *conn)
-            .await
-            .op("finding a person's contacts")?;
-    let users: Vec<i64> =
-        sqlx::query_scalar("SELECT id FROM users WHERE org_id = $1 AND LOWER(email) = $2")
-            .bind(org)
-            .bind(&email)
-            .fetch_all(&mut *conn)
-            .await
-            .op("finding a person's user rows")?;
+    let contacts = with_email(conn, "contacts", org, &email).await?;
+    let users = with_email(conn, "users", org, &email).await?;
     let mut out = Map::new();
     let mut put = |name: &str, rows: Vec<Value>| {
         out.insert(name.to_owned(), Value::Array(rows));

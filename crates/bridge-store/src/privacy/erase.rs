@@ -96,6 +96,23 @@ async fn delete_in(conn: &mut Conn, table: &str, col: &str, org: i64, ids: &[i64
     Ok(n)
 }
 
+/// The ids of `table`'s rows (`contacts` or `users`) in `org` with the normalized `email`.
+pub(super) async fn with_email(
+    conn: &mut Conn,
+    table: &str,
+    org: i64,
+    email: &str,
+) -> Result<Vec<i64>> {
+    // `table` is one of two names from this module, never input.
+    let sql = format!("SELECT id FROM {table} WHERE org_id = $1 AND LOWER(email) = $2");
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(org)
+        .bind(email)
+        .fetch_all(conn)
+        .await
+        .op("finding a person's rows by email")
+}
+
 /// The orgs that hold a contact or user with this email, or have a tenant.
 pub async fn subject_orgs(conn: &mut Conn, email: &str) -> Result<Vec<i64>> {
     let email = normalize_email(email);
@@ -146,13 +163,7 @@ pub async fn erase_org(
     .await
     .op("recording an erasure")?;
 
-    let contacts: Vec<i64> =
-        sqlx::query_scalar("SELECT id FROM contacts WHERE org_id = $1 AND LOWER(email) = $2")
-            .bind(org)
-            .bind(&email)
-            .fetch_all(&mut *conn)
-            .await
-            .op("finding a person's contacts")?;
+    let contacts = with_email(conn, "contacts", org, &email).await?;
     let mut conversations: BTreeSet<i64> =
         select_in(conn, "id FROM conversations", "contact_id", org, &contacts)
             .await?

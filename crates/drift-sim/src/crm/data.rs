@@ -36,6 +36,21 @@ impl HubSpotData {
         }
     }
 
+    /// Removes an object for good: a contact leaves the email index and every note's
+    /// associations. False when there was none.
+    pub(crate) fn remove(&mut self, object: &str, id: u64) -> bool {
+        if self.table(object).and_then(|t| t.remove(&id)).is_none() {
+            return false;
+        }
+        if object == "contacts" {
+            self.by_email.retain(|_, v| *v != id);
+            for n in self.notes.values_mut() {
+                n.associations.retain(|a| a != &id.to_string());
+            }
+        }
+        true
+    }
+
     /// As JSON.
     pub fn dump(&self) -> Value {
         json!({"contacts": self.contacts.values().collect::<Vec<_>>(),

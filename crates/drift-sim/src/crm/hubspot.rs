@@ -307,11 +307,9 @@ async fn delete_object(
     let h = admit(&st, &headers, false).await?;
     let id: u64 = id.parse().map_err(|_| not_found())?;
     let mut data = st.hubspot.lock();
-    let removed = data.table(&object).and_then(|t| t.remove(&id));
-    if removed.is_none() {
+    if !data.remove(&object, id) {
         return Err(not_found());
     }
-    data.by_email.retain(|_, v| *v != id);
     drop(data);
     st.wrote(Target::Hubspot, &object, "delete", &id.to_string());
     Ok((StatusCode::NO_CONTENT, h).into_response())
@@ -347,20 +345,15 @@ async fn gdpr_delete(
     } else {
         key.parse().ok()
     };
-    let removed = id.and_then(|i| data.contacts.remove(&i));
-    match (removed, id) {
-        (Some(_), Some(i)) => {
-            data.by_email.retain(|_, v| *v != i);
-            for n in data.notes.values_mut() {
-                n.associations.retain(|a| a != &i.to_string());
-            }
+    match id.filter(|i| data.remove("contacts", *i)) {
+        Some(i) => {
             drop(data);
             st.wrote(Target::Hubspot, "contacts", "gdpr_delete", &i.to_string());
         }
-        _ if by_email => {
+        None if by_email => {
             data.blocklist.insert(key.to_lowercase());
         }
-        _ => return Err(not_found()),
+        None => return Err(not_found()),
     }
     Ok((StatusCode::NO_CONTENT, h).into_response())
 }

@@ -107,15 +107,25 @@ async fn delete_leads(State(st): St, headers: HeaderMap, body: axum::body::Bytes
     call(&st, &headers, &body, remove_leads).await
 }
 
-fn remove_leads(st: &CrmState, req: Value) -> Response {
+/// The request's `input`: 1 to 300 leads.
+#[allow(clippy::result_large_err)]
+fn inputs(req: &Value) -> Result<Vec<Value>, Response> {
     let inputs = req
         .get("input")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
     if inputs.is_empty() || inputs.len() > 300 {
-        return failure("1003", "input must hold 1 to 300 leads");
+        return Err(failure("1003", "input must hold 1 to 300 leads"));
     }
+    Ok(inputs)
+}
+
+fn remove_leads(st: &CrmState, req: Value) -> Response {
+    let inputs = match inputs(&req) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
     let mut results = Vec::new();
     for i in inputs {
         let Some(id) = i.get("id").and_then(Value::as_u64) else {
@@ -212,14 +222,10 @@ fn sync_leads(st: &CrmState, req: Value) -> Response {
             "the simulator supports createOrUpdate and updateOnly on email only",
         );
     }
-    let inputs = req
-        .get("input")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    if inputs.is_empty() || inputs.len() > 300 {
-        return failure("1003", "input must hold 1 to 300 leads");
-    }
+    let inputs = match inputs(&req) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
     let mut results = Vec::new();
     for input in inputs {
         let Some(fields) = input.as_object() else {

@@ -273,7 +273,7 @@ print(n)
     Some(String::from_utf8_lossy(&out.stdout).trim().parse().unwrap())
 }
 
-async fn push_all(addr: SocketAddr, sim: &SimHandle, ids: &[ConversationId], n0: i64) {
+pub async fn push_all(addr: SocketAddr, sim: &SimHandle, ids: &[ConversationId], n0: i64) {
     let http = reqwest::Client::new();
     let o = org(sim);
     for (n, id) in ids.iter().enumerate() {

@@ -494,10 +494,7 @@ async fn an_unsubscribe_reaches_each_crm_simulator_once_and_creates_nothing() {
     let running = driftbridge::serve::start(&env.config, true).await.unwrap();
     let store = running.queue.store().clone();
     let http = reqwest::Client::new();
-    for (n, id) in ids.iter().enumerate() {
-        let body = push(org(&env.sim), *id, n as i64);
-        assert_eq!(post(&http, running.addr, &body).await.unwrap(), 200);
-    }
+    crate::crm::push_all(running.addr, &env.sim, &ids, 0).await;
     drained(&store, Duration::from_secs(120)).await;
     let contact = {
         let world = env.sim.state.world.lock();
@@ -579,11 +576,7 @@ async fn gdpr_delete_from_the_command_line_asks_drift_whose_later_webhook_finds_
     let ids = conversation_ids(&env.sim);
     let running = driftbridge::serve::start(&env.config, true).await.unwrap();
     let store = running.queue.store().clone();
-    let http = reqwest::Client::new();
-    for (n, id) in ids.iter().enumerate() {
-        let body = push(org(&env.sim), *id, n as i64);
-        assert_eq!(post(&http, running.addr, &body).await.unwrap(), 200);
-    }
+    crate::crm::push_all(running.addr, &env.sim, &ids, 0).await;
     drained(&store, Duration::from_secs(120)).await;
     env.sim.state.webhooks.configure(|c| {
         c.url = Some(format!("http://{}/webhooks/drift", running.addr));

@@ -9,6 +9,18 @@ use bridge_store::Store;
 use bridge_store::testing::BACKENDS;
 use driftbridge::bench::retention::{Traffic, simulate, windows};
 
+/// Every kind kept `days` days, purged `batch` rows at a time.
+fn config(days: u64, batch: i64) -> RetentionConfig {
+    RetentionConfig {
+        windows: windows(days),
+        interval: Duration::from_secs(600),
+        batch,
+        pause: Duration::ZERO,
+        lease: Duration::from_secs(600),
+        holder: "test".into(),
+    }
+}
+
 #[tokio::test]
 async fn thirty_simulated_days_with_seven_day_windows_stop_the_store_growing() {
     for &backend in BACKENDS {
@@ -17,14 +29,7 @@ async fn thirty_simulated_days_with_seven_day_windows_stop_the_store_growing() {
             new_messages: 0,
             conversations: 10,
         };
-        let cfg = RetentionConfig {
-            windows: windows(7),
-            interval: Duration::from_secs(600),
-            batch: 25,
-            pause: Duration::ZERO,
-            lease: Duration::from_secs(600),
-            holder: "test".into(),
-        };
+        let cfg = config(7, 25);
         let mut runs = Vec::new();
         for purge in [false, true] {
             let Some(db) = bridge_store::testing::fresh(backend).await else {
@@ -73,14 +78,7 @@ async fn old_message_bodies_are_cleared_and_recent_ones_kept() {
         new_messages: 5,
         conversations: 5,
     };
-    let cfg = RetentionConfig {
-        windows: windows(3),
-        interval: Duration::from_secs(600),
-        batch: 2,
-        pause: Duration::ZERO,
-        lease: Duration::from_secs(600),
-        holder: "test".into(),
-    };
+    let cfg = config(3, 2);
     for &backend in BACKENDS {
         let Some(db) = bridge_store::testing::fresh(backend).await else {
             return;
