@@ -65,6 +65,7 @@ pub fn rows(bundle: &ConversationBundle, now_ms: i64, b: &mut Batch) {
         with_details: true,
         contact: bundle.contact.as_ref(),
         messages: &bundle.messages,
+        messages_complete: true,
         transcript: bundle.transcript.as_deref(),
     };
     bridge_export::rows::conversation(b, org, view, now_ms);

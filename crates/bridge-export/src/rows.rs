@@ -17,28 +17,35 @@ pub struct ConversationView<'a> {
     pub contact: Option<&'a Contact>,
     /// Its messages.
     pub messages: &'a [Message],
+    /// Whether `messages` is the complete list (an export may not fetch them): only then are
+    /// the conversation's facts computed.
+    pub messages_complete: bool,
     /// Its transcript.
     pub transcript: Option<&'a str>,
 }
 
 impl<'a> ConversationView<'a> {
     /// A view of what [`DriftClient::fetch_conversation`](drift_client::DriftClient) returned.
-    pub fn of(f: &'a FetchedConversation, with_details: bool) -> Self {
+    pub fn of(f: &'a FetchedConversation, with_details: bool, messages_complete: bool) -> Self {
         ConversationView {
             conversation: &f.conversation,
             with_details,
             contact: f.contact.as_ref(),
             messages: &f.messages,
+            messages_complete,
             transcript: f.transcript.as_deref(),
         }
     }
 }
 
-/// Adds the conversation (when its row is wanted), its contact, its messages and its
-/// transcript to `b`.
+/// Adds the conversation (when its row is wanted) with its facts (when its messages are
+/// complete too), its contact, its messages and its transcript to `b`.
 pub fn conversation(b: &mut Batch, org: OrgId, v: ConversationView<'_>, now_ms: i64) {
     if v.with_details {
         b.conversation(org, v.conversation, now_ms);
+        if v.messages_complete {
+            b.conversation_facts(org, v.conversation, v.messages);
+        }
     }
     if let Some(c) = v.contact {
         b.contact(org, c, now_ms);

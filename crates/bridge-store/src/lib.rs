@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod analytics;
 mod backend;
 pub mod checkpoints;
 mod db;

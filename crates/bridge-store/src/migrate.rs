@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/0006_tenant_disconnects.sql")),
     (7, include_str!("../migrations/0007_privacy.sql")),
     (8, include_str!("../migrations/0008_leases.sql")),
+    (9, include_str!("../migrations/0009_conversation_facts.sql")),
 ];
 
 /// Arbitrary constant naming driftbridge's migration lock.

@@ -154,6 +154,8 @@ pub struct SimState {
     pub auth: Mutex<AuthStore>,
     /// Rate limiter.
     pub limiter: Mutex<RateLimiter>,
+    /// The reporting API's own cap per org (drift-api.md §5.1.4: 60 calls a minute).
+    pub report_limiter: Mutex<RateLimiter>,
     /// Fault injection rules.
     pub faults: Mutex<Faults>,
     /// Request log.
@@ -184,6 +186,10 @@ impl SimState {
         }
         Self {
             limiter: Mutex::new(RateLimiter::new(config.rate_limit)),
+            report_limiter: Mutex::new(RateLimiter::new(crate::ratelimit::RateLimitConfig {
+                per_minute: REPORTS_PER_MINUTE,
+                burst: None,
+            })),
             webhooks: Emitter::new(config.webhooks.clone()),
             rng: Mutex::new(Rng::derive(config.data.seed, 0xFA17)),
             world: Mutex::new(world),
@@ -253,7 +259,18 @@ impl SimError {
     pub fn unauthenticated(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "authentication_error", message)
     }
+
+    /// 429 `rate_limit_error` with `Retry-After`.
+    pub fn rate_limited(retry_after_secs: u64, message: impl Into<String>) -> Self {
+        Self {
+            retry_after: Some(retry_after_secs),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", message)
+        }
+    }
 }
+
+/// Drift caps its reporting API at 60 calls a minute (drift-api.md §5.1.4).
+pub const REPORTS_PER_MINUTE: u32 = 60;
 
 impl From<WorldError> for SimError {
     fn from(e: WorldError) -> Self {

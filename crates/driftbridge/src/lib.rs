@@ -12,6 +12,7 @@ pub mod export_cmd;
 pub mod gdpr_cmd;
 pub mod ops;
 pub mod progress;
+pub mod report_cmd;
 pub mod serve;
 pub mod sim_sinks;
 pub mod tenants_cmd;

@@ -67,6 +67,9 @@ enum Command {
     /// Inspect and retry jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Conversation analytics from the stored facts (docs/ANALYTICS.md), or their check
+    /// against Drift's own reporting API.
+    Report(driftbridge::report_cmd::ReportArgs),
     /// GDPR: erase a person everywhere driftbridge wrote them, list erasures, export what is
     /// held about a person (docs/PRIVACY.md).
     #[command(subcommand)]
@@ -357,6 +360,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Airbyte(c) => bridge_export::airbyte::run(c.into()).await,
         Command::Keys(KeysCommand::Generate) => ops::keys_generate(),
         Command::Keys(KeysCommand::Rotate) => ops::keys_rotate(&load(None)?).await,
+        Command::Report(a) => driftbridge::report_cmd::run(&load(None)?, a).await,
         Command::Gdpr(GdprCommand::Delete {
             email,
             org,

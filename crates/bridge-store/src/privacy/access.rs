@@ -123,6 +123,7 @@ pub async fn held_about(conn: &mut Conn, org: i64, email: &str) -> Result<Value>
         "conversation_participants",
         "conversation_tags",
         "meetings",
+        "conversation_facts",
     ] {
         if let Some(t) = table(name) {
             put(

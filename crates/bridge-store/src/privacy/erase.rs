@@ -238,6 +238,7 @@ pub async fn erase_org(
         "conversation_tags",
         "meetings",
         "playbook_goals_met",
+        "conversation_facts",
         "deliveries",
     ] {
         count(

@@ -14,7 +14,7 @@ impl Table {
 }
 
 /// Every exported table, parents before their children.
-pub static TABLES: [Table; 14] = [
+pub static TABLES: [Table; 15] = [
     Table {
         name: "accounts",
         columns: &[
@@ -254,6 +254,34 @@ pub static TABLES: [Table; 14] = [
         parent: None,
         volatile: &[],
         stream: Stream::Meetings,
+    },
+    Table {
+        name: "conversation_facts",
+        columns: &[
+            int("org_id"),
+            int("conversation_id"),
+            text("status"),
+            int_null("inbox_id"),
+            int_null("playbook_id"),
+            int_null("created_at"),
+            int_null("first_contact_message_at"),
+            int_null("first_bot_message_at"),
+            int_null("first_agent_message_at"),
+            int_null("time_to_first_agent_reply_ms"),
+            int("handed_to_agent"),
+            int("bot_only"),
+            int_null("first_close_at"),
+            int_null("time_to_close_ms"),
+            int("contact_messages"),
+            int("agent_messages"),
+            int("bot_messages"),
+            int("distinct_agents"),
+            int_null("last_agent_id"),
+        ],
+        key: 2,
+        parent: None,
+        volatile: &[],
+        stream: Stream::Conversations,
     },
 ];
 

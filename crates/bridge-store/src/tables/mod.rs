@@ -8,10 +8,12 @@
 
 mod batch;
 mod defs;
+mod facts;
 mod rows;
 mod schema;
 
 pub use batch::{Batch, Row, Value};
 pub use defs::{TABLES, table};
+pub use facts::Facts;
 pub use rows::meeting_key;
 pub use schema::{Column, ColumnType, Stream, Table};

@@ -314,6 +314,18 @@ pub async fn report(
     body: Bytes,
 ) -> SimResult<Json<ReportResponse>> {
     caller.require("conversation_read")?;
+    let key = format!("reports:{}", caller.org);
+    if let Some(d) = st
+        .report_limiter
+        .lock()
+        .check(&key, std::time::Instant::now())
+        && !d.allowed
+    {
+        return Err(SimError::rate_limited(
+            d.retry_after.as_secs_f64().ceil().max(1.0) as u64,
+            "the reporting API allows 60 calls a minute",
+        ));
+    }
     let req: ReportRequest = parse_json(&body)?;
     let world = st.world.lock();
     let org = world.org(caller.org)?;

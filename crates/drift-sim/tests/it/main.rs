@@ -146,3 +146,40 @@ async fn the_rate_limit_answers_429_with_headers_once_the_bucket_is_full() {
     assert!(r.headers().contains_key("retry-after"));
     assert_eq!(sim.state.log.lock().count_status(429), 1);
 }
+
+#[tokio::test]
+async fn the_reporting_api_allows_60_calls_a_minute_whatever_the_general_limit() {
+    // The general limit is off; the reporting cap still holds.
+    let sim = drift_sim::spawn(
+        SimConfig::unlimited(3),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let report = || {
+        http.post(format!("{}/reports/conversations", sim.base_url()))
+            .bearer_auth(sim.token())
+            .json(&serde_json::json!({"filters": [], "metrics": ["numAgentMessages"]}))
+            .send()
+    };
+    for i in 0..60 {
+        let r = report().await.unwrap();
+        assert_eq!(r.status(), 200, "call {i}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["count"], 3);
+    }
+    let r = report().await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "rate_limit_error");
+    // Other endpoints are not affected.
+    let r = http
+        .get(format!("{}/users/list", sim.base_url()))
+        .bearer_auth(sim.token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}

@@ -79,6 +79,7 @@ pub fn ground_truth(sim: &SimHandle) -> (Batch, u64) {
     let mut message_pages = 0u64;
     for rec in o.conversations.values() {
         b.conversation(org, &rec.conversation, 0);
+        b.conversation_facts(org, &rec.conversation, &rec.messages);
         rec.messages.iter().for_each(|m| b.message(org, m));
         message_pages += (rec.messages.len() as u64).div_ceil(50).max(1);
         let contact = rec.conversation.contact_id.and_then(|c| o.contacts.get(&c));

@@ -1,6 +1,7 @@
 //! driftbridge end to end: the real gateway, workers, simulator and databases.
 
 mod airbyte;
+mod analytics;
 mod cli;
 mod crm;
 mod disconnects;

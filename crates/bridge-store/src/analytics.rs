@@ -1,0 +1,104 @@
+//! Reading conversation facts back for reports (docs/ANALYTICS.md), with the two facts that
+//! other tables hold: whether a playbook goal was met in the conversation, and how many
+//! meetings it booked.
+
+use sqlx::Row as _;
+
+use crate::{Op, Result, Store};
+
+/// One conversation's facts as a report reads them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FactRow {
+    /// The conversation.
+    pub conversation_id: i64,
+    /// Its status.
+    pub status: String,
+    /// Its inbox.
+    pub inbox_id: Option<i64>,
+    /// The playbook that started it.
+    pub playbook_id: Option<i64>,
+    /// When it started (epoch ms).
+    pub created_at: Option<i64>,
+    /// First agent message (epoch ms).
+    pub first_agent_message_at: Option<i64>,
+    /// Start to first agent message.
+    pub time_to_first_agent_reply_ms: Option<i64>,
+    /// An agent wrote.
+    pub handed_to_agent: bool,
+    /// Only the bot answered.
+    pub bot_only: bool,
+    /// Start to close.
+    pub time_to_close_ms: Option<i64>,
+    /// Messages by the contact.
+    pub contact_messages: i64,
+    /// Messages by agents.
+    pub agent_messages: i64,
+    /// Messages by the bot.
+    pub bot_messages: i64,
+    /// Distinct agents.
+    pub distinct_agents: i64,
+    /// The agent who wrote last.
+    pub last_agent_id: Option<i64>,
+    /// A playbook goal was met in it (`playbook_goal_met`).
+    pub goal_met: bool,
+    /// Meetings booked in it.
+    pub meetings: i64,
+}
+
+/// The facts of `org`'s conversations created in `[since_ms, until_ms)`, oldest first.
+pub async fn facts(store: &Store, org: i64, since_ms: i64, until_ms: i64) -> Result<Vec<FactRow>> {
+    let rows = sqlx::query(
+        "SELECT f.conversation_id, f.status, f.inbox_id, f.playbook_id, f.created_at, \
+         f.first_agent_message_at, f.time_to_first_agent_reply_ms, f.handed_to_agent, f.bot_only, \
+         f.time_to_close_ms, f.contact_messages, f.agent_messages, f.bot_messages, \
+         f.distinct_agents, f.last_agent_id, \
+         (SELECT COUNT(*) FROM playbook_goals_met g WHERE g.org_id = f.org_id \
+          AND g.conversation_id = f.conversation_id), \
+         (SELECT COUNT(*) FROM meetings m WHERE m.org_id = f.org_id \
+          AND m.conversation_id = f.conversation_id) \
+         FROM conversation_facts f WHERE f.org_id = $1 AND f.created_at >= $2 \
+         AND f.created_at < $3 ORDER BY f.created_at, f.conversation_id",
+    )
+    .bind(org)
+    .bind(since_ms)
+    .bind(until_ms)
+    .fetch_all(store.pool())
+    .await
+    .op("reading conversation facts")?;
+    let get = |r: &sqlx::any::AnyRow, i: usize| -> Result<Option<i64>> {
+        r.try_get::<Option<i64>, _>(i)
+            .op("reading conversation facts")
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let n = |i: usize| get(r, i).map(|v| v.unwrap_or(0));
+        out.push(FactRow {
+            conversation_id: n(0)?,
+            status: r.try_get::<String, _>(1).op("reading conversation facts")?,
+            inbox_id: get(r, 2)?,
+            playbook_id: get(r, 3)?,
+            created_at: get(r, 4)?,
+            first_agent_message_at: get(r, 5)?,
+            time_to_first_agent_reply_ms: get(r, 6)?,
+            handed_to_agent: n(7)? != 0,
+            bot_only: n(8)? != 0,
+            time_to_close_ms: get(r, 9)?,
+            contact_messages: n(10)?,
+            agent_messages: n(11)?,
+            bot_messages: n(12)?,
+            distinct_agents: n(13)?,
+            last_agent_id: get(r, 14)?,
+            goal_met: n(15)? > 0,
+            meetings: n(16)?,
+        });
+    }
+    Ok(out)
+}
+
+/// The orgs that have conversation facts.
+pub async fn orgs(store: &Store) -> Result<Vec<i64>> {
+    sqlx::query_scalar("SELECT DISTINCT org_id FROM conversation_facts ORDER BY org_id")
+        .fetch_all(store.pool())
+        .await
+        .op("reading the orgs with facts")
+}

@@ -1,0 +1,144 @@
+//! `driftbridge report`: conversation analytics from the stored facts, as aligned text, JSON
+//! or CSV, and `--check-against-drift`. The definitions live in `bridge_core::analytics`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, anyhow, bail};
+use bridge_core::analytics::{By, Group, aggregate, check_against_drift};
+use clap::Args;
+
+use crate::config::Config;
+
+/// Arguments of `report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Conversations started from this date (YYYY-MM-DD, UTC) or epoch ms; default 30 days ago.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// ... and before this one; default now.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// The org (default: the only org with facts).
+    #[arg(long)]
+    pub org: Option<i64>,
+    /// Group by day, week, agent, playbook or inbox.
+    #[arg(long, default_value = "day")]
+    pub by: String,
+    /// text, json or csv.
+    #[arg(long, default_value = "text")]
+    pub format: String,
+    /// Write here instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Compare every conversation's facts with Drift's `POST /reports/conversations` and print
+    /// each disagreement (exit status 1 when there is one).
+    #[arg(long)]
+    pub check_against_drift: bool,
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Runs `report`.
+pub async fn run(config: &Config, a: ReportArgs) -> Result<()> {
+    let by = By::parse(&a.by).ok_or_else(|| {
+        anyhow!(
+            "--by {:?}: choose day, week, agent, playbook or inbox",
+            a.by
+        )
+    })?;
+    if !["text", "json", "csv"].contains(&a.format.as_str()) {
+        bail!("--format {:?}: choose text, json or csv", a.format);
+    }
+    let now = drift_types::now_ms();
+    let since = match &a.since {
+        Some(s) => bridge_export::parse_time(s).context("--since")?,
+        None => now - 30 * DAY_MS,
+    };
+    let until = match &a.until {
+        Some(s) => bridge_export::parse_time(s).context("--until")?,
+        None => now + 1,
+    };
+    let queue = crate::serve::open_existing_queue(config).await?;
+    let store = queue.store().clone();
+    let org = match a.org {
+        Some(o) => o,
+        None => match bridge_store::analytics::orgs(&store).await?.as_slice() {
+            [o] => *o,
+            [] => bail!("no conversation facts stored yet: run `driftbridge export` or `serve`"),
+            many => bail!("facts of several orgs ({many:?}): pass --org"),
+        },
+    };
+    let facts = bridge_store::analytics::facts(&store, org, since, until).await?;
+    if a.check_against_drift {
+        let pool = crate::drift_access::drift_pool(config, "report").await?;
+        let client = pool.client(drift_types::OrgId(org)).await?;
+        let diffs = check_against_drift(&client, &facts, since, until).await?;
+        for d in &diffs {
+            println!(
+                "conversation {} {}: ours {} drift {}",
+                d.conversation_id,
+                d.metric,
+                d.ours.map_or("none".into(), |v| v.to_string()),
+                d.drift.map_or("none".into(), |v| v.to_string())
+            );
+        }
+        println!(
+            "{} conversations compared with Drift's report: {} disagreements",
+            facts.len(),
+            diffs.len()
+        );
+        if !diffs.is_empty() {
+            bail!("our facts disagree with Drift's report");
+        }
+        return Ok(());
+    }
+    let groups = aggregate(&facts, by);
+    let text = match a.format.as_str() {
+        "json" => serde_json::to_string_pretty(&groups)? + "\n",
+        "csv" => csv_of(&groups)?,
+        _ => table_of(&groups, &a.by),
+    };
+    match &a.out {
+        Some(p) => {
+            std::fs::write(p, text).with_context(|| format!("while writing {}", p.display()))?
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+fn ms(v: Option<i64>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{:.1}s", v as f64 / 1000.0))
+}
+
+fn table_of(groups: &[Group], by: &str) -> String {
+    let mut out = format!(
+        "{by:<12} {:>6} {:>8} {:>8} {:>9} {:>9} {:>9} {:>6} {:>8}\n",
+        "convs", "handoff", "bot-only", "reply p50", "reply p90", "close p50", "goal", "meeting"
+    );
+    for g in groups {
+        out.push_str(&format!(
+            "{:<12} {:>6} {:>7.1}% {:>8} {:>9} {:>9} {:>9} {:>5.1}% {:>7.1}%\n",
+            g.key,
+            g.conversations,
+            g.handoff_rate * 100.0,
+            g.bot_only,
+            ms(g.reply_p50_ms),
+            ms(g.reply_p90_ms),
+            ms(g.close_p50_ms),
+            g.goal_rate * 100.0,
+            g.meeting_rate * 100.0
+        ));
+    }
+    out
+}
+
+fn csv_of(groups: &[Group]) -> Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for g in groups {
+        w.serialize(g)?;
+    }
+    Ok(String::from_utf8(
+        w.into_inner().map_err(|e| anyhow!("{e}"))?,
+    )?)
+}

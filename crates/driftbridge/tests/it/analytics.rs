@@ -1,0 +1,102 @@
+//! Conversation analytics: the facts an export writes equal Drift's own reporting API for
+//! every conversation of a 5,000-conversation dataset, through the real HTTP path; a changed
+//! fact is caught; the report's groups add up.
+
+use bridge_store::{Backend, Store};
+use drift_types::OrgId;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn facts_of_5000_conversations_equal_drifts_report_and_a_changed_one_is_caught() {
+    let Some(env) = env(Backend::Sqlite, 5000).await else {
+        return;
+    };
+    let o = org(&env.sim);
+    let args = driftbridge::export_cmd::ExportArgs {
+        to: None,
+        tables: Vec::new(),
+        contacts_from: None,
+        org: Some(o.0),
+        concurrency: 16,
+        meetings_since: None,
+        restart: false,
+        json: true,
+        overlap_secs: 3600,
+    };
+    driftbridge::export_cmd::run(&env.config, args, bridge_export::Mode::Full)
+        .await
+        .unwrap();
+    let store = Store::connect(&env.db.url).await.unwrap();
+    let facts = bridge_store::analytics::facts(&store, o.0, 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(facts.len(), 5000);
+    assert!(facts.iter().any(|f| f.handed_to_agent) && facts.iter().any(|f| f.bot_only));
+    assert!(facts.iter().any(|f| f.time_to_close_ms.is_some()));
+    let client = crate::export::client(&env.sim);
+    let diffs = bridge_core::analytics::check_against_drift(&client, &facts, 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(diffs, vec![], "every metric of every conversation agrees");
+    // The command says the same.
+    let report = |check: bool, by: &str, format: &str, out: Option<std::path::PathBuf>| {
+        driftbridge::report_cmd::ReportArgs {
+            since: Some("0".into()),
+            until: None,
+            org: Some(o.0),
+            by: by.into(),
+            format: format.into(),
+            out,
+            check_against_drift: check,
+        }
+    };
+    driftbridge::report_cmd::run(&env.config, report(true, "day", "text", None))
+        .await
+        .unwrap();
+
+    // One fact changed behind the report's back: exactly that one is named.
+    let victim = facts.iter().find(|f| f.agent_messages > 0).unwrap();
+    bridge_store::sqlx::query(
+        "UPDATE conversation_facts SET agent_messages = agent_messages + 1 \
+         WHERE org_id = $1 AND conversation_id = $2",
+    )
+    .bind(o.0)
+    .bind(victim.conversation_id)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let facts = bridge_store::analytics::facts(&store, o.0, 0, i64::MAX)
+        .await
+        .unwrap();
+    let diffs = bridge_core::analytics::check_against_drift(&client, &facts, 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(diffs.len(), 1, "{diffs:?}");
+    assert_eq!(diffs[0].conversation_id, victim.conversation_id);
+    assert_eq!(diffs[0].metric, "numAgentMessages");
+    assert!(
+        driftbridge::report_cmd::run(&env.config, report(true, "day", "text", None))
+            .await
+            .is_err()
+    );
+
+    // The groups of every grouping add up to the conversations.
+    for by in ["day", "week", "agent", "playbook", "inbox"] {
+        let out = tempfile::NamedTempFile::new().unwrap();
+        driftbridge::report_cmd::run(
+            &env.config,
+            report(false, by, "json", Some(out.path().to_owned())),
+        )
+        .await
+        .unwrap();
+        let groups: Vec<serde_json::Value> =
+            serde_json::from_slice(&std::fs::read(out.path()).unwrap()).unwrap();
+        let n: u64 = groups
+            .iter()
+            .map(|g| g["conversations"].as_u64().unwrap())
+            .sum();
+        assert_eq!(n, 5000, "by {by}");
+    }
+    let _ = OrgId(o.0);
+}
