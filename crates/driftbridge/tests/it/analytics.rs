@@ -98,5 +98,73 @@ async fn facts_of_5000_conversations_equal_drifts_report_and_a_changed_one_is_ca
             .sum();
         assert_eq!(n, 5000, "by {by}");
     }
+
+    // The day groups equal an independent recomputation from the Parquet export (pyarrow).
+    let Some(python) = crate::export::python_with("pyarrow") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let args = driftbridge::export_cmd::ExportArgs {
+        to: Some(format!("parquet:{}", dir.path().display())),
+        tables: Vec::new(),
+        contacts_from: None,
+        org: Some(o.0),
+        concurrency: 16,
+        meetings_since: None,
+        restart: false,
+        json: true,
+        overlap_secs: 3600,
+    };
+    driftbridge::export_cmd::run(&env.config, args, bridge_export::Mode::Full)
+        .await
+        .unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/report_groups.py");
+    let until = drift_types::now_ms() + 1;
+    let py = std::process::Command::new(python)
+        .args([
+            script,
+            &dir.path().display().to_string(),
+            "0",
+            &until.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    let theirs: Vec<serde_json::Value> = serde_json::from_slice(&py.stdout).unwrap();
+    // The store's report, after putting the changed fact back.
+    bridge_store::sqlx::query(
+        "UPDATE conversation_facts SET agent_messages = agent_messages - 1 \
+         WHERE org_id = $1 AND conversation_id = $2",
+    )
+    .bind(o.0)
+    .bind(victim.conversation_id)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let mut args = report(false, "day", "json", Some(out.path().to_owned()));
+    args.until = Some(until.to_string());
+    driftbridge::report_cmd::run(&env.config, args)
+        .await
+        .unwrap();
+    let ours: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(out.path()).unwrap()).unwrap();
+    assert!(ours.len() > 1, "{ours:?}");
+    assert_eq!(ours.len(), theirs.len());
+    for (a, b) in ours.iter().zip(&theirs) {
+        for (k, v) in a.as_object().unwrap() {
+            let w = &b[k];
+            match (v.as_f64(), w.as_f64()) {
+                (Some(x), Some(y)) if v.is_f64() || w.is_f64() => {
+                    assert!((x - y).abs() < 1e-9, "{} {k}: {v} vs {w}", a["key"])
+                }
+                _ => assert_eq!(v, w, "{} {k}", a["key"]),
+            }
+        }
+    }
     let _ = OrgId(o.0);
 }
