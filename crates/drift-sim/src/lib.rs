@@ -44,6 +44,10 @@ fn rest_routes() -> Router<Arc<SimState>> {
         .route("/conversations/{id}/transcript", get(api::transcript))
         .route("/reports/conversations", post(api::report))
         .route(
+            "/reports/conversation-summary",
+            post(api::conversation_summary),
+        )
+        .route(
             "/contacts",
             get(api::query_contacts).post(api::create_contact),
         )

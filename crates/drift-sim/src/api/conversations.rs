@@ -307,13 +307,8 @@ pub async fn new_conversation(
     Ok(Json(c))
 }
 
-/// `POST /reports/conversations`.
-pub async fn report(
-    State(st): St,
-    Extension(caller): Extension<Caller>,
-    body: Bytes,
-) -> SimResult<Json<ReportResponse>> {
-    caller.require("conversation_read")?;
+/// The reporting API's cap (60 calls a minute per org).
+fn report_cap(st: &SimState, caller: &Caller) -> SimResult<()> {
     let key = format!("reports:{}", caller.org);
     if let Some(d) = st
         .report_limiter
@@ -326,43 +321,118 @@ pub async fn report(
             "the reporting API allows 60 calls a minute",
         ));
     }
-    let req: ReportRequest = parse_json(&body)?;
+    Ok(())
+}
+
+/// The reporting properties of every conversation the filters keep, newest updated first.
+fn reported(
+    st: &SimState,
+    caller: &Caller,
+    filters: &[drift_types::ReportFilter],
+) -> SimResult<
+    Vec<(
+        ConversationId,
+        std::collections::HashMap<String, serde_json::Value>,
+    )>,
+> {
     let world = st.world.lock();
     let org = world.org(caller.org)?;
-    let mut rows = Vec::new();
+    let mut out = Vec::new();
     for &(_, id) in org.by_updated.iter().rev() {
         let Some(rec) = org.conversations.get(&ConversationId(id)) else {
             continue;
         };
         let props = crate::report::properties(rec, org.bot_id);
-        if !req
-            .filters
-            .iter()
-            .map(|f| crate::report::matches(f, &props))
-            .collect::<SimResult<Vec<bool>>>()?
-            .into_iter()
-            .all(|b| b)
-        {
-            continue;
+        let mut keep = true;
+        for f in filters {
+            keep &= crate::report::matches(f, &props)?;
         }
-        let metrics = req
-            .metrics
-            .iter()
-            .map(|m| {
-                props
-                    .get(m)
-                    .filter(|v| v.is_number())
-                    .cloned()
-                    .unwrap_or_else(|| json!("NaN"))
-            })
-            .collect();
-        rows.push(ReportRow {
-            conversation_id: rec.conversation.id,
-            metrics,
-        });
+        if keep {
+            out.push((rec.conversation.id, props));
+        }
     }
+    Ok(out)
+}
+
+/// `POST /reports/conversations`.
+pub async fn report(
+    State(st): St,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> SimResult<Json<ReportResponse>> {
+    caller.require("conversation_read")?;
+    report_cap(&st, &caller)?;
+    let req: ReportRequest = parse_json(&body)?;
+    let rows: Vec<ReportRow> = reported(&st, &caller, &req.filters)?
+        .into_iter()
+        .map(|(id, props)| ReportRow {
+            conversation_id: id,
+            metrics: req
+                .metrics
+                .iter()
+                .map(|m| {
+                    props
+                        .get(m)
+                        .filter(|v| v.is_number())
+                        .cloned()
+                        .unwrap_or_else(|| json!("NaN"))
+                })
+                .collect(),
+        })
+        .collect();
     Ok(Json(ReportResponse {
         count: rows.len() as u64,
         data: rows,
     }))
+}
+
+/// `POST /reports/conversation-summary`: `{metrics: [{type, property}], filters}` ->
+/// `{data: [{type, property, value}]}` (a house shape: Drift's is undocumented), where `type`
+/// is `AVG`, `SUM`, `MIN`, `MAX` or `COUNT` over the conversations that have the property;
+/// `value` is `"NaN"` when none has it.
+pub async fn conversation_summary(
+    State(st): St,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> SimResult<Json<serde_json::Value>> {
+    #[derive(serde::Deserialize)]
+    struct Metric {
+        #[serde(rename = "type")]
+        kind: String,
+        property: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Summary {
+        metrics: Vec<Metric>,
+        #[serde(default)]
+        filters: Vec<drift_types::ReportFilter>,
+    }
+    caller.require("conversation_read")?;
+    report_cap(&st, &caller)?;
+    let req: Summary = parse_json(&body)?;
+    let rows = reported(&st, &caller, &req.filters)?;
+    let mut data = Vec::new();
+    for m in &req.metrics {
+        let vals: Vec<f64> = rows
+            .iter()
+            .filter_map(|(_, p)| p.get(&m.property)?.as_f64())
+            .collect();
+        let n = vals.len() as f64;
+        let value = match m.kind.as_str() {
+            "COUNT" => Some(n),
+            _ if vals.is_empty() => None,
+            "AVG" => Some(vals.iter().sum::<f64>() / n),
+            "SUM" => Some(vals.iter().sum()),
+            "MIN" => vals.iter().copied().reduce(f64::min),
+            "MAX" => vals.iter().copied().reduce(f64::max),
+            other => {
+                return Err(SimError::invalid(format!(
+                    "unsupported metric type {other:?}: AVG, SUM, MIN, MAX or COUNT"
+                )));
+            }
+        };
+        data.push(json!({"type": m.kind, "property": m.property,
+            "value": value.map_or(json!("NaN"), |v| json!(v))}));
+    }
+    Ok(Json(json!({ "data": data })))
 }

@@ -16,8 +16,8 @@ pub use contacts::{
     query_contacts, timeline, update_contact,
 };
 pub use conversations::{
-    MESSAGES_PAGE, get_conversation, list_conversations, list_messages, new_conversation,
-    post_message, report, transcript,
+    MESSAGES_PAGE, conversation_summary, get_conversation, list_conversations, list_messages,
+    new_conversation, post_message, report, transcript,
 };
 pub use request::{parse_json, query_pairs};
 pub use users::{

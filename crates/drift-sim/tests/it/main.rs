@@ -183,3 +183,70 @@ async fn the_reporting_api_allows_60_calls_a_minute_whatever_the_general_limit()
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+#[tokio::test]
+async fn the_conversation_summary_aggregates_what_the_per_conversation_report_lists() {
+    let sim = drift_sim::spawn(
+        SimConfig::unlimited(40),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: serde_json::Value| {
+        http.post(format!("{}{path}", sim.base_url()))
+            .bearer_auth(sim.token())
+            .json(&body)
+            .send()
+    };
+    let filters =
+        serde_json::json!([{"property": "status", "operation": "IN", "values": ["closed"]}]);
+    let per: serde_json::Value = post(
+        "/reports/conversations",
+        serde_json::json!({"filters": filters, "metrics": ["timeToCloseMillis", "numAgentMessages"]}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let rows = per["data"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    let close: Vec<f64> = rows
+        .iter()
+        .map(|r| r["metrics"][0].as_f64().unwrap())
+        .collect();
+    let agent_max = rows
+        .iter()
+        .map(|r| r["metrics"][1].as_f64().unwrap())
+        .fold(f64::MIN, f64::max);
+    let r = post(
+        "/reports/conversation-summary",
+        serde_json::json!({"filters": filters, "metrics": [
+            {"type": "AVG", "property": "timeToCloseMillis"},
+            {"type": "COUNT", "property": "timeToCloseMillis"},
+            {"type": "MAX", "property": "numAgentMessages"},
+            {"type": "AVG", "property": "noSuchMetric"}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let s: serde_json::Value = r.json().await.unwrap();
+    let avg = close.iter().sum::<f64>() / close.len() as f64;
+    assert!(
+        (s["data"][0]["value"].as_f64().unwrap() - avg).abs() < 1e-6,
+        "{s}"
+    );
+    assert_eq!(s["data"][1]["value"].as_f64().unwrap(), close.len() as f64);
+    assert_eq!(s["data"][2]["value"].as_f64().unwrap(), agent_max);
+    assert_eq!(s["data"][3]["value"], "NaN");
+    let bad = post(
+        "/reports/conversation-summary",
+        serde_json::json!({"metrics": [{"type": "MEDIAN", "property": "timeToCloseMillis"}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(bad.status(), 400);
+    let e: serde_json::Value = bad.json().await.unwrap();
+    assert!(e["error"]["message"].as_str().unwrap().contains("MEDIAN"));
+}
