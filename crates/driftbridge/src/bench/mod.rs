@@ -3,6 +3,7 @@
 
 pub mod crm;
 pub mod export;
+pub mod facts;
 pub mod ingest;
 pub mod retention;
 mod support;
@@ -28,6 +29,8 @@ pub enum BenchCommand {
     Export(export::ExportBenchArgs),
     /// Deliveries per second to each CRM simulator and push-to-CRM latency.
     Crm(crm::CrmBenchArgs),
+    /// Conversation facts: computing them, and writing conversations with and without them.
+    Facts(facts::FactsArgs),
     /// Thirty simulated days of webhooks with and without the retention purge: rows and file
     /// size per day.
     Retention(retention::RetentionArgs),
@@ -43,5 +46,6 @@ pub async fn run(cmd: BenchCommand, database_url: Option<String>) -> Result<()> 
         BenchCommand::Export(a) => export::run(a).await,
         BenchCommand::Crm(a) => crm::run_all(a, database_url).await,
         BenchCommand::Retention(a) => retention::run(a).await,
+        BenchCommand::Facts(a) => facts::run(a).await,
     }
 }
