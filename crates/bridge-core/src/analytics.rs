@@ -56,7 +56,7 @@ impl By {
                     drift_types::EpochMillis(monday * DAY).to_iso8601()[..10].to_owned()
                 },
             ),
-            By::Agent => opt(f.last_agent_id),
+            By::Agent => opt(f.facts.last_agent_id),
             By::Playbook => opt(f.playbook_id),
             By::Inbox => opt(f.inbox_id),
         }
@@ -120,9 +120,9 @@ pub fn aggregate(facts: &[FactRow], by: By) -> Vec<Group> {
             let rate = |k: u64| if n == 0 { 0.0 } else { k as f64 / n as f64 };
             let mut reply: Vec<i64> = fs
                 .iter()
-                .filter_map(|f| f.time_to_first_agent_reply_ms)
+                .filter_map(|f| f.facts.time_to_first_agent_reply_ms)
                 .collect();
-            let mut close: Vec<i64> = fs.iter().filter_map(|f| f.time_to_close_ms).collect();
+            let mut close: Vec<i64> = fs.iter().filter_map(|f| f.facts.time_to_close_ms).collect();
             let handed = count(&|f| f.handed_to_agent);
             Group {
                 key,
@@ -136,9 +136,9 @@ pub fn aggregate(facts: &[FactRow], by: By) -> Vec<Group> {
                 close_p50_ms: percentile(&mut close, 50),
                 goal_rate: rate(count(&|f| f.goal_met)),
                 meeting_rate: rate(count(&|f| f.meetings > 0)),
-                contact_messages: fs.iter().map(|f| f.contact_messages).sum(),
-                agent_messages: fs.iter().map(|f| f.agent_messages).sum(),
-                bot_messages: fs.iter().map(|f| f.bot_messages).sum(),
+                contact_messages: fs.iter().map(|f| f.facts.contact_messages).sum(),
+                agent_messages: fs.iter().map(|f| f.facts.agent_messages).sum(),
+                bot_messages: fs.iter().map(|f| f.facts.bot_messages).sum(),
             }
         })
         .collect()
@@ -157,13 +157,13 @@ const METRICS: &[&str] = &[
 
 fn ours(f: &FactRow) -> [Option<i64>; 7] {
     [
-        f.time_to_first_agent_reply_ms,
-        f.time_to_close_ms,
-        Some(f.agent_messages),
-        Some(f.bot_messages),
-        Some(f.contact_messages),
-        f.first_agent_message_at,
-        f.last_agent_id,
+        f.facts.time_to_first_agent_reply_ms,
+        f.facts.time_to_close_ms,
+        Some(f.facts.agent_messages),
+        Some(f.facts.bot_messages),
+        Some(f.facts.contact_messages),
+        f.facts.first_agent_message_at,
+        f.facts.last_agent_id,
     ]
 }
 
@@ -260,16 +260,9 @@ mod tests {
             inbox_id: None,
             playbook_id: None,
             created_at: Some(t),
-            first_agent_message_at: None,
-            time_to_first_agent_reply_ms: None,
+            facts: Default::default(),
             handed_to_agent: false,
             bot_only: false,
-            time_to_close_ms: None,
-            contact_messages: 0,
-            agent_messages: 0,
-            bot_messages: 0,
-            distinct_agents: 0,
-            last_agent_id: None,
             goal_met: false,
             meetings: 0,
         };

@@ -4,6 +4,7 @@
 
 use sqlx::Row as _;
 
+use crate::tables::Facts;
 use crate::{Op, Result, Store};
 
 /// One conversation's facts as a report reads them.
@@ -19,26 +20,13 @@ pub struct FactRow {
     pub playbook_id: Option<i64>,
     /// When it started (epoch ms).
     pub created_at: Option<i64>,
-    /// First agent message (epoch ms).
-    pub first_agent_message_at: Option<i64>,
-    /// Start to first agent message.
-    pub time_to_first_agent_reply_ms: Option<i64>,
+    /// The numbers (docs/ANALYTICS.md).
+    #[serde(flatten)]
+    pub facts: Facts,
     /// An agent wrote.
     pub handed_to_agent: bool,
     /// Only the bot answered.
     pub bot_only: bool,
-    /// Start to close.
-    pub time_to_close_ms: Option<i64>,
-    /// Messages by the contact.
-    pub contact_messages: i64,
-    /// Messages by agents.
-    pub agent_messages: i64,
-    /// Messages by the bot.
-    pub bot_messages: i64,
-    /// Distinct agents.
-    pub distinct_agents: i64,
-    /// The agent who wrote last.
-    pub last_agent_id: Option<i64>,
     /// A playbook goal was met in it (`playbook_goal_met`).
     pub goal_met: bool,
     /// Meetings booked in it.
@@ -51,7 +39,8 @@ pub async fn facts(store: &Store, org: i64, since_ms: i64, until_ms: i64) -> Res
         "SELECT f.conversation_id, f.status, f.inbox_id, f.playbook_id, f.created_at, \
          f.first_agent_message_at, f.time_to_first_agent_reply_ms, f.handed_to_agent, f.bot_only, \
          f.time_to_close_ms, f.contact_messages, f.agent_messages, f.bot_messages, \
-         f.distinct_agents, f.last_agent_id, \
+         f.distinct_agents, f.last_agent_id, f.first_contact_message_at, f.first_bot_message_at, \
+         f.first_close_at, \
          (SELECT COUNT(*) FROM playbook_goals_met g WHERE g.org_id = f.org_id \
           AND g.conversation_id = f.conversation_id), \
          (SELECT COUNT(*) FROM meetings m WHERE m.org_id = f.org_id \
@@ -78,16 +67,21 @@ pub async fn facts(store: &Store, org: i64, since_ms: i64, until_ms: i64) -> Res
             inbox_id: get(r, 2)?,
             playbook_id: get(r, 3)?,
             created_at: get(r, 4)?,
-            first_agent_message_at: get(r, 5)?,
-            time_to_first_agent_reply_ms: get(r, 6)?,
+            facts: Facts {
+                first_agent_message_at: get(r, 5)?,
+                time_to_first_agent_reply_ms: get(r, 6)?,
+                time_to_close_ms: get(r, 9)?,
+                contact_messages: n(10)?,
+                agent_messages: n(11)?,
+                bot_messages: n(12)?,
+                distinct_agents: n(13)?,
+                last_agent_id: get(r, 14)?,
+                first_contact_message_at: get(r, 17)?,
+                first_bot_message_at: get(r, 18)?,
+                first_close_at: get(r, 19)?,
+            },
             handed_to_agent: n(7)? != 0,
             bot_only: n(8)? != 0,
-            time_to_close_ms: get(r, 9)?,
-            contact_messages: n(10)?,
-            agent_messages: n(11)?,
-            bot_messages: n(12)?,
-            distinct_agents: n(13)?,
-            last_agent_id: get(r, 14)?,
             goal_met: n(15)? > 0,
             meetings: n(16)?,
         });

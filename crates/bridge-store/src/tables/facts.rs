@@ -13,7 +13,7 @@ use super::batch::Batch;
 use super::defs::must;
 
 /// The numbers of one conversation.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Facts {
     /// First message by the contact.
     pub first_contact_message_at: Option<i64>,

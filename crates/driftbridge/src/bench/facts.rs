@@ -38,7 +38,11 @@ pub async fn run(a: FactsArgs) -> Result<()> {
         conversations: a.conversations,
         ..DataConfig::default()
     });
-    let (org_id, org) = world.orgs.iter().next().ok_or_else(|| anyhow::anyhow!("no org"))?;
+    let (org_id, org) = world
+        .orgs
+        .iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no org"))?;
     let org_id = *org_id;
     let recs: Vec<_> = org.conversations.values().collect();
     let messages: usize = recs.iter().map(|r| r.messages.len()).sum();
@@ -68,7 +72,10 @@ pub async fn run(a: FactsArgs) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let mut took = Vec::new();
     for (name, facts) in [("rows without facts", false), ("rows with facts", true)] {
-        let url = format!("sqlite:{}", dir.path().join(format!("{facts}.db")).display());
+        let url = format!(
+            "sqlite:{}",
+            dir.path().join(format!("{facts}.db")).display()
+        );
         let store = Store::connect(&url).await?;
         let first = write_all(&store, &pages(facts)).await?;
         // A refresh: the same rows again (only changed rows are rewritten).

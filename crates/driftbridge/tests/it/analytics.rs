@@ -7,17 +7,13 @@ use drift_types::OrgId;
 
 use crate::helpers::*;
 
-#[tokio::test]
-async fn facts_of_5000_conversations_equal_drifts_report_and_a_changed_one_is_caught() {
-    let Some(env) = env(Backend::Sqlite, 5000).await else {
-        return;
-    };
-    let o = org(&env.sim);
+/// A full export of the org into `to` (the configured store when `None`).
+async fn export(env: &Env, org: i64, to: Option<String>) {
     let args = driftbridge::export_cmd::ExportArgs {
-        to: None,
+        to,
         tables: Vec::new(),
         contacts_from: None,
-        org: Some(o.0),
+        org: Some(org),
         concurrency: 16,
         meetings_since: None,
         restart: false,
@@ -27,13 +23,22 @@ async fn facts_of_5000_conversations_equal_drifts_report_and_a_changed_one_is_ca
     driftbridge::export_cmd::run(&env.config, args, bridge_export::Mode::Full)
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn facts_of_5000_conversations_equal_drifts_report_and_a_changed_one_is_caught() {
+    let Some(env) = env(Backend::Sqlite, 5000).await else {
+        return;
+    };
+    let o = org(&env.sim);
+    export(&env, o.0, None).await;
     let store = Store::connect(&env.db.url).await.unwrap();
     let facts = bridge_store::analytics::facts(&store, o.0, 0, i64::MAX)
         .await
         .unwrap();
     assert_eq!(facts.len(), 5000);
     assert!(facts.iter().any(|f| f.handed_to_agent) && facts.iter().any(|f| f.bot_only));
-    assert!(facts.iter().any(|f| f.time_to_close_ms.is_some()));
+    assert!(facts.iter().any(|f| f.facts.time_to_close_ms.is_some()));
     let client = crate::export::client(&env.sim);
     let diffs = bridge_core::analytics::check_against_drift(&client, &facts, 0, i64::MAX)
         .await
@@ -56,7 +61,7 @@ async fn facts_of_5000_conversations_equal_drifts_report_and_a_changed_one_is_ca
         .unwrap();
 
     // One fact changed behind the report's back: exactly that one is named.
-    let victim = facts.iter().find(|f| f.agent_messages > 0).unwrap();
+    let victim = facts.iter().find(|f| f.facts.agent_messages > 0).unwrap();
     bridge_store::sqlx::query(
         "UPDATE conversation_facts SET agent_messages = agent_messages + 1 \
          WHERE org_id = $1 AND conversation_id = $2",
@@ -104,20 +109,7 @@ async fn facts_of_5000_conversations_equal_drifts_report_and_a_changed_one_is_ca
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let args = driftbridge::export_cmd::ExportArgs {
-        to: Some(format!("parquet:{}", dir.path().display())),
-        tables: Vec::new(),
-        contacts_from: None,
-        org: Some(o.0),
-        concurrency: 16,
-        meetings_since: None,
-        restart: false,
-        json: true,
-        overlap_secs: 3600,
-    };
-    driftbridge::export_cmd::run(&env.config, args, bridge_export::Mode::Full)
-        .await
-        .unwrap();
+    export(&env, o.0, Some(format!("parquet:{}", dir.path().display()))).await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/report_groups.py");
     let until = drift_types::now_ms() + 1;
     let py = std::process::Command::new(python)
