@@ -76,14 +76,14 @@ pub async fn facts(store: &Store, org: i64, since_ms: i64, until_ms: i64) -> Res
                 bot_messages: n(12)?,
                 distinct_agents: n(13)?,
                 last_agent_id: get(r, 14)?,
-                first_contact_message_at: get(r, 17)?,
-                first_bot_message_at: get(r, 18)?,
-                first_close_at: get(r, 19)?,
+                first_contact_message_at: get(r, 15)?,
+                first_bot_message_at: get(r, 16)?,
+                first_close_at: get(r, 17)?,
             },
             handed_to_agent: n(7)? != 0,
             bot_only: n(8)? != 0,
-            goal_met: n(15)? > 0,
-            meetings: n(16)?,
+            goal_met: n(18)? > 0,
+            meetings: n(19)?,
         });
     }
     Ok(out)

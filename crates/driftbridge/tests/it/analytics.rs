@@ -39,6 +39,17 @@ async fn facts_of_5000_conversations_equal_drifts_report_and_a_changed_one_is_ca
     assert_eq!(facts.len(), 5000);
     assert!(facts.iter().any(|f| f.handed_to_agent) && facts.iter().any(|f| f.bot_only));
     assert!(facts.iter().any(|f| f.facts.time_to_close_ms.is_some()));
+    // Every stored fact reads back as computed from the simulator's own conversation.
+    {
+        let world = env.sim.state.world.lock();
+        let w = world.org(o).unwrap();
+        for f in &facts {
+            let rec = &w.conversations[&drift_types::ConversationId(f.conversation_id)];
+            let want = bridge_store::tables::Facts::of(&rec.conversation, &rec.messages);
+            assert_eq!(f.facts, want, "conversation {}", f.conversation_id);
+            assert!(!f.goal_met, "no goal webhooks in this dataset");
+        }
+    }
     let client = crate::export::client(&env.sim);
     let diffs = bridge_core::analytics::check_against_drift(&client, &facts, 0, i64::MAX)
         .await
