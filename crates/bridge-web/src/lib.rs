@@ -4,6 +4,7 @@ mod admin;
 mod error;
 mod gateway;
 pub mod oauth;
+pub mod report;
 pub mod server;
 mod state;
 

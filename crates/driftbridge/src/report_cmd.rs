@@ -24,7 +24,7 @@ pub struct ReportArgs {
     /// Group by day, week, agent, playbook or inbox.
     #[arg(long, default_value = "day")]
     pub by: String,
-    /// text, json or csv.
+    /// text, json, csv, or html (one self-contained page with SVG charts that opens offline).
     #[arg(long, default_value = "text")]
     pub format: String,
     /// Write here instead of stdout.
@@ -46,8 +46,8 @@ pub async fn run(config: &Config, a: ReportArgs) -> Result<()> {
             a.by
         )
     })?;
-    if !["text", "json", "csv"].contains(&a.format.as_str()) {
-        bail!("--format {:?}: choose text, json or csv", a.format);
+    if !["text", "json", "csv", "html"].contains(&a.format.as_str()) {
+        bail!("--format {:?}: choose text, json, csv or html", a.format);
     }
     let now = drift_types::now_ms();
     let since = match &a.since {
@@ -96,6 +96,14 @@ pub async fn run(config: &Config, a: ReportArgs) -> Result<()> {
     let text = match a.format.as_str() {
         "json" => serde_json::to_string_pretty(&groups)? + "\n",
         "csv" => csv_of(&groups)?,
+        "html" => bridge_web::report::html(
+            &format!("Drift conversations of org {org}"),
+            &drift_types::EpochMillis(since).to_iso8601(),
+            &drift_types::EpochMillis(until.min(now)).to_iso8601(),
+            &facts,
+            &a.by,
+            &groups,
+        )?,
         _ => table_of(&groups, &a.by),
     };
     match &a.out {

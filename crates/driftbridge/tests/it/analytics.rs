@@ -115,6 +115,20 @@ async fn facts_of_5000_conversations_equal_drifts_report_and_a_changed_one_is_ca
         assert_eq!(n, 5000, "by {by}");
     }
 
+    // The HTML page: three charts and the table, self-contained.
+    let page = tempfile::Builder::new().suffix(".html").tempfile().unwrap();
+    driftbridge::report_cmd::run(
+        &env.config,
+        report(false, "agent", "html", Some(page.path().to_owned())),
+    )
+    .await
+    .unwrap();
+    let html = std::fs::read_to_string(page.path()).unwrap();
+    for id in ["reply-distribution", "volume", "funnel"] {
+        assert!(html.contains(&format!("<svg id=\"{id}\"")), "{id}");
+    }
+    assert!(!html.contains("<script") && !html.contains("http://") && !html.contains("https://"));
+
     // The day groups equal an independent recomputation from the Parquet export (pyarrow).
     let Some(python) = crate::export::python_with("pyarrow") else {
         return;

@@ -1,0 +1,306 @@
+//! The analytics report as one self-contained HTML page (`driftbridge report --format html`):
+//! inline CSS and SVG charts, no script and nothing fetched, so it opens offline. The charts'
+//! geometry is computed here; `templates/report.html` (minijinja, HTML auto-escaping) only
+//! places it.
+
+use bridge_core::analytics::{By, Group, aggregate};
+use bridge_store::analytics::FactRow;
+use serde::Serialize;
+
+/// Reply-time buckets: upper bounds in ms and labels.
+const BUCKETS: &[(i64, &str)] = &[
+    (30_000, "<30s"),
+    (60_000, "30s-1m"),
+    (120_000, "1-2m"),
+    (300_000, "2-5m"),
+    (600_000, "5-10m"),
+    (1_800_000, "10-30m"),
+    (i64::MAX, "30m+"),
+];
+
+#[derive(Serialize)]
+struct Bar {
+    x: f64,
+    y: f64,
+    w: f64,
+    h: f64,
+    label: String,
+    value: u64,
+}
+
+#[derive(Serialize)]
+struct Chart {
+    width: u32,
+    height: u32,
+    bars: Vec<Bar>,
+}
+
+#[derive(Serialize)]
+struct Label {
+    x: f64,
+    text: String,
+}
+
+#[derive(Serialize)]
+struct Volume {
+    width: u32,
+    height: u32,
+    bars: Vec<Bar>,
+    line: String,
+    labels: Vec<Label>,
+}
+
+#[derive(Serialize)]
+struct FunnelRow {
+    key: String,
+    y: u32,
+    conversations: f64,
+    agent: f64,
+    goal: f64,
+    meeting: f64,
+    n: u64,
+    n_agent: u64,
+    n_goal: u64,
+    n_meeting: u64,
+}
+
+#[derive(Serialize)]
+struct Funnel {
+    width: u32,
+    height: u32,
+    rows: Vec<FunnelRow>,
+}
+
+#[derive(Serialize)]
+struct Row {
+    key: String,
+    conversations: u64,
+    handoff: String,
+    bot_only: u64,
+    reply_p50: String,
+    reply_p90: String,
+    close_p50: String,
+    goal: String,
+    meeting: String,
+}
+
+const PLOT_H: f64 = 160.0;
+
+fn bars(values: &[(String, u64)], width: u32) -> Vec<Bar> {
+    let max = values.iter().map(|(_, v)| *v).max().unwrap_or(0).max(1) as f64;
+    let step = f64::from(width) / values.len().max(1) as f64;
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, (label, v))| {
+            let h = PLOT_H * (*v as f64) / max;
+            Bar {
+                x: i as f64 * step + 4.0,
+                y: 20.0 + PLOT_H - h,
+                w: (step - 8.0).max(1.0),
+                h,
+                label: label.clone(),
+                value: *v,
+            }
+        })
+        .collect()
+}
+
+fn secs(v: Option<i64>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{:.1}s", v as f64 / 1000.0))
+}
+
+fn pct(r: f64) -> String {
+    format!("{:.1}%", r * 100.0)
+}
+
+/// The page for `facts` (conversations started in `since`..`until`, shown as given), with a
+/// table of `groups` grouped `by`.
+pub fn html(
+    title: &str,
+    since: &str,
+    until: &str,
+    facts: &[FactRow],
+    by: &str,
+    groups: &[Group],
+) -> Result<String, minijinja::Error> {
+    let mut counts = vec![0u64; BUCKETS.len()];
+    for t in facts
+        .iter()
+        .filter_map(|f| f.facts.time_to_first_agent_reply_ms)
+    {
+        let i = BUCKETS.iter().position(|(hi, _)| t < *hi).unwrap_or(0);
+        counts[i] += 1;
+    }
+    let reply_values: Vec<(String, u64)> = BUCKETS
+        .iter()
+        .zip(&counts)
+        .map(|((_, l), n)| ((*l).to_owned(), *n))
+        .collect();
+    let reply = Chart {
+        width: 560,
+        height: 200,
+        bars: bars(&reply_values, 560),
+    };
+
+    let days = aggregate(facts, By::Day);
+    let width = (days.len() as u32 * 14).clamp(300, 1200);
+    let day_values: Vec<(String, u64)> = days
+        .iter()
+        .map(|g| (g.key.clone(), g.conversations))
+        .collect();
+    let day_bars = bars(&day_values, width);
+    let line = day_bars
+        .iter()
+        .zip(&days)
+        .map(|(b, g)| {
+            format!(
+                "{:.1},{:.1}",
+                b.x + b.w / 2.0,
+                20.0 + PLOT_H * (1.0 - g.handoff_rate)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let every = (days.len() / 6).max(1);
+    let labels = day_bars
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % every == 0)
+        .map(|(_, b)| Label {
+            x: b.x,
+            text: b.label.clone(),
+        })
+        .collect();
+    let volume = Volume {
+        width,
+        height: 200,
+        bars: day_bars,
+        line,
+        labels,
+    };
+
+    let playbooks = aggregate(facts, By::Playbook);
+    let most = playbooks
+        .iter()
+        .map(|g| g.conversations)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let scale = |n: u64| 380.0 * n as f64 / most;
+    let rows: Vec<FunnelRow> = playbooks
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let n_goal = (g.goal_rate * g.conversations as f64).round() as u64;
+            let n_meeting = (g.meeting_rate * g.conversations as f64).round() as u64;
+            FunnelRow {
+                key: g.key.clone(),
+                y: 8 + i as u32 * 72,
+                conversations: scale(g.conversations),
+                agent: scale(g.handed_to_agent),
+                goal: scale(n_goal),
+                meeting: scale(n_meeting),
+                n: g.conversations,
+                n_agent: g.handed_to_agent,
+                n_goal,
+                n_meeting,
+            }
+        })
+        .collect();
+    let funnel = Funnel {
+        width: 560,
+        height: 16 + rows.len() as u32 * 72,
+        rows,
+    };
+    let table: Vec<Row> = groups
+        .iter()
+        .map(|g| Row {
+            key: g.key.clone(),
+            conversations: g.conversations,
+            handoff: pct(g.handoff_rate),
+            bot_only: g.bot_only,
+            reply_p50: secs(g.reply_p50_ms),
+            reply_p90: secs(g.reply_p90_ms),
+            close_p50: secs(g.close_p50_ms),
+            goal: pct(g.goal_rate),
+            meeting: pct(g.meeting_rate),
+        })
+        .collect();
+
+    let mut env = minijinja::Environment::new();
+    // Every value is escaped for HTML (keys and titles come from the data).
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    env.add_template("report.html", include_str!("templates/report.html"))?;
+    env.get_template("report.html")?
+        .render(minijinja::context! {
+            title, since, until, by,
+            conversations => facts.len(),
+            reply, volume, funnel,
+            groups => table,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fact(id: i64, day: i64, reply: Option<i64>, playbook: Option<i64>) -> FactRow {
+        FactRow {
+            conversation_id: id,
+            status: "closed".into(),
+            inbox_id: None,
+            playbook_id: playbook,
+            created_at: Some(1_767_225_600_000 + day * 86_400_000),
+            facts: bridge_store::tables::Facts {
+                time_to_first_agent_reply_ms: reply,
+                agent_messages: i64::from(reply.is_some()),
+                ..Default::default()
+            },
+            handed_to_agent: reply.is_some(),
+            bot_only: reply.is_none(),
+            goal_met: id % 2 == 0,
+            meetings: id % 3,
+        }
+    }
+
+    #[test]
+    fn the_page_has_three_charts_with_a_bar_per_bucket_day_and_playbook_and_escapes_text() {
+        let facts = vec![
+            fact(1, 0, Some(10_000), Some(7)),
+            fact(2, 0, Some(90_000), Some(7)),
+            fact(3, 1, None, None),
+            fact(4, 2, Some(4_000_000), Some(8)),
+        ];
+        let groups = aggregate(&facts, By::Day);
+        let page = html(
+            "<b>org</b>",
+            "2026-01-01",
+            "2026-01-04",
+            &facts,
+            "day",
+            &groups,
+        )
+        .unwrap();
+        assert!(
+            page.contains("&lt;b&gt;org") && !page.contains("<b>org"),
+            "{}",
+            &page[..400]
+        );
+        let chart = |id: &str| {
+            let start = page.find(&format!("<svg id=\"{id}\"")).unwrap();
+            let end = start + page[start..].find("</svg>").unwrap();
+            page[start..end].to_owned()
+        };
+        assert_eq!(
+            chart("reply-distribution").matches("<rect").count(),
+            BUCKETS.len()
+        );
+        assert_eq!(chart("volume").matches("<rect").count(), 3, "one bar a day");
+        assert!(chart("volume").contains("<polyline"));
+        // Playbooks 7, 8 and none: four bars each.
+        assert_eq!(chart("funnel").matches("<rect").count(), 12);
+        assert!(!page.contains("<script"), "no script: it opens offline");
+        assert_eq!(page.matches("<tr>").count(), 1 + groups.len());
+    }
+}
