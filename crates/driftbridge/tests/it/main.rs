@@ -2,6 +2,7 @@
 
 mod airbyte;
 mod analytics;
+mod browser;
 mod cli;
 mod crm;
 mod disconnects;
