@@ -8,7 +8,7 @@ use drift_types::OrgId;
 use crate::helpers::*;
 
 /// A full export of the org into `to` (the configured store when `None`).
-async fn export(env: &Env, org: i64, to: Option<String>) {
+pub async fn export(env: &Env, org: i64, to: Option<String>) {
     let args = driftbridge::export_cmd::ExportArgs {
         to,
         tables: Vec::new(),

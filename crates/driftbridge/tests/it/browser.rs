@@ -53,20 +53,7 @@ async fn the_html_report_renders_in_headless_chromium_with_every_chart() {
         return;
     };
     let o = org(&env.sim);
-    let args = driftbridge::export_cmd::ExportArgs {
-        to: None,
-        tables: Vec::new(),
-        contacts_from: None,
-        org: Some(o.0),
-        concurrency: 8,
-        meetings_since: None,
-        restart: false,
-        json: true,
-        overlap_secs: 3600,
-    };
-    driftbridge::export_cmd::run(&env.config, args, bridge_export::Mode::Full)
-        .await
-        .unwrap();
+    crate::analytics::export(&env, o.0, None).await;
     let page = tempfile::Builder::new().suffix(".html").tempfile().unwrap();
     let report = driftbridge::report_cmd::ReportArgs {
         since: Some("0".into()),
