@@ -15,3 +15,14 @@ pub enum Backend {
     /// The scale-out backend.
     Postgres,
 }
+
+impl Backend {
+    /// The backend behind a connection (or a transaction).
+    pub fn of(conn: &Conn) -> Backend {
+        if conn.backend_name() == "PostgreSQL" {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+}

@@ -12,7 +12,7 @@ use drift_types::{OrgId, webhook::PlaybookGoalMet};
 
 use crate::privacy::{Scrubbed, Tombstones};
 use crate::tables::{Batch, ColumnType, Row, TABLES, Table, Value};
-use crate::{Conn, Op, Result};
+use crate::{Backend, Conn, Op, Result};
 
 /// Every table the store keeps rows of Drift data in: the exported tables plus the goals
 /// recorded from webhooks.
@@ -28,10 +28,9 @@ pub fn table_names() -> impl Iterator<Item = &'static str> {
 /// square of a statement's parameter count; PostgreSQL (limit 65,535) gains from fewer round
 /// trips instead.
 fn max_params(conn: &Conn) -> usize {
-    if conn.backend_name() == "PostgreSQL" {
-        8_000
-    } else {
-        500
+    match Backend::of(conn) {
+        Backend::Postgres => 8_000,
+        Backend::Sqlite => 500,
     }
 }
 /// Rows per multi-row statement, so one statement stays a few hundred kilobytes.
@@ -48,7 +47,7 @@ pub async fn write_checked(conn: &mut Conn, batch: &Batch) -> Result<(u64, Scrub
     if batch.is_empty() {
         return Ok((0, Scrubbed::default()));
     }
-    crate::privacy::share_erasure_lock(conn, crate::privacy::backend_of(conn)).await?;
+    crate::privacy::erasure_lock(conn, false).await?;
     let orgs: BTreeSet<i64> = batch
         .tables()
         .flat_map(|(_, rows)| rows.iter().filter_map(|r| r.first()?.as_i64()))
@@ -331,7 +330,7 @@ pub async fn record_goal_met(
     g: &PlaybookGoalMet,
     event_id: i64,
 ) -> Result<bool> {
-    crate::privacy::share_erasure_lock(conn, crate::privacy::backend_of(conn)).await?;
+    crate::privacy::erasure_lock(conn, false).await?;
     let t = Tombstones::load(conn, &[org.0]).await?;
     if t.conversation(org.0, g.conversation_id.0)
         || g.contact_id.is_some_and(|c| t.contact(org.0, c.0))

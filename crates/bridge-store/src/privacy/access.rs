@@ -5,13 +5,10 @@
 use serde_json::{Map, Value, json};
 use sqlx::Row as _;
 
-use super::erase::with_email;
+use super::erase::{CHUNK, in_list, with_email};
 use super::key::normalize_email;
 use crate::tables::{ColumnType, TABLES, Table};
 use crate::{Conn, Op, Result};
-
-/// Ids per statement in `IN (...)` lists.
-const CHUNK: usize = 400;
 
 async fn rows_where(
     conn: &mut Conn,
@@ -23,14 +20,11 @@ async fn rows_where(
     let mut out = Vec::new();
     let names: Vec<&str> = t.columns.iter().map(|c| c.name).collect();
     for chunk in ids.chunks(CHUNK) {
-        let list = (0..chunk.len())
-            .map(|i| format!("${}", i + 2))
-            .collect::<Vec<_>>()
-            .join(", ");
         let sql = format!(
-            "SELECT {} FROM {} WHERE org_id = $1 AND {col} IN ({list})",
+            "SELECT {} FROM {} WHERE org_id = $1 AND {col} IN ({})",
             names.join(", "),
-            t.name
+            t.name,
+            in_list(chunk.len(), 2)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org);
         for id in chunk {

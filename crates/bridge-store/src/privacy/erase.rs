@@ -6,9 +6,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::key::{PG_ERASURE_LOCK, SubjectKey, backend_of, normalize_email};
+use super::key::{SubjectKey, erasure_lock, normalize_email};
 use super::redact;
-use crate::{Backend, Conn, Op, Result};
+use crate::{Conn, Op, Result};
 
 /// A delivery record of an erased conversation: what a sink was given and the ids it made.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,9 +39,10 @@ pub struct Erased {
 }
 
 /// Ids per statement in `IN (...)` lists.
-const CHUNK: usize = 400;
+pub(super) const CHUNK: usize = 400;
 
-fn in_list(n: usize, first: usize) -> String {
+/// `$first, $first+1, ...`: the `n` parameters of an `IN (...)` list.
+pub(super) fn in_list(n: usize, first: usize) -> String {
     (0..n)
         .map(|i| format!("${}", first + i))
         .collect::<Vec<_>>()
@@ -139,14 +140,7 @@ pub async fn erase_org(
     event_id: Option<i64>,
     requested_at: i64,
 ) -> Result<Erased> {
-    if backend_of(conn) == Backend::Postgres {
-        // Waits for warehouse writes in flight; later ones see the tombstones.
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(PG_ERASURE_LOCK)
-            .execute(&mut *conn)
-            .await
-            .op("taking the erasure lock")?;
-    }
+    erasure_lock(conn, true).await?;
     let email = normalize_email(email);
     let now = drift_types::now_ms();
     let erasure_id: i64 = sqlx::query_scalar(

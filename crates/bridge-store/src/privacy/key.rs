@@ -8,7 +8,7 @@ use crate::{Backend, Conn, Op, Result};
 /// PostgreSQL advisory lock between erasures (exclusive) and warehouse writes (shared), so a
 /// write that read no tombstone cannot commit rows of a person erased meanwhile. (SQLite has
 /// one writer: its transactions are serialized already.)
-pub(crate) const PG_ERASURE_LOCK: i64 = 0x6472_6966_7465;
+const PG_ERASURE_LOCK: i64 = 0x6472_6966_7465;
 
 /// An email as erasures compare it: trimmed and lower-cased.
 pub fn normalize_email(email: &str) -> String {
@@ -89,23 +89,22 @@ impl SubjectKey {
     }
 }
 
-/// Takes the shared side of [`PG_ERASURE_LOCK`] for the caller's transaction (PostgreSQL only).
-pub(crate) async fn share_erasure_lock(conn: &mut Conn, backend: Backend) -> Result<()> {
-    if backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
-            .bind(PG_ERASURE_LOCK)
-            .execute(conn)
-            .await
-            .op("taking the erasure lock (shared)")?;
+/// Takes [`PG_ERASURE_LOCK`] for the caller's transaction (PostgreSQL only): the shared side
+/// for a warehouse write, the exclusive side for an erasure, which so waits for the writes in
+/// flight while later ones see its tombstones.
+pub(crate) async fn erasure_lock(conn: &mut Conn, exclusive: bool) -> Result<()> {
+    if Backend::of(conn) != Backend::Postgres {
+        return Ok(());
     }
-    Ok(())
-}
-
-/// The backend of a connection.
-pub(crate) fn backend_of(conn: &Conn) -> Backend {
-    if conn.backend_name() == "PostgreSQL" {
-        Backend::Postgres
+    let sql = if exclusive {
+        "SELECT pg_advisory_xact_lock($1)"
     } else {
-        Backend::Sqlite
-    }
+        "SELECT pg_advisory_xact_lock_shared($1)"
+    };
+    sqlx::query(sql)
+        .bind(PG_ERASURE_LOCK)
+        .execute(conn)
+        .await
+        .op("taking the erasure lock")?;
+    Ok(())
 }

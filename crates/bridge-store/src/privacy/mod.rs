@@ -19,8 +19,8 @@ mod scrub;
 
 pub use access::held_about;
 pub use erase::{Erased, ErasedDelivery, erase_org, subject_orgs};
+pub(crate) use key::erasure_lock;
 pub use key::{SubjectKey, normalize_email};
-pub(crate) use key::{backend_of, share_erasure_lock};
 pub use log::{Erasure, ErasureSink, erasure, erasures, mark_sink, sink_states};
 pub use redact::{forget_job_data, mentions};
 pub use scrub::{Scrubbed, Scrubber, Tombstones};

@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::erase::in_list;
 use super::key::SubjectKey;
 use crate::tables::{Batch, TABLES, Table, Value};
 use crate::{Conn, Op, Result};
@@ -33,11 +34,10 @@ impl Tombstones {
                 .fetch_all(&mut *conn)
                 .await
         } else {
-            let list = (1..=orgs.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!("SELECT org_id, digest FROM tombstones WHERE org_id IN ({list})");
+            let sql = format!(
+                "SELECT org_id, digest FROM tombstones WHERE org_id IN ({})",
+                in_list(orgs.len(), 1)
+            );
             let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
             for o in orgs {
                 q = q.bind(*o);
