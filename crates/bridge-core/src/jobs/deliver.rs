@@ -3,17 +3,17 @@
 //! content it already delivered, marks the row pending before the first CRM write, lets the
 //! sink upsert by its keys, and records the CRM's ids in the transaction that completes it.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::anyhow;
 use bridge_queue::{JobCtx, JobError, NewJob};
-use bridge_sinks::registry::{NamedSink, Sinks};
+use bridge_sinks::registry::Sinks;
 use bridge_sinks::sink::{ConversationBundle, Prior};
 use bridge_store::deliveries::{self, Key};
 use serde::{Deserialize, Serialize};
 
 use super::kind::JobKind;
+use super::pipeline::configured;
 use crate::drift::DriftPool;
 use crate::failure::SinkFailure;
 use crate::metrics::{Metrics, labels};
@@ -74,16 +74,6 @@ pub(crate) async fn plan(
             .to_job(Some(bundle.org))
         })
         .collect())
-}
-
-/// The sink named `name`; a job naming one that is not configured cannot succeed.
-fn configured<'a>(sinks: &'a Sinks, name: &str) -> Result<&'a Arc<NamedSink>, JobError> {
-    sinks.get(name).ok_or_else(|| {
-        JobError::Permanent(anyhow!(
-            "no sink named {name:?} is configured (configured: {})",
-            sinks.names().join(", ")
-        ))
-    })
 }
 
 fn count(metrics: &Metrics, sink: &str, outcome: &str) {

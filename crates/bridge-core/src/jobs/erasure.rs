@@ -18,7 +18,7 @@ use drift_types::OrgId;
 use serde::{Deserialize, Serialize};
 
 use super::kind::JobKind;
-use super::pipeline::Pipeline;
+use super::pipeline::{Pipeline, configured};
 use crate::failure::SinkFailure;
 use crate::metrics::labels;
 
@@ -271,11 +271,17 @@ impl EraseFromSink {
         };
         let store = ctx.queue().store().clone();
         let erasure = self.request.erasure;
-        let Some(sink) = p.sinks.get(&self.sink) else {
-            let msg = format!("no sink named {:?} is configured any more", self.sink);
-            let mut conn = store.acquire().await?;
-            privacy::mark_sink(&mut conn, erasure, &self.sink, "failed", 0, Some(&msg)).await?;
-            return Err(JobError::Permanent(anyhow!(msg)));
+        let sink = match configured(&p.sinks, &self.sink) {
+            Ok(s) => s,
+            Err(e) => {
+                let mut conn = store.acquire().await?;
+                let msg = match &e {
+                    JobError::Permanent(why) => format!("{why:#}"),
+                    other => format!("{other:?}"),
+                };
+                privacy::mark_sink(&mut conn, erasure, &self.sink, "failed", 0, Some(&msg)).await?;
+                return Err(e);
+            }
         };
         match sink.erase(&self.request).await {
             Ok(n) => {

@@ -11,8 +11,8 @@ use drift_types::{ContactId, OrgId};
 use serde::{Deserialize, Serialize};
 
 use super::kind::JobKind;
-use super::pipeline::Pipeline;
-use crate::failure::SinkFailure;
+use super::pipeline::{Pipeline, configured};
+use crate::failure::{SinkFailure, drift_error};
 use crate::metrics::labels;
 
 /// Fans an opt-out out to the sinks (Drift's `user_unsubscribed`).
@@ -43,7 +43,7 @@ impl OptOutContact {
                 let c = client
                     .contact(self.contact_id)
                     .await
-                    .map_err(|e| JobError::Retry(anyhow::Error::new(e).context("the contact")))?;
+                    .map_err(|e| drift_error(e, "the contact"))?;
                 c.attributes.email().map(str::to_owned).ok_or_else(|| {
                     JobError::Permanent(anyhow!(
                         "contact {} opted out but has no email: no CRM can find them",
@@ -100,12 +100,7 @@ const OUTCOMES_HELP: &str =
 
 impl OptOutOfSink {
     pub(crate) async fn run(self, p: &Pipeline, ctx: &mut JobCtx) -> Result<(), JobError> {
-        let Some(sink) = p.sinks.get(&self.sink) else {
-            return Err(JobError::Permanent(anyhow!(
-                "no sink named {:?} is configured any more",
-                self.sink
-            )));
-        };
+        let sink = configured(&p.sinks, &self.sink)?;
         let count = |outcome: &str| {
             p.metrics.inc(
                 OUTCOMES,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bridge_queue::{JobCtx, JobError};
-use bridge_sinks::registry::Sinks;
+use bridge_sinks::registry::{NamedSink, Sinks};
 use bridge_store::tables::Batch;
 use bridge_store::warehouse;
 use drift_types::OrgId;
@@ -80,6 +80,16 @@ impl SkipNotices {
         *last = Some(now);
         Some(std::mem::take(n))
     }
+}
+
+/// The sink named `name`; a job naming one that is not configured cannot succeed.
+pub(crate) fn configured<'a>(sinks: &'a Sinks, name: &str) -> Result<&'a Arc<NamedSink>, JobError> {
+    sinks.get(name).ok_or_else(|| {
+        JobError::Permanent(anyhow::anyhow!(
+            "no sink named {name:?} is configured (configured: {})",
+            sinks.names().join(", ")
+        ))
+    })
 }
 
 /// Writes the rows and completes the job in one transaction.
