@@ -233,6 +233,16 @@ fn file_rows(dir: &std::path::Path) -> Vec<(&'static str, Value)> {
     out
 }
 
+/// `serve` started in-process, a push of every conversation of the simulator, all jobs done.
+async fn delivered(env: &Env) -> (driftbridge::serve::Running, Store, Vec<ConversationId>) {
+    let ids = conversation_ids(&env.sim);
+    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+    let store = running.queue.store().clone();
+    crate::crm::push_all(running.addr, &env.sim, &ids, 0).await;
+    drained(&store, Duration::from_secs(120)).await;
+    (running, store, ids)
+}
+
 async fn scenario(backend: Backend) {
     let Some(ce) = crm_env(backend, 12, "").await else {
         return;
@@ -240,22 +250,7 @@ async fn scenario(backend: Backend) {
     let CrmEnv { env, hook, .. } = &ce;
     let person = make_person(&env.sim);
     assert!(person.conversations.len() >= 3);
-    let ids = conversation_ids(&env.sim);
-    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
-    let store = running.queue.store().clone();
-    for (n, id) in ids.iter().enumerate() {
-        assert_eq!(
-            post(
-                &reqwest::Client::new(),
-                running.addr,
-                &push(org(&env.sim), *id, n as i64)
-            )
-            .await
-            .unwrap(),
-            200
-        );
-    }
-    drained(&store, Duration::from_secs(120)).await;
+    let (running, store, _) = delivered(env).await;
     assert_eq!(running.queue.list(JobState::Dead, 5).await.unwrap(), vec![]);
     // Everything knows the person before.
     let crm = crm_text(&env.sim);
@@ -490,12 +485,8 @@ async fn an_unsubscribe_reaches_each_crm_simulator_once_and_creates_nothing() {
         return;
     };
     let CrmEnv { env, hook, .. } = &ce;
-    let ids = conversation_ids(&env.sim);
-    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
-    let store = running.queue.store().clone();
+    let (running, store, ids) = delivered(env).await;
     let http = reqwest::Client::new();
-    crate::crm::push_all(running.addr, &env.sim, &ids, 0).await;
-    drained(&store, Duration::from_secs(120)).await;
     let contact = {
         let world = env.sim.state.world.lock();
         let o = world.org(org(&env.sim)).unwrap();
@@ -573,11 +564,7 @@ async fn gdpr_delete_from_the_command_line_asks_drift_whose_later_webhook_finds_
         return;
     };
     let CrmEnv { env, hook, .. } = &ce;
-    let ids = conversation_ids(&env.sim);
-    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
-    let store = running.queue.store().clone();
-    crate::crm::push_all(running.addr, &env.sim, &ids, 0).await;
-    drained(&store, Duration::from_secs(120)).await;
+    let (running, store, ids) = delivered(env).await;
     env.sim.state.webhooks.configure(|c| {
         c.url = Some(format!("http://{}/webhooks/drift", running.addr));
         c.verification_token = Secret::new(VERIFY);
