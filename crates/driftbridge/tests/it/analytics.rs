@@ -73,15 +73,17 @@ async fn facts_of_5000_conversations_equal_drifts_report_and_a_changed_one_is_ca
 
     // One fact changed behind the report's back: exactly that one is named.
     let victim = facts.iter().find(|f| f.facts.agent_messages > 0).unwrap();
-    bridge_store::sqlx::query(
-        "UPDATE conversation_facts SET agent_messages = agent_messages + 1 \
-         WHERE org_id = $1 AND conversation_id = $2",
-    )
-    .bind(o.0)
-    .bind(victim.conversation_id)
-    .execute(store.pool())
-    .await
-    .unwrap();
+    let nudge = |by: i64| {
+        bridge_store::sqlx::query(
+            "UPDATE conversation_facts SET agent_messages = agent_messages + $3 \
+             WHERE org_id = $1 AND conversation_id = $2",
+        )
+        .bind(o.0)
+        .bind(victim.conversation_id)
+        .bind(by)
+        .execute(store.pool())
+    };
+    nudge(1).await.unwrap();
     let facts = bridge_store::analytics::facts(&store, o.0, 0, i64::MAX)
         .await
         .unwrap();
@@ -153,15 +155,7 @@ async fn facts_of_5000_conversations_equal_drifts_report_and_a_changed_one_is_ca
     );
     let theirs: Vec<serde_json::Value> = serde_json::from_slice(&py.stdout).unwrap();
     // The store's report, after putting the changed fact back.
-    bridge_store::sqlx::query(
-        "UPDATE conversation_facts SET agent_messages = agent_messages - 1 \
-         WHERE org_id = $1 AND conversation_id = $2",
-    )
-    .bind(o.0)
-    .bind(victim.conversation_id)
-    .execute(store.pool())
-    .await
-    .unwrap();
+    nudge(-1).await.unwrap();
     let out = tempfile::NamedTempFile::new().unwrap();
     let mut args = report(false, "day", "json", Some(out.path().to_owned()));
     args.until = Some(until.to_string());
