@@ -36,8 +36,9 @@ pub struct RetentionConfig {
 /// Rows removed by kind in one purge.
 pub type Removed = BTreeMap<&'static str, u64>;
 
-/// One purge as of `now_ms`: every kind with a window, oldest rows first, in batches. Stops
-/// early (answering what it did) when the lease is lost.
+/// One purge as of `now_ms`: every kind with a window, oldest rows first, in batches. It takes
+/// (or renews) the `retention` lease before each batch, and stops, answering what it did, while
+/// another process holds it.
 pub async fn purge(store: &Store, cfg: &RetentionConfig, now_ms: i64) -> Result<Removed> {
     let mut out = Removed::new();
     let lease_ms = cfg.lease.as_millis() as i64;
@@ -80,28 +81,19 @@ pub async fn run(
             _ = tokio::time::sleep(cfg.interval) => {}
             _ = shutdown.wait_for(|s| *s) => return,
         }
+        // `purge` takes the lease before each batch, and does nothing while another holds it.
         let now = drift_types::now_ms();
-        let taken = async {
-            let mut conn = store.acquire().await?;
-            let lease_ms = cfg.lease.as_millis() as i64;
-            anyhow::Ok(
-                retention::try_lease(&mut conn, LEASE, &cfg.holder, now, now + lease_ms).await?,
-            )
-        };
         let result = tokio::select! {
             r = async {
-                if !taken.await? {
-                    return anyhow::Ok(None);
-                }
                 let removed = purge(&store, &cfg, now).await?;
                 let mut conn = store.acquire().await?;
                 retention::release_lease(&mut conn, LEASE, &cfg.holder).await?;
-                anyhow::Ok(Some(removed))
+                anyhow::Ok(removed)
             } => r,
             _ = shutdown.wait_for(|s| *s) => return,
         };
         match result {
-            Ok(Some(removed)) => {
+            Ok(removed) => {
                 for (kind, n) in &removed {
                     metrics.inc(
                         "driftbridge_retention_purged_total",
@@ -114,7 +106,6 @@ pub async fn run(
                     tracing::info!(removed = ?removed, "retention purge done");
                 }
             }
-            Ok(None) => {}
             Err(e) => tracing::warn!(error = format!("{e:#}"), "retention purge failed"),
         }
     }
