@@ -71,17 +71,47 @@ struct Funnel {
     rows: Vec<FunnelRow>,
 }
 
-#[derive(Serialize)]
-struct Row {
-    key: String,
-    conversations: u64,
-    handoff: String,
-    bot_only: u64,
-    reply_p50: String,
-    reply_p90: String,
-    close_p50: String,
-    goal: String,
-    meeting: String,
+/// One group as a report shows it (rates in percent, times in seconds); the text table of
+/// `driftbridge report` and this page's table show the same cells.
+#[derive(Debug, Serialize)]
+pub struct Shown {
+    /// The group.
+    pub key: String,
+    /// Conversations.
+    pub conversations: u64,
+    /// Handoff rate.
+    pub handoff: String,
+    /// Bot-only conversations.
+    pub bot_only: u64,
+    /// Reply time, median.
+    pub reply_p50: String,
+    /// Reply time, 90th percentile.
+    pub reply_p90: String,
+    /// Time to close, median.
+    pub close_p50: String,
+    /// Goal rate.
+    pub goal: String,
+    /// Meeting rate.
+    pub meeting: String,
+}
+
+impl From<&Group> for Shown {
+    fn from(g: &Group) -> Self {
+        let secs =
+            |v: Option<i64>| v.map_or_else(|| "-".into(), |v| format!("{:.1}s", v as f64 / 1000.0));
+        let pct = |r: f64| format!("{:.1}%", r * 100.0);
+        Shown {
+            key: g.key.clone(),
+            conversations: g.conversations,
+            handoff: pct(g.handoff_rate),
+            bot_only: g.bot_only,
+            reply_p50: secs(g.reply_p50_ms),
+            reply_p90: secs(g.reply_p90_ms),
+            close_p50: secs(g.close_p50_ms),
+            goal: pct(g.goal_rate),
+            meeting: pct(g.meeting_rate),
+        }
+    }
 }
 
 const PLOT_H: f64 = 160.0;
@@ -104,14 +134,6 @@ fn bars(values: &[(String, u64)], width: u32) -> Vec<Bar> {
             }
         })
         .collect()
-}
-
-fn secs(v: Option<i64>) -> String {
-    v.map_or_else(|| "-".into(), |v| format!("{:.1}s", v as f64 / 1000.0))
-}
-
-fn pct(r: f64) -> String {
-    format!("{:.1}%", r * 100.0)
 }
 
 /// The page for `facts` (conversations started in `since`..`until`, shown as given), with a
@@ -213,20 +235,7 @@ pub fn html(
         height: 16 + rows.len() as u32 * 72,
         rows,
     };
-    let table: Vec<Row> = groups
-        .iter()
-        .map(|g| Row {
-            key: g.key.clone(),
-            conversations: g.conversations,
-            handoff: pct(g.handoff_rate),
-            bot_only: g.bot_only,
-            reply_p50: secs(g.reply_p50_ms),
-            reply_p90: secs(g.reply_p90_ms),
-            close_p50: secs(g.close_p50_ms),
-            goal: pct(g.goal_rate),
-            meeting: pct(g.meeting_rate),
-        })
-        .collect();
+    let table: Vec<Shown> = groups.iter().map(Shown::from).collect();
 
     let mut env = minijinja::Environment::new();
     // Every value is escaped for HTML (keys and titles come from the data).

@@ -115,27 +115,23 @@ pub async fn run(config: &Config, a: ReportArgs) -> Result<()> {
     Ok(())
 }
 
-fn ms(v: Option<i64>) -> String {
-    v.map_or_else(|| "-".into(), |v| format!("{:.1}s", v as f64 / 1000.0))
-}
-
 fn table_of(groups: &[Group], by: &str) -> String {
     let mut out = format!(
         "{by:<12} {:>6} {:>8} {:>8} {:>9} {:>9} {:>9} {:>6} {:>8}\n",
         "convs", "handoff", "bot-only", "reply p50", "reply p90", "close p50", "goal", "meeting"
     );
-    for g in groups {
+    for g in groups.iter().map(bridge_web::report::Shown::from) {
         out.push_str(&format!(
-            "{:<12} {:>6} {:>7.1}% {:>8} {:>9} {:>9} {:>9} {:>5.1}% {:>7.1}%\n",
+            "{:<12} {:>6} {:>8} {:>8} {:>9} {:>9} {:>9} {:>6} {:>8}\n",
             g.key,
             g.conversations,
-            g.handoff_rate * 100.0,
+            g.handoff,
             g.bot_only,
-            ms(g.reply_p50_ms),
-            ms(g.reply_p90_ms),
-            ms(g.close_p50_ms),
-            g.goal_rate * 100.0,
-            g.meeting_rate * 100.0
+            g.reply_p50,
+            g.reply_p90,
+            g.close_p50,
+            g.goal,
+            g.meeting
         ));
     }
     out
