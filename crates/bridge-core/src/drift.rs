@@ -208,6 +208,12 @@ impl DriftPool {
         self.client(org).await.map(drop)
     }
 
+    /// Whether a configured token (not an install) belongs to `org`, as Drift says: the only
+    /// thing that can speak for a disconnected tenant, whose own tokens were deleted.
+    pub async fn configured_serves(&self, org: OrgId) -> anyhow::Result<()> {
+        self.configured_token(org).await.map(drop)
+    }
+
     /// Drops the org's client (after a disconnect), so the next use reads the vault again.
     pub fn forget_client(&self, org: OrgId) {
         self.clients.lock().remove(&org);
@@ -304,6 +310,29 @@ impl DriftPool {
         self.users.lock().remove(&(org, id));
     }
 
+    /// Per org with a client: responses by status, 429s, and the budget's room right now.
+    pub fn org_stats(&self) -> Vec<OrgCalls> {
+        let mut out: Vec<OrgCalls> = self
+            .clients
+            .lock()
+            .iter()
+            .map(|(org, c)| OrgCalls {
+                org: *org,
+                requests: c
+                    .stats()
+                    .requests
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                rate_limited: c
+                    .stats()
+                    .rate_limited
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                budget_room: c.budget_room(),
+            })
+            .collect();
+        out.sort_by_key(|o| o.org);
+        out
+    }
+
     /// Drift responses by status, summed over every org's client.
     pub fn status_counts(&self) -> BTreeMap<u16, u64> {
         let mut out = BTreeMap::new();
@@ -314,6 +343,19 @@ impl DriftPool {
         }
         out
     }
+}
+
+/// One org's Drift calls through this pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct OrgCalls {
+    /// The org.
+    pub org: OrgId,
+    /// Requests sent (retries included).
+    pub requests: u64,
+    /// 429 answers.
+    pub rate_limited: u64,
+    /// Requests the budget allows now without waiting (`None`: no limit configured).
+    pub budget_room: Option<u32>,
 }
 
 /// A tenant's token: refreshing (single flight, persisted before use) when the OAuth app is

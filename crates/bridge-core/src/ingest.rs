@@ -35,6 +35,8 @@ pub struct Incoming {
     /// Why its data did not parse, for a known type whose data had another shape: it is
     /// stored with this and no job, listed by `driftbridge events malformed`.
     pub parse_error: Option<String>,
+    /// The conversation its data names, if any.
+    pub conversation_id: Option<i64>,
 }
 
 /// What intake did with an event.
@@ -147,6 +149,7 @@ async fn commit_batch(
             event_type: &ev.event_type,
             payload,
             parse_error: ev.parse_error.as_deref(),
+            conversation_id: ev.conversation_id,
         })
         .collect();
     let mut tx = queue.store().begin().await?;

@@ -78,6 +78,16 @@ impl Metrics {
             .map_or(0, |(_, v)| *v)
     }
 
+    /// A counter summed over all its label sets.
+    pub fn total(&self, name: &str) -> u64 {
+        self.counters
+            .lock()
+            .iter()
+            .filter(|((n, _), _)| *n == name)
+            .map(|(_, v)| *v)
+            .sum()
+    }
+
     /// Quantile estimate from a histogram's buckets (upper bound of the bucket).
     pub fn quantile(&self, name: &str, q: f64) -> Option<f64> {
         let h = self.histograms.lock();

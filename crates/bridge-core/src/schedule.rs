@@ -136,13 +136,19 @@ pub async fn sync_once(
     let client = drift.client(org).await?.with_max_budget_wait(None);
     let mut opts = ExportOptions::new(Mode::Incremental);
     opts.overlap_ms = cfg.overlap.as_millis() as i64;
-    let sync = export::run(
-        client,
-        Destination::store(store.clone(), org),
-        org,
-        opts,
-        Arc::new(Progress::default()),
-    );
+    let started = drift_types::now_ms();
+    let sync = async {
+        let r = export::run(
+            client,
+            Destination::store(store.clone(), org),
+            org,
+            opts,
+            Arc::new(Progress::default()),
+        )
+        .await;
+        export::runs::record(store, org, "scheduled", "database", started, &r).await;
+        r
+    };
     let renew = async {
         loop {
             tokio::time::sleep(cfg.lease / 3).await;

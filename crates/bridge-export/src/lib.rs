@@ -8,12 +8,13 @@ mod files;
 mod parquet_file;
 mod purge;
 pub mod rows;
+pub mod runs;
 mod target;
 
 pub use destination::Destination;
 pub use engine::{
     ContactRef, DAY_MS, ExportDestination, ExportOptions, Mode, Progress, Summary, eta,
-    parse_contact_list, parse_time, run,
+    parse_contact_list, parse_since, parse_time, run,
 };
 pub use error::{Error, Result};
 pub use files::{FileFormat, read_table};

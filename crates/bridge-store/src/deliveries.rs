@@ -227,3 +227,29 @@ pub async fn list(store: &Store, sink: Option<&str>, limit: i64) -> Result<Vec<D
         .op("listing deliveries")?;
     Ok(rows.into_iter().map(from_row).collect())
 }
+
+/// The rows of one conversation, one per sink.
+pub async fn for_conversation(store: &Store, org: i64, conversation: i64) -> Result<Vec<Delivery>> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM deliveries WHERE org_id = $1 AND conversation_id = $2 ORDER BY sink"
+    );
+    let rows: Vec<RowTuple> = sqlx::query_as(SQL)
+        .bind(org)
+        .bind(conversation)
+        .fetch_all(store.pool())
+        .await
+        .op("reading a conversation's deliveries")?;
+    Ok(rows.into_iter().map(from_row).collect())
+}
+
+/// Rows per (sink, state), from the `(sink, state)` index alone.
+pub async fn counts(store: &Store) -> Result<Vec<(String, String, i64)>> {
+    sqlx::query_as(
+        "SELECT sink, state, COUNT(*) FROM deliveries GROUP BY sink, state ORDER BY sink, state",
+    )
+    .fetch_all(store.pool())
+    .await
+    .op("counting deliveries")
+}

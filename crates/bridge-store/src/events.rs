@@ -102,9 +102,11 @@ pub struct NewEvent<'a> {
     pub payload: &'a str,
     /// Why its data did not parse, if it did not.
     pub parse_error: Option<&'a str>,
+    /// The conversation it is about, when its data names one (the console finds events by it).
+    pub conversation_id: Option<i64>,
 }
 
-/// Rows per multi-row statement: 6 parameters each stays far below SQLite's 32,766 and
+/// Rows per multi-row statement: 7 parameters each stays far below SQLite's 32,766 and
 /// PostgreSQL's 65,535 bound parameters.
 const ROWS_PER_STATEMENT: usize = 500;
 
@@ -122,9 +124,9 @@ pub async fn insert_many(
     for chunk in firsts.chunks(ROWS_PER_STATEMENT) {
         let mut sql = String::from(
             "INSERT INTO events (dedup_key, org_id, event_type, payload, received_at, \
-             parse_error) VALUES ",
+             parse_error, conversation_id) VALUES ",
         );
-        sql.push_str(&crate::warehouse::placeholders(chunk.len(), 6, 1));
+        sql.push_str(&crate::warehouse::placeholders(chunk.len(), 7, 1));
         sql.push_str(" ON CONFLICT (dedup_key) DO NOTHING RETURNING id, dedup_key");
         let mut q = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql));
         for r in chunk {
@@ -134,7 +136,8 @@ pub async fn insert_many(
                 .bind(r.event_type)
                 .bind(r.payload)
                 .bind(now_ms)
-                .bind(r.parse_error);
+                .bind(r.parse_error)
+                .bind(r.conversation_id);
         }
         // RETURNING gives no order: the key says which row each id is.
         ids.extend(

@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../migrations/0007_privacy.sql")),
     (8, include_str!("../migrations/0008_leases.sql")),
     (9, include_str!("../migrations/0009_conversation_facts.sql")),
+    (10, include_str!("../migrations/0010_console.sql")),
 ];
 
 /// Arbitrary constant naming driftbridge's migration lock.

@@ -1,5 +1,5 @@
-//! The admin perimeter: everything that is not a webhook, health or the OAuth flow needs
-//! `Authorization: Bearer <admin token>`. A wrong or missing token gets 401 and is logged with
+//! The admin JSON API (`/admin/api/*`) and `/metrics` need `Authorization: Bearer <admin
+//! token>` (the console under `/admin` has its own sign-in, [`crate::console`]). A wrong or missing token gets 401 and is logged with
 //! where it came from, never with what was presented.
 
 use axum::Json;
@@ -59,7 +59,7 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     )
 }
 
-/// `GET /admin/tenants`.
+/// `GET /admin/api/tenants`.
 pub async fn tenants(State(st): State<AppState>) -> Result<Response, ApiError> {
     let Some(t) = &st.tenants else {
         return Ok(Json(json!({"tenants": []})).into_response());
@@ -68,7 +68,7 @@ pub async fn tenants(State(st): State<AppState>) -> Result<Response, ApiError> {
     Ok(Json(json!({"tenants": list})).into_response())
 }
 
-/// `GET /admin/sinks`: each sink's health (`up`, the error while down, since when).
+/// `GET /admin/api/sinks`: each sink's health (`up`, the error while down, since when).
 pub async fn sinks(State(st): State<AppState>) -> Response {
     let list: serde_json::Map<String, serde_json::Value> = st
         .sinks
@@ -79,7 +79,7 @@ pub async fn sinks(State(st): State<AppState>) -> Response {
     Json(json!({ "sinks": list })).into_response()
 }
 
-/// `GET /admin/jobs/dead`.
+/// `GET /admin/api/jobs/dead`.
 pub async fn dead_jobs(State(st): State<AppState>) -> Result<Response, ApiError> {
     let jobs = st
         .queue
@@ -92,7 +92,7 @@ pub async fn dead_jobs(State(st): State<AppState>) -> Result<Response, ApiError>
     Ok(Json(json!({"jobs": jobs})).into_response())
 }
 
-/// `POST /admin/jobs/{id}/retry`.
+/// `POST /admin/api/jobs/{id}/retry`.
 pub async fn retry_job(
     State(st): State<AppState>,
     Path(id): Path<i64>,
@@ -121,7 +121,7 @@ pub struct ReplayQuery {
     sink: Option<String>,
 }
 
-/// `POST /admin/replay/conversations/{id}?org=ORG[&sink=NAME]`: queues the conversation's
+/// `POST /admin/api/replay/conversations/{id}?org=ORG[&sink=NAME]`: queues the conversation's
 /// sync again (and its delivery to the named sinks).
 pub async fn replay(
     State(st): State<AppState>,

@@ -159,8 +159,12 @@ pub(crate) async fn receive(
     let Some(data) = obj.get("data") else {
         return Err(envelope_error("`data` is missing"));
     };
-    let (jobs, parse_error) = match WebhookEvent::from_parts(&event_type, data) {
-        Ok(ev) => (jobs_for(&ev, org_id), None),
+    let (jobs, parse_error, conversation_id) = match WebhookEvent::from_parts(&event_type, data) {
+        Ok(ev) => (
+            jobs_for(&ev, org_id),
+            None,
+            ev.conversation_id().map(|c| c.0),
+        ),
         Err(e) => {
             // Keep it anyway: losing an event because its shape surprised us is worse. It is
             // stored with the parser's words, counted, and listed for an operator to replay.
@@ -171,7 +175,7 @@ pub(crate) async fn receive(
                 labels(&[("type", &event_type)]),
                 1,
             );
-            (Vec::new(), Some(format!("{e:#}")))
+            (Vec::new(), Some(format!("{e:#}")), None)
         }
     };
     let known = EVENT_TYPES.contains(&event_type.as_str());
@@ -187,6 +191,7 @@ pub(crate) async fn receive(
         payload: envelope,
         jobs,
         parse_error,
+        conversation_id,
     };
     let accepted = st.ingestor.ingest(incoming).await.map_err(|e| {
         tracing::error!(error = %e, "webhook not stored; answering 503 so Drift retries");

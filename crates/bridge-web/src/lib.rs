@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 
 mod admin;
+mod charts;
+pub mod console;
 mod error;
 mod gateway;
 pub mod oauth;
@@ -23,11 +25,11 @@ pub use state::{AppState, OAuthFlow};
 pub fn router(state: AppState) -> Router {
     let admin = Router::new()
         .route("/metrics", get(metrics))
-        .route("/admin/tenants", get(admin::tenants))
-        .route("/admin/sinks", get(admin::sinks))
-        .route("/admin/jobs/dead", get(admin::dead_jobs))
-        .route("/admin/jobs/{id}/retry", post(admin::retry_job))
-        .route("/admin/replay/conversations/{id}", post(admin::replay))
+        .route("/admin/api/tenants", get(admin::tenants))
+        .route("/admin/api/sinks", get(admin::sinks))
+        .route("/admin/api/jobs/dead", get(admin::dead_jobs))
+        .route("/admin/api/jobs/{id}/retry", post(admin::retry_job))
+        .route("/admin/api/replay/conversations/{id}", post(admin::replay))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             admin::require_admin,
@@ -39,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth/install", get(oauth::install))
         .route("/oauth/callback", get(oauth::callback))
         .merge(admin)
+        .merge(console::routes(state.clone()))
         .with_state(state)
 }
 

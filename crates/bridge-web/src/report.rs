@@ -7,6 +7,8 @@ use bridge_core::analytics::{By, Group, aggregate};
 use bridge_store::analytics::FactRow;
 use serde::Serialize;
 
+use crate::charts::{Bar, PLOT_H, bars};
+
 /// Reply-time buckets: upper bounds in ms and labels.
 const BUCKETS: &[(i64, &str)] = &[
     (30_000, "<30s"),
@@ -17,16 +19,6 @@ const BUCKETS: &[(i64, &str)] = &[
     (1_800_000, "10-30m"),
     (i64::MAX, "30m+"),
 ];
-
-#[derive(Serialize)]
-struct Bar {
-    x: f64,
-    y: f64,
-    w: f64,
-    h: f64,
-    label: String,
-    value: u64,
-}
 
 #[derive(Serialize)]
 struct Chart {
@@ -112,28 +104,6 @@ impl From<&Group> for Shown {
             meeting: pct(g.meeting_rate),
         }
     }
-}
-
-const PLOT_H: f64 = 160.0;
-
-fn bars(values: &[(String, u64)], width: u32) -> Vec<Bar> {
-    let max = values.iter().map(|(_, v)| *v).max().unwrap_or(0).max(1) as f64;
-    let step = f64::from(width) / values.len().max(1) as f64;
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, (label, v))| {
-            let h = PLOT_H * (*v as f64) / max;
-            Bar {
-                x: i as f64 * step + 4.0,
-                y: 20.0 + PLOT_H - h,
-                w: (step - 8.0).max(1.0),
-                h,
-                label: label.clone(),
-                value: *v,
-            }
-        })
-        .collect()
 }
 
 /// The page for `facts` (conversations started in `since`..`until`, shown as given), with a

@@ -28,6 +28,13 @@ pub struct AppState {
     pub oauth: Option<OAuthFlow>,
     /// The admin bearer token; without it admin routes are closed.
     pub admin_token: Option<Secret>,
+    /// The viewer token: the console read-only, personal data masked.
+    pub viewer_token: Option<Secret>,
+    /// Console sessions (signed cookies, CSRF tokens, one-time sign-in links).
+    pub sessions: Arc<crate::console::Sessions>,
+    /// Mark the session cookie `Secure` (set behind HTTPS; a request forwarded as
+    /// `X-Forwarded-Proto: https` gets it anyway).
+    pub secure_cookies: bool,
     /// Serve /metrics without the admin token.
     pub metrics_public: bool,
     /// Longest wait for a webhook's body once its headers arrived.

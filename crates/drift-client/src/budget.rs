@@ -162,6 +162,20 @@ impl Budget {
         });
     }
 
+    /// Requests that may be sent right now without waiting (`None` when unlimited): 0 while
+    /// paused after a 429.
+    pub fn room(&self, clock: &dyn Clock) -> Option<u32> {
+        let now = clock.now();
+        self.with(|s| {
+            if s.paused_until > now {
+                return 0;
+            }
+            let used = s.tat.max(now) - now;
+            let free = (s.interval * s.burst).saturating_sub(used);
+            (free.as_nanos() / s.interval.as_nanos().max(1)) as u32
+        })
+    }
+
     /// Accounts a request that failed without an answer.
     pub fn release(&self) {
         self.with(|s| s.in_flight = s.in_flight.saturating_sub(1));
@@ -182,6 +196,31 @@ impl Budget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn room_counts_down_with_each_request_and_is_zero_while_paused() {
+        let clock = crate::clock::ManualClock::default();
+        let b = Budget::new(RateBudget {
+            per_minute: 60,
+            burst: Some(3),
+        });
+        assert_eq!(b.room(&clock), Some(3));
+        b.acquire(&clock).await;
+        b.acquire(&clock).await;
+        assert_eq!(b.room(&clock), Some(1));
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(b.room(&clock), Some(2));
+        b.pause(&clock, Duration::from_secs(5));
+        assert_eq!(b.room(&clock), Some(0));
+        assert_eq!(
+            Budget::new(RateBudget {
+                per_minute: 0,
+                burst: None
+            })
+            .room(&clock),
+            None
+        );
+    }
     use crate::clock::ManualClock;
 
     #[tokio::test]

@@ -216,7 +216,12 @@ impl DriftClient {
         }
     }
 
-    /// What the client did so far.
+    /// Requests the shared budget allows right now without waiting (`None`: no limit set).
+    pub fn budget_room(&self) -> Option<u32> {
+        self.inner.budget.room(self.inner.clock.as_ref())
+    }
+
+    /// Counters of what the client did.
     pub fn stats(&self) -> &Stats {
         &self.inner.stats
     }

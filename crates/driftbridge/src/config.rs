@@ -81,11 +81,16 @@ pub struct OAuthConfig {
 /// `[admin]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct AdminConfig {
-    /// Bearer token.
+    /// The admin token (console sign-in, JSON API and /metrics bearer).
     #[serde(default)]
     pub token: Option<Secret>,
+    /// The viewer token (console, read-only, personal data masked).
+    #[serde(default)]
+    pub viewer_token: Option<Secret>,
     /// Serve /metrics without the token.
     pub metrics_public: bool,
+    /// Mark the console's session cookie Secure.
+    pub secure_cookies: bool,
 }
 
 /// `[outbound]`.

@@ -31,6 +31,10 @@ pub struct DemoArgs {
     /// Simulated Drift rate limit per token, requests/minute (driftbridge paces to it).
     #[arg(long, default_value_t = 12_000)]
     rate_limit: u32,
+    /// Leave `serve` (and the simulator) running at the end and print the console's address
+    /// with a one-time sign-in link; Ctrl-C stops them.
+    #[arg(long)]
+    keep: bool,
 }
 
 /// Where the demo's warehouse is.
@@ -111,6 +115,9 @@ pub async fn run(
     config.drift.token = Some(Secret::new(sim.token()));
     config.drift.verification_tokens = vec![Secret::new(verification)];
     config.drift.rate_limit_per_minute = a.rate_limit;
+    // The console signs in with this token (or the one-time link `--keep` prints).
+    let token = bridge_store::vault::MasterKey::generate()?;
+    config.admin.token = Some(Secret::new(token.expose()));
     // The demo's vault holds nothing beyond this run, so a throwaway master key will do.
     config.secrets.master_key = Some(bridge_store::vault::MasterKey::generate()?);
     // Pushed conversations also go to the simulator's HubSpot, Salesforce and Marketo.
@@ -171,9 +178,13 @@ pub async fn run(
     running.drained(Duration::from_millis(50)).await?;
     let ws = &running.worker_stats;
     let stats = sim.state.webhooks.stats();
+    let dup = running.metrics.total("driftbridge_events_duplicate_total");
+    let received = running.metrics.total("driftbridge_events_received_total");
     println!(
-        "4. delivered {} webhooks; queue drained: {} jobs done, {} retried, {} dead",
+        "4. delivered {} webhooks: {} new events stored, {dup} re-deliveries dropped as duplicates; \
+         queue drained: {} jobs done, {} retried, {} dead",
         stats.delivered,
+        received.saturating_sub(dup),
         ws.completed.load(std::sync::atomic::Ordering::Relaxed),
         ws.retried.load(std::sync::atomic::Ordering::Relaxed),
         ws.dead.load(std::sync::atomic::Ordering::Relaxed),
@@ -190,14 +201,17 @@ pub async fn run(
     let mut opts = ExportOptions::new(Mode::Full);
     opts.meetings_since_ms = drift_sim::generate::DEFAULT_ANCHOR_MS - 365 * DAY_MS;
     let dest = bridge_export::Destination::store(store.clone(), org);
-    let s = export::run(
+    let t0 = drift_types::now_ms();
+    let r = export::run(
         client.clone(),
         dest.clone(),
         org,
         opts.clone(),
         Arc::new(Progress::default()),
     )
-    .await?;
+    .await;
+    export::runs::record(&store, org, "full", "database", t0, &r).await;
+    let s = r?;
     println!(
         "5. export into the same file: {} rows sent, {} changed, {} API calls in {:.1} s",
         s.rows.values().sum::<u64>(),
@@ -206,7 +220,10 @@ pub async fn run(
         s.seconds
     );
     opts.mode = Mode::Incremental;
-    let s = export::run(client, dest, org, opts, Arc::new(Progress::default())).await?;
+    let t0 = drift_types::now_ms();
+    let r = export::run(client, dest, org, opts, Arc::new(Progress::default())).await;
+    export::runs::record(&store, org, "incremental", "database", t0, &r).await;
+    let s = r?;
     println!(
         "6. sync right after: {} conversations fetched, {} rows changed, {} API calls",
         s.conversations_fetched, s.rows_changed, s.api_calls
@@ -226,6 +243,12 @@ pub async fn run(
         n("/salesforce/Task"),
         n("/marketo/leads")
     );
+    if let Some(c) = crm.pointer("/hubspot/contacts/0") {
+        println!(
+            "   a HubSpot contact as the CRM holds it: {}",
+            serde_json::to_string(c.get("fields").unwrap_or(c))?
+        );
+    }
     println!("\nRows per table:");
     for (table, n) in store.table_counts().await? {
         println!("  {table:<28} {n:>7}");
@@ -241,11 +264,24 @@ pub async fn run(
             println!("  ...");
         }
     }
-    running.stop().await;
-    sim.stop().await;
     println!(
         "\nDone in {:.1?}. The warehouse is {described}.",
         started.elapsed()
     );
+    if a.keep {
+        let code = running
+            .sessions
+            .link(bridge_web::console::Role::Admin, drift_types::now_ms());
+        println!(
+            "\nThe console: http://{0}/admin\n  sign in once with http://{0}/admin/login/once/{code} \
+             (valid 15 minutes, one use)\n  serve and the simulator keep running; Ctrl-C stops them.",
+            running.addr
+        );
+        tokio::signal::ctrl_c()
+            .await
+            .context("while waiting for Ctrl-C")?;
+    }
+    running.stop().await;
+    sim.stop().await;
     Ok(())
 }

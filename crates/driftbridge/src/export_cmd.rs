@@ -97,6 +97,7 @@ pub async fn run(config: &Config, a: ExportArgs, mode: Mode) -> Result<()> {
     let dest = Destination::open(&target, org)
         .await
         .with_context(|| format!("while opening {target}"))?;
+    let run_store = dest.sql_store().cloned();
     if let Some(store) = dest.sql_store()
         && opts.wants(Stream::Contacts)
     {
@@ -115,7 +116,15 @@ pub async fn run(config: &Config, a: ExportArgs, mode: Mode) -> Result<()> {
         Mode::Incremental => "sync",
     };
     tracing::info!(org.id = org.0, destination = %target, "{what} starting");
+    let started = drift_types::now_ms();
     let result = export::run(client, dest, org, opts, progress).await;
+    if let Some(store) = &run_store {
+        let mode = match mode {
+            Mode::Full => "full",
+            Mode::Incremental => "incremental",
+        };
+        export::runs::record(store, org, mode, "database", started, &result).await;
+    }
     display.finish().await;
     if let Some(t) = pool.tenants() {
         t.flush_audit().await?;

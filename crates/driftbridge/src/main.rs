@@ -281,8 +281,13 @@ struct SimArgs {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // The demo tells its own story on stdout: only warnings go to the log unless RUST_LOG says.
+    let default_filter = match cli.command {
+        Command::Demo(_) => "warn",
+        _ => "warn,driftbridge=info,bridge_core=info",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "warn,driftbridge=info,bridge_core=info".into());
+        .unwrap_or_else(|_| default_filter.into());
     if cli.log_json {
         tracing_subscriber::fmt()
             .json()

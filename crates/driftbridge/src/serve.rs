@@ -34,6 +34,8 @@ pub struct Running {
     pub metrics: Arc<Metrics>,
     /// Worker counters.
     pub worker_stats: Arc<WorkerStats>,
+    /// Console sessions (mints one-time sign-in links).
+    pub sessions: Arc<bridge_web::console::Sessions>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     workers: JoinHandle<()>,
@@ -104,6 +106,9 @@ pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
     let metrics = Arc::new(Metrics::default());
     let oauth_app = config.oauth_app()?;
     let state_key = keyring.primary.derive("oauth state cookie");
+    let sessions = Arc::new(bridge_web::console::Sessions::new(
+        &keyring.primary.derive("console session"),
+    ));
     let tenants = tenants_on(config, queue.store().clone(), keyring)?;
     // Jobs give their worker back when an org's budget is spent (scheduled syncs wait).
     let mut drift_config = config.drift();
@@ -119,6 +124,9 @@ pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
         tenants: Some(tenants.clone()),
         oauth: oauth_app.map(|app| OAuthFlow { app, state_key }),
         admin_token: config.admin.token.clone(),
+        viewer_token: config.admin.viewer_token.clone(),
+        sessions: sessions.clone(),
+        secure_cookies: config.admin.secure_cookies,
         metrics_public: config.admin.metrics_public,
         body_read_timeout: config.server_limits().body_read_timeout,
         sinks: sinks.clone(),
@@ -229,6 +237,7 @@ pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
         queue,
         metrics,
         worker_stats,
+        sessions,
         shutdown,
         server,
         workers,

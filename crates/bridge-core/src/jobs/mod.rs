@@ -119,6 +119,15 @@ pub fn jobs_for_stored(
         .collect())
 }
 
+/// The conversation a stored event is about, when its data parses and names one.
+pub fn conversation_of(ev: &bridge_store::events::StoredEvent) -> Option<i64> {
+    let data = ev.payload.get("data")?;
+    WebhookEvent::from_parts(&ev.event_type, data)
+        .ok()?
+        .conversation_id()
+        .map(|c| c.0)
+}
+
 /// The jobs for an event. Events that need no work here (unknown types, and those handled by
 /// later features) make none: they are stored all the same.
 pub fn jobs_for(event: &WebhookEvent, org: Option<OrgId>) -> Vec<NewJob> {

@@ -33,7 +33,9 @@ use drift_types::OrgId;
 use serde_json::Value;
 
 use context::{CONTACT_LIST, CONVERSATIONS, Ctx, is_done, stored_ids};
-pub use options::{ContactRef, DAY_MS, ExportOptions, Mode, parse_contact_list, parse_time};
+pub use options::{
+    ContactRef, DAY_MS, ExportOptions, Mode, parse_contact_list, parse_since, parse_time,
+};
 pub use output::ExportDestination;
 pub use progress::{Progress, Summary, eta};
 

@@ -127,9 +127,33 @@ pub fn parse_time(s: &str) -> anyhow::Result<i64> {
     anyhow::bail!("{s:?} is neither a date (YYYY-MM-DD) nor epoch milliseconds")
 }
 
+/// A point in time as an operator types it for a filter: an age (`15m`, `2h`, `7d`, `1h 30m`)
+/// counted back from `now_ms`, a date (`YYYY-MM-DD`, UTC midnight) or epoch milliseconds.
+pub fn parse_since(s: &str, now_ms: i64) -> anyhow::Result<i64> {
+    let s = s.trim();
+    if let Ok(ago) = humantime::parse_duration(s) {
+        return Ok(now_ms - i64::try_from(ago.as_millis()).unwrap_or(i64::MAX / 2));
+    }
+    parse_time(s).map_err(|_| {
+        anyhow::anyhow!(
+            "{s:?} is not an age (15m, 2h, 7d), a date (YYYY-MM-DD) or epoch milliseconds"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn since_takes_an_age_a_date_or_milliseconds() {
+        assert_eq!(parse_since("15m", 1_000_000).unwrap(), 100_000);
+        assert_eq!(parse_since("1h 30m", 10_000_000).unwrap(), 4_600_000);
+        assert_eq!(parse_since("1970-01-02", 0).unwrap(), 86_400_000);
+        assert_eq!(parse_since("1234", 0).unwrap(), 1234);
+        let e = parse_since("yesterday", 0).unwrap_err().to_string();
+        assert!(e.contains("\"yesterday\" is not an age"), "{e}");
+    }
 
     #[test]
     fn a_contact_list_tells_emails_from_external_ids_and_skips_comments() {

@@ -347,6 +347,7 @@ async fn events_inserted_together_keep_their_order_and_duplicates_get_no_id() {
             event_type: "new_message",
             payload: "{\"type\":\"new_message\"}",
             parse_error: err,
+            conversation_id: None,
         };
         let mut tx = store.begin().await.unwrap();
         let first = events::insert_many(&mut tx, &[ev("a", None)], 1)

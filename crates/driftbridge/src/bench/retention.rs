@@ -109,6 +109,7 @@ pub async fn simulate(
                 event_type: "new_message",
                 payload: p,
                 parse_error: None,
+                conversation_id: None,
             })
             .collect();
         let mut tx = store.begin().await?;

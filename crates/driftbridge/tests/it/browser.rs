@@ -13,7 +13,7 @@ use fantoccini::{ClientBuilder, Locator};
 use crate::helpers::*;
 
 /// chromedriver on a free port, killed when dropped.
-struct Driver(Child, u16);
+pub struct Driver(Child, u16);
 
 impl Drop for Driver {
     fn drop(&mut self) {
@@ -22,7 +22,7 @@ impl Drop for Driver {
     }
 }
 
-fn chromedriver() -> Option<Driver> {
+pub fn chromedriver() -> Option<Driver> {
     let path = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists());
@@ -42,6 +42,31 @@ fn chromedriver() -> Option<Driver> {
         .spawn()
         .expect("chromedriver starts");
     Some(Driver(child, port))
+}
+
+/// A WebDriver session with headless Chromium through `driver`.
+pub async fn session(driver: &Driver) -> fantoccini::Client {
+    let caps: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_value(serde_json::json!({
+            "goog:chromeOptions": {"args": ["--headless", "--no-sandbox", "--disable-gpu",
+                "--disable-dev-shm-usage", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run",
+                "--window-size=1300,1500"]}
+        }))
+        .unwrap();
+    let url = format!("http://{}", SocketAddr::from(([127, 0, 0, 1], driver.1)));
+    for _ in 0..50 {
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        if let Ok(c) = ClientBuilder::new(connector)
+            .capabilities(caps.clone())
+            .connect(&url)
+            .await
+        {
+            return c;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no WebDriver session with headless Chromium");
 }
 
 #[tokio::test]
@@ -74,29 +99,7 @@ async fn the_html_report_renders_in_headless_chromium_with_every_chart() {
     let playbooks = bridge_core::analytics::aggregate(&facts, bridge_core::analytics::By::Playbook);
     let days = bridge_core::analytics::aggregate(&facts, bridge_core::analytics::By::Day);
 
-    let caps: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_value(serde_json::json!({
-            "goog:chromeOptions": {"args": ["--headless", "--no-sandbox", "--disable-gpu",
-                "--disable-dev-shm-usage", "--window-size=1000,1500"]}
-        }))
-        .unwrap();
-    let url = format!("http://{}", SocketAddr::from(([127, 0, 0, 1], driver.1)));
-    let mut client = None;
-    for _ in 0..50 {
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        match ClientBuilder::new(connector)
-            .capabilities(caps.clone())
-            .connect(&url)
-            .await
-        {
-            Ok(c) => {
-                client = Some(c);
-                break;
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-    let c = client.expect("a WebDriver session with headless Chromium");
+    let c = session(&driver).await;
     c.goto(&format!("file://{}", page.path().display()))
         .await
         .unwrap();

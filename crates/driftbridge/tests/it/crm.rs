@@ -831,7 +831,7 @@ token = "t"
         "{metrics}"
     );
     let sinks: Value = http
-        .get(format!("http://{}/admin/sinks", running.addr))
+        .get(format!("http://{}/admin/api/sinks", running.addr))
         .bearer_auth("admin-token-for-tests-0123456789")
         .send()
         .await

@@ -4,6 +4,7 @@ mod airbyte;
 mod analytics;
 mod browser;
 mod cli;
+mod console;
 mod crm;
 mod disconnects;
 mod erasure_crash;

@@ -233,14 +233,14 @@ async fn an_install_through_the_authorize_page_works_and_every_failure_stores_no
         .unwrap();
     assert_eq!(m.status(), StatusCode::UNAUTHORIZED);
     let m = http
-        .get(format!("http://{addr}/admin/tenants"))
+        .get(format!("http://{addr}/admin/api/tenants"))
         .bearer_auth("wrong")
         .send()
         .await
         .unwrap();
     assert_eq!(m.status(), StatusCode::UNAUTHORIZED);
     let m = http
-        .get(format!("http://{addr}/admin/tenants"))
+        .get(format!("http://{addr}/admin/api/tenants"))
         .bearer_auth(env.config.admin.token.as_ref().unwrap().expose())
         .send()
         .await
@@ -673,7 +673,7 @@ async fn no_planted_secret_is_in_the_database_its_wal_or_the_logs() {
     drained(&store, Duration::from_secs(60)).await;
     assert_eq!(count(&store, "SELECT COUNT(*) FROM conversations").await, 9);
     let refused = http
-        .get(format!("http://{addr}/admin/tenants"))
+        .get(format!("http://{addr}/admin/api/tenants"))
         .bearer_auth(wrong_admin)
         .send()
         .await
