@@ -430,7 +430,10 @@ impl TokenSource for TenantToken {
                         *inner = fresh;
                         inner.token().await?
                     }
-                    None => return Err(e),
+                    None => {
+                        self.tenants.refresh_failed(self.org);
+                        return Err(e);
+                    }
                 },
                 Err(e) => return Err(e),
             };
@@ -450,7 +453,10 @@ impl TokenSource for TenantToken {
                         *inner = fresh;
                         Ok(true)
                     }
-                    None => Err(e),
+                    None => {
+                        self.tenants.refresh_failed(self.org);
+                        Err(e)
+                    }
                 },
                 other => other,
             }

@@ -28,6 +28,51 @@ pub struct Metrics {
     help: Mutex<BTreeMap<&'static str, (&'static str, &'static str)>>,
 }
 
+/// How a sample computed at scrape time is typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Goes up and down.
+    Gauge,
+    /// Only goes up (its name ends in `_total`).
+    Counter,
+}
+
+/// A value computed at scrape time (queue depth, Drift calls so far, process memory).
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// Metric name.
+    pub name: &'static str,
+    /// Its help text.
+    pub help: &'static str,
+    /// Gauge or counter.
+    pub kind: Kind,
+    /// `k="v"` pairs from [`labels`].
+    pub labels: String,
+    /// The value.
+    pub value: f64,
+}
+
+impl Sample {
+    /// A gauge sample.
+    pub fn gauge(name: &'static str, help: &'static str, labels: String, value: f64) -> Self {
+        Sample {
+            name,
+            help,
+            kind: Kind::Gauge,
+            labels,
+            value,
+        }
+    }
+
+    /// A counter sample.
+    pub fn counter(name: &'static str, help: &'static str, labels: String, value: f64) -> Self {
+        Sample {
+            kind: Kind::Counter,
+            ..Self::gauge(name, help, labels, value)
+        }
+    }
+}
+
 /// Formats `k="v"` pairs, escaping values.
 pub fn labels(pairs: &[(&str, &str)]) -> String {
     let mut s = String::new();
@@ -117,8 +162,9 @@ impl Metrics {
         self.help.lock().entry(name).or_insert((kind, help));
     }
 
-    /// The Prometheus text exposition of everything recorded, plus `extra` gauge lines.
-    pub fn render(&self, extra: &[(&'static str, &'static str, String, f64)]) -> String {
+    /// The Prometheus text exposition of everything recorded, plus the `extra` samples
+    /// (grouped by name: samples of one name must be adjacent).
+    pub fn render(&self, extra: &[Sample]) -> String {
         let mut out = String::new();
         let help = self.help.lock().clone();
         let mut last = "";
@@ -144,15 +190,76 @@ impl Metrics {
             let _ = writeln!(out, "{name}_sum{} {}", braces(l), h.sum);
             let _ = writeln!(out, "{name}_count{} {}", braces(l), h.count);
         }
-        for (name, h, l, v) in extra {
-            if *name != last {
-                let _ = writeln!(out, "# HELP {name} {h}\n# TYPE {name} gauge");
-                last = name;
+        for x in extra {
+            if x.name != last {
+                let kind = match x.kind {
+                    Kind::Gauge => "gauge",
+                    Kind::Counter => "counter",
+                };
+                let _ = writeln!(out, "# HELP {0} {1}\n# TYPE {0} {kind}", x.name, x.help);
+                last = x.name;
             }
-            let _ = writeln!(out, "{name}{} {v}", braces(l));
+            let _ = writeln!(out, "{}{} {}", x.name, braces(&x.labels), x.value);
         }
         out
     }
+}
+
+/// The process's own metrics by the Prometheus conventions (`process_*`), read from `/proc`;
+/// none where there is no `/proc`.
+pub fn process_samples() -> Vec<Sample> {
+    let mut out = Vec::new();
+    let Ok(me) = procfs::process::Process::myself() else {
+        return out;
+    };
+    if let Ok(stat) = me.stat() {
+        let tps = procfs::ticks_per_second() as f64;
+        out.push(Sample::counter(
+            "process_cpu_seconds_total",
+            "User and system CPU time spent, in seconds.",
+            String::new(),
+            (stat.utime + stat.stime) as f64 / tps,
+        ));
+        out.push(Sample::gauge(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            String::new(),
+            (stat.rss * procfs::page_size()) as f64,
+        ));
+        out.push(Sample::gauge(
+            "process_virtual_memory_bytes",
+            "Virtual memory size in bytes.",
+            String::new(),
+            stat.vsize as f64,
+        ));
+        if let Ok(boot) = procfs::boot_time_secs() {
+            out.push(Sample::gauge(
+                "process_start_time_seconds",
+                "Start time of the process since the Unix epoch, in seconds.",
+                String::new(),
+                boot as f64 + stat.starttime as f64 / tps,
+            ));
+        }
+    }
+    if let Ok(n) = me.fd_count() {
+        out.push(Sample::gauge(
+            "process_open_fds",
+            "Open file descriptors.",
+            String::new(),
+            n as f64,
+        ));
+    }
+    if let Ok(limits) = me.limits()
+        && let procfs::process::LimitValue::Value(n) = limits.max_open_files.soft_limit
+    {
+        out.push(Sample::gauge(
+            "process_max_fds",
+            "The limit on open file descriptors.",
+            String::new(),
+            n as f64,
+        ));
+    }
+    out
 }
 
 fn braces(l: &str) -> String {
@@ -178,7 +285,14 @@ mod tests {
             String::new(),
             Duration::from_millis(3),
         );
-        let text = m.render(&[("g", "gauge", labels(&[("s", "queued")]), 4.0)]);
+        let text = m.render(&[
+            Sample::gauge("g", "gauge", labels(&[("s", "queued")]), 4.0),
+            Sample::counter("c_total", "count", String::new(), 2.0),
+        ]);
+        assert!(
+            text.contains("# TYPE c_total counter\nc_total 2\n"),
+            "{text}"
+        );
         assert!(
             text.contains("# TYPE a_total counter\na_total{k=\"v\\\"x\"} 3\n"),
             "{text}"
@@ -195,5 +309,19 @@ mod tests {
         assert!(text.contains("g{s=\"queued\"} 4\n"), "{text}");
         assert_eq!(m.quantile("lat_seconds", 0.5), Some(0.005));
         assert_eq!(m.counter("a_total", "k=\"v\\\"x\""), 3);
+    }
+
+    #[test]
+    fn process_metrics_are_read_from_proc() {
+        let s = process_samples();
+        let get = |n: &str| s.iter().find(|x| x.name == n).map(|x| x.value);
+        assert!(get("process_resident_memory_bytes").unwrap() > 1_000_000.0);
+        assert!(get("process_open_fds").unwrap() >= 3.0);
+        let start = get("process_start_time_seconds").unwrap();
+        let now = drift_types::now_ms() as f64 / 1000.0;
+        assert!(
+            start <= now + 1.0 && start > now - 3600.0,
+            "{start} vs {now}"
+        );
     }
 }

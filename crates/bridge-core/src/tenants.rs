@@ -51,6 +51,8 @@ pub struct Tenants {
     oauth: Option<OAuthApp>,
     /// Calls per (org, purpose) not yet written to the audit table.
     uses: Arc<Mutex<HashMap<(OrgId, String), i64>>>,
+    /// Token refreshes that failed, per org, since the process started.
+    refresh_failures: Arc<Mutex<std::collections::BTreeMap<OrgId, u64>>>,
 }
 
 fn ms(t: SystemTime) -> i64 {
@@ -66,7 +68,23 @@ impl Tenants {
             vault,
             oauth,
             uses: Arc::default(),
+            refresh_failures: Arc::default(),
         }
+    }
+
+    /// Counts a refresh of the org's token that failed (Drift refused it, or it could not be
+    /// stored).
+    pub fn refresh_failed(&self, org: OrgId) {
+        *self.refresh_failures.lock().entry(org).or_default() += 1;
+    }
+
+    /// Failed refreshes per org since the process started.
+    pub fn refresh_failures(&self) -> Vec<(OrgId, u64)> {
+        self.refresh_failures
+            .lock()
+            .iter()
+            .map(|(o, n)| (*o, *n))
+            .collect()
     }
 
     /// The OAuth app, when configured.

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use bridge_store::{Backend, Op, Tx};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::queue::NOTIFY_CHANNEL;
 use crate::{Error, Failed, Job, Queue};
@@ -227,7 +228,18 @@ pub async fn run_workers<H: Handler>(
                 stop_rx.clone(),
             );
             tasks.spawn(async move {
-                run_one(queue, &*handler, job, &config, stop).await;
+                // Every line a job logs (its handler's and the worker's about it) carries the
+                // job's id, kind, org and attempt.
+                let span = tracing::info_span!(
+                    "job",
+                    job.id = job.id,
+                    job.kind = %job.name,
+                    org.id = job.org_id,
+                    job.attempt = job.attempt
+                );
+                run_one(queue, &*handler, job, &config, stop)
+                    .instrument(span)
+                    .await;
                 drop(permit);
             });
         }
@@ -305,8 +317,6 @@ async fn run_one<H: Handler>(
         }
     };
     let stats = &config.stats;
-    let span = tracing::info_span!("job", job.id = job.id, job.name = %job.name, job.attempt = job.attempt);
-    let _g = span.enter();
     let label = match result {
         None => match queue.release(&job, drift_types::now_ms()).await {
             Ok(()) => {

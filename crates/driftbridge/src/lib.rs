@@ -10,6 +10,7 @@ pub mod demo;
 pub mod drift_access;
 pub mod export_cmd;
 pub mod gdpr_cmd;
+pub mod jobs_cmd;
 pub mod ops;
 pub mod progress;
 pub mod report_cmd;

@@ -10,7 +10,7 @@ use drift_types::Secret;
 
 use driftbridge::bench::{self, BenchCommand};
 use driftbridge::config::{self, Config, Overrides};
-use driftbridge::{demo, gdpr_cmd, ops, serve, tenants_cmd};
+use driftbridge::{demo, gdpr_cmd, jobs_cmd, ops, serve, tenants_cmd};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -64,7 +64,7 @@ enum Command {
         #[arg(long, requires = "conversation")]
         sink: Vec<String>,
     },
-    /// Inspect and retry jobs.
+    /// List, retry and cancel jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
     /// Conversation analytics from the stored facts (docs/ANALYTICS.md), or their check
@@ -220,6 +220,25 @@ enum TenantsCommand {
 
 #[derive(Debug, Subcommand)]
 enum EventsCommand {
+    /// Stored webhook events, newest first, one line each.
+    List {
+        #[command(flatten)]
+        filter: driftbridge::jobs_cmd::EventFilterArgs,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One stored event: its envelope (without the token) and the jobs it made.
+    Show {
+        /// Event id.
+        id: i64,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Events of a known type stored with data that did not parse (no job was made), with
     /// the parser's words; `replay --event ID` runs one once a release reads it.
     Malformed {
@@ -231,14 +250,45 @@ enum EventsCommand {
 
 #[derive(Debug, Subcommand)]
 enum JobsCommand {
-    /// Dead letters with their last error.
-    Dead {
+    /// Jobs, newest first, one line each (state, kind, org, attempts, age, last error).
+    List {
+        /// queued, running, done, dead or cancelled.
+        #[arg(long)]
+        state: Option<String>,
+        #[command(flatten)]
+        filter: driftbridge::jobs_cmd::JobFilterArgs,
         /// At most this many.
         #[arg(long, default_value_t = 50)]
         limit: i64,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
     },
-    /// Queue a dead job again with fresh attempts.
+    /// Dead letters with their last error (`list --state dead`).
+    Dead {
+        #[command(flatten)]
+        filter: driftbridge::jobs_cmd::JobFilterArgs,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue a dead or cancelled job again with fresh attempts; with --all, every one that
+    /// matches the filters.
     Retry {
+        /// Job id.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<i64>,
+        /// Every dead or cancelled job matching the filters.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        filter: driftbridge::jobs_cmd::JobFilterArgs,
+    },
+    /// Cancel a queued job.
+    Cancel {
         /// Job id.
         id: i64,
     },
@@ -354,8 +404,29 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Events(EventsCommand::Malformed { limit }) => {
             ops::events_malformed(&load(None)?, limit).await
         }
-        Command::Jobs(JobsCommand::Dead { limit }) => ops::jobs_dead(&load(None)?, limit).await,
-        Command::Jobs(JobsCommand::Retry { id }) => ops::jobs_retry(&load(None)?, id).await,
+        Command::Events(EventsCommand::List {
+            filter,
+            limit,
+            json,
+        }) => jobs_cmd::events_list(&load(None)?, &filter, limit, json).await,
+        Command::Events(EventsCommand::Show { id, json }) => {
+            jobs_cmd::events_show(&load(None)?, id, json).await
+        }
+        Command::Jobs(JobsCommand::List {
+            state,
+            filter,
+            limit,
+            json,
+        }) => jobs_cmd::list(&load(None)?, state.as_deref(), &filter, limit, json).await,
+        Command::Jobs(JobsCommand::Dead {
+            filter,
+            limit,
+            json,
+        }) => jobs_cmd::list(&load(None)?, Some("dead"), &filter, limit, json).await,
+        Command::Jobs(JobsCommand::Retry { id, all, filter }) => {
+            jobs_cmd::retry(&load(None)?, id, all, &filter).await
+        }
+        Command::Jobs(JobsCommand::Cancel { id }) => jobs_cmd::cancel(&load(None)?, id).await,
         Command::Export(a) => {
             driftbridge::export_cmd::run(&load(None)?, a, bridge_export::Mode::Full).await
         }

@@ -1,8 +1,8 @@
-//! Operator commands: `replay` and `jobs`.
+//! Operator commands: `replay`, `events malformed`, keys and sink secrets.
 
 use anyhow::{Context, Result, anyhow, bail};
 use bridge_core::jobs::jobs_for_stored;
-use bridge_queue::{JobState, NewJob, Queue};
+use bridge_queue::{NewJob, Queue};
 use bridge_store::events;
 use drift_types::{ConversationId, OrgId};
 
@@ -113,38 +113,6 @@ pub async fn events_malformed(config: &Config, limit: i64) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// `jobs dead`: dead letters with their errors.
-pub async fn jobs_dead(config: &Config, limit: i64) -> Result<()> {
-    let queue = crate::serve::open_existing_queue(config).await?;
-    let dead = queue.list(JobState::Dead, limit).await?;
-    if dead.is_empty() {
-        println!("no dead jobs");
-    }
-    for j in dead {
-        println!(
-            "{:>8}  {:<20} org {:<10} attempts {}  args {}\n          error: {}",
-            j.id,
-            j.name,
-            j.org_id.map_or("-".into(), |o| o.to_string()),
-            j.attempts,
-            j.args,
-            j.last_error.unwrap_or_default()
-        );
-    }
-    Ok(())
-}
-
-/// `jobs retry ID`.
-pub async fn jobs_retry(config: &Config, id: i64) -> Result<()> {
-    let queue = crate::serve::open_existing_queue(config).await?;
-    if queue.retry(id, drift_types::now_ms()).await? {
-        println!("job {id} queued again");
-        Ok(())
-    } else {
-        bail!("job {id} is not dead (see `driftbridge jobs dead`)")
-    }
 }
 
 pub(crate) fn when(ms: Option<i64>) -> String {

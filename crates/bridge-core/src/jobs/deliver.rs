@@ -127,7 +127,15 @@ pub(crate) async fn run(
         external: row.external_ids.clone(),
         pending_since: row.pending_since,
     };
-    match sink.deliver(&bundle, &doc, &prior).await {
+    let started = std::time::Instant::now();
+    let delivered = sink.deliver(&bundle, &doc, &prior).await;
+    metrics.observe(
+        "driftbridge_sink_delivery_seconds",
+        "Time a sink took to write one conversation to its CRM (every call of one delivery), by sink.",
+        labels(&[("sink", &name)]),
+        started.elapsed(),
+    );
+    match delivered {
         Ok(d) => {
             let mut tx = store.begin().await?;
             if !deliveries::record(

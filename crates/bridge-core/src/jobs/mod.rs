@@ -92,6 +92,23 @@ pub fn sync_job(org: OrgId, id: ConversationId) -> NewJob {
     SyncConversation::new(id, "replay").to_job(Some(org))
 }
 
+/// Every job kind's stored name (the metrics report each one, at 0 while none waits).
+pub const KINDS: &[&str] = &[
+    SyncConversation::NAME,
+    DeliverConversation::NAME,
+    UpsertMessage::NAME,
+    SyncContact::NAME,
+    ApplyParticipants::NAME,
+    RecordGoalMet::NAME,
+    UpsertMeeting::NAME,
+    SyncUser::NAME,
+    DisconnectTenant::NAME,
+    EraseSubject::NAME,
+    EraseFromSink::NAME,
+    OptOutContact::NAME,
+    OptOutOfSink::NAME,
+];
+
 /// The job that syncs a conversation and delivers it again to the named sinks, whatever
 /// their filters and even when unchanged (`driftbridge replay --sink`).
 pub fn replay_job(org: OrgId, id: ConversationId, sinks: &[String]) -> NewJob {
@@ -313,6 +330,19 @@ impl Pipeline {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn every_listed_kind_has_a_handler() {
+        for name in KINDS {
+            let e = match Job::decode(name, &json!(null)) {
+                Err(e) => format!("{e:?}"),
+                Ok(_) => continue,
+            };
+            assert!(!e.contains("no handler"), "{name}: {e}");
+        }
+        assert!(format!("{:?}", Job::decode("nope", &json!(null)).err()).contains("no handler"));
+        assert_eq!(KINDS.len(), 13);
+    }
 
     /// One job of each kind as the release before typed jobs stored it (`name`, `args`).
     fn stored() -> Vec<(&'static str, Value)> {

@@ -34,7 +34,8 @@ fn int(what: &'static str, s: &Option<String>) -> Result<Option<i64>, BadInput> 
 fn since(s: &Option<String>) -> Result<Option<i64>, BadInput> {
     given(s)
         .map(|v| {
-            bridge_export::parse_since(v, drift_types::now_ms()).map_err(|e| BadInput::new("since", e))
+            bridge_export::parse_since(v, drift_types::now_ms())
+                .map_err(|e| BadInput::new("since", e))
         })
         .transpose()
 }

@@ -1,6 +1,7 @@
 //! `driftbridge bench ...`: the benchmarks of docs/BENCHMARKS.md, each beside its baseline in
 //! the same run. Nothing outside this folder imports it.
 
+pub mod console;
 pub mod crm;
 pub mod export;
 pub mod facts;
@@ -31,6 +32,9 @@ pub enum BenchCommand {
     Crm(crm::CrmBenchArgs),
     /// Conversation facts: computing them, and writing conversations with and without them.
     Facts(facts::FactsArgs),
+    /// Every console page on a million events and a hundred thousand jobs, beside an empty
+    /// store.
+    Console(console::ConsoleArgs),
     /// Thirty simulated days of webhooks with and without the retention purge: rows and file
     /// size per day.
     Retention(retention::RetentionArgs),
@@ -47,5 +51,6 @@ pub async fn run(cmd: BenchCommand, database_url: Option<String>) -> Result<()> 
         BenchCommand::Crm(a) => crm::run_all(a, database_url).await,
         BenchCommand::Retention(a) => retention::run(a).await,
         BenchCommand::Facts(a) => facts::run(a).await,
+        BenchCommand::Console(a) => console::run(a, database_url).await,
     }
 }

@@ -92,7 +92,7 @@ async fn a_job_that_always_fails_is_dead_with_its_error_and_jobs_retry_runs_it()
         assert_eq!(count(&store, "SELECT COUNT(*) FROM conversations").await, 0);
 
         env.sim.state.faults.lock().set(Vec::new());
-        driftbridge::ops::jobs_retry(&env.config, dead[0].id)
+        driftbridge::jobs_cmd::retry(&env.config, Some(dead[0].id), false, &Default::default())
             .await
             .unwrap();
         wait_until("the retried job", Duration::from_secs(30), || {
