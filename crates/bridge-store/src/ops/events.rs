@@ -40,9 +40,17 @@ pub struct EventRow {
 
 /// Events matching `f`, newest first, at most `limit`.
 pub async fn search(store: &Store, f: &EventFilter, limit: i64) -> Result<Vec<EventRow>> {
+    // With a conversation, its index (conversation_id, id) is the one to read: `+org_id`
+    // keeps SQLite, which has no statistics to tell, from walking the org's (org_id, id)
+    // index instead (unary plus is a no-op to PostgreSQL, which picks by its statistics).
+    let org_column = if f.conversation.is_some() {
+        "+org_id"
+    } else {
+        "org_id"
+    };
     let mut w = Where::new();
     w.text("event_type", f.event_type.as_deref())
-        .int("org_id", "=", f.org)
+        .int(org_column, "=", f.org)
         .int("conversation_id", "=", f.conversation)
         .int("received_at", ">=", f.since)
         .int("received_at", "<", f.until)
