@@ -30,6 +30,37 @@ pub fn text(s: &str) -> String {
     format!("[hidden: {} characters]", s.chars().count())
 }
 
+/// Free text (a CRM's error, who installed the app) with every email in it masked; the rest
+/// stays readable.
+pub fn emails_in(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let trimmed = word.trim_matches(|c: char| !c.is_alphanumeric());
+        if trimmed.contains('@') {
+            out.push_str(&word.replace(trimmed, &email(trimmed)));
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in s.chars() {
+        if c.is_whitespace()
+            || matches!(
+                c,
+                '"' | '\'' | '<' | '>' | ',' | ';' | '(' | ')' | '[' | ']'
+            )
+        {
+            flush(&mut word, &mut out);
+            out.push(c);
+        } else {
+            word.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
 fn first(s: &str) -> String {
     match s.chars().next() {
         Some(c) => format!("{c}•••"),
@@ -60,6 +91,11 @@ mod tests {
         assert_eq!(email("x@localhost"), "x•••@l•••");
         assert_eq!(name("Jane  Doe"), "J••• D•••");
         assert_eq!(text("héllo"), "[hidden: 5 characters]");
+        assert_eq!(
+            emails_in("Lead \"ana.b@acme.io\" exists (dup of bo@x.org); retry"),
+            "Lead \"a•••@a•••.io\" exists (dup of b•••@x•••.org); retry"
+        );
+        assert_eq!(emails_in("HubSpot answered 503"), "HubSpot answered 503");
         let v = json(&serde_json::json!({"type": "new_message", "orgId": 7,
             "data": {"body": "call me", "email": "a@b.io", "ids": [1, 2]}}));
         assert_eq!(

@@ -113,7 +113,7 @@ pub(super) async fn event(
         Err(e) => return failed(e),
     };
     drop(conn);
-    let jobs = match st
+    let mut jobs = match st
         .queue
         .search(
             &JobFilter {
@@ -127,6 +127,11 @@ pub(super) async fn event(
         Ok(j) => j,
         Err(e) => return failed(e),
     };
+    if s.role == Role::Viewer {
+        for j in &mut jobs {
+            j.last_error = j.last_error.as_deref().map(mask::emails_in);
+        }
+    }
     let payload = if s.role == Role::Viewer {
         mask::json(&stored.payload)
     } else {
@@ -288,11 +293,16 @@ pub(super) async fn conversation(
         bridge_store::deliveries::for_conversation(store, org, id),
         ev::search(store, &filter, 20),
     );
-    let (row, messages, deliveries, events) = match got {
+    let (row, messages, mut deliveries, events) = match got {
         Ok(x) => x,
         Err(e) => return failed(e),
     };
     let viewer = s.role == Role::Viewer;
+    if viewer {
+        for d in &mut deliveries {
+            d.last_error = d.last_error.as_deref().map(mask::emails_in);
+        }
+    }
     let row = row.map(|mut r| {
         if viewer {
             r.contact_email = r.contact_email.as_deref().map(mask::email);

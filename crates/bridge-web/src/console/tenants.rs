@@ -25,13 +25,18 @@ pub(super) async fn list(
     Extension(s): Extension<Session>,
     axum::extract::Query(n): axum::extract::Query<Notice>,
 ) -> Response {
-    let list = match &st.tenants {
+    let mut list = match &st.tenants {
         Some(t) => match t.list().await {
             Ok(l) => l,
             Err(e) => return failed(format!("{e:#}")),
         },
         None => Vec::new(),
     };
+    if s.role == super::Role::Viewer {
+        for t in &mut list {
+            t.installed_by = t.installed_by.as_deref().map(super::mask::emails_in);
+        }
+    }
     page(
         &st,
         &s,
