@@ -20,20 +20,20 @@ const BUCKETS: &[(i64, &str)] = &[
     (i64::MAX, "30m+"),
 ];
 
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 struct Chart {
     width: u32,
     height: u32,
     bars: Vec<Bar>,
 }
 
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 struct Label {
     x: f64,
     text: String,
 }
 
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 struct Volume {
     width: u32,
     height: u32,
@@ -42,7 +42,7 @@ struct Volume {
     labels: Vec<Label>,
 }
 
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 struct FunnelRow {
     key: String,
     y: u32,
@@ -56,7 +56,7 @@ struct FunnelRow {
     n_meeting: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 struct Funnel {
     width: u32,
     height: u32,
@@ -106,6 +106,16 @@ impl From<&Group> for Shown {
     }
 }
 
+/// The three charts and the table of a report, as `templates/report_charts.html` (shared by
+/// the standalone page and the console's Analytics page) places them.
+#[derive(Debug, Serialize)]
+pub(crate) struct Charts {
+    reply: Chart,
+    volume: Volume,
+    funnel: Funnel,
+    groups: Vec<Shown>,
+}
+
 /// The page for `facts` (conversations started in `since`..`until`, shown as given), with a
 /// table of `groups` grouped `by`.
 pub fn html(
@@ -116,6 +126,26 @@ pub fn html(
     by: &str,
     groups: &[Group],
 ) -> Result<String, minijinja::Error> {
+    let c = charts(facts, groups);
+    let mut env = minijinja::Environment::new();
+    // Every value is escaped for HTML (keys and titles come from the data).
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    env.add_template("report.html", include_str!("templates/report.html"))?;
+    env.add_template("report_charts.html", CHARTS_TEMPLATE)?;
+    env.get_template("report.html")?
+        .render(minijinja::context! {
+            title, since, until, by,
+            conversations => facts.len(),
+            reply => c.reply, volume => c.volume, funnel => c.funnel,
+            groups => c.groups,
+        })
+}
+
+/// The charts and table of a report, as a template both pages include.
+pub(crate) const CHARTS_TEMPLATE: &str = include_str!("templates/report_charts.html");
+
+/// The charts of `facts` and the table of `groups`.
+pub(crate) fn charts(facts: &[FactRow], groups: &[Group]) -> Charts {
     let mut counts = vec![0u64; BUCKETS.len()];
     for t in facts
         .iter()
@@ -154,7 +184,8 @@ pub fn html(
         })
         .collect::<Vec<_>>()
         .join(" ");
-    let every = (days.len() / 6).max(1);
+    // A date label is about 70 px wide: one every so many bars that they do not overlap.
+    let every = days.len().div_ceil((width / 80).max(1) as usize).max(1);
     let labels = day_bars
         .iter()
         .enumerate()
@@ -205,19 +236,12 @@ pub fn html(
         height: 16 + rows.len() as u32 * 72,
         rows,
     };
-    let table: Vec<Shown> = groups.iter().map(Shown::from).collect();
-
-    let mut env = minijinja::Environment::new();
-    // Every value is escaped for HTML (keys and titles come from the data).
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
-    env.add_template("report.html", include_str!("templates/report.html"))?;
-    env.get_template("report.html")?
-        .render(minijinja::context! {
-            title, since, until, by,
-            conversations => facts.len(),
-            reply, volume, funnel,
-            groups => table,
-        })
+    Charts {
+        reply,
+        volume,
+        funnel,
+        groups: groups.iter().map(Shown::from).collect(),
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! admin audit in the same transaction as their change where there is one.
 
 mod actions;
+mod analytics;
 mod mask;
 mod overview;
 mod pages;
@@ -68,6 +69,7 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         )
         .route("/admin/tenants/{org}/restore", post(tenants::restore))
         .route("/admin/syncs", get(records::syncs))
+        .route("/admin/analytics", get(analytics::show))
         .route("/admin/privacy", get(records::privacy))
         .route("/admin/audit", get(records::audit))
         .route_layer(axum::middleware::from_fn_with_state(state, guard))
@@ -244,6 +246,11 @@ const TEMPLATES: &[(&str, &str)] = &[
         "audit.html",
         include_str!("../templates/console/audit.html"),
     ),
+    (
+        "analytics.html",
+        include_str!("../templates/console/analytics.html"),
+    ),
+    ("report_charts.html", crate::report::CHARTS_TEMPLATE),
 ];
 
 /// Renders a template to an HTML answer.

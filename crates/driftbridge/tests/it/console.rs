@@ -311,6 +311,32 @@ async fn an_operator_and_a_viewer_use_the_console_in_headless_chromium() {
         "the push of {conv} is found"
     );
 
+    // Analytics: the report's charts for the synced conversations, drawn by the same code.
+    let facts = bridge_store::analytics::facts(&store, org.0, 0, i64::MAX)
+        .await
+        .unwrap();
+    assert!(!facts.is_empty());
+    let playbooks = bridge_core::analytics::aggregate(&facts, bridge_core::analytics::By::Playbook);
+    c.goto(&format!(
+        "{base}/admin/analytics?since=2000-01-01&by=playbook"
+    ))
+    .await
+    .unwrap();
+    assert!(
+        text(&c, "#summary").await.starts_with(&format!(
+            "{} conversations of org {}",
+            facts.len(),
+            org.0
+        )),
+        "{}",
+        text(&c, "#summary").await
+    );
+    assert_eq!(count(&c, "svg#reply-distribution rect").await, 7);
+    assert!(count(&c, "svg#volume rect").await >= 1);
+    assert_eq!(count(&c, "svg#funnel rect").await, 4 * playbooks.len());
+    assert_eq!(count(&c, ".report table tr").await, 1 + playbooks.len());
+    shot(&c, "analytics").await;
+
     // A POST without the CSRF token is refused, even from an admin session.
     let admin_cookie = c.get_named_cookie("driftbridge_console").await.unwrap();
     let http = reqwest::Client::builder()
