@@ -67,6 +67,8 @@ pub fn rows(bundle: &ConversationBundle, now_ms: i64, b: &mut Batch) {
         messages: &bundle.messages,
         messages_complete: true,
         transcript: bundle.transcript.as_deref(),
+        // The store this is written to recomputes them from its goals and meetings.
+        outcomes: Default::default(),
     };
     bridge_export::rows::conversation(b, org, view, now_ms);
     for u in &bundle.users {

@@ -2,7 +2,7 @@
 //! share (users are added by each caller: the sync from its per-org cache, the export from
 //! the user list).
 
-use bridge_store::tables::Batch;
+use bridge_store::tables::{Batch, Outcomes};
 use drift_client::FetchedConversation;
 use drift_types::{Contact, Conversation, Message, OrgId};
 
@@ -22,6 +22,8 @@ pub struct ConversationView<'a> {
     pub messages_complete: bool,
     /// Its transcript.
     pub transcript: Option<&'a str>,
+    /// Its goal and meetings as the caller knows them (a SQL store recomputes them).
+    pub outcomes: Outcomes,
 }
 
 impl<'a> ConversationView<'a> {
@@ -34,6 +36,7 @@ impl<'a> ConversationView<'a> {
             messages: &f.messages,
             messages_complete,
             transcript: f.transcript.as_deref(),
+            outcomes: Outcomes::default(),
         }
     }
 }
@@ -44,7 +47,7 @@ pub fn conversation(b: &mut Batch, org: OrgId, v: ConversationView<'_>, now_ms: 
     if v.with_details {
         b.conversation(org, v.conversation, now_ms);
         if v.messages_complete {
-            b.conversation_facts(org, v.conversation, v.messages);
+            b.conversation_facts(org, v.conversation, v.messages, v.outcomes);
         }
     }
     if let Some(c) = v.contact {

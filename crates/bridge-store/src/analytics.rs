@@ -1,6 +1,5 @@
-//! Reading conversation facts back for reports (docs/ANALYTICS.md), with the two facts that
-//! other tables hold: whether a playbook goal was met in the conversation, and how many
-//! meetings it booked.
+//! Reading conversation facts back for reports (docs/ANALYTICS.md), outcomes included (a met
+//! playbook goal and booked meetings, which the store keeps current: [`crate::outcomes`]).
 
 use sqlx::Row as _;
 
@@ -40,11 +39,7 @@ pub async fn facts(store: &Store, org: i64, since_ms: i64, until_ms: i64) -> Res
          f.first_agent_message_at, f.time_to_first_agent_reply_ms, f.handed_to_agent, f.bot_only, \
          f.time_to_close_ms, f.contact_messages, f.agent_messages, f.bot_messages, \
          f.distinct_agents, f.last_agent_id, f.first_contact_message_at, f.first_bot_message_at, \
-         f.first_close_at, \
-         (SELECT COUNT(*) FROM playbook_goals_met g WHERE g.org_id = f.org_id \
-          AND g.conversation_id = f.conversation_id), \
-         (SELECT COUNT(*) FROM meetings m WHERE m.org_id = f.org_id \
-          AND m.conversation_id = f.conversation_id) \
+         f.first_close_at, f.goal_met, f.meetings_booked \
          FROM conversation_facts f WHERE f.org_id = $1 AND f.created_at >= $2 \
          AND f.created_at < $3 ORDER BY f.created_at, f.conversation_id",
     )

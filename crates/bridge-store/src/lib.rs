@@ -10,6 +10,7 @@ pub mod events;
 pub mod filter;
 mod migrate;
 pub mod ops;
+pub mod outcomes;
 pub mod privacy;
 pub mod reads;
 pub mod retention;

@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../migrations/0008_leases.sql")),
     (9, include_str!("../migrations/0009_conversation_facts.sql")),
     (10, include_str!("../migrations/0010_console.sql")),
+    (11, include_str!("../migrations/0011_facts_outcomes.sql")),
 ];
 
 /// Arbitrary constant naming driftbridge's migration lock.

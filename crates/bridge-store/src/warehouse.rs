@@ -55,11 +55,15 @@ pub async fn write_checked(conn: &mut Conn, batch: &Batch) -> Result<(u64, Scrub
     let orgs: Vec<i64> = orgs.into_iter().collect();
     let tombstones = Tombstones::load(conn, &orgs).await?;
     if tombstones.is_empty() {
-        return Ok((upsert(conn, batch).await?, Scrubbed::default()));
+        let changed = upsert(conn, batch).await?;
+        crate::outcomes::refresh_for(conn, batch).await?;
+        return Ok((changed, Scrubbed::default()));
     }
     let mut batch = batch.clone();
     let scrubbed = tombstones.scrub(&mut batch);
-    Ok((upsert(conn, &batch).await?, scrubbed))
+    let changed = upsert(conn, &batch).await?;
+    crate::outcomes::refresh_for(conn, &batch).await?;
+    Ok((changed, scrubbed))
 }
 
 async fn upsert(conn: &mut Conn, batch: &Batch) -> Result<u64> {
@@ -136,7 +140,11 @@ async fn upsert_chunk(conn: &mut Conn, t: &Table, rows: &[&Row]) -> Result<u64> 
     if rows.is_empty() {
         return Ok(0);
     }
-    let cols: Vec<&str> = t.columns.iter().map(|c| c.name).collect();
+    // Derived columns are the store's own to compute ([`crate::outcomes`]).
+    let written: Vec<usize> = (0..t.columns.len())
+        .filter(|i| !t.derived.contains(&t.columns[*i].name))
+        .collect();
+    let cols: Vec<&str> = written.iter().map(|i| t.columns[*i].name).collect();
     let keys = cols[..t.key].join(", ");
     let updates: Vec<&str> = cols[t.key..].to_vec();
     let compared: Vec<&str> = updates
@@ -169,8 +177,8 @@ async fn upsert_chunk(conn: &mut Conn, t: &Table, rows: &[&Row]) -> Result<u64> 
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for r in rows {
-        for (c, v) in t.columns.iter().zip(r.iter()) {
-            q = bind(q, c.ty, v);
+        for i in &written {
+            q = bind(q, t.columns[*i].ty, &r[*i]);
         }
     }
     Ok(q.execute(&mut *conn)
@@ -356,5 +364,6 @@ pub async fn record_goal_met(
     .execute(&mut *conn)
     .await
     .op("recording a goal")?;
+    crate::outcomes::refresh(conn, org.0, &[g.conversation_id.0]).await?;
     Ok(true)
 }

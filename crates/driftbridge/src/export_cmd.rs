@@ -93,7 +93,7 @@ pub async fn run(config: &Config, a: ExportArgs, mode: Mode) -> Result<()> {
     let pool = crate::drift_access::drift_pool(config, "export").await?;
     let org = crate::drift_access::resolve_org(config, a.org, &pool).await?;
     let client: DriftClient = (*pool.client(org).await?).clone();
-    opts.tombstones = erased_people(config, org).await?;
+    (opts.tombstones, opts.goals_met) = from_configured_store(config, org).await?;
     let dest = Destination::open(&target, org)
         .await
         .with_context(|| format!("while opening {target}"))?;
@@ -164,21 +164,27 @@ fn print_summary(s: &Summary, target: &Target, json: bool) {
     );
 }
 
-/// The org's erasure tombstones from the configured database (none when it does not exist
-/// yet), so that an export to any destination leaves erased people out.
-async fn erased_people(config: &Config, org: OrgId) -> Result<Tombstones> {
+/// What only the configured database knows (nothing when it does not exist yet): the org's
+/// erasure tombstones, so that an export to any destination leaves erased people out, and
+/// the conversations in which a playbook goal was met (only the webhook says so), for the
+/// facts a file destination gets.
+async fn from_configured_store(
+    config: &Config,
+    org: OrgId,
+) -> Result<(Tombstones, std::collections::HashSet<i64>)> {
     let url = config.database.url.expose();
     if bridge_store::sqlite_file(url).is_some_and(|f| !f.exists()) {
-        return Ok(Tombstones::default());
+        return Ok(Default::default());
     }
     let store = Store::connect(url)
         .await
-        .context("while reading erasures from the configured database")?;
+        .context("while reading erasures and goals from the configured database")?;
     let mut conn = store.acquire().await?;
     let t = Tombstones::load(&mut conn, &[org.0]).await?;
+    let goals = bridge_store::outcomes::goal_conversations(&mut conn, org.0).await?;
     drop(conn);
     store.close().await;
-    Ok(t)
+    Ok((t, goals))
 }
 
 /// Contact ids that the org's stored webhook events reference.

@@ -33,9 +33,26 @@ pub(crate) struct Ctx<S: ExportDestination> {
     pub users: Mutex<HashSet<i64>>,
     /// Users referenced but not listed.
     pub missing_users: Mutex<BTreeSet<i64>>,
+    /// Meetings listed in this run, by the conversation that booked them (their keys).
+    pub meetings: Mutex<std::collections::HashMap<i64, HashSet<String>>>,
 }
 
 /// Whether a checkpoint says its stream is done.
+impl<S: ExportDestination> Ctx<S> {
+    /// A conversation's outcomes as this run knows them: its meetings listed, a goal the
+    /// driftbridge store recorded.
+    pub(crate) fn outcomes(&self, conversation: i64) -> bridge_store::tables::Outcomes {
+        bridge_store::tables::Outcomes {
+            goal_met: self.opts.goals_met.contains(&conversation),
+            meetings_booked: self
+                .meetings
+                .lock()
+                .get(&conversation)
+                .map_or(0, |k| k.len() as i64),
+        }
+    }
+}
+
 pub(crate) fn is_done(state: &Option<Value>) -> bool {
     state
         .as_ref()

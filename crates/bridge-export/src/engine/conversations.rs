@@ -139,7 +139,10 @@ async fn fetch_one<S: ExportDestination>(ctx: &Ctx<S>, listed: Conversation) -> 
     crate::rows::conversation(
         &mut b,
         org,
-        ConversationView::of(&fetched, parts.details, parts.messages),
+        ConversationView {
+            outcomes: ctx.outcomes(fetched.conversation.id.0),
+            ..ConversationView::of(&fetched, parts.details, parts.messages)
+        },
         now,
     );
     if o.wants(Stream::Users) {

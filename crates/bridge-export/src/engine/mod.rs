@@ -106,6 +106,7 @@ pub async fn run<S: ExportDestination>(
             HashSet::new()
         }),
         missing_users: Default::default(),
+        meetings: Default::default(),
         client,
         sink,
         org,
@@ -133,6 +134,15 @@ pub async fn run<S: ExportDestination>(
         streams::meetings(&ctx, states["meetings"].clone())
             .await
             .context("while exporting meetings")?;
+    } else if ctx.opts.wants(Stream::Meetings)
+        && ctx.opts.conversation_family()
+        && !skip(CONVERSATIONS)
+    {
+        // A resumed run: the facts still to write need the meetings' conversations (a file
+        // destination cannot ask its own tables, as a SQL store does).
+        streams::recall_meetings(&ctx)
+            .await
+            .context("while listing meetings again")?;
     }
     if ctx.opts.conversation_family() && !skip(CONVERSATIONS) {
         conversations::walk(&ctx, states[CONVERSATIONS].clone())

@@ -68,6 +68,9 @@ pub struct ExportOptions {
     /// Erased people (from the driftbridge store): their rows are dropped before any
     /// destination sees them, while Drift may still serve them.
     pub tombstones: bridge_store::privacy::Tombstones,
+    /// Conversations in which a playbook goal was met (from the driftbridge store: only the
+    /// webhook tells), for the facts a file destination gets.
+    pub goals_met: std::collections::HashSet<i64>,
 }
 
 /// A day in milliseconds.
@@ -91,6 +94,7 @@ impl ExportOptions {
             contacts_from_events: Vec::new(),
             restart: false,
             tombstones: Default::default(),
+            goals_met: Default::default(),
         }
     }
 

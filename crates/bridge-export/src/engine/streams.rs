@@ -61,6 +61,38 @@ pub(crate) async fn accounts<S: ExportDestination>(
 /// Most meetings one request answers (drift-api.md §5.3); a full window is split in two.
 const MEETINGS_PER_CALL: usize = 1000;
 
+/// Notes which conversation booked each meeting (the facts' `meetings_booked`).
+fn remember<S: ExportDestination>(ctx: &Ctx<S>, found: &[drift_types::Meeting]) {
+    let mut by = ctx.meetings.lock();
+    for m in found {
+        if let Some(c) = m.conversation_id {
+            by.entry(c.0)
+                .or_default()
+                .insert(bridge_store::tables::meeting_key(m));
+        }
+    }
+}
+
+/// Lists the meetings window again without writing it, for the facts of a resumed run whose
+/// meetings stream had finished (a call or two: at most 1,000 meetings a call).
+pub(crate) async fn recall_meetings<S: ExportDestination>(ctx: &Ctx<S>) -> Result<()> {
+    let o = &ctx.opts;
+    let mut start = o.meetings_since_ms;
+    let mut width = o.meetings_window_ms.max(60_000);
+    while start < o.meetings_until_ms {
+        let end = (start + width).min(o.meetings_until_ms);
+        let found = ctx.client.meetings(start, end - 1).await?;
+        if found.len() >= MEETINGS_PER_CALL && end - start > 60_000 {
+            width = (end - start) / 2;
+            continue;
+        }
+        remember(ctx, &found);
+        start = end;
+        width = o.meetings_window_ms.max(60_000);
+    }
+    Ok(())
+}
+
 pub(crate) async fn meetings<S: ExportDestination>(
     ctx: &Ctx<S>,
     state: Option<Value>,
@@ -79,6 +111,7 @@ pub(crate) async fn meetings<S: ExportDestination>(
             width = (end - start) / 2;
             continue;
         }
+        remember(ctx, &found);
         let mut b = Batch::new();
         for m in &found {
             b.meeting(ctx.org, m);

@@ -31,6 +31,7 @@ pub static TABLES: [Table; 15] = [
         key: 2,
         parent: None,
         volatile: &[],
+        derived: &[],
         stream: Stream::Accounts,
     },
     Table {
@@ -46,6 +47,7 @@ pub static TABLES: [Table; 15] = [
         key: 3,
         parent: Some("accounts"),
         volatile: &[],
+        derived: &[],
         stream: Stream::Accounts,
     },
     Table {
@@ -70,6 +72,7 @@ pub static TABLES: [Table; 15] = [
         key: 2,
         parent: None,
         volatile: &[],
+        derived: &[],
         stream: Stream::Users,
     },
     Table {
@@ -88,6 +91,7 @@ pub static TABLES: [Table; 15] = [
         key: 2,
         parent: None,
         volatile: &["synced_at"],
+        derived: &[],
         stream: Stream::Conversations,
     },
     Table {
@@ -96,6 +100,7 @@ pub static TABLES: [Table; 15] = [
         key: 3,
         parent: Some("conversations"),
         volatile: &[],
+        derived: &[],
         stream: Stream::Conversations,
     },
     Table {
@@ -109,6 +114,7 @@ pub static TABLES: [Table; 15] = [
         key: 3,
         parent: Some("conversations"),
         volatile: &[],
+        derived: &[],
         stream: Stream::Conversations,
     },
     Table {
@@ -131,6 +137,7 @@ pub static TABLES: [Table; 15] = [
         key: 2,
         parent: None,
         volatile: &[],
+        derived: &[],
         stream: Stream::Messages,
     },
     Table {
@@ -147,6 +154,7 @@ pub static TABLES: [Table; 15] = [
         key: 3,
         parent: Some("messages"),
         volatile: &[],
+        derived: &[],
         stream: Stream::Messages,
     },
     Table {
@@ -160,6 +168,7 @@ pub static TABLES: [Table; 15] = [
         key: 2,
         parent: None,
         volatile: &["fetched_at"],
+        derived: &[],
         stream: Stream::Transcripts,
     },
     Table {
@@ -182,6 +191,7 @@ pub static TABLES: [Table; 15] = [
         key: 2,
         parent: None,
         volatile: &["synced_at"],
+        derived: &[],
         stream: Stream::Contacts,
     },
     Table {
@@ -201,6 +211,7 @@ pub static TABLES: [Table; 15] = [
         key: 2,
         parent: None,
         volatile: &[],
+        derived: &[],
         stream: Stream::Playbooks,
     },
     Table {
@@ -214,6 +225,7 @@ pub static TABLES: [Table; 15] = [
         key: 3,
         parent: Some("playbooks"),
         volatile: &[],
+        derived: &[],
         stream: Stream::Playbooks,
     },
     Table {
@@ -227,6 +239,7 @@ pub static TABLES: [Table; 15] = [
         key: 2,
         parent: None,
         volatile: &[],
+        derived: &[],
         stream: Stream::Playbooks,
     },
     Table {
@@ -253,6 +266,7 @@ pub static TABLES: [Table; 15] = [
         key: 2,
         parent: None,
         volatile: &[],
+        derived: &[],
         stream: Stream::Meetings,
     },
     Table {
@@ -277,10 +291,13 @@ pub static TABLES: [Table; 15] = [
             int("bot_messages"),
             int("distinct_agents"),
             int_null("last_agent_id"),
+            int("goal_met"),
+            int("meetings_booked"),
         ],
         key: 2,
         parent: None,
         volatile: &[],
+        derived: &["goal_met", "meetings_booked"],
         stream: Stream::Conversations,
     },
 ];

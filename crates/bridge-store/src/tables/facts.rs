@@ -75,9 +75,27 @@ impl Facts {
     }
 }
 
+/// The outcomes of a conversation that other objects record: a met playbook goal (only the
+/// `playbook_goal_met` webhook says so) and booked meetings (Drift's meetings list). A SQL
+/// store recomputes them from its own tables after every write; a file export writes what
+/// the export knew (docs/ANALYTICS.md).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outcomes {
+    /// A playbook goal was met in it.
+    pub goal_met: bool,
+    /// Meetings booked in it.
+    pub meetings_booked: i64,
+}
+
 impl Batch {
-    /// The facts row of a conversation, from all its messages.
-    pub fn conversation_facts(&mut self, org: OrgId, c: &Conversation, messages: &[Message]) {
+    /// The facts row of a conversation, from all its messages and its known outcomes.
+    pub fn conversation_facts(
+        &mut self,
+        org: OrgId,
+        c: &Conversation,
+        messages: &[Message],
+        outcomes: Outcomes,
+    ) {
         let f = Facts::of(c, messages);
         self.push(
             must("conversation_facts"),
@@ -101,6 +119,8 @@ impl Batch {
                 f.bot_messages.into(),
                 f.distinct_agents.into(),
                 f.last_agent_id.into(),
+                outcomes.goal_met.into(),
+                outcomes.meetings_booked.into(),
             ],
         );
     }

@@ -14,6 +14,6 @@ mod schema;
 
 pub use batch::{Batch, Row, Value};
 pub use defs::{TABLES, table};
-pub use facts::Facts;
+pub use facts::{Facts, Outcomes};
 pub use rows::meeting_key;
 pub use schema::{Column, ColumnType, Stream, Table};

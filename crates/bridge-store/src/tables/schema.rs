@@ -120,6 +120,10 @@ pub struct Table {
     /// Columns that say when driftbridge wrote the row rather than what Drift holds; a row
     /// that differs only in these is unchanged.
     pub volatile: &'static [&'static str],
+    /// Columns a SQL store computes itself, from other tables, after every write that could
+    /// change them (the SQL upsert leaves them out); a file destination takes them from the
+    /// row as the export computed it.
+    pub derived: &'static [&'static str],
     /// The stream that fills it.
     pub stream: Stream,
 }

@@ -62,7 +62,12 @@ pub async fn run(a: FactsArgs) -> Result<()> {
                     b.conversation(org_id, &r.conversation, 0);
                     r.messages.iter().for_each(|m| b.message(org_id, m));
                     if facts {
-                        b.conversation_facts(org_id, &r.conversation, &r.messages);
+                        b.conversation_facts(
+                            org_id,
+                            &r.conversation,
+                            &r.messages,
+                            Default::default(),
+                        );
                     }
                 }
                 b

@@ -71,15 +71,32 @@ pub fn ground_truth(sim: &SimHandle) -> (Batch, u64) {
     o.playbooks.iter().for_each(|p| b.playbook(org, p));
     o.landing_pages.iter().for_each(|l| b.landing_page(org, l));
     o.accounts.values().for_each(|a| b.account(org, a));
-    o.meetings
+    let mut booked: std::collections::HashMap<i64, BTreeSet<String>> = Default::default();
+    for m in o
+        .meetings
         .iter()
         .filter(|m| m.slot_start.is_some_and(|s| s.0 >= SINCE && s.0 < UNTIL))
-        .for_each(|m| b.meeting(org, m));
+    {
+        b.meeting(org, m);
+        if let Some(c) = m.conversation_id {
+            booked
+                .entry(c.0)
+                .or_default()
+                .insert(bridge_store::tables::meeting_key(m));
+        }
+    }
     let mut contacts = BTreeSet::new();
     let mut message_pages = 0u64;
     for rec in o.conversations.values() {
         b.conversation(org, &rec.conversation, 0);
-        b.conversation_facts(org, &rec.conversation, &rec.messages);
+        // No goal webhooks here; the meetings exported in the window that name it.
+        let outcomes = bridge_store::tables::Outcomes {
+            goal_met: false,
+            meetings_booked: booked
+                .get(&rec.conversation.id.0)
+                .map_or(0, |k| k.len() as i64),
+        };
+        b.conversation_facts(org, &rec.conversation, &rec.messages, outcomes);
         rec.messages.iter().for_each(|m| b.message(org, m));
         message_pages += (rec.messages.len() as u64).div_ceil(50).max(1);
         let contact = rec.conversation.contact_id.and_then(|c| o.contacts.get(&c));

@@ -33,6 +33,11 @@ def main(src, since, until):
     facts = [f for f in rows(src, "conversation_facts")
              if f["created_at"] is not None and since <= f["created_at"] < until]
     booked = {m["conversation_id"] for m in rows(src, "meetings") if m["conversation_id"] is not None}
+    # The facts' own outcome column agrees with the meetings exported beside them.
+    for f in facts:
+        if (f["meetings_booked"] > 0) != (f["conversation_id"] in booked):
+            sys.exit(f"conversation {f['conversation_id']}: meetings_booked {f['meetings_booked']} "
+                     f"but booked in meetings: {f['conversation_id'] in booked}")
     days = {}
     for f in facts:
         day = datetime.fromtimestamp(f["created_at"] / 1000, tz=timezone.utc).date().isoformat()
@@ -54,8 +59,7 @@ def main(src, since, until):
             "reply_p50_ms": nearest_rank(reply, 50),
             "reply_p90_ms": nearest_rank(reply, 90),
             "close_p50_ms": nearest_rank(close, 50),
-            # playbook_goals_met comes from webhooks and is not exported.
-            "goal_rate": 0.0,
+            "goal_rate": sum(1 for f in fs if f["goal_met"]) / n,
             "meeting_rate": sum(1 for f in fs if f["conversation_id"] in booked) / n,
             "contact_messages": sum(f["contact_messages"] for f in fs),
             "agent_messages": sum(f["agent_messages"] for f in fs),
