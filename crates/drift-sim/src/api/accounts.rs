@@ -2,13 +2,13 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Extension, Path, RawQuery, State};
+use axum::extract::{Extension, RawQuery, State};
 use drift_types::{AccountWrite, AccountsPage, Data, OkResult};
 
 use crate::middleware::Caller;
 use crate::state::{SimError, SimResult};
 
-use super::request::{St, int_param, now, parse_json, query_pairs};
+use super::request::{Id, St, int_param, now, parse_json, query_pairs};
 
 // ---- accounts ------------------------------------------------------------------------
 
@@ -30,7 +30,7 @@ pub async fn create_account(
 pub async fn get_account(
     State(st): St,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    Id(id): Id<String>,
 ) -> SimResult<Json<Data<drift_types::Account>>> {
     caller.require("account_read")?;
     let world = st.world.lock();
@@ -98,7 +98,7 @@ pub async fn update_account(
 pub async fn delete_account(
     State(st): St,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    Id(id): Id<String>,
 ) -> SimResult<Json<OkResult>> {
     caller.require("account_write")?;
     let mut world = st.world.lock();

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Extension, Path, RawQuery, State};
+use axum::extract::{Extension, RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use drift_types::{ContactId, ContactTag, ContactWrite, Data, OkResult, TimelineEvent};
@@ -10,7 +10,7 @@ use drift_types::{ContactId, ContactTag, ContactWrite, Data, OkResult, TimelineE
 use crate::middleware::Caller;
 use crate::state::{SimError, SimResult};
 
-use super::request::{St, int_param, now, param, parse_json, query_pairs};
+use super::request::{Id, St, int_param, now, param, parse_json, query_pairs};
 
 // ---- contacts ------------------------------------------------------------------------
 
@@ -18,7 +18,7 @@ use super::request::{St, int_param, now, param, parse_json, query_pairs};
 pub async fn get_contact(
     State(st): St,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
 ) -> SimResult<Json<Data<drift_types::Contact>>> {
     caller.require("contact_read")?;
     let world = st.world.lock();
@@ -104,7 +104,7 @@ pub async fn create_contact(
 pub async fn update_contact(
     State(st): St,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
     body: Bytes,
 ) -> SimResult<Json<Data<drift_types::Contact>>> {
     caller.require("contact_write")?;
@@ -121,7 +121,7 @@ pub async fn update_contact(
 pub async fn delete_contact(
     State(st): St,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
 ) -> SimResult<Json<OkResult>> {
     caller.require("contact_write")?;
     let mut world = st.world.lock();
@@ -180,7 +180,7 @@ pub async fn attributes(
 pub async fn get_tags(
     State(st): St,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
 ) -> SimResult<Json<Data<Vec<ContactTag>>>> {
     caller.require("contact_read")?;
     let world = st.world.lock();
@@ -201,7 +201,7 @@ pub async fn get_tags(
 pub async fn add_tags(
     State(st): St,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
     body: Bytes,
 ) -> SimResult<Json<Data<Vec<ContactTag>>>> {
     caller.require("contact_write")?;
@@ -224,7 +224,7 @@ pub async fn add_tags(
 pub async fn delete_tag(
     State(st): St,
     Extension(caller): Extension<Caller>,
-    Path((id, name)): Path<(i64, String)>,
+    Id((id, name)): Id<(i64, String)>,
 ) -> SimResult<Json<OkResult>> {
     caller.require("contact_write")?;
     let mut world = st.world.lock();

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Extension, Path, RawQuery, State};
+use axum::extract::{Extension, RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use drift_types::{
@@ -16,7 +16,7 @@ use crate::middleware::Caller;
 use crate::state::{SimError, SimResult, SimState};
 use crate::text;
 
-use super::request::{St, int_param, now, param, parse_json, query_pairs};
+use super::request::{Id, St, int_param, now, param, parse_json, query_pairs};
 
 // ---- conversations -------------------------------------------------------------------
 
@@ -209,7 +209,7 @@ pub async fn list_conversations(
 pub async fn get_conversation(
     State(st): St,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
 ) -> SimResult<Json<Data<Conversation>>> {
     caller.require("conversation_read")?;
     let world = st.world.lock();
@@ -226,7 +226,7 @@ pub const MESSAGES_PAGE: usize = 50;
 pub async fn list_messages(
     State(st): St,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
     RawQuery(q): RawQuery,
 ) -> SimResult<Json<MessagesPage>> {
     caller.require("conversation_read")?;
@@ -250,7 +250,7 @@ pub async fn list_messages(
 pub async fn post_message(
     State(st): St,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
     body: Bytes,
 ) -> SimResult<Json<Data<MessagesData>>> {
     caller.require("conversation_write")?;
@@ -275,7 +275,7 @@ pub async fn post_message(
 pub async fn transcript(
     State(st): St,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
 ) -> SimResult<Response> {
     caller.require("conversation_read")?;
     let world = st.world.lock();

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use drift_types::EpochMillis;
 use serde::de::DeserializeOwned;
 
@@ -49,4 +50,25 @@ pub(super) fn int_param<T: std::str::FromStr>(
 
 pub(super) fn now() -> EpochMillis {
     EpochMillis::now()
+}
+
+/// A path parameter parsed like axum's `Path`, but a value that does not parse (a
+/// non-numeric id: `/conversations/abc`) is answered in the simulator's JSON error envelope,
+/// as every other error, not with axum's plain-text "Invalid URL".
+#[derive(Debug)]
+pub struct Id<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Id<T> {
+    type Rejection = SimError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, SimError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(Id(v)),
+            Err(e) => Err(SimError::invalid(format!(
+                "invalid path {}: {}",
+                parts.uri.path(),
+                e.body_text()
+            ))),
+        }
+    }
 }

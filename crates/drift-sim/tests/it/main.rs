@@ -250,3 +250,42 @@ async fn the_conversation_summary_aggregates_what_the_per_conversation_report_li
     let e: serde_json::Value = bad.json().await.unwrap();
     assert!(e["error"]["message"].as_str().unwrap().contains("MEDIAN"));
 }
+
+#[tokio::test]
+async fn users_without_ids_are_an_empty_map_and_a_non_numeric_id_is_a_json_error() {
+    let sim = drift_sim::spawn(SimConfig::default(), SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let get = |path: &str| {
+        http.get(format!("{}{path}", sim.base_url()))
+            .bearer_auth(sim.token())
+            .send()
+    };
+    // Real Drift answers 2xx with an empty `data`; the simulator answered 400.
+    let r = get("/users").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({"data": {}}));
+    // A non-numeric id: the JSON error envelope, not axum's plain-text "Invalid URL".
+    for path in [
+        "/conversations/abc",
+        "/contacts/abc",
+        "/users/abc",
+        "/conversations/abc/transcript",
+    ] {
+        let r = get(path).await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"),
+            "{path}"
+        );
+        let body: serde_json::Value = r.json().await.unwrap();
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert_eq!(body["error"]["type"], "validation_error", "{path}: {body}");
+        assert!(message.contains(path), "{path}: {message}");
+    }
+}
