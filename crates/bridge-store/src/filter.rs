@@ -3,7 +3,7 @@
 
 use sqlx::Any;
 use sqlx::any::AnyArguments;
-use sqlx::query::{Query, QueryAs, QueryScalar};
+use sqlx::query::{Query, QueryAs};
 
 /// One bound value.
 #[derive(Debug, Clone)]
@@ -88,20 +88,6 @@ impl Where {
         &self,
         mut q: QueryAs<'q, Any, O, AnyArguments>,
     ) -> QueryAs<'q, Any, O, AnyArguments> {
-        for b in &self.binds {
-            q = match b {
-                Bind::Int(v) => q.bind(*v),
-                Bind::Text(v) => q.bind(v.clone()),
-            };
-        }
-        q
-    }
-
-    /// Binds the values to a scalar query made from [`Where::sql`].
-    pub fn bind_scalar<'q, O>(
-        &self,
-        mut q: QueryScalar<'q, Any, O, AnyArguments>,
-    ) -> QueryScalar<'q, Any, O, AnyArguments> {
         for b in &self.binds {
             q = match b {
                 Bind::Int(v) => q.bind(*v),

@@ -73,23 +73,49 @@ fn remember<S: ExportDestination>(ctx: &Ctx<S>, found: &[drift_types::Meeting]) 
     }
 }
 
+/// The meetings from a start to the window's end, window by window: a window that hits the
+/// per-call cap is halved and asked again; each window's meetings are noted by the
+/// conversation that booked them.
+struct Windows {
+    start: i64,
+    width: i64,
+}
+
+impl Windows {
+    fn from<S: ExportDestination>(ctx: &Ctx<S>, start: i64) -> Self {
+        Windows {
+            start,
+            width: ctx.opts.meetings_window_ms.max(60_000),
+        }
+    }
+
+    /// The next window's meetings and its end, or `None` past the last.
+    async fn next<S: ExportDestination>(
+        &mut self,
+        ctx: &Ctx<S>,
+    ) -> Result<Option<(Vec<drift_types::Meeting>, i64)>> {
+        let o = &ctx.opts;
+        while self.start < o.meetings_until_ms {
+            let end = (self.start + self.width).min(o.meetings_until_ms);
+            let found = ctx.client.meetings(self.start, end - 1).await?;
+            if found.len() >= MEETINGS_PER_CALL && end - self.start > 60_000 {
+                self.width = (end - self.start) / 2;
+                continue;
+            }
+            remember(ctx, &found);
+            self.start = end;
+            self.width = o.meetings_window_ms.max(60_000);
+            return Ok(Some((found, end)));
+        }
+        Ok(None)
+    }
+}
+
 /// Lists the meetings window again without writing it, for the facts of a resumed run whose
 /// meetings stream had finished (a call or two: at most 1,000 meetings a call).
 pub(crate) async fn recall_meetings<S: ExportDestination>(ctx: &Ctx<S>) -> Result<()> {
-    let o = &ctx.opts;
-    let mut start = o.meetings_since_ms;
-    let mut width = o.meetings_window_ms.max(60_000);
-    while start < o.meetings_until_ms {
-        let end = (start + width).min(o.meetings_until_ms);
-        let found = ctx.client.meetings(start, end - 1).await?;
-        if found.len() >= MEETINGS_PER_CALL && end - start > 60_000 {
-            width = (end - start) / 2;
-            continue;
-        }
-        remember(ctx, &found);
-        start = end;
-        width = o.meetings_window_ms.max(60_000);
-    }
+    let mut w = Windows::from(ctx, ctx.opts.meetings_since_ms);
+    while w.next(ctx).await?.is_some() {}
     Ok(())
 }
 
@@ -98,20 +124,13 @@ pub(crate) async fn meetings<S: ExportDestination>(
     state: Option<Value>,
 ) -> Result<()> {
     let o = &ctx.opts;
-    let mut start = state
+    let start = state
         .as_ref()
         .and_then(|s| s.get("next_start"))
         .and_then(Value::as_i64)
         .unwrap_or(o.meetings_since_ms);
-    let mut width = o.meetings_window_ms.max(60_000);
-    while start < o.meetings_until_ms {
-        let end = (start + width).min(o.meetings_until_ms);
-        let found = ctx.client.meetings(start, end - 1).await?;
-        if found.len() >= MEETINGS_PER_CALL && end - start > 60_000 {
-            width = (end - start) / 2;
-            continue;
-        }
-        remember(ctx, &found);
+    let mut w = Windows::from(ctx, start);
+    while let Some((found, end)) = w.next(ctx).await? {
         let mut b = Batch::new();
         for m in &found {
             b.meeting(ctx.org, m);
@@ -122,8 +141,6 @@ pub(crate) async fn meetings<S: ExportDestination>(
             json!({"next_start": end})
         };
         commit(ctx, b, vec![("meetings".into(), state)]).await?;
-        start = end;
-        width = o.meetings_window_ms.max(60_000);
     }
     if state.is_none() && o.meetings_since_ms >= o.meetings_until_ms {
         commit(ctx, Batch::new(), vec![("meetings".into(), done())]).await?;

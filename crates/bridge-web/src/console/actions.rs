@@ -55,6 +55,52 @@ async fn record(
     Ok(())
 }
 
+/// Runs an admin action whose outcome is a notice, writes it to the audit as `action` on
+/// `target` (a refusal such as "nothing changed" too), and answers `back(notice)`; a failure
+/// is logged and shown as one.
+pub(super) async fn audited(
+    st: &AppState,
+    s: &Session,
+    action: &str,
+    target: &str,
+    run: impl std::future::Future<Output = anyhow::Result<String>>,
+    back: impl FnOnce(&str) -> Response,
+) -> Response {
+    let outcome = async {
+        let notice = run.await?;
+        record(st, s, action, target, &notice).await?;
+        anyhow::Ok(notice)
+    };
+    match outcome.await {
+        Ok(notice) => back(&notice),
+        Err(e) => failed(format!("{e:#}")),
+    }
+}
+
+/// Runs `change` (true when it changed the job), audits it as `action` with the notice
+/// `done` or `unchanged`, and goes back to the jobs page the form came from.
+async fn on_job(
+    st: &AppState,
+    s: &Session,
+    q: &JobQuery,
+    id: i64,
+    action: &str,
+    change: impl std::future::Future<Output = bridge_queue::Result<bool>>,
+    (done, unchanged): (&str, &str),
+) -> Response {
+    let run = async {
+        Ok(if change.await? {
+            format!("job {id} {done}")
+        } else {
+            format!("job {id} {unchanged}; nothing changed")
+        })
+    };
+    audited(st, s, action, &format!("job {id}"), run, |n| {
+        back_to_jobs(q, n)
+    })
+    .await
+}
+
 /// `POST /admin/jobs/{id}/retry`.
 pub(super) async fn retry(
     State(st): State<AppState>,
@@ -62,20 +108,9 @@ pub(super) async fn retry(
     Path(id): Path<i64>,
     Form(q): Form<JobQuery>,
 ) -> Response {
-    let run = async {
-        let done = st.queue.retry(id, drift_types::now_ms()).await?;
-        let notice = if done {
-            format!("job {id} queued again")
-        } else {
-            format!("job {id} is not dead or cancelled; nothing changed")
-        };
-        record(&st, &s, "job.retry", &format!("job {id}"), &notice).await?;
-        anyhow::Ok(notice)
-    };
-    match run.await {
-        Ok(notice) => back_to_jobs(&q, &notice),
-        Err(e) => failed(format!("{e:#}")),
-    }
+    let change = st.queue.retry(id, drift_types::now_ms());
+    let words = ("queued again", "is not dead or cancelled");
+    on_job(&st, &s, &q, id, "job.retry", change, words).await
 }
 
 /// `POST /admin/jobs/{id}/cancel`.
@@ -85,20 +120,17 @@ pub(super) async fn cancel(
     Path(id): Path<i64>,
     Form(q): Form<JobQuery>,
 ) -> Response {
-    let run = async {
-        let done = st.queue.cancel(id, drift_types::now_ms()).await?;
-        let notice = if done {
-            format!("job {id} cancelled")
-        } else {
-            format!("job {id} is not queued; nothing changed")
-        };
-        record(&st, &s, "job.cancel", &format!("job {id}"), &notice).await?;
-        anyhow::Ok(notice)
-    };
-    match run.await {
-        Ok(notice) => back_to_jobs(&q, &notice),
-        Err(e) => failed(format!("{e:#}")),
-    }
+    let change = st.queue.cancel(id, drift_types::now_ms());
+    on_job(
+        &st,
+        &s,
+        &q,
+        id,
+        "job.cancel",
+        change,
+        ("cancelled", "is not queued"),
+    )
+    .await
 }
 
 /// `POST /admin/jobs/retry`: every dead or cancelled job matching the form's filter.
@@ -113,14 +145,15 @@ pub(super) async fn retry_matching(
     };
     let run = async {
         let n = st.queue.retry_matching(&f, drift_types::now_ms()).await?;
-        let notice = format!("{n} dead or cancelled jobs matching the filter queued again");
-        record(&st, &s, "jobs.retry_matching", &format!("{f:?}"), &notice).await?;
-        anyhow::Ok(notice)
+        Ok(format!(
+            "{n} dead or cancelled jobs matching the filter queued again"
+        ))
     };
-    match run.await {
-        Ok(notice) => back_to_jobs(&q, &notice),
-        Err(e) => failed(format!("{e:#}")),
-    }
+    let target = format!("{f:?}");
+    audited(&st, &s, "jobs.retry_matching", &target, run, |n| {
+        back_to_jobs(&q, n)
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]

@@ -268,10 +268,11 @@ pub(super) async fn find_conversation(
     Redirect::to(&format!("/admin/conversations/{org}/{id}")).into_response()
 }
 
+/// A page's `?notice=` (what the action just taken did).
 #[derive(Debug, Deserialize)]
 pub(super) struct Notice {
     #[serde(default)]
-    notice: Option<String>,
+    pub(super) notice: Option<String>,
 }
 
 /// `GET /admin/conversations/{org}/{id}`.

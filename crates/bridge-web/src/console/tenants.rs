@@ -5,19 +5,14 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
-use bridge_store::ops::audit;
 use drift_types::OrgId;
 use minijinja::context;
 use serde::Deserialize;
 
+use super::actions::audited;
+use super::records::Notice;
 use super::{Session, failed, message, page};
 use crate::AppState;
-
-#[derive(Debug, Deserialize)]
-pub(super) struct Notice {
-    #[serde(default)]
-    notice: Option<String>,
-}
 
 /// `GET /admin/tenants`.
 pub(super) async fn list(
@@ -120,22 +115,9 @@ pub(super) async fn revoke(
             r.secrets_deleted,
             r.jobs_cancelled
         );
-        let mut conn = st.queue.store().acquire().await?;
-        audit::record(
-            &mut conn,
-            &s.actor(),
-            "tenant.revoke",
-            &format!("org {org}"),
-            &notice,
-            drift_types::now_ms(),
-        )
-        .await?;
         Ok(notice)
     };
-    match run.await {
-        Ok(n) => back(&n),
-        Err(e) => failed(format!("{e:#}")),
-    }
+    audited(&st, &s, "tenant.revoke", &format!("org {org}"), run, back).await
 }
 
 /// `POST /admin/tenants/{org}/restore`.
@@ -173,20 +155,7 @@ pub(super) async fn restore(
             "org {org} is active again: {} cancelled jobs and the jobs of {} events that arrived while it was disconnected are queued",
             r.jobs_requeued, r.events_replayed
         );
-        let mut conn = st.queue.store().acquire().await?;
-        audit::record(
-            &mut conn,
-            &s.actor(),
-            "tenant.restore",
-            &format!("org {org}"),
-            &notice,
-            drift_types::now_ms(),
-        )
-        .await?;
         Ok(notice)
     };
-    match run.await {
-        Ok(n) => back(&n),
-        Err(e) => failed(format!("{e:#}")),
-    }
+    audited(&st, &s, "tenant.restore", &format!("org {org}"), run, back).await
 }

@@ -13,27 +13,11 @@ use drift_types::{ConversationId, Secret};
 use fantoccini::{Client, Locator};
 
 use crate::browser::{chromedriver, session};
-use crate::crm::{env_with_sinks, push_all};
+use crate::crm::{env_with_sinks, hubspot_only, push_all};
 use crate::helpers::*;
 
 const ADMIN: &str = "console-admin-token";
 const VIEWER: &str = "console-viewer-token";
-
-fn hubspot_only(sim: &drift_sim::SimHandle, _: u16) -> String {
-    format!(
-        r#"
-[outbound]
-allow = ["127.0.0.1:{}"]
-[sinks.hubspot]
-kind = "hubspot"
-base_url = "{}/hubspot"
-token = "pat-na1-driftbridge-sim"
-search_lag_secs = 0
-"#,
-        sim.addr.port(),
-        sim.base_url()
-    )
-}
 
 async fn shot(c: &Client, name: &str) {
     let png = c.screenshot().await.unwrap();

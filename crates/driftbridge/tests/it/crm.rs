@@ -93,6 +93,23 @@ contact = [{{ attribute = "lead_score", op = "gte", value = 50 }}]
     )
 }
 
+/// Sinks: the HubSpot simulator only, with no search lag.
+pub fn hubspot_only(sim: &drift_sim::SimHandle, _: u16) -> String {
+    format!(
+        r#"
+[outbound]
+allow = ["127.0.0.1:{}"]
+[sinks.hubspot]
+kind = "hubspot"
+base_url = "{}/hubspot"
+token = "pat-na1-driftbridge-sim"
+search_lag_secs = 0
+"#,
+        sim.addr.port(),
+        sim.base_url()
+    )
+}
+
 pub struct CrmEnv {
     pub env: Env,
     pub hook: Hook,

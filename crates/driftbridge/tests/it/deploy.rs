@@ -11,7 +11,7 @@ use std::time::Duration;
 use bridge_store::Backend;
 use drift_types::Secret;
 
-use crate::crm::{env_with_sinks, push_all};
+use crate::crm::{env_with_sinks, hubspot_only, push_all};
 use crate::helpers::*;
 
 fn deploy() -> PathBuf {
@@ -73,16 +73,7 @@ fn exposed(text: &str) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_metric_in_the_dashboard_and_the_alert_rules_is_exposed() {
-    let Some(mut ce) = env_with_sinks(Backend::Sqlite, 6, |sim, _| {
-        format!(
-            "[outbound]\nallow = [\"127.0.0.1:{}\"]\n[sinks.hubspot]\nkind = \"hubspot\"\n\
-             base_url = \"{}/hubspot\"\ntoken = \"pat-na1-driftbridge-sim\"\nsearch_lag_secs = 0\n",
-            sim.addr.port(),
-            sim.base_url()
-        )
-    })
-    .await
-    else {
+    let Some(mut ce) = env_with_sinks(Backend::Sqlite, 6, hubspot_only).await else {
         return;
     };
     ce.env.config.admin.token = Some(Secret::new("metrics-admin"));

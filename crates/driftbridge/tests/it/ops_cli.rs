@@ -7,7 +7,7 @@ use std::time::Duration;
 use bridge_store::Backend;
 use drift_sim::crm::{FaultMode, Target};
 
-use crate::crm::{env_with_sinks, push_all};
+use crate::crm::{env_with_sinks, hubspot_only, push_all};
 use crate::helpers::*;
 
 fn run(db: &str, args: &[&str]) -> Output {
@@ -32,16 +32,7 @@ fn out(o: &Output) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_and_events_are_listed_filtered_and_retried_from_the_command_line() {
-    let Some(mut ce) = env_with_sinks(Backend::Sqlite, 6, |sim, _| {
-        format!(
-            "[outbound]\nallow = [\"127.0.0.1:{}\"]\n[sinks.hubspot]\nkind = \"hubspot\"\n\
-             base_url = \"{}/hubspot\"\ntoken = \"pat-na1-driftbridge-sim\"\nsearch_lag_secs = 0\n",
-            sim.addr.port(),
-            sim.base_url()
-        )
-    })
-    .await
-    else {
+    let Some(mut ce) = env_with_sinks(Backend::Sqlite, 6, hubspot_only).await else {
         return;
     };
     ce.env.config.workers.max_attempts = 1;
