@@ -36,12 +36,17 @@ fn rest_routes() -> Router<Arc<SimState>> {
         .route("/conversations/list", get(api::list_conversations))
         .route("/conversations", get(api::list_conversations))
         .route("/conversations/new", post(api::new_conversation))
+        .route("/conversations/stats", get(api::stats))
         .route("/conversations/{id}", get(api::get_conversation))
         .route(
             "/conversations/{id}/messages",
             get(api::list_messages).post(api::post_message),
         )
         .route("/conversations/{id}/transcript", get(api::transcript))
+        .route(
+            "/conversations/{id}/json_transcript",
+            get(api::json_transcript),
+        )
         .route("/reports/conversations", post(api::report))
         .route(
             "/reports/conversation-summary",
@@ -64,6 +69,10 @@ fn rest_routes() -> Router<Arc<SimState>> {
             get(api::get_tags).post(api::add_tags),
         )
         .route("/contacts/{id}/tags/{name}", delete(api::delete_tag))
+        .route(
+            "/contacts/{id}/tags/delete/_bulk",
+            post(api::delete_tags_bulk),
+        )
         .route("/users/list", get(api::list_users))
         .route("/users", get(api::users_batch))
         .route("/users/update", patch(api::update_user))

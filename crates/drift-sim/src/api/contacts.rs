@@ -239,3 +239,24 @@ pub async fn delete_tag(
     }
     Ok(Json(OkResult::ok()))
 }
+
+/// `POST /contacts/{id}/tags/delete/_bulk` with a JSON list of tag names (Drift's Python SDK
+/// calls it): removes each; names the contact does not have are ignored.
+pub async fn delete_tags_bulk(
+    State(st): St,
+    Extension(caller): Extension<Caller>,
+    Id(id): Id<i64>,
+    body: Bytes,
+) -> SimResult<Json<OkResult>> {
+    caller.require("contact_write")?;
+    let names: Vec<String> = parse_json(&body)?;
+    let mut world = st.world.lock();
+    let org = world.org_mut(caller.org)?;
+    if !org.contacts.contains_key(&ContactId(id)) {
+        return Err(SimError::not_found(format!("contact {id} not found")));
+    }
+    if let Some(list) = org.contact_tags.get_mut(&ContactId(id)) {
+        list.retain(|t| !names.contains(&t.name));
+    }
+    Ok(Json(OkResult::ok()))
+}

@@ -10,7 +10,7 @@ use drift_types::{
     LegacyConversationPage, Links, MessagesData, MessagesPage, NewConversation, NewMessage,
     Pagination, ReportRequest, ReportResponse, ReportRow, UserId,
 };
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::middleware::Caller;
 use crate::state::{SimError, SimResult, SimState};
@@ -161,7 +161,8 @@ pub async fn list_conversations(
                 .encode(),
             ),
         });
-        return Ok(Json(LegacyConversationPage { data, pagination }).into_response());
+        let page = LegacyConversationPage { data, pagination };
+        return Ok(Json(without_participants(json!(page))).into_response());
     }
     let (after, limit, statuses) = match param(&pairs, "page_token").filter(|t| !t.is_empty()) {
         Some(t) => {
@@ -195,14 +196,28 @@ pub async fn list_conversations(
         .encode();
         format!("{base}?page_token={token}")
     });
-    Ok(Json(ConversationListPage {
+    let page = ConversationListPage {
         data,
         links: Links {
             this: Some(this),
             next,
         },
-    })
-    .into_response())
+    };
+    Ok(Json(without_participants(json!(page))).into_response())
+}
+
+/// A list page as Drift sends it: its items have no `participants` field (only a
+/// conversation's own `GET` has it), so a client that relied on it in a list would fail
+/// against Drift and must fail here too.
+fn without_participants(mut page: Value) -> Value {
+    if let Some(items) = page.get_mut("data").and_then(Value::as_array_mut) {
+        for item in items {
+            if let Some(o) = item.as_object_mut() {
+                o.remove("participants");
+            }
+        }
+    }
+    page
 }
 
 /// `GET /conversations/{id}`.
@@ -435,4 +450,62 @@ pub async fn conversation_summary(
             "value": value.map_or(json!("NaN"), |v| json!(v))}));
     }
     Ok(Json(json!({ "data": data })))
+}
+
+/// `GET /conversations/stats`: conversations by status, in a house shape (Drift's is
+/// undocumented): `{"conversationCount": {"OPEN": n, "CLOSED": n, "PENDING": n, ...}}`.
+pub async fn stats(State(st): St, Extension(caller): Extension<Caller>) -> SimResult<Json<Value>> {
+    caller.require("conversation_read")?;
+    let world = st.world.lock();
+    let org = world.org(caller.org)?;
+    let mut counts: std::collections::BTreeMap<String, u64> = ["OPEN", "CLOSED", "PENDING"]
+        .into_iter()
+        .map(|s| (s.to_owned(), 0))
+        .collect();
+    for rec in org.conversations.values() {
+        *counts
+            .entry(rec.conversation.status.as_str().to_uppercase())
+            .or_default() += 1;
+    }
+    Ok(Json(json!({ "conversationCount": counts })))
+}
+
+/// `GET /conversations/{id}/json_transcript`: the transcript as data, in a house shape:
+/// `{"data": [{"id", "createdAt", "authorType", "authorId", "authorName", "bot", "type",
+/// "body"}]}`, oldest first, bodies as plain text.
+pub async fn json_transcript(
+    State(st): St,
+    Extension(caller): Extension<Caller>,
+    Id(id): Id<i64>,
+) -> SimResult<Json<Value>> {
+    caller.require("conversation_read")?;
+    let world = st.world.lock();
+    let org = world.org(caller.org)?;
+    let rec = org.conversation(ConversationId(id))?;
+    let contact = rec
+        .conversation
+        .contact_id
+        .and_then(|c| org.contacts.get(&c));
+    let lines: Vec<Value> = rec
+        .messages
+        .iter()
+        .map(|m| {
+            let name = match m.author.kind {
+                drift_types::AuthorType::Contact => contact
+                    .and_then(|c| c.attributes.email().map(str::to_owned))
+                    .unwrap_or_else(|| "Site Visitor".into()),
+                _ => org
+                    .users
+                    .get(&UserId(m.author.id))
+                    .and_then(|u| u.name.clone())
+                    .unwrap_or_else(|| format!("user {}", m.author.id)),
+            };
+            json!({
+                "id": m.id, "createdAt": m.created_at, "authorType": m.author.kind,
+                "authorId": m.author.id, "authorName": name, "bot": m.author.bot,
+                "type": m.kind, "body": m.body.as_deref().map(drift_types::html::strip_tags),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "data": lines })))
 }

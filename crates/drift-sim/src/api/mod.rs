@@ -12,12 +12,12 @@ pub use accounts::{
 };
 pub use app::{fallback, gdpr_delete, gdpr_retrieve, landing_pages, playbooks, uninstall};
 pub use contacts::{
-    add_tags, attributes, create_contact, delete_contact, delete_tag, get_contact, get_tags,
-    query_contacts, timeline, update_contact,
+    add_tags, attributes, create_contact, delete_contact, delete_tag, delete_tags_bulk,
+    get_contact, get_tags, query_contacts, timeline, update_contact,
 };
 pub use conversations::{
-    MESSAGES_PAGE, conversation_summary, get_conversation, list_conversations, list_messages,
-    new_conversation, post_message, report, transcript,
+    MESSAGES_PAGE, conversation_summary, get_conversation, json_transcript, list_conversations,
+    list_messages, new_conversation, post_message, report, stats, transcript,
 };
 pub use request::{parse_json, query_pairs};
 pub use users::{

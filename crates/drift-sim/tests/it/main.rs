@@ -289,3 +289,164 @@ async fn users_without_ids_are_an_empty_map_and_a_non_numeric_id_is_a_json_error
         assert!(message.contains(path), "{path}: {message}");
     }
 }
+
+#[tokio::test]
+async fn the_sdk_endpoints_answer_stats_a_json_transcript_and_a_bulk_tag_delete() {
+    let sim = drift_sim::spawn(
+        SimConfig {
+            data: DataConfig {
+                conversations: 30,
+                ..DataConfig::default()
+            },
+            ..SimConfig::default()
+        },
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let base = sim.base_url();
+    let get = |path: String| {
+        http.get(format!("{base}{path}"))
+            .bearer_auth(sim.token())
+            .send()
+    };
+    let org = sim.state.default_org();
+    let (ids, messages, contact) = {
+        let w = sim.state.world.lock();
+        let o = w.org(org).unwrap();
+        let mut by_status: std::collections::BTreeMap<String, u64> = Default::default();
+        for r in o.conversations.values() {
+            *by_status
+                .entry(r.conversation.status.as_str().to_uppercase())
+                .or_default() += 1;
+        }
+        let rec = o
+            .conversations
+            .values()
+            .find(|r| !r.messages.is_empty())
+            .unwrap();
+        (
+            by_status,
+            (rec.conversation.id.0, rec.messages.len()),
+            *o.contacts.keys().next().unwrap(),
+        )
+    };
+
+    // Conversations by status.
+    let stats: serde_json::Value = get("/conversations/stats".into())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for (status, n) in &ids {
+        assert_eq!(stats["conversationCount"][status], *n, "{stats}");
+    }
+    let total: u64 = stats["conversationCount"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 30);
+
+    // List items carry no `participants` (Drift's do not); a conversation's own GET does.
+    let list: serde_json::Value = get("/conversations/list?limit=50".into())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = list["data"].as_array().unwrap();
+    assert!(!items.is_empty());
+    assert!(
+        items.iter().all(|c| c.get("participants").is_none()),
+        "{list}"
+    );
+    let legacy: serde_json::Value = get("/conversations".into())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        legacy["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c.get("participants").is_none())
+    );
+    let one: serde_json::Value = get(format!("/conversations/{}", messages.0))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(one["data"].get("participants").is_some(), "{one}");
+
+    // The transcript as data: every message, in order, with its author's name.
+    let (conv, n) = messages;
+    let t: serde_json::Value = get(format!("/conversations/{conv}/json_transcript"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let lines = t["data"].as_array().unwrap();
+    assert_eq!(lines.len(), n);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["authorName"].as_str().is_some_and(|s| !s.is_empty()))
+    );
+    assert!(
+        lines
+            .windows(2)
+            .all(|w| w[0]["createdAt"].as_i64() <= w[1]["createdAt"].as_i64())
+    );
+    let missing = get("/conversations/1/json_transcript".into())
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+
+    // Tags added, then two of three removed in one call; an unknown name is ignored.
+    let tags_url = format!("{base}/contacts/{}/tags", contact.0);
+    let r = http
+        .post(&tags_url)
+        .bearer_auth(sim.token())
+        .json(&serde_json::json!([{"name": "a"}, {"name": "b"}, {"name": "c"}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = http
+        .post(format!("{tags_url}/delete/_bulk"))
+        .bearer_auth(sim.token())
+        .json(&serde_json::json!(["a", "c", "nope"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let left: serde_json::Value = get(format!("/contacts/{}/tags", contact.0))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = left["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["b"]);
+    let bad = http
+        .post(format!("{tags_url}/delete/_bulk"))
+        .bearer_auth(sim.token())
+        .body("{\"not\": \"a list\"}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+}
