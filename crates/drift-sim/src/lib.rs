@@ -78,6 +78,8 @@ fn rest_routes() -> Router<Arc<SimState>> {
         .route("/users/update", patch(api::update_user))
         .route("/users/meetings/org", get(api::meetings))
         .route("/users/{id}", get(api::get_user))
+        .route("/teams/org", get(api::teams))
+        .route("/emails/unsubscribe", post(api::unsubscribe_emails))
         .route("/accounts", get(api::list_accounts))
         .route("/accounts/create", post(api::create_account))
         .route("/accounts/update", patch(api::update_account))

@@ -260,3 +260,33 @@ pub async fn delete_tags_bulk(
     }
     Ok(Json(OkResult::ok()))
 }
+
+/// `POST /emails/unsubscribe` with a JSON list of emails (Drift's Python SDK calls it): every
+/// contact with one of them (any case) gets the attribute `unsubscribed: true`; emails no
+/// contact has are ignored. Answers how many contacts changed, in a house shape.
+pub async fn unsubscribe_emails(
+    State(st): St,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> SimResult<Json<serde_json::Value>> {
+    caller.require("contact_write")?;
+    let emails: Vec<String> = parse_json(&body)?;
+    let emails: Vec<String> = emails.iter().map(|e| e.trim().to_lowercase()).collect();
+    let mut world = st.world.lock();
+    let org = world.org_mut(caller.org)?;
+    let mut changed = 0;
+    for c in org.contacts.values_mut() {
+        if c.attributes
+            .email()
+            .is_some_and(|e| emails.contains(&e.to_lowercase()))
+        {
+            c.attributes
+                .0
+                .insert("unsubscribed".into(), serde_json::Value::Bool(true));
+            changed += 1;
+        }
+    }
+    Ok(Json(
+        serde_json::json!({"data": {"contactsUpdated": changed}}),
+    ))
+}

@@ -13,7 +13,7 @@ pub use accounts::{
 pub use app::{fallback, gdpr_delete, gdpr_retrieve, landing_pages, playbooks, uninstall};
 pub use contacts::{
     add_tags, attributes, create_contact, delete_contact, delete_tag, delete_tags_bulk,
-    get_contact, get_tags, query_contacts, timeline, update_contact,
+    get_contact, get_tags, query_contacts, timeline, unsubscribe_emails, update_contact,
 };
 pub use conversations::{
     MESSAGES_PAGE, conversation_summary, get_conversation, json_transcript, list_conversations,
@@ -21,5 +21,5 @@ pub use conversations::{
 };
 pub use request::{parse_json, query_pairs};
 pub use users::{
-    MEETINGS_MAX, USERS_BATCH_MAX, get_user, list_users, meetings, update_user, users_batch,
+    MEETINGS_MAX, USERS_BATCH_MAX, get_user, list_users, meetings, teams, update_user, users_batch,
 };

@@ -147,3 +147,20 @@ pub async fn meetings(
     v.truncate(MEETINGS_MAX);
     Ok(Json(Data { data: v }))
 }
+
+/// `GET /teams/org`: the org's teams, in a house shape (Drift's is undocumented): one team,
+/// "Sales", of every user but the bot: `{"data": [{id, name, orgId, status, members}]}`.
+pub async fn teams(State(st): St, Extension(caller): Extension<Caller>) -> SimResult<Json<Value>> {
+    caller.require("user_read")?;
+    let world = st.world.lock();
+    let org = world.org(caller.org)?;
+    let members: Vec<i64> = org
+        .users
+        .values()
+        .filter(|u| !u.bot)
+        .map(|u| u.id.0)
+        .collect();
+    Ok(Json(json!({"data": [{
+        "id": 1, "name": "Sales", "orgId": org.id, "status": "ACTIVE", "members": members,
+    }]})))
+}

@@ -450,3 +450,67 @@ async fn the_sdk_endpoints_answer_stats_a_json_transcript_and_a_bulk_tag_delete(
         .unwrap();
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn teams_list_every_agent_and_an_unsubscribe_marks_the_contacts_with_those_emails() {
+    let sim = drift_sim::spawn(SimConfig::default(), SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let base = sim.base_url();
+    let org = sim.state.default_org();
+    let (agents, email, id) = {
+        let w = sim.state.world.lock();
+        let o = w.org(org).unwrap();
+        let agents: Vec<i64> = o
+            .users
+            .values()
+            .filter(|u| !u.bot)
+            .map(|u| u.id.0)
+            .collect();
+        let c = o
+            .contacts
+            .values()
+            .find(|c| c.attributes.email().is_some())
+            .unwrap();
+        (agents, c.attributes.email().unwrap().to_owned(), c.id)
+    };
+    let teams: serde_json::Value = http
+        .get(format!("{base}/teams/org"))
+        .bearer_auth(sim.token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let members: Vec<i64> = teams["data"][0]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_i64().unwrap())
+        .collect();
+    assert_eq!(members, agents);
+    assert!(!agents.is_empty());
+
+    let r: serde_json::Value = http
+        .post(format!("{base}/emails/unsubscribe"))
+        .bearer_auth(sim.token())
+        .json(&serde_json::json!([
+            email.to_uppercase(),
+            "nobody@nowhere.example"
+        ]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(r["data"]["contactsUpdated"].as_u64().unwrap() >= 1, "{r}");
+    let w = sim.state.world.lock();
+    let c = &w.org(org).unwrap().contacts[&id];
+    assert_eq!(
+        c.attributes.0.get("unsubscribed"),
+        Some(&serde_json::Value::Bool(true))
+    );
+}
