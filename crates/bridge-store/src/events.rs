@@ -172,7 +172,7 @@ pub async fn set_parse_error(conn: &mut Conn, id: i64, error: Option<&str>) -> R
 }
 
 /// An event stored with data that did not parse.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct MalformedEvent {
     /// Row id (`driftbridge replay --event ID`).
     pub id: i64,

@@ -245,6 +245,9 @@ enum EventsCommand {
         /// At most this many.
         #[arg(long, default_value_t = 50)]
         limit: i64,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -401,8 +404,8 @@ async fn run(cli: Cli) -> Result<()> {
                 (None, None) => unreachable!("clap requires one of them"),
             }
         }
-        Command::Events(EventsCommand::Malformed { limit }) => {
-            ops::events_malformed(&load(None)?, limit).await
+        Command::Events(EventsCommand::Malformed { limit, json }) => {
+            ops::events_malformed(&load(None)?, limit, json).await
         }
         Command::Events(EventsCommand::List {
             filter,

@@ -93,11 +93,17 @@ pub async fn replay_event(config: &Config, id: i64) -> Result<()> {
     Ok(())
 }
 
-/// `events malformed`: events stored with data that did not parse, newest first.
-pub async fn events_malformed(config: &Config, limit: i64) -> Result<()> {
+/// `events malformed [--json]`: events stored with data that did not parse, newest first.
+pub async fn events_malformed(config: &Config, limit: i64, json: bool) -> Result<()> {
     let queue = crate::serve::open_existing_queue(config).await?;
     let mut conn = queue.store().acquire().await?;
     let list = events::malformed(&mut conn, limit).await?;
+    if json {
+        for e in &list {
+            println!("{}", serde_json::to_string(e)?);
+        }
+        return Ok(());
+    }
     if list.is_empty() {
         println!("no malformed events");
     }

@@ -332,6 +332,19 @@ async fn an_event_whose_data_does_not_parse_is_kept_counted_listed_and_replayabl
         listed.contains("is not a numeric id"),
         "the parser's words: {listed}"
     );
+    let out = cli(&["events", "malformed", "--json"]);
+    let rows: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["id"], id);
+    assert!(
+        rows[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("is not a numeric id")
+    );
     // Still unreadable: replay says so and it stays listed.
     let out = cli(&["replay", "--event", &id.to_string()]);
     assert!(!out.status.success());
