@@ -54,13 +54,14 @@ pub async fn write_checked(conn: &mut Conn, batch: &Batch) -> Result<(u64, Scrub
         .collect();
     let orgs: Vec<i64> = orgs.into_iter().collect();
     let tombstones = Tombstones::load(conn, &orgs).await?;
-    if tombstones.is_empty() {
-        let changed = upsert(conn, batch).await?;
-        crate::outcomes::refresh_for(conn, batch).await?;
-        return Ok((changed, Scrubbed::default()));
-    }
-    let mut batch = batch.clone();
-    let scrubbed = tombstones.scrub(&mut batch);
+    // The batch is copied only when there are erased people to drop from it.
+    let (batch, scrubbed) = if tombstones.is_empty() {
+        (std::borrow::Cow::Borrowed(batch), Scrubbed::default())
+    } else {
+        let mut b = batch.clone();
+        let scrubbed = tombstones.scrub(&mut b);
+        (std::borrow::Cow::Owned(b), scrubbed)
+    };
     let changed = upsert(conn, &batch).await?;
     crate::outcomes::refresh_for(conn, &batch).await?;
     Ok((changed, scrubbed))

@@ -137,29 +137,38 @@ pub fn strip_html(html: &str) -> String {
         .replace("&#39;", "'")
 }
 
+/// Who wrote `m`, as Drift's transcripts name them: the contact's email (else `Site
+/// Visitor`), `Bot (Agent)`, or the agent's name with ` (Agent)`.
+pub fn author_label<'a>(
+    m: &Message,
+    contact: Option<&Contact>,
+    user_of: impl Fn(i64) -> Option<&'a User>,
+) -> String {
+    match m.author.kind {
+        AuthorType::Contact => contact
+            .and_then(|c| c.attributes.email())
+            .unwrap_or("Site Visitor")
+            .to_owned(),
+        _ => match user_of(m.author.id) {
+            Some(u) if u.bot => "Bot (Agent)".to_owned(),
+            Some(u) => format!("{} (Agent)", u.name.as_deref().unwrap_or("Agent")),
+            None => "Agent (Agent)".to_owned(),
+        },
+    }
+}
+
 /// Renders a transcript: one line per message visible to the contact, private notes left out.
 pub fn transcript<'a>(
     messages: &[Message],
     contact: Option<&Contact>,
     user_of: impl Fn(i64) -> Option<&'a User>,
 ) -> String {
-    let visitor = contact
-        .and_then(|c| c.attributes.email())
-        .unwrap_or("Site Visitor")
-        .to_owned();
     let mut out = String::new();
     for m in messages {
         if m.kind != MessageType::Chat {
             continue;
         }
-        let label = match m.author.kind {
-            AuthorType::Contact => visitor.clone(),
-            _ => match user_of(m.author.id) {
-                Some(u) if u.bot => "Bot (Agent)".to_owned(),
-                Some(u) => format!("{} (Agent)", u.name.as_deref().unwrap_or("Agent")),
-                None => "Agent (Agent)".to_owned(),
-            },
-        };
+        let label = author_label(m, contact, &user_of);
         let mut text = m.body.as_deref().map(strip_html).unwrap_or_default();
         if let Some(buttons) = &m.buttons {
             let labels: Vec<&str> = buttons.iter().map(|b| b.label.as_str()).collect();

@@ -44,6 +44,17 @@ pub use responses::{
 pub use user::{User, UserUpdate};
 pub use webhook::{WebhookEnvelope, WebhookEvent};
 
+/// A duration in milliseconds as a short age for people: `45 s`, `12 min`, `3 h`, `2 days`
+/// (whole units, rounded down; the unit changes at 2 minutes, 2 hours and 2 days).
+pub fn age(ms: i64) -> String {
+    match ms / 1000 {
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{} min", s / 60),
+        s if s < 172_800 => format!("{} h", s / 3600),
+        s => format!("{} days", s / 86_400),
+    }
+}
+
 /// Epoch milliseconds now: the one wall clock every crate reads (time that tests control
 /// comes from `drift_client::Clock` instead).
 pub fn now_ms() -> i64 {

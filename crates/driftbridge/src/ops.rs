@@ -123,13 +123,7 @@ pub async fn events_malformed(config: &Config, limit: i64, json: bool) -> Result
 
 pub(crate) fn when(ms: Option<i64>) -> String {
     ms.map_or("-".into(), |m| {
-        let secs = (drift_types::now_ms() - m) / 1000;
-        match secs {
-            s if s < 120 => format!("{s} s ago"),
-            s if s < 7200 => format!("{} min ago", s / 60),
-            s if s < 172_800 => format!("{} h ago", s / 3600),
-            s => format!("{} days ago", s / 86_400),
-        }
+        format!("{} ago", drift_types::age(drift_types::now_ms() - m))
     })
 }
 

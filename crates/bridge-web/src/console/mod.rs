@@ -174,9 +174,6 @@ fn env() -> &'static Environment<'static> {
                 },
             )
         });
-        env.add_filter("ago", |ms: Option<i64>| {
-            ms.map_or_else(|| "–".to_owned(), |m| ago(drift_types::now_ms() - m))
-        });
         for (name, src) in TEMPLATES {
             env.add_template(name, src)
                 .unwrap_or_else(|e| panic!("console template {name} does not parse: {e}"));
@@ -185,15 +182,10 @@ fn env() -> &'static Environment<'static> {
     })
 }
 
-/// A duration in ms as a short age (`45 s`, `12 min`, `3 h`, `2 days`).
+/// A duration in ms as a short age (`45 s`, `12 min`, `3 h`, `2 days`); a negative one (a
+/// clock behind the database's) reads `0 s`.
 pub(crate) fn ago(ms: i64) -> String {
-    let s = ms.max(0) / 1000;
-    match s {
-        s if s < 120 => format!("{s} s"),
-        s if s < 7200 => format!("{} min", s / 60),
-        s if s < 172_800 => format!("{} h", s / 3600),
-        s => format!("{} days", s / 86_400),
-    }
+    drift_types::age(ms.max(0))
 }
 
 const TEMPLATES: &[(&str, &str)] = &[

@@ -62,6 +62,14 @@ pub(super) struct RevokeForm {
     confirm: String,
 }
 
+fn no_tenants() -> Response {
+    message(
+        StatusCode::NOT_FOUND,
+        "No tenants",
+        "This server keeps no tenants.",
+    )
+}
+
 fn back(notice: &str) -> Response {
     let enc: String = url::form_urlencoded::byte_serialize(notice.as_bytes()).collect();
     Redirect::to(&format!("/admin/tenants?notice={enc}")).into_response()
@@ -84,11 +92,7 @@ pub(super) async fn revoke(
         );
     }
     let Some(t) = &st.tenants else {
-        return message(
-            StatusCode::NOT_FOUND,
-            "No tenants",
-            "This server keeps no tenants.",
-        );
+        return no_tenants();
     };
     let run = async {
         match t.get(OrgId(org)).await? {
@@ -127,11 +131,7 @@ pub(super) async fn restore(
     Path(org): Path<i64>,
 ) -> Response {
     let Some(t) = &st.tenants else {
-        return message(
-            StatusCode::NOT_FOUND,
-            "No tenants",
-            "This server keeps no tenants.",
-        );
+        return no_tenants();
     };
     let run = async {
         match t.get(OrgId(org)).await? {

@@ -490,20 +490,12 @@ pub async fn json_transcript(
         .messages
         .iter()
         .map(|m| {
-            let name = match m.author.kind {
-                drift_types::AuthorType::Contact => contact
-                    .and_then(|c| c.attributes.email().map(str::to_owned))
-                    .unwrap_or_else(|| "Site Visitor".into()),
-                _ => org
-                    .users
-                    .get(&UserId(m.author.id))
-                    .and_then(|u| u.name.clone())
-                    .unwrap_or_else(|| format!("user {}", m.author.id)),
-            };
+            // Named and cleaned as the plain-text transcript names and cleans them.
+            let name = text::author_label(m, contact, |u| org.users.get(&UserId(u)));
             json!({
                 "id": m.id, "createdAt": m.created_at, "authorType": m.author.kind,
                 "authorId": m.author.id, "authorName": name, "bot": m.author.bot,
-                "type": m.kind, "body": m.body.as_deref().map(drift_types::html::strip_tags),
+                "type": m.kind, "body": m.body.as_deref().map(text::strip_html),
             })
         })
         .collect();
