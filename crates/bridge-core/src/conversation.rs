@@ -40,6 +40,7 @@ pub async fn fetch(
         messages: f.messages,
         transcript: f.transcript,
         playbook: None,
+        attribution: None,
     })
 }
 

@@ -12,3 +12,4 @@ pub mod retention;
 pub mod schedule;
 pub mod sink_secrets;
 pub mod tenants;
+pub mod widget;

@@ -7,7 +7,7 @@ use drift_client::FetchedConversation;
 use drift_types::{Contact, Conversation, Message, OrgId};
 
 /// A fetched conversation, borrowed from whatever holds it.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ConversationView<'a> {
     /// The conversation.
     pub conversation: &'a Conversation,

@@ -253,3 +253,15 @@ pub async fn counts(store: &Store) -> Result<Vec<(String, String, i64)>> {
     .await
     .op("counting deliveries")
 }
+
+/// The sinks that hold (or are writing) a delivery row of the conversation.
+pub async fn sinks_of(conn: &mut crate::Conn, org: i64, conversation: i64) -> Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT sink FROM deliveries WHERE org_id = $1 AND conversation_id = $2 ORDER BY sink",
+    )
+    .bind(org)
+    .bind(conversation)
+    .fetch_all(&mut *conn)
+    .await
+    .op("listing a conversation's sinks")
+}

@@ -18,6 +18,7 @@ pub mod tables;
 pub mod tenants;
 pub mod vault;
 pub mod warehouse;
+pub mod widget;
 
 pub use backend::{Backend, Conn, Tx};
 pub use db::{Store, StoreOptions, redact_url, sqlite_file};

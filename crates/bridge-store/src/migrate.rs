@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("../migrations/0009_conversation_facts.sql")),
     (10, include_str!("../migrations/0010_console.sql")),
     (11, include_str!("../migrations/0011_facts_outcomes.sql")),
+    (12, include_str!("../migrations/0012_widget.sql")),
 ];
 
 /// Arbitrary constant naming driftbridge's migration lock.

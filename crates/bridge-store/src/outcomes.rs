@@ -29,6 +29,8 @@ pub(crate) async fn refresh_for(conn: &mut Conn, batch: &Batch) -> Result<()> {
     for (org, ids) in touched {
         let ids: Vec<i64> = ids.into_iter().collect();
         refresh(conn, org, &ids).await?;
+        crate::widget::refresh_facts(conn, org, &ids).await?;
+        crate::widget::link_contacts(conn, org, &ids).await?;
     }
     Ok(())
 }

@@ -24,17 +24,20 @@ pub enum Kind {
     DeliveryRecords,
     /// Uses of tenants' tokens.
     TokenAudit,
+    /// What the browser reported through /widget.js (the attribution derived from it stays).
+    WidgetEvents,
 }
 
 impl Kind {
     /// Every kind, in purge order.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::MessageBodies,
         Kind::WebhookPayloads,
         Kind::FinishedJobs,
         Kind::DeadJobs,
         Kind::DeliveryRecords,
         Kind::TokenAudit,
+        Kind::WidgetEvents,
     ];
 
     /// Its name in metrics and logs.
@@ -46,6 +49,7 @@ impl Kind {
             Kind::DeadJobs => "dead_jobs",
             Kind::DeliveryRecords => "delivery_records",
             Kind::TokenAudit => "token_audit",
+            Kind::WidgetEvents => "widget_events",
         }
     }
 
@@ -77,6 +81,10 @@ impl Kind {
             ],
             Kind::TokenAudit => &["DELETE FROM token_audit WHERE id IN \
                  (SELECT id FROM token_audit WHERE at < $1 LIMIT $2)"],
+            Kind::WidgetEvents => &[
+                "DELETE FROM widget_events WHERE (org_id, site, event_id) IN \
+                 (SELECT org_id, site, event_id FROM widget_events WHERE received_at < $1 LIMIT $2)",
+            ],
         }
     }
 }

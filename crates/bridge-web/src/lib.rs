@@ -10,6 +10,7 @@ pub mod report;
 mod scrape;
 pub mod server;
 mod state;
+pub mod widget;
 
 use axum::Router;
 use axum::extract::State;
@@ -36,6 +37,12 @@ pub fn router(state: AppState) -> Router {
         ));
     Router::new()
         .route("/webhooks/drift", post(gateway::receive))
+        .route("/widget.js", get(widget::script::latest))
+        .route("/widget/v1.js", get(widget::script::pinned))
+        .route(
+            "/widget/events",
+            post(widget::receive).options(widget::preflight),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/oauth/install", get(oauth::install))

@@ -129,9 +129,9 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     tracing::warn!(error = %e, "accepting a connection failed; retrying shortly");
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
@@ -178,7 +178,12 @@ pub async fn serve(
                 let in_flight = InFlight::enter(&busy);
                 let app = app.clone();
                 async move {
-                    let resp = app.oneshot(req.map(Body::new)).await?;
+                    let mut req = req.map(Body::new);
+                    // Handlers that need the client's address (the widget's per-IP limit)
+                    // read it as axum's ConnectInfo.
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    let resp = app.oneshot(req).await?;
                     // The connection counts as busy until the response is written.
                     Ok::<_, Infallible>(resp.map(|b| {
                         Body::new(b.map_err(move |e| {

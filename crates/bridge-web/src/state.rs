@@ -41,6 +41,8 @@ pub struct AppState {
     pub body_read_timeout: std::time::Duration,
     /// The CRM/MAP sinks (for their health).
     pub sinks: bridge_sinks::registry::Sinks,
+    /// The widget bridge's intake, when sites are configured.
+    pub widget: Option<Arc<crate::widget::intake::Intake>>,
 }
 
 /// The install flow's settings.

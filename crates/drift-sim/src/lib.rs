@@ -11,6 +11,7 @@ pub mod oauth;
 pub mod ratelimit;
 pub mod report;
 pub mod rng;
+pub mod site;
 pub mod state;
 pub mod text;
 mod tls;
@@ -122,7 +123,10 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/sim/webhooks/emit", post(control::emit))
         .route("/sim/mutate", post(control::mutate))
         .route("/sim/live", post(control::live))
-        .route("/sim/tokens/expire", post(control::expire_token));
+        .route("/sim/tokens/expire", post(control::expire_token))
+        .route("/sim/site", get(site::page).put(site::configure))
+        .route("/sim/site/visit", post(site::visit))
+        .route("/sim/site/visit/{id}/close", post(site::close));
     public
         .merge(control)
         .merge(crm::routes().with_state(state.crm.clone()))

@@ -170,6 +170,8 @@ pub struct SimState {
     pub started: Instant,
     /// The CRM simulators.
     pub crm: Arc<crate::crm::CrmState>,
+    /// The customer's web page for the widget bridge (`/sim/site`).
+    pub site: Mutex<Option<crate::site::setup::SiteSetup>>,
 }
 
 impl SimState {
@@ -199,6 +201,7 @@ impl SimState {
             private_tokens,
             started: Instant::now(),
             crm: Arc::default(),
+            site: Mutex::new(None),
             config,
         }
     }

@@ -16,6 +16,7 @@ mod responses;
 pub mod retry;
 mod user;
 pub mod webhook;
+pub mod widget;
 
 pub use account::{Account, AccountWrite, AccountsPage, CustomProperty};
 pub use contact::{

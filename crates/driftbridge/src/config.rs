@@ -41,6 +41,9 @@ pub struct Config {
     pub outbound: OutboundConfig,
     /// How long each kind of stored data is kept.
     pub retention: RetentionSection,
+    /// The widget bridge: sites whose pages post widget events (docs/WIDGET.md).
+    #[serde(default)]
+    pub widget: bridge_core::widget::WidgetConfig,
     /// CRM/MAP sinks by name (`[sinks.NAME]`, `kind` = hubspot, salesforce, marketo or http).
     #[serde(default)]
     pub sinks: BTreeMap<String, bridge_sinks::registry::SinkSpec>,
@@ -115,6 +118,8 @@ pub struct RetentionSection {
     pub delivery_records_days: u64,
     /// Token-use audit rows.
     pub token_audit_days: u64,
+    /// Widget events (docs/WIDGET.md).
+    pub widget_events_days: u64,
     /// Seconds between purges; 0 = no purge.
     pub interval_secs: u64,
     /// Rows per purge transaction.
@@ -337,6 +342,7 @@ impl Config {
                 );
             }
         }
+        problems.extend(self.widget.problems());
         for (name, spec) in &self.sinks {
             for p in spec.problems() {
                 problems.push(format!("sinks.{name}: {p}"));
@@ -481,6 +487,7 @@ impl Config {
                 (Kind::DeadJobs, days(r.dead_jobs_days)),
                 (Kind::DeliveryRecords, days(r.delivery_records_days)),
                 (Kind::TokenAudit, days(r.token_audit_days)),
+                (Kind::WidgetEvents, days(r.widget_events_days)),
             ]),
             interval: Duration::from_secs(r.interval_secs),
             batch: r.batch.max(1),

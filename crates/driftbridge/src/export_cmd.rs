@@ -93,7 +93,7 @@ pub async fn run(config: &Config, a: ExportArgs, mode: Mode) -> Result<()> {
     let pool = crate::drift_access::drift_pool(config, "export").await?;
     let org = crate::drift_access::resolve_org(config, a.org, &pool).await?;
     let client: DriftClient = (*pool.client(org).await?).clone();
-    (opts.tombstones, opts.goals_met) = from_configured_store(config, org).await?;
+    from_configured_store(config, org, &mut opts).await?;
     let dest = Destination::open(&target, org)
         .await
         .with_context(|| format!("while opening {target}"))?;
@@ -171,20 +171,23 @@ fn print_summary(s: &Summary, target: &Target, json: bool) {
 async fn from_configured_store(
     config: &Config,
     org: OrgId,
-) -> Result<(Tombstones, std::collections::HashSet<i64>)> {
+    opts: &mut ExportOptions,
+) -> Result<()> {
     let url = config.database.url.expose();
     if bridge_store::sqlite_file(url).is_some_and(|f| !f.exists()) {
-        return Ok(Default::default());
+        return Ok(());
     }
     let store = Store::connect(url)
         .await
-        .context("while reading erasures and goals from the configured database")?;
+        .context("while reading erasures, goals and widget events from the configured database")?;
     let mut conn = store.acquire().await?;
-    let t = Tombstones::load(&mut conn, &[org.0]).await?;
-    let goals = bridge_store::outcomes::goal_conversations(&mut conn, org.0).await?;
+    opts.tombstones = Tombstones::load(&mut conn, &[org.0]).await?;
+    opts.goals_met = bridge_store::outcomes::goal_conversations(&mut conn, org.0).await?;
+    opts.attribution = bridge_store::widget::attributions(&mut conn, org.0).await?;
     drop(conn);
-    store.close().await;
-    Ok((t, goals))
+    // The widget stream reads its rows from here as it goes.
+    opts.widget_source = Some(store);
+    Ok(())
 }
 
 /// Contact ids that the org's stored webhook events reference.

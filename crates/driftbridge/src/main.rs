@@ -93,6 +93,9 @@ enum Command {
     /// CRM/MAP sinks: their secrets in the vault, and their deliveries.
     #[command(subcommand)]
     Sinks(SinksCommand),
+    /// The widget bridge's sites (docs/WIDGET.md).
+    #[command(subcommand)]
+    Widget(WidgetCommand),
     /// Print the commented default configuration.
     ConfigDefaults,
     /// The configuration: check it, or print the commented defaults.
@@ -116,6 +119,16 @@ enum SinksCommand {
     },
     /// Configured sinks, where their secrets come from, and their deliveries by state.
     List,
+}
+
+#[derive(Debug, Subcommand)]
+enum WidgetCommand {
+    /// Make a new signing secret for a signed site, seal it in the vault (replacing the old
+    /// one, which stops verifying within 30 s) and print it once, for the site's backend.
+    Secret {
+        /// The site's key (`[[widget.sites]]` key).
+        site: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -469,6 +482,9 @@ async fn run(cli: Cli) -> Result<()> {
             ops::sinks_set_secret(&load(None)?, &sink, &field).await
         }
         Command::Sinks(SinksCommand::List) => ops::sinks_list(&load(None)?).await,
+        Command::Widget(WidgetCommand::Secret { site }) => {
+            ops::widget_secret(&load(None)?, &site).await
+        }
         Command::ConfigDefaults | Command::Config(ConfigCommand::Defaults) => {
             print!("{}", config::DEFAULTS);
             Ok(())

@@ -216,3 +216,26 @@ pub async fn sinks_list(config: &Config) -> Result<()> {
     }
     Ok(())
 }
+
+/// `driftbridge widget secret SITE`: a new signing secret for a signed site, sealed and
+/// printed once.
+pub async fn widget_secret(config: &Config, site: &str) -> Result<()> {
+    let Some(s) = config.widget.site(site) else {
+        let known: Vec<&str> = config.widget.sites.iter().map(|s| s.key.as_str()).collect();
+        bail!("no widget site {site:?} is configured (configured: {known:?})");
+    };
+    if s.mode != bridge_core::widget::SiteMode::Signed {
+        bail!(
+            "widget site {site:?} is public: only a signed site has a secret (set mode = \"signed\")"
+        );
+    }
+    let queue = crate::serve::open_queue(config).await?;
+    let secrets = crate::serve::site_secrets_on(queue.store().clone(), config.keyring()?);
+    let secret = secrets.rotate(site).await?;
+    println!("{}", secret.expose());
+    eprintln!(
+        "sealed a new secret for widget site {site}; give it to the site's backend (docs/WIDGET.md \
+         mints tokens with it). It is not shown again."
+    );
+    Ok(())
+}

@@ -83,6 +83,11 @@ pub fn sink_secrets_on(store: Store, keyring: Keyring) -> SinkSecrets {
     SinkSecrets::new(store, Arc::new(Vault::new(keyring)))
 }
 
+/// Widget sites' signing secrets on `store`, sealed with `keyring`.
+pub fn site_secrets_on(store: Store, keyring: Keyring) -> bridge_core::widget::SiteSecrets {
+    bridge_core::widget::SiteSecrets::new(store, Arc::new(Vault::new(keyring)))
+}
+
 /// The tenants on `store`, their secrets opened with `keyring`, refreshed with the configured
 /// Drift app.
 pub fn tenants_on(config: &Config, store: Store, keyring: Keyring) -> Result<Tenants> {
@@ -109,6 +114,12 @@ pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
     let sessions = Arc::new(bridge_web::console::Sessions::new(
         &keyring.primary.derive("console session"),
     ));
+    let widget = (!config.widget.sites.is_empty()).then(|| {
+        Arc::new(bridge_web::widget::Intake::new(
+            config.widget.clone(),
+            Some(site_secrets_on(queue.store().clone(), keyring.clone())),
+        ))
+    });
     let tenants = tenants_on(config, queue.store().clone(), keyring)?;
     // Jobs give their worker back when an org's budget is spent (scheduled syncs wait).
     let mut drift_config = config.drift();
@@ -130,6 +141,7 @@ pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
         metrics_public: config.admin.metrics_public,
         body_read_timeout: config.server_limits().body_read_timeout,
         sinks: sinks.clone(),
+        widget,
     };
     let listener = tokio::net::TcpListener::bind(config.listen())
         .await

@@ -116,6 +116,16 @@ pub(crate) async fn run(
             ),
         });
     };
+    // The first touch is read now, not when the conversation was synced: widget events
+    // that arrived since are in it (a derivation committed after this read sees this
+    // delivery's row and delivers again).
+    let mut bundle = bundle;
+    bundle.attribution = {
+        let mut conn = store.acquire().await?;
+        bridge_store::widget::attribution(&mut conn, key.org, key.conversation)
+            .await?
+            .map(|a| a.touch)
+    };
     let (doc, hash) = sink.render(&bundle);
     if !force && row.state == "delivered" && row.content_hash.as_deref() == Some(hash.as_str()) {
         deliveries::release(&store, &key, holder, None, false, now).await?;

@@ -14,6 +14,7 @@ mod optout;
 mod pipeline;
 mod records;
 mod tenant;
+mod widget;
 
 use anyhow::anyhow;
 use bridge_queue::{Handler, JobCtx, JobError, NewJob};
@@ -30,6 +31,7 @@ pub use records::{
     ApplyParticipants, RecordGoalMet, SyncContact, SyncUser, UpsertMeeting, UpsertMessage,
 };
 pub use tenant::DisconnectTenant;
+pub use widget::DeriveAttribution;
 
 /// Every job kind, decoded from its stored name and arguments.
 #[derive(Debug, Clone)]
@@ -60,6 +62,8 @@ pub enum Job {
     OptOutContact(OptOutContact),
     /// [`OptOutOfSink`].
     OptOutOfSink(Box<OptOutOfSink>),
+    /// [`DeriveAttribution`].
+    DeriveAttribution(DeriveAttribution),
 }
 
 impl Job {
@@ -82,6 +86,7 @@ impl Job {
             EraseFromSink::NAME => Job::EraseFromSink(Box::new(EraseFromSink::decode(args)?)),
             OptOutContact::NAME => Job::OptOutContact(OptOutContact::decode(args)?),
             OptOutOfSink::NAME => Job::OptOutOfSink(Box::new(OptOutOfSink::decode(args)?)),
+            DeriveAttribution::NAME => Job::DeriveAttribution(DeriveAttribution::decode(args)?),
             other => return Err(JobError::Permanent(anyhow!("no handler for job {other:?}"))),
         })
     }
@@ -107,6 +112,7 @@ pub const KINDS: &[&str] = &[
     EraseFromSink::NAME,
     OptOutContact::NAME,
     OptOutOfSink::NAME,
+    DeriveAttribution::NAME,
 ];
 
 /// The job that syncs a conversation and delivers it again to the named sinks, whatever
@@ -279,6 +285,7 @@ impl Pipeline {
                 | Job::EraseSubject(_)
                 | Job::EraseFromSink(_)
                 | Job::OptOutOfSink(_)
+                | Job::DeriveAttribution(_)
         );
         if !tenant_free
             && let Some(t) = self.drift.tenants()
@@ -322,6 +329,7 @@ impl Pipeline {
             Job::EraseFromSink(j) => j.run(self, ctx).await,
             Job::OptOutContact(j) => j.run(self, org, ctx).await,
             Job::OptOutOfSink(j) => j.run(self, ctx).await,
+            Job::DeriveAttribution(j) => j.run(org, ctx).await,
         }
     }
 }
@@ -341,7 +349,7 @@ mod tests {
             assert!(!e.contains("no handler"), "{name}: {e}");
         }
         assert!(format!("{:?}", Job::decode("nope", &json!(null)).err()).contains("no handler"));
-        assert_eq!(KINDS.len(), 13);
+        assert_eq!(KINDS.len(), 14);
     }
 
     /// One job of each kind as the release before typed jobs stored it (`name`, `args`).
@@ -387,6 +395,7 @@ mod tests {
                 json!({"sink": "marketo", "opt_out": {"org": 1, "contact": 3,
                     "email": "ada@example.com", "at": 1_700_000_000_000_i64}}),
             ),
+            ("derive_attribution", json!({"conversation_id": 7})),
             (
                 "erase_subject",
                 json!({"email": "ada@example.com", "requested_at": 1_700_000_000_000_i64}),
@@ -427,6 +436,7 @@ mod tests {
                 Job::EraseFromSink(j) => j.to_job(None),
                 Job::OptOutContact(j) => j.to_job(None),
                 Job::OptOutOfSink(j) => j.to_job(None),
+                Job::DeriveAttribution(j) => j.to_job(None),
                 Job::DeliverConversation(j) => {
                     assert_eq!(j.sink, "hubspot");
                     assert_eq!(j.bundle.conversation.id, ConversationId(7));
@@ -437,7 +447,7 @@ mod tests {
             assert_eq!(again.name, name);
             assert_eq!(again.args, args, "{name} is stored the same way");
         }
-        assert_eq!(kinds.len(), 13, "one stored job of every kind");
+        assert_eq!(kinds.len(), 14, "one stored job of every kind");
     }
 
     #[test]

@@ -49,6 +49,12 @@ impl<S: ExportDestination> Ctx<S> {
                 .lock()
                 .get(&conversation)
                 .map_or(0, |k| k.len() as i64),
+            touch: self
+                .opts
+                .attribution
+                .get(&conversation)
+                .map(|a| a.touch.clone())
+                .unwrap_or_default(),
         }
     }
 }

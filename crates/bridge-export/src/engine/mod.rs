@@ -56,6 +56,9 @@ fn checkpoint_names(opts: &ExportOptions) -> Vec<String> {
     if !opts.contacts_from.is_empty() || !opts.contacts_from_events.is_empty() {
         v.push(CONTACT_LIST.into());
     }
+    if opts.wants(Stream::Widget) && opts.widget_source.is_some() {
+        v.push(Stream::Widget.name().into());
+    }
     v
 }
 
@@ -157,6 +160,11 @@ pub async fn run<S: ExportDestination>(
     conversations::missing_users(&ctx)
         .await
         .context("while fetching referenced users")?;
+    if states.contains_key("widget") && !skip("widget") {
+        streams::widget(&ctx, states["widget"].clone())
+            .await
+            .context("while exporting the widget events")?;
+    }
 
     let st = ctx.client.stats();
     let p = &ctx.progress;

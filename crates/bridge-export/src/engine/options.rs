@@ -71,6 +71,12 @@ pub struct ExportOptions {
     /// Conversations in which a playbook goal was met (from the driftbridge store: only the
     /// webhook tells), for the facts a file destination gets.
     pub goals_met: std::collections::HashSet<i64>,
+    /// First-touch attribution by conversation (from the driftbridge store: only the widget
+    /// reports it), for the facts a file destination gets.
+    pub attribution: std::collections::HashMap<i64, bridge_store::widget::Attribution>,
+    /// The driftbridge store that holds the widget events (the `widget` stream reads them from
+    /// it: Drift has no copy).
+    pub widget_source: Option<bridge_store::Store>,
 }
 
 /// A day in milliseconds.
@@ -95,6 +101,8 @@ impl ExportOptions {
             restart: false,
             tombstones: Default::default(),
             goals_met: Default::default(),
+            attribution: Default::default(),
+            widget_source: None,
         }
     }
 

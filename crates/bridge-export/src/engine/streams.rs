@@ -147,3 +147,47 @@ pub(crate) async fn meetings<S: ExportDestination>(
     }
     Ok(())
 }
+
+/// Rows of the widget tables read at once from the driftbridge store.
+const WIDGET_PAGE: i64 = 2000;
+
+/// The widget tables, copied page by page from the driftbridge store that collected them
+/// (Drift has no copy). The checkpoint holds the table and the offset reached.
+pub(crate) async fn widget<S: ExportDestination>(ctx: &Ctx<S>, state: Option<Value>) -> Result<()> {
+    let Some(source) = &ctx.opts.widget_source else {
+        return Ok(());
+    };
+    let tables = bridge_store::widget::TABLES;
+    let at = |k: &str| {
+        state
+            .as_ref()
+            .and_then(|s| s.get(k))
+            .and_then(Value::as_i64)
+    };
+    let (mut table, mut offset) = (at("table").unwrap_or(0) as usize, at("offset").unwrap_or(0));
+    while table < tables.len() {
+        let name = tables[table];
+        let rows = {
+            let mut conn = source.acquire().await?;
+            bridge_store::widget::page(&mut conn, ctx.org.0, name, offset, WIDGET_PAGE).await?
+        };
+        let n = rows.len() as i64;
+        let mut b = Batch::new();
+        let t = bridge_store::tables::table(name).expect("a widget table");
+        for r in rows {
+            b.push(t, r);
+        }
+        (table, offset) = if n < WIDGET_PAGE {
+            (table + 1, 0)
+        } else {
+            (table, offset + n)
+        };
+        let state = if table >= tables.len() {
+            done()
+        } else {
+            json!({"table": table, "offset": offset})
+        };
+        commit(ctx, b, vec![("widget".into(), state)]).await?;
+    }
+    Ok(())
+}

@@ -50,6 +50,10 @@ pub struct ConversationBundle {
     pub transcript: Option<String>,
     /// The playbook that started it.
     pub playbook: Option<Playbook>,
+    /// The first touch of the visitor who had it, when the widget reported one
+    /// (docs/WIDGET.md); read at delivery time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<drift_types::widget::Touch>,
 }
 
 fn attr<'a>(c: &'a Contact, keys: &[&str]) -> Option<&'a str> {
@@ -114,7 +118,7 @@ impl ConversationBundle {
     }
 
     /// The document templates and filters read: `conversation`, `contact`, `agent`,
-    /// `participants`, `playbook`, `messages`, `transcript` (in `format`) and
+    /// `participants`, `playbook`, `attribution`, `messages`, `transcript` (in `format`) and
     /// `transcript_text`. docs/SINKS.md lists every path.
     pub fn context(&self, format: TranscriptFormat) -> Value {
         let c = &self.conversation;
@@ -196,6 +200,7 @@ impl ConversationBundle {
             "agent": participants.first().cloned().unwrap_or(Value::Null),
             "participants": participants,
             "playbook": self.playbook.as_ref().map(|p| json!({"id": p.id.0, "name": p.name})),
+            "attribution": self.attribution.clone().unwrap_or_default(),
             "messages": messages,
             "transcript": format.render(text.clone()),
             "transcript_text": text,
@@ -225,6 +230,10 @@ pub fn context_shape() -> Value {
         "agent": person,
         "participants": [],
         "playbook": {"id": 0, "name": ""},
+        "attribution": {
+            "utm_source": "", "utm_medium": "", "utm_campaign": "", "utm_term": "",
+            "utm_content": "", "landing_page": "", "referrer": "",
+        },
         "messages": [],
         "transcript": "",
         "transcript_text": "",

@@ -51,6 +51,7 @@ fn bundle(sim: &SimHandle, i: usize) -> ConversationBundle {
         messages: rec.messages.clone(),
         transcript: Some(transcript),
         playbook: None,
+        attribution: None,
     }
 }
 

@@ -244,6 +244,9 @@ pub async fn erase_org(
         "playbook_goals_met",
         delete_in(conn, "playbook_goals_met", "contact_id", org, &contacts).await?,
     );
+    for (table, n) in crate::widget::erase(conn, org, &conversations).await? {
+        count(table, n);
+    }
     count(
         "conversations",
         delete_in(conn, "conversations", "id", org, &conversations).await?,

@@ -78,13 +78,16 @@ impl Facts {
 /// The outcomes of a conversation that other objects record: a met playbook goal (only the
 /// `playbook_goal_met` webhook says so) and booked meetings (Drift's meetings list). A SQL
 /// store recomputes them from its own tables after every write; a file export writes what
-/// the export knew (docs/ANALYTICS.md).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// the export knew (docs/ANALYTICS.md). The first touch comes from the widget events
+/// (docs/WIDGET.md) the same way.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outcomes {
     /// A playbook goal was met in it.
     pub goal_met: bool,
     /// Meetings booked in it.
     pub meetings_booked: i64,
+    /// The first touch of the visitor who had it, when the widget reported one.
+    pub touch: crate::widget::Touch,
 }
 
 impl Batch {
@@ -121,6 +124,11 @@ impl Batch {
                 f.last_agent_id.into(),
                 outcomes.goal_met.into(),
                 outcomes.meetings_booked.into(),
+                outcomes.touch.utm_source.into(),
+                outcomes.touch.utm_medium.into(),
+                outcomes.touch.utm_campaign.into(),
+                outcomes.touch.landing_page.into(),
+                outcomes.touch.referrer.into(),
             ],
         );
     }

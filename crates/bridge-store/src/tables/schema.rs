@@ -70,11 +70,15 @@ pub enum Stream {
     Playbooks,
     /// Booked meetings.
     Meetings,
+    /// What the browser reported through /widget.js, the first touch derived from it per
+    /// conversation, and visitors' consent: collected by `serve`, not fetched from Drift, so an
+    /// export reads them from the driftbridge store.
+    Widget,
 }
 
 impl Stream {
     /// Every stream, in the order an export walks them.
-    pub const ALL: [Stream; 8] = [
+    pub const ALL: [Stream; 9] = [
         Stream::Users,
         Stream::Playbooks,
         Stream::Accounts,
@@ -83,6 +87,7 @@ impl Stream {
         Stream::Messages,
         Stream::Transcripts,
         Stream::Contacts,
+        Stream::Widget,
     ];
 
     /// The stream's name.
@@ -96,6 +101,7 @@ impl Stream {
             Stream::Contacts => "contacts",
             Stream::Playbooks => "playbooks",
             Stream::Meetings => "meetings",
+            Stream::Widget => "widget",
         }
     }
 

@@ -36,6 +36,12 @@ const CONTACT_PROPS: &[&str] = &[
     "hubspot_owner_id",
     // The custom boolean property driftbridge's opt-outs set by default (created by the user).
     "drift_unsubscribed",
+    // Custom properties a widget-bridge user creates for first-touch attribution
+    // (docs/WIDGET.md maps them).
+    "drift_utm_source",
+    "drift_utm_medium",
+    "drift_utm_campaign",
+    "drift_landing_page",
 ];
 /// Note properties, with the custom one driftbridge uses.
 const NOTE_PROPS: &[&str] = &[

@@ -95,6 +95,7 @@ pub fn ground_truth(sim: &SimHandle) -> (Batch, u64) {
             meetings_booked: booked
                 .get(&rec.conversation.id.0)
                 .map_or(0, |k| k.len() as i64),
+            ..Default::default()
         };
         b.conversation_facts(org, &rec.conversation, &rec.messages, outcomes);
         rec.messages.iter().for_each(|m| b.message(org, m));

@@ -20,3 +20,4 @@ mod privacy;
 mod processes;
 mod retention;
 mod tenants;
+mod widget;
