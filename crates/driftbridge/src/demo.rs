@@ -123,11 +123,26 @@ pub async fn run(
     // Pushed conversations also go to the simulator's HubSpot, Salesforce and Marketo.
     config.outbound.allow = vec![format!("127.0.0.1:{}", sim.addr.port())];
     for target in ["hubspot", "salesforce", "marketo"] {
-        let spec = crate::sim_sinks::spec(target, &sim.base_url(), "")?;
+        let mut spec = crate::sim_sinks::spec(target, &sim.base_url(), "")?;
+        if target == "hubspot" {
+            // The widget's first touch, in the custom properties docs/WIDGET.md suggests.
+            spec["fields"] = serde_json::json!({
+                "drift_utm_source": "{{attribution.utm_source}}",
+                "drift_utm_campaign": "{{attribution.utm_campaign}}",
+            });
+        }
         config
             .sinks
             .insert(target.into(), serde_json::from_value(spec)?);
     }
+    // The simulator's site posts widget events to this serve as a signed site.
+    config.widget.sites = vec![bridge_core::widget::SiteConfig {
+        key: crate::demo_widget::SITE.into(),
+        org_id: sim.state.default_org().0,
+        origins: vec![sim.base_url()],
+        mode: bridge_core::widget::SiteMode::Signed,
+        collect_contact: false,
+    }];
     let running = crate::serve::start(&config, true).await?;
     let held: i64 = running
         .queue
@@ -191,6 +206,40 @@ pub async fn run(
     );
     let store = running.queue.store().clone();
 
+    let (sim_url, serve_url) = (sim.base_url(), format!("http://{}", running.addr));
+    let site_secret = crate::serve::site_secrets_on(store.clone(), config.keyring()?)
+        .rotate(crate::demo_widget::SITE)
+        .await?;
+    crate::demo_widget::set_up(&http, &sim_url, &serve_url, &site_secret).await?;
+    let (visit, visitor) = crate::demo_widget::visit(&http, &sim_url, &serve_url, &site_secret)
+        .await
+        .context("while playing the widget visit")?;
+    if !sim.state.webhooks.drain(Duration::from_secs(60)).await {
+        bail!("the simulator could not deliver the visit's webhooks within a minute");
+    }
+    running.drained(Duration::from_millis(50)).await?;
+    let touch = {
+        let mut conn = store.acquire().await?;
+        bridge_store::widget::attribution(&mut conn, sim.state.default_org().0, visit).await?
+    };
+    let hubspot = sim.state.crm.dump();
+    let contact = hubspot
+        .pointer("/hubspot/contacts")
+        .and_then(|c| c.as_array())
+        .and_then(|c| c.iter().find(|c| c["fields"]["email"] == visitor.as_str()))
+        .and_then(|c| c["fields"]["drift_utm_source"].as_str().map(str::to_owned));
+    println!(
+        "5. a widget visit (landing page ?{}): conversation {visit}, first touch {}; HubSpot's \
+         contact {visitor} has drift_utm_source = {}",
+        crate::demo_widget::CAMPAIGN,
+        touch.map_or("none".into(), |a| format!(
+            "utm_source={} utm_campaign={}",
+            a.touch.utm_source.unwrap_or_default(),
+            a.touch.utm_campaign.unwrap_or_default()
+        )),
+        contact.unwrap_or_default()
+    );
+
     // The data connector fills in what webhooks never carry (accounts, playbooks, every
     // conversation nobody pushed) into the same file, and a sync right after finds nothing new.
     let org = sim.state.default_org();
@@ -213,7 +262,7 @@ pub async fn run(
     export::runs::record(&store, org, "full", "database", t0, &r).await;
     let s = r?;
     println!(
-        "5. export into the same file: {} rows sent, {} changed, {} API calls in {:.1} s",
+        "6. export into the same file: {} rows sent, {} changed, {} API calls in {:.1} s",
         s.rows.values().sum::<u64>(),
         s.rows_changed,
         s.api_calls,
@@ -225,7 +274,7 @@ pub async fn run(
     export::runs::record(&store, org, "incremental", "database", t0, &r).await;
     let s = r?;
     println!(
-        "6. sync right after: {} conversations fetched, {} rows changed, {} API calls",
+        "7. sync right after: {} conversations fetched, {} rows changed, {} API calls",
         s.conversations_fetched, s.rows_changed, s.api_calls
     );
     let crm = sim.state.crm.dump();
@@ -235,7 +284,7 @@ pub async fn run(
             .map_or(0, Vec::len)
     };
     println!(
-        "7. pushed conversations delivered: HubSpot {} contacts and {} notes, Salesforce {} Leads \
+        "8. pushed conversations delivered: HubSpot {} contacts and {} notes, Salesforce {} Leads \
          and {} Tasks, Marketo {} leads",
         n("/hubspot/contacts"),
         n("/hubspot/notes"),
@@ -274,8 +323,10 @@ pub async fn run(
             .link(bridge_web::console::Role::Admin, drift_types::now_ms());
         println!(
             "\nThe console: http://{0}/admin\n  sign in once with http://{0}/admin/login/once/{code} \
-             (valid 15 minutes, one use)\n  serve and the simulator keep running; Ctrl-C stops them.",
-            running.addr
+             (valid 15 minutes, one use)\n  a customer's page with the widget bridge, to open in a \
+             browser: {sim_url}/sim/site?{campaign}\n  serve and the simulator keep running; Ctrl-C stops them.",
+            running.addr,
+            campaign = crate::demo_widget::CAMPAIGN
         );
         tokio::signal::ctrl_c()
             .await

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod config;
 mod config_keys;
 pub mod demo;
+mod demo_widget;
 pub mod drift_access;
 pub mod export_cmd;
 pub mod gdpr_cmd;

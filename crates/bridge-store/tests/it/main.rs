@@ -466,3 +466,150 @@ async fn a_lease_has_one_holder_until_it_expires_or_is_released() {
         );
     }
 }
+
+fn widget_event(
+    id: &str,
+    at: i64,
+    conversation: Option<i64>,
+    source: &str,
+) -> bridge_store::widget::NewWidgetEvent {
+    bridge_store::widget::NewWidgetEvent {
+        site: "www".into(),
+        event_id: id.into(),
+        visitor_id: "v1".into(),
+        session_id: "s1".into(),
+        event_type: "message:sent".into(),
+        occurred_at: at,
+        conversation_id: conversation,
+        page_url: Some("https://x.example/pricing".into()),
+        page_path: Some("/pricing".into()),
+        referrer: None,
+        touch: bridge_store::widget::Touch {
+            utm_source: Some(source.into()),
+            landing_page: Some(format!("https://x.example/?utm_source={source}")),
+            ..Default::default()
+        },
+        data: "{}".into(),
+    }
+}
+
+#[tokio::test]
+async fn widget_events_are_stored_once_attributed_by_their_sessions_first_touch_and_purged_by_age()
+{
+    for (backend, store, _db) in stores().await {
+        let org = ORG.0;
+        let events = [
+            widget_event("e1", 100, None, "first"),
+            widget_event("e2", 200, Some(77), "second"),
+        ];
+        let mut tx = store.begin().await.unwrap();
+        let new = bridge_store::widget::insert(&mut tx, org, &events, 1_000)
+            .await
+            .unwrap();
+        assert_eq!(new, [true, true], "{backend:?}");
+        let again = bridge_store::widget::insert(&mut tx, org, &events, 2_000)
+            .await
+            .unwrap();
+        assert_eq!(again, [false, false], "{backend:?}: stored once");
+        bridge_store::widget::record_consent(&mut tx, org, "www", "v1", true, 5)
+            .await
+            .unwrap();
+        bridge_store::widget::record_consent(&mut tx, org, "www", "v1", false, 3)
+            .await
+            .unwrap();
+        // The session's first event carries its first touch; the conversation has no row yet.
+        let a = bridge_store::widget::derive_attribution(&mut tx, org, 77)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.touch.utm_source.as_deref(), Some("first"), "{backend:?}");
+        assert_eq!((a.first_seen_at, a.contact_id), (100, None), "{backend:?}");
+        assert!(
+            bridge_store::widget::derive_attribution(&mut tx, org, 78)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // The conversation syncs afterwards: its facts take the attribution, and the attribution
+        // its contact.
+        let mut b = Batch::new();
+        b.conversation(ORG, &conversation(&[1], &[]), 5);
+        b.conversation_facts(ORG, &conversation(&[1], &[]), &[], Default::default());
+        warehouse::write_checked(&mut tx, &b).await.unwrap();
+        tx.commit().await.unwrap();
+        let (source, landing): (Option<String>, Option<String>) = bridge_store::sqlx::query_as(
+            "SELECT utm_source, landing_page FROM conversation_facts WHERE conversation_id = 77",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(source.as_deref(), Some("first"), "{backend:?}");
+        assert_eq!(
+            landing.as_deref(),
+            Some("https://x.example/?utm_source=first")
+        );
+        let mut conn = store.acquire().await.unwrap();
+        let a = bridge_store::widget::attribution(&mut conn, org, 77)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.contact_id, Some(9), "{backend:?}: linked once synced");
+        let accepted: i64 =
+            bridge_store::sqlx::query_scalar("SELECT accepted FROM widget_consents")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+        assert_eq!(
+            accepted, 1,
+            "{backend:?}: an older answer does not replace a newer one"
+        );
+        drop(conn);
+        // Retention removes events received before the cut-off, the attribution stays.
+        let mut tx = store.begin().await.unwrap();
+        bridge_store::widget::insert(
+            &mut tx,
+            org,
+            &[widget_event("e3", 300, Some(77), "x")],
+            9_000,
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        use bridge_store::retention::{Kind, purge_batch};
+        assert_eq!(
+            purge_batch(&store, Kind::WidgetEvents, 5_000, 100)
+                .await
+                .unwrap(),
+            2
+        );
+        let left: Vec<String> =
+            bridge_store::sqlx::query_scalar("SELECT event_id FROM widget_events")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(left, ["e3"], "{backend:?}");
+        let mut conn = store.acquire().await.unwrap();
+        assert!(
+            bridge_store::widget::attribution(&mut conn, org, 77)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        drop(conn);
+        // An erasure of the conversation takes every event of its visitor.
+        let mut tx = store.begin().await.unwrap();
+        let erased = bridge_store::widget::erase(&mut tx, org, &[77])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            erased,
+            [
+                ("widget_events", 1),
+                ("widget_consents", 1),
+                ("conversation_attribution", 1)
+            ],
+            "{backend:?}"
+        );
+    }
+}

@@ -290,6 +290,32 @@ async fn a_visit_in_chromium_is_stored_once_and_its_first_touch_reaches_hubspot_
     assert_eq!(lines("widget_events"), 12);
     assert_eq!(lines("conversation_attribution"), 1);
     assert_eq!(lines("widget_consents"), 1);
+
+    // Erasing the person erases the visitor's widget events, consent and attribution.
+    let ev =
+        drift_types::WebhookEvent::GdprDeleteRequested(drift_types::webhook::GdprDeleteRequested {
+            email: email.to_uppercase(),
+            requested_at: Some(drift_types::EpochMillis(drift_types::now_ms())),
+        });
+    let body = serde_json::to_value(drift_types::WebhookEnvelope::new(
+        &ev,
+        org(&env.sim),
+        Some(Secret::new(VERIFY)),
+    ))
+    .unwrap();
+    assert_eq!(post(&http, running.addr, &body).await.unwrap(), 200);
+    wait_until("the erasure", Duration::from_secs(30), || async {
+        count(&store, "SELECT COUNT(*) FROM erasures").await == 1
+    })
+    .await;
+    drained(&store, Duration::from_secs(30)).await;
+    for t in [
+        "SELECT COUNT(*) FROM widget_events",
+        "SELECT COUNT(*) FROM widget_consents",
+        "SELECT COUNT(*) FROM conversation_attribution",
+    ] {
+        assert_eq!(count(&store, t).await, 0, "{t} after the erasure");
+    }
     running.stop().await;
 }
 
@@ -301,4 +327,318 @@ fn hubspot_contact(sim: &drift_sim::SimHandle, email: &str) -> Option<Value> {
         .iter()
         .find(|c| c["fields"]["email"] == email)
         .map(|c| c["fields"].clone())
+}
+
+const SHOP: &str = "http://shop.example";
+const BLOG: &str = "http://blog.example";
+
+fn intake_toml(org: i64) -> String {
+    format!(
+        r#"
+[widget]
+per_ip_per_sec = 20
+per_ip_burst = 40
+trusted_proxies = ["127.0.0.1"]
+[[widget.sites]]
+key = "shop"
+org_id = {org}
+origins = ["{SHOP}"]
+mode = "signed"
+[[widget.sites]]
+key = "blog"
+org_id = {org}
+origins = ["{BLOG}"]
+mode = "public"
+"#
+    )
+}
+
+fn event(id: &str, conversation: i64) -> Value {
+    json!({"id": id, "type": "message:sent", "ts": drift_types::now_ms(),
+        "conversationId": conversation, "page": {"url": "http://shop.example/pricing"},
+        "touch": {"utm_source": "ads", "landing_page": "http://shop.example/?utm_source=ads"},
+        "data": {"conversationId": conversation, "inboxId": 1}})
+}
+
+struct Poster {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Poster {
+    async fn send(
+        &self,
+        body: &Value,
+        origin: Option<&str>,
+        ip: &str,
+    ) -> (u16, Value, Option<String>) {
+        let mut r = self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("x-forwarded-for", ip)
+            .body(body.to_string());
+        if let Some(o) = origin {
+            r = r.header("origin", o);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let retry = resp
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (status, resp.json().await.unwrap_or(Value::Null), retry)
+    }
+}
+
+/// Runs a token recipe of docs/WIDGET.md (the fenced block in `lang`) with `program`,
+/// appending a line that prints a token.
+fn doc_token(lang: &str, program: &str, call: &str) -> Option<String> {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/WIDGET.md"))
+        .unwrap();
+    let start = doc.find(&format!("```{lang}\n"))? + lang.len() + 4;
+    let code = &doc[start..start + doc[start..].find("```")?];
+    let out = std::process::Command::new(program)
+        .arg(if program.contains("node") { "-e" } else { "-c" })
+        .arg(format!("{code}\n{call}"))
+        .output()
+        .ok()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8(out.stdout).unwrap().trim().to_owned())
+}
+
+#[tokio::test]
+async fn forged_expired_wrong_origin_oversized_and_flooding_batches_are_refused_and_nothing_is_stored()
+ {
+    let Some(mut env) = env(Backend::Sqlite, 3).await else {
+        return;
+    };
+    let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::fs::write(file.path(), intake_toml(org(&env.sim).0)).unwrap();
+    env.config = config_with(&env.db.url, &env.sim, Some(file.path()));
+    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+    let store = running.queue.store().clone();
+    let secrets = driftbridge::serve::site_secrets_on(store.clone(), env.config.keyring().unwrap());
+    let secret = secrets.rotate("shop").await.unwrap();
+    let p = Poster {
+        http: reqwest::Client::new(),
+        url: format!("http://{}/widget/events", running.addr),
+    };
+    let stored = || count(&store, "SELECT COUNT(*) FROM widget_events");
+    let exp = drift_types::now_ms() / 1000 + 600;
+
+    // The docs' Python recipe mints a token the intake takes, and a re-sent batch is stored once.
+    let python = std::env::var("DRIFTBRIDGE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let token = doc_token(
+        "python",
+        &python,
+        &format!("print(widget_token('shop', 'v-py', '{}'))", secret.expose()),
+    )
+    .expect("python runs the docs' recipe");
+    let batch = json!({"site": "shop", "visitor": "ignored", "session": "s1", "token": token,
+        "events": [event("e1", 41)]});
+    let (s, v, _) = p.send(&batch, Some(SHOP), "198.51.100.1").await;
+    assert_eq!((s, &v), (200, &json!({"accepted": 1, "duplicates": 0})));
+    let (s, v, _) = p.send(&batch, Some(SHOP), "198.51.100.1").await;
+    assert_eq!((s, &v), (200, &json!({"accepted": 0, "duplicates": 1})));
+    let visitor: String = bridge_store::sqlx::query_scalar("SELECT visitor_id FROM widget_events")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(visitor, "v-py", "a signed site's visitor is the token's");
+    if let Some(t) = doc_token(
+        "js",
+        "node",
+        &format!(
+            "console.log(widgetToken('shop', 'v-node', '{}'))",
+            secret.expose()
+        ),
+    ) {
+        let b = json!({"site": "shop", "visitor": "x", "session": "s1", "token": t,
+            "events": [event("e-node", 41)]});
+        assert_eq!(
+            p.send(&b, Some(SHOP), "198.51.100.1").await.0,
+            200,
+            "the Node recipe"
+        );
+    } else {
+        eprintln!("no node: the Node recipe was not run");
+    }
+    let before = stored().await;
+
+    // Refusals, each with its status and nothing stored.
+    let good = bridge_core::widget::mint(&secret, "shop", "v1", exp);
+    let with = |token: Option<&str>, site: &str, events: Vec<Value>| json!({"site": site, "visitor": "v1", "session": "s1", "token": token, "events": events});
+    let forged = good.replacen("v1.v1.", "v1.v2.", 1);
+    let expired = bridge_core::widget::mint(&secret, "shop", "v1", exp - 3600);
+    let other_secret = bridge_core::widget::mint(&Secret::new("guess"), "shop", "v1", exp);
+    let big = json!({"blob": "x".repeat(70_000)});
+    let mut huge = event("e-big", 41);
+    huge["data"] = big;
+    let many: Vec<Value> = (0..51).map(|i| event(&format!("m{i}"), 41)).collect();
+    let mut stale = event("e-stale", 41);
+    stale["ts"] = json!(drift_types::now_ms() - 3 * 86_400_000);
+    for (what, body, origin, want, code) in [
+        (
+            "forged",
+            with(Some(&forged), "shop", vec![event("f1", 41)]),
+            Some(SHOP),
+            401,
+            "invalid_token",
+        ),
+        (
+            "wrong secret",
+            with(Some(&other_secret), "shop", vec![event("f2", 41)]),
+            Some(SHOP),
+            401,
+            "invalid_token",
+        ),
+        (
+            "expired",
+            with(Some(&expired), "shop", vec![event("f3", 41)]),
+            Some(SHOP),
+            401,
+            "invalid_token",
+        ),
+        (
+            "no token",
+            with(None, "shop", vec![event("f4", 41)]),
+            Some(SHOP),
+            401,
+            "invalid_token",
+        ),
+        (
+            "wrong origin",
+            with(Some(&good), "shop", vec![event("f5", 41)]),
+            Some(BLOG),
+            403,
+            "origin_not_allowed",
+        ),
+        (
+            "public, no origin",
+            with(None, "blog", vec![event("f6", 41)]),
+            None,
+            403,
+            "origin_not_allowed",
+        ),
+        (
+            "unknown site",
+            with(None, "nope", vec![event("f7", 41)]),
+            Some(SHOP),
+            403,
+            "unknown_site",
+        ),
+        (
+            "oversized",
+            with(Some(&good), "shop", vec![huge]),
+            Some(SHOP),
+            413,
+            "payload_too_large",
+        ),
+        (
+            "too many",
+            with(Some(&good), "shop", many),
+            Some(SHOP),
+            413,
+            "too_many_events",
+        ),
+        (
+            "stale",
+            with(Some(&good), "shop", vec![stale]),
+            Some(SHOP),
+            400,
+            "invalid_event",
+        ),
+    ] {
+        let (s, v, _) = p.send(&body, origin, "198.51.100.2").await;
+        assert_eq!(s, want, "{what}: {v}");
+        assert_eq!(v["error"]["code"], code, "{what}: {v}");
+    }
+    let (_, v, _) = p
+        .send(
+            &with(
+                Some(&good),
+                "shop",
+                vec![{
+                    let mut e = event("e-stale", 41);
+                    e["ts"] = json!(1);
+                    e
+                }],
+            ),
+            Some(SHOP),
+            "198.51.100.2",
+        )
+        .await;
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("events[0].ts"),
+        "{v}"
+    );
+    assert_eq!(stored().await, before, "a refused batch stored something");
+
+    // CORS preflights: answered for a listed origin only.
+    let pre = |origin: &'static str| {
+        p.http
+            .request(reqwest::Method::OPTIONS, &p.url)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let ok = pre(BLOG).await.unwrap();
+    assert_eq!(ok.status(), 204);
+    assert_eq!(ok.headers()["access-control-allow-origin"], BLOG);
+    let no = pre("http://evil.example").await.unwrap();
+    assert_eq!(no.status(), 403);
+    assert!(no.headers().get("access-control-allow-origin").is_none());
+
+    // 1,000 events in a second from one address: most are refused, and what is refused is not
+    // stored; meanwhile the sites keep working for everyone else.
+    let (mut accepted, mut refused) = (0, 0);
+    for i in 0..100 {
+        let events: Vec<Value> = (0..10)
+            .map(|j| event(&format!("flood-{i}-{j}"), 42))
+            .collect();
+        let b = json!({"site": "blog", "visitor": "flooder", "session": "s9", "events": events});
+        let (s, v, retry) = p.send(&b, Some(BLOG), "203.0.113.9").await;
+        match s {
+            200 => accepted += v["accepted"].as_i64().unwrap(),
+            429 => {
+                refused += 1;
+                assert!(retry.is_some(), "a 429 says when to retry");
+            }
+            other => panic!("flood answered {other}: {v}"),
+        }
+    }
+    assert!(
+        refused >= 80,
+        "only {refused} of 100 flooding batches refused"
+    );
+    let flooded: i64 = bridge_store::sqlx::query_scalar(
+        "SELECT COUNT(*) FROM widget_events WHERE visitor_id = 'flooder'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(flooded, accepted, "refused events were stored");
+    let b = with(Some(&good), "shop", vec![event("after-flood", 41)]);
+    assert_eq!(
+        p.send(&b, Some(SHOP), "198.51.100.1").await.0,
+        200,
+        "the signed site"
+    );
+    let b = json!({"site": "blog", "visitor": "reader", "session": "s2",
+        "events": [event("reader-1", 43)]});
+    assert_eq!(
+        p.send(&b, Some(BLOG), "198.51.100.3").await.0,
+        200,
+        "the public site"
+    );
+    running.stop().await;
 }
