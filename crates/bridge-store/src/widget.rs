@@ -425,31 +425,40 @@ pub async fn erase(
     ])
 }
 
-/// One page of the org's rows of a widget table, in key order, for an export.
+/// One page of the org's rows of a widget table in key order, after the row whose key
+/// (without `org_id`) is `after`, for an export: a keyset walk, so rows added or purged
+/// meanwhile shift nothing.
 pub async fn page(
     conn: &mut Conn,
     org: i64,
     name: &str,
-    offset: i64,
+    after: Option<&[Value]>,
     limit: i64,
 ) -> Result<Vec<Row>> {
     let t = t(name);
     let cols: Vec<&str> = t.columns.iter().map(|c| c.name).collect();
-    let keys: Vec<&str> = cols[..t.key].to_vec();
+    let keys = &cols[1..t.key];
+    let marks: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 3)).collect();
+    let after_sql = match after {
+        Some(_) => format!("AND ({}) > ({})", keys.join(", "), marks.join(", ")),
+        None => String::new(),
+    };
     // Names come from the static table definitions, never from input.
     let sql = format!(
-        "SELECT {} FROM {} WHERE org_id = $1 ORDER BY {} LIMIT $2 OFFSET $3",
+        "SELECT {} FROM {} WHERE org_id = $1 {after_sql} ORDER BY {} LIMIT $2",
         cols.join(", "),
         t.name,
         keys.join(", ")
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(org)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&mut *conn)
-        .await
-        .op("reading widget rows")?;
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org).bind(limit);
+    for v in after.unwrap_or_default() {
+        q = match v {
+            Value::Int(i) => q.bind(*i),
+            Value::Text(s) => q.bind(s.clone()),
+            Value::Null => q.bind(None::<i64>),
+        };
+    }
+    let rows = q.fetch_all(&mut *conn).await.op("reading widget rows")?;
     use sqlx::Row as _;
     Ok(rows
         .iter()

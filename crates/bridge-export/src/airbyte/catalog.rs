@@ -24,7 +24,11 @@ pub(crate) fn spec() -> Value {
                 "concurrency": {"type": "integer", "default": 16, "minimum": 1},
                 "meetings_since": {"type": "string",
                     "description": "YYYY-MM-DD or epoch ms; default 30 days ago."},
-                "overlap_seconds": {"type": "integer", "default": 3600, "minimum": 0}
+                "overlap_seconds": {"type": "integer", "default": 3600, "minimum": 0},
+                "driftbridge_database_url": {"type": "string", "airbyte_secret": true,
+                    "description": "The database driftbridge serve writes (sqlite:PATH or \
+                    postgres://...): the widget streams and the facts' goals and first touch \
+                    come from it, since Drift has no copy; without it they are empty."}
             }
         }
     })

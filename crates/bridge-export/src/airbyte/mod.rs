@@ -72,6 +72,7 @@ pub struct SourceConfig {
     meetings_since: Option<String>,
     #[serde(default = "default_overlap")]
     overlap_seconds: i64,
+    driftbridge_database_url: Option<Secret>,
 }
 
 fn default_base_url() -> String {
@@ -222,6 +223,17 @@ async fn read(
     }
     let client = client(&c)?;
     let org = org(&c, &client).await?;
+    if let Some(url) = &c.driftbridge_database_url {
+        let store = bridge_store::Store::connect(url.expose())
+            .await
+            .context("while opening driftbridge_database_url")?;
+        let mut conn = store.acquire().await?;
+        opts.tombstones = bridge_store::privacy::Tombstones::load(&mut conn, &[org.0]).await?;
+        opts.goals_met = bridge_store::outcomes::goal_conversations(&mut conn, org.0).await?;
+        opts.attribution = bridge_store::widget::attributions(&mut conn, org.0).await?;
+        drop(conn);
+        opts.widget_source = Some(store);
+    }
     let sink = AirbyteSink {
         out: out.clone(),
         selected: Arc::new(selected),

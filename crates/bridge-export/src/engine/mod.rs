@@ -56,7 +56,7 @@ fn checkpoint_names(opts: &ExportOptions) -> Vec<String> {
     if !opts.contacts_from.is_empty() || !opts.contacts_from_events.is_empty() {
         v.push(CONTACT_LIST.into());
     }
-    if opts.wants(Stream::Widget) && opts.widget_source.is_some() {
+    if opts.wants(Stream::Widget) {
         v.push(Stream::Widget.name().into());
     }
     v

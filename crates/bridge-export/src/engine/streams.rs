@@ -5,7 +5,7 @@ use anyhow::Result;
 use bridge_store::tables::Batch;
 use serde_json::{Value, json};
 
-use super::context::{Ctx, commit, done};
+use super::context::{Ctx, commit, done, is_done};
 use super::output::ExportDestination;
 
 pub(crate) async fn users<S: ExportDestination>(ctx: &Ctx<S>) -> Result<()> {
@@ -152,40 +152,52 @@ pub(crate) async fn meetings<S: ExportDestination>(
 const WIDGET_PAGE: i64 = 2000;
 
 /// The widget tables, copied page by page from the driftbridge store that collected them
-/// (Drift has no copy). The checkpoint holds the table and the offset reached.
+/// (Drift has no copy). The checkpoint holds the table and the key of the last row copied.
 pub(crate) async fn widget<S: ExportDestination>(ctx: &Ctx<S>, state: Option<Value>) -> Result<()> {
+    use bridge_store::tables::Value as Cell;
     let Some(source) = &ctx.opts.widget_source else {
-        return Ok(());
+        // Without the driftbridge database there is nothing to copy; the stream is done.
+        return commit(ctx, Batch::new(), vec![("widget".into(), done())]).await;
     };
     let tables = bridge_store::widget::TABLES;
-    let at = |k: &str| {
-        state
-            .as_ref()
-            .and_then(|s| s.get(k))
-            .and_then(Value::as_i64)
-    };
-    let (mut table, mut offset) = (at("table").unwrap_or(0) as usize, at("offset").unwrap_or(0));
+    let resumed = state.as_ref().filter(|s| !is_done(&Some((*s).clone())));
+    let mut table = resumed
+        .and_then(|s| s.get("table"))
+        .and_then(Value::as_u64)
+        .unwrap_or(0) as usize;
+    let mut after: Option<Vec<Cell>> = resumed
+        .and_then(|s| s.get("after"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|v| match v {
+                    Value::Number(n) => Cell::Int(n.as_i64().unwrap_or_default()),
+                    Value::String(s) => Cell::Text(s.clone()),
+                    _ => Cell::Null,
+                })
+                .collect()
+        });
     while table < tables.len() {
-        let name = tables[table];
+        let t = bridge_store::tables::table(tables[table])
+            .ok_or_else(|| anyhow::anyhow!("no table {}", tables[table]))?;
         let rows = {
             let mut conn = source.acquire().await?;
-            bridge_store::widget::page(&mut conn, ctx.org.0, name, offset, WIDGET_PAGE).await?
+            bridge_store::widget::page(&mut conn, ctx.org.0, t.name, after.as_deref(), WIDGET_PAGE)
+                .await?
         };
-        let n = rows.len() as i64;
+        let full = rows.len() as i64 == WIDGET_PAGE;
+        after = rows.last().map(|r| r[1..t.key].to_vec());
         let mut b = Batch::new();
-        let t = bridge_store::tables::table(name).expect("a widget table");
         for r in rows {
             b.push(t, r);
         }
-        (table, offset) = if n < WIDGET_PAGE {
-            (table + 1, 0)
-        } else {
-            (table, offset + n)
-        };
+        if !full {
+            (table, after) = (table + 1, None);
+        }
         let state = if table >= tables.len() {
             done()
         } else {
-            json!({"table": table, "offset": offset})
+            json!({"table": table, "after": after.as_ref().map(|a| a.iter().map(Cell::to_json).collect::<Vec<_>>())})
         };
         commit(ctx, b, vec![("widget".into(), state)]).await?;
     }

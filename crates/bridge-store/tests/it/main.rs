@@ -564,6 +564,21 @@ async fn widget_events_are_stored_once_attributed_by_their_sessions_first_touch_
             "{backend:?}: an older answer does not replace a newer one"
         );
         drop(conn);
+        // An export walks the rows by key, one page after another.
+        let mut conn = store.acquire().await.unwrap();
+        let mut seen = Vec::new();
+        let mut after: Option<Vec<bridge_store::tables::Value>> = None;
+        loop {
+            let page =
+                bridge_store::widget::page(&mut conn, org, "widget_events", after.as_deref(), 1)
+                    .await
+                    .unwrap();
+            let Some(last) = page.last() else { break };
+            seen.push(last[2].as_str().unwrap().to_owned());
+            after = Some(last[1..3].to_vec());
+        }
+        assert_eq!(seen, ["e1", "e2"], "{backend:?}");
+        drop(conn);
         // Retention removes events received before the cut-off, the attribution stays.
         let mut tx = store.begin().await.unwrap();
         bridge_store::widget::insert(

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::export::{SINCE, ground_truth, python_with, sim};
 use crate::helpers::org;
 
-fn airbyte(args: &[&str], dir: &Path) -> Output {
+pub(crate) fn airbyte(args: &[&str], dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_driftbridge"))
         .arg("airbyte")
         .args(args)
@@ -22,7 +22,7 @@ fn airbyte(args: &[&str], dir: &Path) -> Output {
         .unwrap()
 }
 
-fn lines(out: &Output) -> Vec<Value> {
+pub(crate) fn lines(out: &Output) -> Vec<Value> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))

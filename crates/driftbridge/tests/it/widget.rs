@@ -642,3 +642,91 @@ async fn forged_expired_wrong_origin_oversized_and_flooding_batches_are_refused_
     );
     running.stop().await;
 }
+
+#[tokio::test]
+async fn airbyte_reads_the_widget_streams_from_the_driftbridge_database() {
+    let Some(env) = env(Backend::Sqlite, 3).await else {
+        return;
+    };
+    let store = Store::connect(&env.db.url).await.unwrap();
+    let o = org(&env.sim).0;
+    let mut tx = store.begin().await.unwrap();
+    let events: Vec<bridge_store::widget::NewWidgetEvent> = (0..3)
+        .map(|i| bridge_store::widget::NewWidgetEvent {
+            site: "www".into(),
+            event_id: format!("e{i}"),
+            visitor_id: "v".into(),
+            session_id: "s".into(),
+            event_type: "message:sent".into(),
+            occurred_at: 1_000 + i,
+            conversation_id: Some(5),
+            page_url: None,
+            page_path: None,
+            referrer: None,
+            touch: bridge_store::widget::Touch {
+                utm_source: Some("ads".into()),
+                ..Default::default()
+            },
+            data: "{}".into(),
+        })
+        .collect();
+    bridge_store::widget::insert(&mut tx, o, &events, 2_000)
+        .await
+        .unwrap();
+    bridge_store::widget::derive_attribution(&mut tx, o, 5)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    store.close().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config = json!({"access_token": env.sim.token(), "base_url": env.sim.base_url(),
+        "org_id": o, "rate_limit_per_minute": 0, "driftbridge_database_url": env.db.url});
+    std::fs::write(d.join("config.json"), config.to_string()).unwrap();
+    let discovered = crate::airbyte::lines(&crate::airbyte::airbyte(
+        &["discover", "--config", "config.json"],
+        d,
+    ));
+    let streams: Vec<Value> = discovered[0]["catalog"]["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["name"].as_str().is_some_and(|n| n.starts_with("widget_") || n == "conversation_attribution"))
+        .map(|s| json!({"stream": s, "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}))
+        .collect();
+    assert_eq!(streams.len(), 3, "the catalog has the widget streams");
+    std::fs::write(
+        d.join("catalog.json"),
+        json!({"streams": streams}).to_string(),
+    )
+    .unwrap();
+    let out = crate::airbyte::airbyte(
+        &[
+            "read",
+            "--config",
+            "config.json",
+            "--catalog",
+            "catalog.json",
+        ],
+        d,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let msgs = crate::airbyte::lines(&out);
+    let records = |stream: &str| {
+        msgs.iter()
+            .filter(|m| m["type"] == "RECORD" && m["record"]["stream"] == stream)
+            .count()
+    };
+    assert_eq!(records("widget_events"), 3);
+    assert_eq!(records("conversation_attribution"), 1);
+    let a = msgs
+        .iter()
+        .find(|m| m["record"]["stream"] == "conversation_attribution")
+        .unwrap();
+    assert_eq!(a["record"]["data"]["utm_source"], "ads");
+}
