@@ -349,6 +349,12 @@ key = "blog"
 org_id = {org}
 origins = ["{BLOG}"]
 mode = "public"
+[[widget.sites]]
+key = "forms"
+org_id = {org}
+origins = ["{BLOG}"]
+mode = "public"
+collect_contact = true
 "#
     )
 }
@@ -468,6 +474,38 @@ async fn forged_expired_wrong_origin_oversized_and_flooding_batches_are_refused_
     } else {
         eprintln!("no node: the Node recipe was not run");
     }
+    // Emails are dropped unless the site opted in.
+    let capture = |id: &str| {
+        let mut e = event(id, 44);
+        e["type"] = json!("emailCapture");
+        e["data"] = json!({"data": {"email": "grace@example.org", "conversationId": 44}});
+        e
+    };
+    for (site, id) in [("blog", "cap-1"), ("forms", "cap-2")] {
+        let b = json!({"site": site, "visitor": "v", "session": "s", "events": [capture(id)]});
+        assert_eq!(
+            p.send(&b, Some(BLOG), "198.51.100.4").await.0,
+            200,
+            "{site}"
+        );
+    }
+    let kept: Vec<(String, String)> = bridge_store::sqlx::query_as(
+        "SELECT site, data FROM widget_events WHERE event_type = 'emailCapture' ORDER BY site",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(kept.len(), 2);
+    assert!(
+        !kept[0].1.contains("grace@"),
+        "blog dropped it: {}",
+        kept[0].1
+    );
+    assert!(
+        kept[1].1.contains("grace@example.org"),
+        "forms opted in: {}",
+        kept[1].1
+    );
     let before = stored().await;
 
     // Refusals, each with its status and nothing stored.
