@@ -41,6 +41,7 @@ pub async fn fetch(
         transcript: f.transcript,
         playbook: None,
         attribution: None,
+        meetings: Vec::new(),
     })
 }
 

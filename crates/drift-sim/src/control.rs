@@ -229,6 +229,7 @@ pub async fn emit(State(st): St, body: Bytes) -> SimResult<Json<Value>> {
             }
         }
     }
+    crate::webhooks::apply_meeting_updates(st.world.lock().org_mut(org)?, &events);
     let queued = {
         let mut rng = st.rng.lock();
         st.webhooks

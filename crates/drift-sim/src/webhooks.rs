@@ -366,13 +366,27 @@ pub fn event_for(
                 .get(rng.below(org.meetings.len().max(1) as u64) as usize)?
                 .clone(),
         ),
-        "meeting_updated" => WebhookEvent::MeetingUpdated(MeetingUpdated {
-            event_type: Some(rng.pick(&["rescheduled", "canceled"]).to_string()),
-            meeting: org
+        "meeting_updated" => {
+            // A reschedule moves the slot a day on; both carry a newer `updatedAt` (the
+            // emitter writes the change back into the world, so the meetings list agrees).
+            let mut meeting = org
                 .meetings
                 .get(rng.below(org.meetings.len().max(1) as u64) as usize)?
-                .clone(),
-        }),
+                .clone();
+            let event_type = rng.pick(&["rescheduled", "canceled"]).to_string();
+            let at = meeting.updated_at.map_or(now.0, |u| u.0.max(now.0 - 1) + 1);
+            meeting.updated_at = Some(EpochMillis(at));
+            if event_type == "rescheduled" {
+                meeting.slot_start = meeting.slot_start.map(|t| EpochMillis(t.0 + 86_400_000));
+                meeting.slot_end = meeting.slot_end.map(|t| EpochMillis(t.0 + 86_400_000));
+            } else {
+                meeting.status = Some("CANCELED".into());
+            }
+            WebhookEvent::MeetingUpdated(MeetingUpdated {
+                event_type: Some(event_type),
+                meeting,
+            })
+        }
         "chat_to_call" => WebhookEvent::ChatToCall(serde_json::json!({
             "conversationId": conv.id, "userId": agent, "durationSeconds": rng.range(30, 900), "endedAt": now,
         })),
@@ -387,4 +401,19 @@ pub fn event_for(
         }),
         _ => return None,
     })
+}
+
+/// Writes the meetings that `meeting_updated` events changed back into the org's world, so
+/// `GET /users/meetings/org` answers what the webhooks said.
+pub fn apply_meeting_updates(org: &mut crate::world::Org, events: &[WebhookEvent]) {
+    for e in events {
+        if let WebhookEvent::MeetingUpdated(u) = e
+            && let Some(m) = org
+                .meetings
+                .iter_mut()
+                .find(|m| m.event_id.is_some() && m.event_id == u.meeting.event_id)
+        {
+            *m = u.meeting.clone();
+        }
+    }
 }

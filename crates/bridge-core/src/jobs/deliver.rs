@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::anyhow;
 use bridge_queue::{JobCtx, JobError, NewJob};
 use bridge_sinks::registry::Sinks;
-use bridge_sinks::sink::{ConversationBundle, Prior};
+use bridge_sinks::sink::{BookedMeeting, ConversationBundle, Prior};
 use bridge_store::deliveries::{self, Key};
 use serde::{Deserialize, Serialize};
 
@@ -76,6 +76,26 @@ pub(crate) async fn plan(
         .collect())
 }
 
+/// A stored meeting as the sinks read it.
+fn booked(m: bridge_store::meetings::StoredMeeting) -> BookedMeeting {
+    let status = match m.status.as_deref() {
+        Some("CANCELED") => "canceled",
+        Some("RESCHEDULED") => "rescheduled",
+        _ => "booked",
+    };
+    BookedMeeting {
+        key: m.key,
+        status: status.into(),
+        start_ms: m.slot_start,
+        end_ms: m.slot_end,
+        booked_at_ms: m.scheduled_at,
+        agent_id: m.agent_id,
+        meeting_type: m.meeting_type,
+        time_zone: m.time_zone,
+        notes: m.notes,
+    }
+}
+
 fn count(metrics: &Metrics, sink: &str, outcome: &str) {
     metrics.inc(
         DELIVERIES,
@@ -119,13 +139,22 @@ pub(crate) async fn run(
     // The first touch is read now, not when the conversation was synced: widget events
     // that arrived since are in it (a derivation committed after this read sees this
     // delivery's row and delivers again).
+    // The conversation's meetings too: a meeting event that commits after this read finds
+    // this delivery's row and syncs the conversation again.
     let mut bundle = bundle;
-    bundle.attribution = {
+    {
         let mut conn = store.acquire().await?;
-        bridge_store::widget::attribution(&mut conn, key.org, key.conversation)
-            .await?
-            .map(|a| a.touch)
-    };
+        bundle.attribution =
+            bridge_store::widget::attribution(&mut conn, key.org, key.conversation)
+                .await?
+                .map(|a| a.touch);
+        bundle.meetings =
+            bridge_store::meetings::of_conversation(&mut conn, key.org, key.conversation)
+                .await?
+                .into_iter()
+                .map(booked)
+                .collect();
+    }
     let (doc, hash) = sink.render(&bundle);
     if !force && row.state == "delivered" && row.content_hash.as_deref() == Some(hash.as_str()) {
         deliveries::release(&store, &key, holder, None, false, now).await?;

@@ -10,6 +10,7 @@ mod conversation;
 mod deliver;
 mod erasure;
 mod kind;
+mod meeting;
 mod optout;
 mod pipeline;
 mod records;
@@ -25,11 +26,10 @@ pub use conversation::SyncConversation;
 pub use deliver::DeliverConversation;
 pub use erasure::{EraseFromSink, EraseSubject, Request as ErasureRequest, SinkRoute, erase_in};
 pub use kind::JobKind;
+pub use meeting::UpsertMeeting;
 pub use optout::{OptOutContact, OptOutOfSink};
 pub use pipeline::{OrgPauses, Pipeline, SKIP_NOTICE_INTERVAL, SkipNotices};
-pub use records::{
-    ApplyParticipants, RecordGoalMet, SyncContact, SyncUser, UpsertMeeting, UpsertMessage,
-};
+pub use records::{ApplyParticipants, RecordGoalMet, SyncContact, SyncUser, UpsertMessage};
 pub use tenant::DisconnectTenant;
 pub use widget::DeriveAttribution;
 
@@ -180,11 +180,11 @@ pub fn jobs_for(event: &WebhookEvent, org: Option<OrgId>) -> Vec<NewJob> {
         }
         .to_job(org),
         E::PlaybookGoalMet(g) => RecordGoalMet { goal: g.clone() }.to_job(org),
-        E::NewMeeting(m) => UpsertMeeting { meeting: m.clone() }.to_job(org),
-        E::MeetingUpdated(m) => UpsertMeeting {
-            meeting: m.meeting.clone(),
+        E::NewMeeting(m) => UpsertMeeting::from_event(m.clone(), "new_meeting", None).to_job(org),
+        E::MeetingUpdated(m) => {
+            UpsertMeeting::from_event(m.meeting.clone(), "meeting_updated", m.event_type.clone())
+                .to_job(org)
         }
-        .to_job(org),
         E::UserAvailabilityUpdated(u) => SyncUser { user_id: u.user_id }.to_job(org),
         E::AppDisconnected(_) => DisconnectTenant {}.to_job(org),
         E::GdprDeleteRequested(g) => EraseSubject {

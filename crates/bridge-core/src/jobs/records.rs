@@ -1,11 +1,11 @@
 //! Jobs that upsert one record from its event, or fetch one record and upsert it: messages,
-//! contacts, participants, goals, meetings, users.
+//! contacts, participants, goals, users (meetings: `meeting.rs`).
 
 use bridge_queue::{JobCtx, JobError};
 use bridge_store::tables::Batch;
 use bridge_store::warehouse;
 use drift_types::webhook::{ParticipantsChanged, PlaybookGoalMet};
-use drift_types::{ContactId, Meeting, Message, OrgId, UserId};
+use drift_types::{ContactId, Message, OrgId, UserId};
 use serde::{Deserialize, Serialize};
 
 use super::kind::JobKind;
@@ -118,25 +118,6 @@ impl RecordGoalMet {
             bridge_store::privacy::forget_job_data(&mut tx, ctx.job.id, ctx.job.event_id).await?;
         }
         ctx.finish(tx).await
-    }
-}
-
-/// Upserts a meeting from its event.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct UpsertMeeting {
-    /// The meeting as the event carried it.
-    pub meeting: Meeting,
-}
-
-impl JobKind for UpsertMeeting {
-    const NAME: &'static str = "upsert_meeting";
-}
-
-impl UpsertMeeting {
-    pub(crate) async fn run(self, org: OrgId, ctx: &mut JobCtx) -> Result<(), JobError> {
-        let mut b = Batch::new();
-        b.meeting(org, &self.meeting);
-        write(ctx, b).await
     }
 }
 

@@ -32,7 +32,7 @@ pub struct HttpSpec {
 /// The default document: Standard Webhooks' envelope around the whole bundle.
 pub fn default_template() -> Value {
     json!({
-        "type": "drift.{{event}}",
+        "type": "{{type}}",
         "timestamp": "{{conversation.updated_at | conversation.created_at}}",
         "data": {
             "org_id": "{{org_id}}",
@@ -42,6 +42,8 @@ pub fn default_template() -> Value {
             "agent": "{{agent}}",
             "participants": "{{participants}}",
             "playbook": "{{playbook}}",
+            "attribution": "{{attribution}}",
+            "meetings": "{{meetings}}",
             "messages": "{{messages}}",
             "transcript": "{{transcript}}",
         }

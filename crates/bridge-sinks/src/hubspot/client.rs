@@ -93,9 +93,21 @@ impl Api {
 
     /// The note whose `property` equals `key`, by search.
     pub async fn find_note(&self, property: &str, key: &str) -> Result<Option<String>, SinkError> {
+        self.find("notes", property, key).await
+    }
+
+    /// The id of the `object` whose `property` equals `key`, if HubSpot's search finds one.
+    pub async fn find(
+        &self,
+        object: &str,
+        property: &str,
+        key: &str,
+    ) -> Result<Option<String>, SinkError> {
         let q = json!({"filterGroups": [{"filters": [{"propertyName": property, "operator": "EQ", "value": key}]}],
                        "properties": [property], "limit": 1});
-        let r = self.send(Method::POST, "notes/search", Some(&q)).await?;
+        let r = self
+            .send(Method::POST, &format!("{object}/search"), Some(&q))
+            .await?;
         Ok(r.and_then(|r| r.get("results")?.get(0).and_then(id_of)))
     }
 }

@@ -6,6 +6,7 @@
 //! an attempt waits `search_lag_secs` from the earlier attempt before it creates.
 
 mod client;
+mod meetings;
 
 use std::time::Duration;
 
@@ -157,7 +158,12 @@ impl Sink for HubSpot {
         let at = b.conversation.created_at.map_or(0, |m| m.0);
         note.insert("hs_timestamp".into(), Value::String(at.to_string()));
         note.insert(self.note_property.clone(), Value::String(b.key()));
-        json!({"contact": self.fields.render(&ctx), "note": note})
+        let note = if b.is_meeting_event() {
+            Value::Null
+        } else {
+            Value::Object(note)
+        };
+        json!({"contact": self.fields.render(&ctx), "note": note, "meetings": meetings::render(b)})
     }
 
     async fn deliver(
@@ -193,62 +199,32 @@ impl Sink for HubSpot {
             }
             None => None,
         };
-        let note = json!({"properties": doc.get("note").cloned().unwrap_or(json!({}))});
-        // The note we wrote before: by the stored id, else (after an unrecorded attempt) by search.
-        let mut known = prior.external.get("note").cloned();
-        if known.is_none() && prior.pending_since.is_some() {
-            known = self.api.find_note(&self.note_property, &b.key()).await?;
-            if known.is_none()
-                && let Some(since) = prior.pending_since
-            {
-                let waited = Duration::from_millis((drift_types::now_ms() - since).max(0) as u64);
-                if waited < self.search_lag {
-                    return Err(SinkError::retry_after(
-                        Some(self.search_lag - waited),
-                        "an earlier attempt may have created the note; waiting for \
-                         HubSpot's search index before creating",
-                    ));
-                }
-            }
+        if !doc["note"].is_null() {
+            self.note(b, doc, prior, contact_id.as_deref(), &mut out)
+                .await?;
         }
-        if let Some(id) = known {
-            let path = format!("notes/{id}");
-            if self
-                .api
-                .send(reqwest::Method::PATCH, &path, Some(&note))
-                .await?
-                .is_some()
-            {
-                out.updated += 1;
-                out.external.insert("note".into(), id);
-                return Ok(out);
-            }
-            // Deleted in HubSpot since: create it again.
-        }
-        let mut create = note;
-        let assoc: Vec<Value> = contact_id
-            .iter()
-            .map(|id| {
-                json!({"to": {"id": id}, "types": [{"associationCategory": "HUBSPOT_DEFINED",
-                        "associationTypeId": NOTE_TO_CONTACT}]})
-            })
-            .collect();
-        create["associations"] = Value::Array(assoc);
-        let r = self
-            .api
-            .send(reqwest::Method::POST, "notes", Some(&create))
-            .await?
-            .ok_or_else(|| SinkError::retry("note create answered 404"))?;
-        let id = id_of(&r).ok_or_else(|| SinkError::retry(format!("note without id: {r}")))?;
-        out.created += 1;
-        out.external.insert("note".into(), id);
+        meetings::deliver(
+            &self.api,
+            &doc["meetings"],
+            prior,
+            contact_id.as_deref(),
+            self.search_lag,
+            &mut out,
+        )
+        .await?;
         Ok(out)
     }
 
-    /// Deletes the notes we created, then erases the contacts with HubSpot's GDPR delete
-    /// (crm-apis.md §7: a plain delete is restorable for 90 days, so it is not used).
+    /// Deletes the notes and meetings we created, then erases the contacts with HubSpot's GDPR
+    /// delete (crm-apis.md §7: a plain delete is restorable for 90 days, so it is not used).
     async fn erase(&self, r: &crate::sink::ErasureRequest) -> Result<u32, SinkError> {
         let mut n = 0;
+        for id in r.ids_with_prefix("meeting:") {
+            self.api
+                .send(reqwest::Method::DELETE, &format!("meetings/{id}"), None)
+                .await?;
+            n += 1;
+        }
         for id in r.ids("note") {
             // A 404 (`Ok(None)`): already gone.
             self.api
@@ -282,5 +258,68 @@ impl Sink for HubSpot {
             )
             .await?;
         Ok(u32::from(found.is_some()))
+    }
+}
+
+impl HubSpot {
+    /// Writes the conversation's note, associated with the contact.
+    async fn note(
+        &self,
+        b: &ConversationBundle,
+        doc: &Value,
+        prior: &Prior,
+        contact_id: Option<&str>,
+        out: &mut Delivered,
+    ) -> Result<(), SinkError> {
+        let note = json!({"properties": doc.get("note").cloned().unwrap_or(json!({}))});
+        // The note we wrote before: by the stored id, else (after an unrecorded attempt) by search.
+        let mut known = prior.external.get("note").cloned();
+        if known.is_none() && prior.pending_since.is_some() {
+            known = self.api.find_note(&self.note_property, &b.key()).await?;
+            if known.is_none()
+                && let Some(since) = prior.pending_since
+            {
+                let waited = Duration::from_millis((drift_types::now_ms() - since).max(0) as u64);
+                if waited < self.search_lag {
+                    return Err(SinkError::retry_after(
+                        Some(self.search_lag - waited),
+                        "an earlier attempt may have created the note; waiting for \
+                         HubSpot's search index before creating",
+                    ));
+                }
+            }
+        }
+        if let Some(id) = known {
+            let path = format!("notes/{id}");
+            if self
+                .api
+                .send(reqwest::Method::PATCH, &path, Some(&note))
+                .await?
+                .is_some()
+            {
+                out.updated += 1;
+                out.external.insert("note".into(), id);
+                return Ok(());
+            }
+            // Deleted in HubSpot since: create it again.
+        }
+        let mut create = note;
+        let assoc: Vec<Value> = contact_id
+            .iter()
+            .map(|id| {
+                json!({"to": {"id": id}, "types": [{"associationCategory": "HUBSPOT_DEFINED",
+                        "associationTypeId": NOTE_TO_CONTACT}]})
+            })
+            .collect();
+        create["associations"] = Value::Array(assoc);
+        let r = self
+            .api
+            .send(reqwest::Method::POST, "notes", Some(&create))
+            .await?
+            .ok_or_else(|| SinkError::retry("note create answered 404"))?;
+        let id = id_of(&r).ok_or_else(|| SinkError::retry(format!("note without id: {r}")))?;
+        out.created += 1;
+        out.external.insert("note".into(), id);
+        Ok(())
     }
 }

@@ -276,7 +276,19 @@ impl Marketo {
 
 impl Sink for Marketo {
     fn render(&self, b: &ConversationBundle) -> Value {
-        Value::Object(self.fields.render(&b.context(self.format)))
+        let mut lead = self.fields.render(&b.context(self.format));
+        // Marketo has no meeting object: the latest meeting's time and status go on the lead
+        // (custom fields, crm-apis.md §8).
+        if let Some(m) = b
+            .meetings
+            .iter()
+            .max_by_key(|m| (m.booked_at_ms, m.start_ms))
+            && let Some((start, _)) = crate::sink::meetings::times(m)
+        {
+            lead.insert("driftMeetingStart".into(), Value::String(start));
+            lead.insert("driftMeetingStatus".into(), Value::String(m.status.clone()));
+        }
+        Value::Object(lead)
     }
 
     async fn deliver(

@@ -36,6 +36,9 @@ pub struct SalesforceSpec {
     /// External-id field on Task holding `org-conversation`.
     #[serde(default = "default_task_key")]
     pub task_key_field: String,
+    /// The external-id field on Event holding `org-meeting` (a meeting booked in a chat).
+    #[serde(default = "default_event_key")]
+    pub event_key_field: String,
     /// Task fields: overrides of the defaults (`""` removes one).
     #[serde(default)]
     pub task_fields: std::collections::BTreeMap<String, String>,
@@ -49,6 +52,9 @@ fn default_version() -> String {
 }
 fn default_lead_key() -> String {
     "Drift_Email__c".into()
+}
+fn default_event_key() -> String {
+    "Drift_Meeting_Key__c".into()
 }
 fn default_task_key() -> String {
     "Drift_Conversation_Id__c".into()

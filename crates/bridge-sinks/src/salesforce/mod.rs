@@ -27,6 +27,7 @@ pub struct Salesforce {
     format: TranscriptFormat,
     lead_key: String,
     task_key: String,
+    event_key: String,
 }
 
 impl Salesforce {
@@ -53,6 +54,7 @@ impl Salesforce {
             format: spec.common.transcript.unwrap_or(TranscriptFormat::Text),
             lead_key: spec.lead_key_field.clone(),
             task_key: spec.task_key_field.clone(),
+            event_key: spec.event_key_field.clone(),
         })
     }
 }
@@ -64,7 +66,12 @@ impl Sink for Salesforce {
         if let Some(Value::String(d)) = task.get_mut("Description") {
             *d = truncate(d, DESCRIPTION_MAX);
         }
-        json!({"lead": self.lead.render(&ctx), "task": task})
+        let task = if b.is_meeting_event() {
+            Value::Null
+        } else {
+            Value::Object(task)
+        };
+        json!({"lead": self.lead.render(&ctx), "task": task, "events": events(b)})
     }
 
     async fn deliver(
@@ -83,25 +90,40 @@ impl Sink for Salesforce {
             Some(email) => Some(self.person(&email, lead, &mut out).await?),
             None => None,
         };
-        let mut task = doc
-            .get("task")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        if let Some(id) = &who {
-            task.insert("WhoId".into(), Value::String(id.clone()));
+        if let Some(task) = doc.get("task").and_then(Value::as_object) {
+            let mut task = task.clone();
+            if let Some(id) = &who {
+                task.insert("WhoId".into(), Value::String(id.clone()));
+            }
+            let key = format!("{}-{}", b.org.0, b.conversation.id.0);
+            let (id, created) = self
+                .api
+                .upsert("Task", &self.task_key, &key, &Value::Object(task))
+                .await?;
+            if created {
+                out.created += 1;
+            } else {
+                out.updated += 1;
+            }
+            out.external.insert("task".into(), id);
         }
-        let key = format!("{}-{}", b.org.0, b.conversation.id.0);
-        let (id, created) = self
-            .api
-            .upsert("Task", &self.task_key, &key, &Value::Object(task))
-            .await?;
-        if created {
-            out.created += 1;
-        } else {
-            out.updated += 1;
+        for m in doc["events"].as_array().into_iter().flatten() {
+            let key = m["key"].as_str().unwrap_or_default();
+            let mut event = m["fields"].as_object().cloned().unwrap_or_default();
+            if let Some(id) = &who {
+                event.insert("WhoId".into(), Value::String(id.clone()));
+            }
+            let (id, created) = self
+                .api
+                .upsert("Event", &self.event_key, key, &Value::Object(event))
+                .await?;
+            if created {
+                out.created += 1;
+            } else {
+                out.updated += 1;
+            }
+            out.external.insert(format!("event:{key}"), id);
         }
-        out.external.insert("task".into(), id);
         Ok(out)
     }
 
@@ -109,6 +131,10 @@ impl Sink for Salesforce {
     /// in Salesforce's recycle bin for 15 days (docs/PRIVACY.md).
     async fn erase(&self, r: &crate::sink::ErasureRequest) -> Result<u32, SinkError> {
         let mut n = 0;
+        for id in r.ids_with_prefix("event:") {
+            self.api.delete("Event", id).await?;
+            n += 1;
+        }
         for (role, object) in [("task", "Task"), ("lead", "Lead"), ("contact", "Contact")] {
             for id in r.ids(role) {
                 self.api.delete(object, id).await?;
@@ -133,6 +159,24 @@ impl Sink for Salesforce {
         }
         Ok(n)
     }
+}
+
+/// The conversation's meetings as Events (crm-apis.md §8), keyed `org-key` like Tasks; a
+/// cancellation keeps the Event with its subject saying so.
+fn events(b: &ConversationBundle) -> Value {
+    use crate::sink::meetings::{body, times, title};
+    b.meetings
+        .iter()
+        .filter_map(|m| {
+            let (start, end) = times(m)?;
+            Some(json!({"key": format!("{}-{}", b.org.0, m.key), "fields": {
+                "Subject": truncate(&title(b, m), 255),
+                "StartDateTime": start,
+                "EndDateTime": end,
+                "Description": truncate(&body(b, m), DESCRIPTION_MAX),
+            }}))
+        })
+        .collect()
 }
 
 impl Salesforce {

@@ -54,6 +54,39 @@ pub struct ConversationBundle {
     /// (docs/WIDGET.md); read at delivery time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attribution: Option<drift_types::widget::Touch>,
+    /// The meetings booked in it, as the store holds them when the delivery runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub meetings: Vec<BookedMeeting>,
+}
+
+/// A meeting booked in the conversation, in its latest known state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookedMeeting {
+    /// The store's key: Drift's calendar `eventId`, else `agentId:slotStart`.
+    pub key: String,
+    /// `booked`, `rescheduled` or `canceled`.
+    pub status: String,
+    /// Start, epoch ms.
+    pub start_ms: Option<i64>,
+    /// End, epoch ms.
+    pub end_ms: Option<i64>,
+    /// When it was booked, epoch ms.
+    pub booked_at_ms: Option<i64>,
+    /// The agent it is with.
+    pub agent_id: Option<i64>,
+    /// Drift's meeting type ("New Meeting", ...).
+    pub meeting_type: Option<String>,
+    /// The visitor's time zone.
+    pub time_zone: Option<String>,
+    /// Notes.
+    pub notes: Option<String>,
+}
+
+impl BookedMeeting {
+    /// The key CRM records carry to be found again: `org:key`.
+    pub fn crm_key(&self, org: OrgId) -> String {
+        format!("{}:{}", org.0, self.key)
+    }
 }
 
 fn attr<'a>(c: &'a Contact, keys: &[&str]) -> Option<&'a str> {
@@ -71,6 +104,13 @@ impl ConversationBundle {
     /// `org:conversation`, the key CRM records carry to be found again.
     pub fn key(&self) -> String {
         format!("{}:{}", self.org.0, self.conversation.id.0)
+    }
+
+    /// Whether a meeting event (`new_meeting`, `meeting_updated`) made it: CRM sinks then write
+    /// the contact and the meetings, not the conversation's note or task (those come with the
+    /// conversation's push).
+    pub fn is_meeting_event(&self) -> bool {
+        matches!(self.event.as_str(), "new_meeting" | "meeting_updated")
     }
 
     /// The contact's email, lower-cased (CRMs de-duplicate on it).
@@ -117,9 +157,9 @@ impl ConversationBundle {
         }
     }
 
-    /// The document templates and filters read: `conversation`, `contact`, `agent`,
-    /// `participants`, `playbook`, `attribution`, `messages`, `transcript` (in `format`) and
-    /// `transcript_text`. docs/SINKS.md lists every path.
+    /// The document templates and filters read: `type` (the HTTP event type), `conversation`,
+    /// `contact`, `agent`, `participants`, `playbook`, `attribution`, `meetings`, `messages`,
+    /// `transcript` (in `format`) and `transcript_text`. docs/SINKS.md lists every path.
     pub fn context(&self, format: TranscriptFormat) -> Value {
         let c = &self.conversation;
         let text = self.transcript_text();
@@ -180,9 +220,33 @@ impl ConversationBundle {
                 })
             })
             .collect();
+        let meetings: Vec<Value> = self
+            .meetings
+            .iter()
+            .map(|m| {
+                let agent = m
+                    .agent_id
+                    .and_then(|id| self.users.iter().find(|u| u.id.0 == id));
+                json!({
+                    "key": m.crm_key(self.org),
+                    "status": m.status,
+                    "start": iso(m.start_ms.map(EpochMillis)),
+                    "end": iso(m.end_ms.map(EpochMillis)),
+                    "start_ms": m.start_ms,
+                    "end_ms": m.end_ms,
+                    "booked_at": iso(m.booked_at_ms.map(EpochMillis)),
+                    "agent": {"id": m.agent_id, "name": agent.and_then(|u| u.name.clone()),
+                              "email": agent.and_then(|u| u.email.clone())},
+                    "type": m.meeting_type,
+                    "time_zone": m.time_zone,
+                    "notes": m.notes,
+                })
+            })
+            .collect();
         json!({
             "org_id": self.org.0,
             "event": self.event,
+            "type": event_type(&self.event),
             "key": self.key(),
             "conversation": {
                 "id": c.id.0,
@@ -201,10 +265,21 @@ impl ConversationBundle {
             "participants": participants,
             "playbook": self.playbook.as_ref().map(|p| json!({"id": p.id.0, "name": p.name})),
             "attribution": self.attribution.clone().unwrap_or_default(),
+            "meetings": meetings,
             "messages": messages,
             "transcript": format.render(text.clone()),
             "transcript_text": text,
         })
+    }
+}
+
+/// The event type an HTTP sink's document carries: `meeting.booked` and `meeting.updated` for
+/// the meeting events, `drift.EVENT` for the others.
+pub fn event_type(event: &str) -> String {
+    match event {
+        "new_meeting" => "meeting.booked".into(),
+        "meeting_updated" => "meeting.updated".into(),
+        other => format!("drift.{other}"),
     }
 }
 
@@ -217,7 +292,7 @@ pub const OPEN: &str = "*";
 pub fn context_shape() -> Value {
     let person = json!({"id": 0, "name": "", "email": ""});
     json!({
-        "org_id": 0, "event": "", "key": "",
+        "org_id": 0, "event": "", "type": "", "key": "",
         "conversation": {
             "id": 0, "status": "", "created_at": "", "updated_at": "", "created_at_ms": 0,
             "created_date": "", "inbox_id": 0, "playbook_id": 0, "tags": [], "message_count": 0,
@@ -234,6 +309,7 @@ pub fn context_shape() -> Value {
             "utm_source": "", "utm_medium": "", "utm_campaign": "", "utm_term": "",
             "utm_content": "", "landing_page": "", "referrer": "",
         },
+        "meetings": [],
         "messages": [],
         "transcript": "",
         "transcript_text": "",

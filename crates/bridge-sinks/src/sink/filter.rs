@@ -9,7 +9,8 @@ use super::bundle::ConversationBundle;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Filter {
-    /// Event types that deliver (default: `conversation_push`, `conversation_manual_push`).
+    /// Event types that deliver (default: `conversation_push`, `conversation_manual_push`, and
+    /// the meeting events `new_meeting` and `meeting_updated`).
     pub events: Vec<String>,
     /// Playbook ids the conversation must have started from.
     pub playbooks: Vec<i64>,
@@ -25,6 +26,8 @@ impl Default for Filter {
             events: vec![
                 "conversation_push".into(),
                 "conversation_manual_push".into(),
+                "new_meeting".into(),
+                "meeting_updated".into(),
             ],
             playbooks: Vec::new(),
             status: Vec::new(),

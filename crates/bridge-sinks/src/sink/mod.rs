@@ -10,10 +10,13 @@
 mod bundle;
 mod contract;
 mod filter;
+pub mod meetings;
 mod privacy;
 mod template;
 
-pub use bundle::{ConversationBundle, OPEN, TranscriptFormat, context_shape, truncate};
+pub use bundle::{
+    BookedMeeting, ConversationBundle, OPEN, TranscriptFormat, context_shape, event_type, truncate,
+};
 pub use contract::{
     Cause, CommonSpec, Delivered, KeepSecret, Prior, SecretFuture, SecretStore, Sink, SinkError,
     content_hash,

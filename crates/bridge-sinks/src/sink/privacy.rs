@@ -37,6 +37,15 @@ impl ErasureRequest {
     pub fn ids(&self, role: &str) -> &[String] {
         self.records.get(role).map_or(&[], Vec::as_slice)
     }
+
+    /// The recorded ids of every role that starts with `prefix` (`meeting:` has one role per
+    /// meeting).
+    pub fn ids_with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a String> + 'a {
+        self.records
+            .iter()
+            .filter(move |(role, _)| role.starts_with(prefix))
+            .flat_map(|(_, ids)| ids)
+    }
 }
 
 /// An email opt-out, as one sink is told it.

@@ -52,6 +52,7 @@ fn bundle(sim: &SimHandle, i: usize) -> ConversationBundle {
         transcript: Some(transcript),
         playbook: None,
         attribution: None,
+        meetings: Vec::new(),
     }
 }
 

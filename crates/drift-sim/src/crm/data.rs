@@ -14,6 +14,8 @@ pub struct HubSpotData {
     pub contacts: BTreeMap<u64, Record>,
     /// Notes by id.
     pub notes: BTreeMap<u64, Record>,
+    /// Meetings by id.
+    pub meetings: BTreeMap<u64, Record>,
     pub(crate) by_email: HashMap<String, u64>,
     /// Emails GDPR-deleted before any contact had them: never to be created.
     pub(crate) blocklist: HashSet<String>,
@@ -32,6 +34,7 @@ impl HubSpotData {
         match object {
             "contacts" => Some(&mut self.contacts),
             "notes" => Some(&mut self.notes),
+            "meetings" => Some(&mut self.meetings),
             _ => None,
         }
     }
@@ -44,7 +47,7 @@ impl HubSpotData {
         }
         if object == "contacts" {
             self.by_email.retain(|_, v| *v != id);
-            for n in self.notes.values_mut() {
+            for n in self.notes.values_mut().chain(self.meetings.values_mut()) {
                 n.associations.retain(|a| a != &id.to_string());
             }
         }
@@ -54,11 +57,17 @@ impl HubSpotData {
     /// As JSON.
     pub fn dump(&self) -> Value {
         json!({"contacts": self.contacts.values().collect::<Vec<_>>(),
-               "notes": self.notes.values().collect::<Vec<_>>()})
+               "notes": self.notes.values().collect::<Vec<_>>(),
+               "meetings": self.meetings.values().collect::<Vec<_>>()})
     }
 }
 
-const PREFIX: &[(&str, &str)] = &[("Lead", "00Q"), ("Contact", "003"), ("Task", "00T")];
+const PREFIX: &[(&str, &str)] = &[
+    ("Lead", "00Q"),
+    ("Contact", "003"),
+    ("Task", "00T"),
+    ("Event", "00U"),
+];
 
 /// Salesforce's records.
 #[derive(Debug, Default)]
@@ -75,7 +84,7 @@ impl SalesforceData {
     /// As JSON.
     pub fn dump(&self) -> Value {
         let mut out = serde_json::Map::new();
-        for o in ["Lead", "Contact", "Task"] {
+        for o in ["Lead", "Contact", "Task", "Event"] {
             let recs: Vec<&Record> = self
                 .objects
                 .get(o)

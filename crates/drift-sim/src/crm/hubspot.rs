@@ -1,4 +1,4 @@
-//! HubSpot CRM v3 objects: contacts (unique by lower-cased email) and notes, under
+//! HubSpot CRM v3 objects: contacts (unique by lower-cased email), notes and meetings, under
 //! `/crm/v3/objects` and the dated `/crm/objects/2026-03` (crm-apis.md §1).
 
 use std::collections::{BTreeMap, HashMap};
@@ -52,6 +52,18 @@ const NOTE_PROPS: &[&str] = &[
     "drift_conversation_id",
 ];
 
+/// Meeting properties (crm-apis.md §8), with the custom key driftbridge finds them by.
+const MEETING_PROPS: &[&str] = &[
+    "hs_timestamp",
+    "hs_meeting_title",
+    "hs_meeting_body",
+    "hs_meeting_start_time",
+    "hs_meeting_end_time",
+    "hs_meeting_outcome",
+    "hubspot_owner_id",
+    "drift_meeting_key",
+];
+
 fn object_json(r: &Record) -> Value {
     let mut props: Map<String, Value> = r.fields.clone().into_iter().collect();
     props.insert("hs_object_id".into(), Value::String(r.id.clone()));
@@ -61,10 +73,10 @@ fn object_json(r: &Record) -> Value {
 
 /// String-valued properties, checked against the object's known ones.
 fn properties(object: &str, body: &Value) -> Result<BTreeMap<String, Value>, Response> {
-    let known = if object == "contacts" {
-        CONTACT_PROPS
-    } else {
-        NOTE_PROPS
+    let known = match object {
+        "contacts" => CONTACT_PROPS,
+        "meetings" => MEETING_PROPS,
+        _ => NOTE_PROPS,
     };
     let mut out = BTreeMap::new();
     let mut bad = Vec::new();
@@ -149,7 +161,9 @@ fn create(st: &CrmState, object: &str, body: &Value) -> Result<(u64, Value), Res
                 ));
             }
         }
-        "notes" => {
+        "notes" | "meetings" => {
+            // HubSpot's association type ids: note to contact 202, meeting to contact 200.
+            let assoc_type = if object == "notes" { 202 } else { 200 };
             if props
                 .get("hs_timestamp")
                 .and_then(Value::as_str)
@@ -177,7 +191,7 @@ fn create(st: &CrmState, object: &str, body: &Value) -> Result<(u64, Value), Res
                 let type_ok = a
                     .pointer("/types/0/associationTypeId")
                     .and_then(Value::as_u64)
-                    == Some(202);
+                    == Some(assoc_type);
                 let exists = to
                     .as_deref()
                     .and_then(|t| t.parse::<u64>().ok())
@@ -284,6 +298,7 @@ async fn get_object(
     let found = resolve(&st, &id, &q).and_then(|i| match object.as_str() {
         "contacts" => data.contacts.get(&i),
         "notes" => data.notes.get(&i),
+        "meetings" => data.meetings.get(&i),
         _ => None,
     });
     let r = found.ok_or_else(not_found)?;
@@ -474,6 +489,7 @@ async fn search(
     let table = match object.as_str() {
         "contacts" => &data.contacts,
         "notes" => &data.notes,
+        "meetings" => &data.meetings,
         _ => {
             return Err(error(
                 StatusCode::NOT_FOUND,

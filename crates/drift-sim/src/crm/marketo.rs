@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use super::common::{FaultMode, Record, Target};
 use super::state::CrmState;
 
-/// Lead fields the instance knows (standard REST names plus driftbridge's two custom fields).
+/// Lead fields the instance knows (standard REST names plus driftbridge's custom fields).
 const FIELDS: &[&str] = &[
     "email",
     "firstName",
@@ -34,6 +34,8 @@ const FIELDS: &[&str] = &[
     "leadStatus",
     "driftLastConversationId",
     "driftLastTranscript",
+    "driftMeetingStart",
+    "driftMeetingStatus",
     "unsubscribed",
 ];
 

@@ -1,5 +1,5 @@
 //! Salesforce: the refresh-token flow with `instance_url`, sessions that can be expired,
-//! sObject create / update / upsert by external id on Lead, Contact and Task, a SOQL subset
+//! sObject create / update / upsert by external id on Lead, Contact, Task and Event, a SOQL subset
 //! (`SELECT Id[, ...] FROM X WHERE F = 'v' [AND G = false] [LIMIT n]`), required fields,
 //! error arrays and `Sforce-Limit-Info` (crm-apis.md §2).
 
@@ -21,11 +21,13 @@ use super::state::CrmState;
 const EXTERNAL_IDS: &[(&str, &str)] = &[
     ("Lead", "Drift_Email__c"),
     ("Task", "Drift_Conversation_Id__c"),
+    ("Event", "Drift_Meeting_Key__c"),
 ];
 const REQUIRED: &[(&str, &[&str])] = &[
     ("Lead", &["LastName", "Company"]),
     ("Contact", &["LastName"]),
     ("Task", &[]),
+    ("Event", &["StartDateTime", "EndDateTime"]),
 ];
 fn errors(status: StatusCode, code: &str, message: impl Into<String>, fields: &[&str]) -> Response {
     (

@@ -13,6 +13,7 @@ mod export;
 mod fairness;
 mod gateway;
 mod helpers;
+mod meetings;
 mod ops_cli;
 mod parity;
 mod pipeline;

@@ -1,0 +1,101 @@
+//! A conversation's meetings as HubSpot meeting engagements (crm-apis.md §8), associated with
+//! the contact (type 200). Each carries `drift_meeting_key` (`org:key`): the delivery record
+//! keeps its id by role `meeting:KEY`, so a reschedule or cancellation patches the same
+//! engagement, and an attempt that may have created it before a crash searches the key first.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::client::{Api, id_of};
+use crate::sink::meetings::{body, outcome, times, title};
+use crate::sink::{ConversationBundle, Delivered, Prior, SinkError, truncate};
+
+/// Meeting -> contact, HubSpot-defined.
+const MEETING_TO_CONTACT: u32 = 200;
+/// The custom meeting property holding the key.
+pub(super) const KEY_PROPERTY: &str = "drift_meeting_key";
+/// Longest meeting body written.
+const BODY_MAX: usize = 10_000;
+
+/// The meetings' documents: `[{key, properties}]`.
+pub(super) fn render(b: &ConversationBundle) -> Value {
+    b.meetings
+        .iter()
+        .filter_map(|m| {
+            let (start, end) = times(m)?;
+            let key = m.crm_key(b.org);
+            Some(json!({"key": key, "properties": {
+                "hs_timestamp": start,
+                "hs_meeting_title": title(b, m),
+                "hs_meeting_body": truncate(&body(b, m), BODY_MAX),
+                "hs_meeting_start_time": start,
+                "hs_meeting_end_time": end,
+                "hs_meeting_outcome": outcome(m),
+                KEY_PROPERTY: key,
+            }}))
+        })
+        .collect()
+}
+
+/// Writes every meeting of `doc`, recording their ids in `out`.
+pub(super) async fn deliver(
+    api: &Api,
+    doc: &Value,
+    prior: &Prior,
+    contact: Option<&str>,
+    search_lag: Duration,
+    out: &mut Delivered,
+) -> Result<(), SinkError> {
+    for m in doc.as_array().into_iter().flatten() {
+        let key = m["key"].as_str().unwrap_or_default();
+        let role = format!("meeting:{key}");
+        let props = json!({"properties": m["properties"]});
+        let mut known = prior.external.get(&role).cloned();
+        if known.is_none()
+            && let Some(since) = prior.pending_since
+        {
+            known = api.find("meetings", KEY_PROPERTY, key).await?;
+            let waited = Duration::from_millis((drift_types::now_ms() - since).max(0) as u64);
+            if known.is_none() && waited < search_lag {
+                return Err(SinkError::retry_after(
+                    Some(search_lag - waited),
+                    "an earlier attempt may have created the meeting; waiting for HubSpot's \
+                     search index before creating",
+                ));
+            }
+        }
+        if let Some(id) = known
+            && api
+                .send(
+                    reqwest::Method::PATCH,
+                    &format!("meetings/{id}"),
+                    Some(&props),
+                )
+                .await?
+                .is_some()
+        {
+            out.updated += 1;
+            out.external.insert(role, id);
+            continue;
+        }
+        let mut create = props;
+        create["associations"] = Value::Array(
+            contact
+                .iter()
+                .map(|id| {
+                    json!({"to": {"id": id}, "types": [{"associationCategory": "HUBSPOT_DEFINED",
+                        "associationTypeId": MEETING_TO_CONTACT}]})
+                })
+                .collect(),
+        );
+        let r = api
+            .send(reqwest::Method::POST, "meetings", Some(&create))
+            .await?
+            .ok_or_else(|| SinkError::retry("meeting create answered 404"))?;
+        let id = id_of(&r).ok_or_else(|| SinkError::retry(format!("meeting without id: {r}")))?;
+        out.created += 1;
+        out.external.insert(role, id);
+    }
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! What every CRM writes of a meeting booked in a conversation: its outcome, a title, and a
+//! body with the conversation's context (playbook, agent, first touch, the transcript's start).
+
+use drift_types::EpochMillis;
+
+use super::bundle::{BookedMeeting, ConversationBundle, truncate};
+
+/// The transcript excerpt a meeting's body carries, in characters.
+const EXCERPT: usize = 1500;
+
+/// `SCHEDULED`, `RESCHEDULED` or `CANCELED` (HubSpot's meeting outcomes).
+pub fn outcome(m: &BookedMeeting) -> &'static str {
+    match m.status.as_str() {
+        "canceled" => "CANCELED",
+        "rescheduled" => "RESCHEDULED",
+        _ => "SCHEDULED",
+    }
+}
+
+/// The meeting's start and end as ISO 8601 (UTC); the end defaults to 30 minutes after the
+/// start. `None` without a start: such a meeting is not written.
+pub fn times(m: &BookedMeeting) -> Option<(String, String)> {
+    let start = m.start_ms?;
+    let end = m.end_ms.filter(|e| *e > start).unwrap_or(start + 1_800_000);
+    Some((
+        EpochMillis(start).to_iso8601(),
+        EpochMillis(end).to_iso8601(),
+    ))
+}
+
+fn agent_name(b: &ConversationBundle, m: &BookedMeeting) -> String {
+    m.agent_id
+        .and_then(|id| b.users.iter().find(|u| u.id.0 == id))
+        .and_then(|u| u.name.clone())
+        .unwrap_or_else(|| "an agent".into())
+}
+
+/// `Drift meeting with AGENT`, prefixed `Canceled:` once canceled.
+pub fn title(b: &ConversationBundle, m: &BookedMeeting) -> String {
+    let t = format!(
+        "{} with {}",
+        m.meeting_type.as_deref().unwrap_or("Drift meeting"),
+        agent_name(b, m)
+    );
+    if m.status == "canceled" {
+        format!("Canceled: {t}")
+    } else {
+        t
+    }
+}
+
+/// The conversation's context for the meeting: where it was booked, the playbook, the agent,
+/// the first touch, and the start of the transcript.
+pub fn body(b: &ConversationBundle, m: &BookedMeeting) -> String {
+    let mut s = format!(
+        "Booked in Drift conversation {} (playbook {}, agent {}).",
+        b.conversation.id.0,
+        b.playbook
+            .as_ref()
+            .map_or("none".into(), |p| p.name.clone()),
+        agent_name(b, m)
+    );
+    if let Some(a) = &b.attribution
+        && let Some(src) = &a.utm_source
+    {
+        s.push_str(&format!(
+            " First touch: {src}{}{}.",
+            a.utm_campaign
+                .as_deref()
+                .map(|c| format!(" / {c}"))
+                .unwrap_or_default(),
+            a.landing_page
+                .as_deref()
+                .map(|l| format!(" on {l}"))
+                .unwrap_or_default()
+        ));
+    }
+    if let Some(z) = &m.time_zone {
+        s.push_str(&format!(" Visitor's time zone: {z}."));
+    }
+    let transcript = b.transcript_text();
+    if !transcript.trim().is_empty() {
+        s.push_str("\n\n");
+        s.push_str(&truncate(&transcript, EXCERPT));
+    }
+    s
+}

@@ -1,0 +1,262 @@
+//! Meetings booked in chats reach the CRMs: through `serve` and the simulators, 100
+//! conversations each book a meeting, 20 are rescheduled and 10 canceled; every event
+//! (`new_meeting`, `meeting_updated`, `conversation_push`) is shuffled and some re-delivered.
+//! HubSpot ends with exactly one meeting engagement and Salesforce with one Event per
+//! booking, associated with the conversation's contact or lead, at the final time and status.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bridge_store::Backend;
+use drift_types::webhook::{ConversationPush, MeetingUpdated, PushDetails};
+use drift_types::{
+    ConversationId, EpochMillis, Meeting, Secret, UserId, WebhookEnvelope, WebhookEvent,
+};
+use serde_json::Value;
+
+use crate::crm::{emails, env_with_sinks, sinks_toml};
+use crate::helpers::*;
+
+const DAY: i64 = 86_400_000;
+
+/// The final state of one booking.
+struct Booking {
+    conversation: ConversationId,
+    email: String,
+    key: String,
+    start: i64,
+    status: &'static str,
+}
+
+fn records(dump: &Value, path: &str) -> Vec<Value> {
+    dump.pointer(path)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_booked_meetings_rescheduled_and_canceled_in_any_order_leave_one_crm_meeting_each()
+ {
+    let Some(mut ce) = env_with_sinks(Backend::Sqlite, 300, sinks_toml).await else {
+        return;
+    };
+    let env = &mut ce.env;
+    env.config.workers.concurrency = 16;
+    let org = org(&env.sim);
+    let by_email = emails(&env.sim, &conversation_ids(&env.sim));
+    // One conversation per email (a CRM contact is per email), 100 of them.
+    let mut seen = std::collections::BTreeSet::new();
+    let picked: Vec<(ConversationId, String)> = by_email
+        .iter()
+        .filter(|(_, e)| seen.insert((*e).clone()))
+        .take(100)
+        .map(|(c, e)| (ConversationId(*c), e.clone()))
+        .collect();
+    assert_eq!(picked.len(), 100, "the dataset has 100 distinct contacts");
+
+    let t0 = drift_types::now_ms();
+    let base = t0 + 3 * DAY;
+    let mut events = Vec::new();
+    let mut bookings = Vec::new();
+    {
+        let mut world = env.sim.state.world.lock();
+        let o = world.org_mut(org).unwrap();
+        let agent = o
+            .users
+            .values()
+            .find(|u| !u.bot)
+            .map(|u| u.id)
+            .unwrap_or(UserId(1));
+        for (i, (conv, email)) in picked.iter().enumerate() {
+            let i = i as i64;
+            let contact = o.conversations[conv].conversation.contact_id;
+            let start = base + i * 3_600_000;
+            let m = Meeting {
+                agent_id: Some(agent),
+                org_id: Some(org),
+                status: Some("ACTIVE".into()),
+                meeting_source: Some("CHAT".into()),
+                scheduler_id: contact,
+                event_id: Some(format!("evt-{i}")),
+                slug: Some(format!("m{i}")),
+                slot_start: Some(EpochMillis(start)),
+                slot_end: Some(EpochMillis(start + 1_800_000)),
+                updated_at: Some(EpochMillis(t0)),
+                scheduled_at: Some(EpochMillis(t0 - 1000)),
+                meeting_type: Some("Demo".into()),
+                conversation_id: Some(*conv),
+                end_user_time_zone: Some("Europe/Berlin".into()),
+                meeting_notes: None,
+                booked_by: contact.map(|c| c.0),
+            };
+            events.push(WebhookEvent::NewMeeting(m.clone()));
+            let (mut final_start, mut status) = (start, "SCHEDULED");
+            if i < 30 {
+                let mut u = m.clone();
+                u.updated_at = Some(EpochMillis(t0 + 1000));
+                let kind = if i < 20 {
+                    final_start = start + DAY;
+                    u.slot_start = Some(EpochMillis(final_start));
+                    u.slot_end = Some(EpochMillis(final_start + 1_800_000));
+                    status = "RESCHEDULED";
+                    "rescheduled"
+                } else {
+                    status = "CANCELED";
+                    "canceled"
+                };
+                events.push(WebhookEvent::MeetingUpdated(MeetingUpdated {
+                    event_type: Some(kind.into()),
+                    meeting: u.clone(),
+                }));
+                o.meetings.push(u);
+            } else {
+                o.meetings.push(m);
+            }
+            events.push(WebhookEvent::ConversationPush(ConversationPush {
+                source: Some("conversation_closed".into()),
+                data: PushDetails {
+                    conversation_id: *conv,
+                    user_id: None,
+                    pushed_at: Some(EpochMillis(t0 + i)),
+                },
+            }));
+            bookings.push(Booking {
+                conversation: *conv,
+                email: email.clone(),
+                key: format!("{}:evt-{i}", org.0),
+                start: final_start,
+                status,
+            });
+        }
+    }
+    // Shuffled, a third of them delivered twice.
+    let mut rng = fastrand::Rng::with_seed(19);
+    let mut deliveries: Vec<&WebhookEvent> = events.iter().collect();
+    deliveries.extend(events.iter().filter(|_| rng.u8(..) < 85));
+    rng.shuffle(&mut deliveries);
+
+    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+    let store = running.queue.store().clone();
+    let http = reqwest::Client::new();
+    for e in deliveries {
+        let body =
+            serde_json::to_value(WebhookEnvelope::new(e, org, Some(Secret::new(VERIFY)))).unwrap();
+        assert_eq!(post(&http, running.addr, &body).await.unwrap(), 200);
+    }
+    drained(&store, Duration::from_secs(180)).await;
+    assert_eq!(
+        running
+            .queue
+            .list(bridge_queue::JobState::Dead, 5)
+            .await
+            .unwrap(),
+        vec![],
+        "no dead jobs"
+    );
+
+    let dump = env.sim.state.crm.dump();
+    let contacts: BTreeMap<String, String> = records(&dump, "/hubspot/contacts")
+        .iter()
+        .map(|c| {
+            (
+                c["fields"]["email"].as_str().unwrap().to_owned(),
+                c["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let meetings = records(&dump, "/hubspot/meetings");
+    assert_eq!(meetings.len(), 100, "one HubSpot meeting per booking");
+    let hs: BTreeMap<String, &Value> = meetings
+        .iter()
+        .map(|m| {
+            (
+                m["fields"]["drift_meeting_key"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+                m,
+            )
+        })
+        .collect();
+    let leads: BTreeMap<String, String> = records(&dump, "/salesforce/Lead")
+        .iter()
+        .map(|l| {
+            (
+                l["fields"]["Email"].as_str().unwrap().to_lowercase(),
+                l["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let events = records(&dump, "/salesforce/Event");
+    assert_eq!(events.len(), 100, "one Salesforce Event per booking");
+    let sf: BTreeMap<String, &Value> = events
+        .iter()
+        .map(|e| {
+            (
+                e["fields"]["Drift_Meeting_Key__c"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+                e,
+            )
+        })
+        .collect();
+    for b in &bookings {
+        let m = hs
+            .get(&b.key)
+            .unwrap_or_else(|| panic!("no HubSpot meeting {}", b.key));
+        let start = EpochMillis(b.start).to_iso8601();
+        assert_eq!(
+            m["fields"]["hs_meeting_start_time"],
+            start.as_str(),
+            "{}",
+            b.key
+        );
+        assert_eq!(m["fields"]["hs_meeting_outcome"], b.status, "{}", b.key);
+        assert_eq!(
+            m["associations"],
+            serde_json::json!([contacts[&b.email]]),
+            "{} is associated with its contact",
+            b.key
+        );
+        let body = m["fields"]["hs_meeting_body"].as_str().unwrap();
+        assert!(
+            body.contains(&format!("conversation {}", b.conversation.0)),
+            "{}: {body}",
+            b.key
+        );
+        let sf_key = b.key.replacen(':', "-", 1);
+        let e = sf
+            .get(&sf_key)
+            .unwrap_or_else(|| panic!("no Event {sf_key}"));
+        assert_eq!(e["fields"]["StartDateTime"], start.as_str(), "{sf_key}");
+        assert_eq!(e["fields"]["WhoId"], leads[&b.email].as_str(), "{sf_key}");
+        let subject = e["fields"]["Subject"].as_str().unwrap();
+        assert_eq!(
+            subject.starts_with("Canceled:"),
+            b.status == "CANCELED",
+            "{subject}"
+        );
+    }
+    // Marketo has the meeting on the lead; the HTTP sink got meeting events.
+    let canceled = bookings.iter().find(|b| b.status == "CANCELED").unwrap();
+    let lead = records(&dump, "/marketo/leads")
+        .into_iter()
+        .find(|l| l["fields"]["email"] == canceled.email.as_str())
+        .expect("the Marketo lead");
+    assert_eq!(lead["fields"]["driftMeetingStatus"], "canceled");
+    let types: std::collections::BTreeSet<String> = ce
+        .hook
+        .got
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(path, _, _)| path == "all")
+        .filter_map(|(_, _, body)| serde_json::from_slice::<Value>(body).ok())
+        .filter_map(|v| v["type"].as_str().map(str::to_owned))
+        .collect();
+    assert!(types.contains("meeting.booked"), "{types:?}");
+    assert!(types.contains("meeting.updated"), "{types:?}");
+    running.stop().await;
+}
