@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod any_sink;
 mod crm_http;
 pub mod http;
 pub mod hubspot;

@@ -10,10 +10,11 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::any_sink::AnySink;
 use crate::outbound::OutboundGuard;
 use crate::sink::{
-    CommonSpec, ConversationBundle, Delivered, Filter, KeepSecret, Prior, SecretStore, Sink,
-    SinkError, Template, content_hash, context_shape,
+    CommonSpec, ConversationBundle, Delivered, Filter, KeepSecret, LeadSignal, Prior, SecretStore,
+    Sink, SinkError, Template, content_hash, context_shape, signal_shape,
 };
 
 /// `[sinks.NAME]`: one configured destination.
@@ -147,6 +148,21 @@ impl SinkSpec {
     fn unknown_paths(&self) -> Vec<String> {
         let shape = context_shape();
         let mut out = Vec::new();
+        if let Err(e) = self.common().signal_map() {
+            out.push(format!("signal_fields: {e}"));
+        }
+        let signal = signal_shape();
+        for (k, text) in &self.common().signal_fields {
+            let Ok(t) = Template::parse(text) else {
+                continue;
+            };
+            for path in t.unknown_paths(&signal) {
+                out.push(format!(
+                    "signal_fields.{k}: {{{{{path}}}}} is not in the signal context (it has \
+                     org_id, event, type, key, contact.*, signal.*)"
+                ));
+            }
+        }
         for (setting, text) in self.configured_templates() {
             let Ok(t) = Template::parse(&text) else {
                 continue; // reported by templates() above
@@ -160,62 +176,6 @@ impl SinkSpec {
             }
         }
         out
-    }
-}
-
-/// A built sink of any kind.
-#[derive(Debug)]
-pub enum AnySink {
-    /// HubSpot.
-    Hubspot(crate::hubspot::HubSpot),
-    /// Salesforce.
-    Salesforce(crate::salesforce::Salesforce),
-    /// Marketo.
-    Marketo(crate::marketo::Marketo),
-    /// HTTP.
-    Http(crate::http::HttpSink),
-}
-
-impl Sink for AnySink {
-    fn render(&self, b: &ConversationBundle) -> Value {
-        match self {
-            AnySink::Hubspot(s) => s.render(b),
-            AnySink::Salesforce(s) => s.render(b),
-            AnySink::Marketo(s) => s.render(b),
-            AnySink::Http(s) => s.render(b),
-        }
-    }
-
-    async fn deliver(
-        &self,
-        b: &ConversationBundle,
-        doc: &Value,
-        prior: &Prior,
-    ) -> Result<Delivered, SinkError> {
-        match self {
-            AnySink::Hubspot(s) => s.deliver(b, doc, prior).await,
-            AnySink::Salesforce(s) => s.deliver(b, doc, prior).await,
-            AnySink::Marketo(s) => s.deliver(b, doc, prior).await,
-            AnySink::Http(s) => s.deliver(b, doc, prior).await,
-        }
-    }
-
-    async fn erase(&self, r: &crate::sink::ErasureRequest) -> Result<u32, SinkError> {
-        match self {
-            AnySink::Hubspot(s) => s.erase(r).await,
-            AnySink::Salesforce(s) => s.erase(r).await,
-            AnySink::Marketo(s) => s.erase(r).await,
-            AnySink::Http(s) => s.erase(r).await,
-        }
-    }
-
-    async fn opt_out(&self, o: &crate::sink::OptOut) -> Result<u32, SinkError> {
-        match self {
-            AnySink::Hubspot(s) => s.opt_out(o).await,
-            AnySink::Salesforce(s) => s.opt_out(o).await,
-            AnySink::Marketo(s) => s.opt_out(o).await,
-            AnySink::Http(s) => s.opt_out(o).await,
-        }
     }
 }
 
@@ -390,6 +350,25 @@ impl NamedSink {
         self.after(r)
     }
 
+    /// Whether this sink receives the lead signal.
+    pub fn routes_signal(&self, s: &LeadSignal) -> bool {
+        self.serves(s.org.0) && self.filter.matches_signal(s)
+    }
+
+    /// A lead signal's document and its content hash.
+    pub fn render_signal(&self, s: &LeadSignal) -> (Value, String) {
+        let doc = self.sink.render_signal(s);
+        let hash = content_hash(&doc);
+        (doc, hash)
+    }
+
+    /// Writes a lead signal ([`Sink::signal`]), under the same throttle.
+    pub async fn signal(&self, s: &LeadSignal, doc: &Value) -> Result<Delivered, SinkError> {
+        self.unpaused()?;
+        let r = self.sink.signal(s, doc).await;
+        self.after(r)
+    }
+
     /// Sets an email opt-out in this sink ([`Sink::opt_out`]), under the same throttle.
     pub async fn opt_out(&self, o: &crate::sink::OptOut) -> Result<u32, SinkError> {
         self.unpaused()?;
@@ -469,6 +448,15 @@ impl Sinks {
             .values()
             .filter(|s| s.routes(b))
             .map(|s| s.name.clone())
+            .collect()
+    }
+
+    /// Names of the sinks the lead signal routes to.
+    pub fn routed_signal(&self, s: &LeadSignal) -> Vec<String> {
+        self.0
+            .values()
+            .filter(|n| n.routes_signal(s))
+            .map(|n| n.name.clone())
             .collect()
     }
 

@@ -14,6 +14,7 @@ mod meeting;
 mod optout;
 mod pipeline;
 mod records;
+mod signal;
 mod tenant;
 mod widget;
 
@@ -30,6 +31,7 @@ pub use meeting::UpsertMeeting;
 pub use optout::{OptOutContact, OptOutOfSink};
 pub use pipeline::{OrgPauses, Pipeline, SKIP_NOTICE_INTERVAL, SkipNotices};
 pub use records::{ApplyParticipants, RecordGoalMet, SyncContact, SyncUser, UpsertMessage};
+pub use signal::{DeliverSignal, PlanSignal};
 pub use tenant::DisconnectTenant;
 pub use widget::DeriveAttribution;
 
@@ -64,6 +66,10 @@ pub enum Job {
     OptOutOfSink(Box<OptOutOfSink>),
     /// [`DeriveAttribution`].
     DeriveAttribution(DeriveAttribution),
+    /// [`PlanSignal`].
+    PlanSignal(Box<PlanSignal>),
+    /// [`DeliverSignal`].
+    DeliverSignal(Box<DeliverSignal>),
 }
 
 impl Job {
@@ -87,6 +93,8 @@ impl Job {
             OptOutContact::NAME => Job::OptOutContact(OptOutContact::decode(args)?),
             OptOutOfSink::NAME => Job::OptOutOfSink(Box::new(OptOutOfSink::decode(args)?)),
             DeriveAttribution::NAME => Job::DeriveAttribution(DeriveAttribution::decode(args)?),
+            PlanSignal::NAME => Job::PlanSignal(Box::new(PlanSignal::decode(args)?)),
+            DeliverSignal::NAME => Job::DeliverSignal(Box::new(DeliverSignal::decode(args)?)),
             other => return Err(JobError::Permanent(anyhow!("no handler for job {other:?}"))),
         })
     }
@@ -113,6 +121,8 @@ pub const KINDS: &[&str] = &[
     OptOutContact::NAME,
     OptOutOfSink::NAME,
     DeriveAttribution::NAME,
+    PlanSignal::NAME,
+    DeliverSignal::NAME,
 ];
 
 /// The job that syncs a conversation and delivers it again to the named sinks, whatever
@@ -164,7 +174,12 @@ pub fn jobs_for(event: &WebhookEvent, org: Option<OrgId>) -> Vec<NewJob> {
         E::NewMessage(m) | E::NewCommandMessage(m) => {
             UpsertMessage { message: m.clone() }.to_job(org)
         }
-        E::ContactIdentified(c) => SyncContact { contact_id: c.id }.to_job(org),
+        E::ContactIdentified(c) => {
+            return vec![
+                SyncContact { contact_id: c.id }.to_job(org),
+                PlanSignal::new("contact_identified", c.id).to_job(org),
+            ];
+        }
         E::ContactUpdated(c) => SyncContact {
             contact_id: c.end_user_id,
         }
@@ -179,7 +194,32 @@ pub fn jobs_for(event: &WebhookEvent, org: Option<OrgId>) -> Vec<NewJob> {
             added: false,
         }
         .to_job(org),
-        E::PlaybookGoalMet(g) => RecordGoalMet { goal: g.clone() }.to_job(org),
+        E::PlaybookGoalMet(g) => {
+            let mut jobs = vec![RecordGoalMet { goal: g.clone() }.to_job(org)];
+            if let Some(contact) = g.contact_id {
+                jobs.push(
+                    PlanSignal {
+                        conversation_id: Some(g.conversation_id.0),
+                        playbook_id: g.playbook_id.map(|p| p.0),
+                        playbook_name: g.playbook_name.clone(),
+                        goal_id: g.goal_id.clone(),
+                        goal_name: g.goal_name.clone(),
+                        ..PlanSignal::new("playbook_goal_met", contact)
+                    }
+                    .to_job(org),
+                );
+            }
+            return jobs;
+        }
+        E::PhoneCaptured(c) => match c.author_id {
+            Some(author) if c.author_type.as_deref().is_none_or(|t| t == "contact") => PlanSignal {
+                conversation_id: Some(c.conversation_id.0),
+                phone: c.phone_number.clone(),
+                ..PlanSignal::new("phone_captured", drift_types::ContactId(author))
+            }
+            .to_job(org),
+            _ => return Vec::new(),
+        },
         E::NewMeeting(m) => UpsertMeeting::from_event(m.clone(), "new_meeting", None).to_job(org),
         E::MeetingUpdated(m) => {
             UpsertMeeting::from_event(m.meeting.clone(), "meeting_updated", m.event_type.clone())
@@ -330,6 +370,8 @@ impl Pipeline {
             Job::OptOutContact(j) => j.run(self, org, ctx).await,
             Job::OptOutOfSink(j) => j.run(self, ctx).await,
             Job::DeriveAttribution(j) => j.run(org, ctx).await,
+            Job::PlanSignal(j) => j.run(self, org, ctx).await,
+            Job::DeliverSignal(j) => j.run(self, ctx).await,
         }
     }
 }
@@ -349,7 +391,7 @@ mod tests {
             assert!(!e.contains("no handler"), "{name}: {e}");
         }
         assert!(format!("{:?}", Job::decode("nope", &json!(null)).err()).contains("no handler"));
-        assert_eq!(KINDS.len(), 14);
+        assert_eq!(KINDS.len(), 16);
     }
 
     /// One job of each kind as the release before typed jobs stored it (`name`, `args`).
@@ -397,6 +439,18 @@ mod tests {
             ),
             ("derive_attribution", json!({"conversation_id": 7})),
             (
+                "lead_signal",
+                json!({"event": "playbook_goal_met", "contact_id": 3, "at": 1_700_000_000_000_i64,
+                    "conversation_id": 7, "playbook_id": 2, "playbook_name": "Pricing",
+                    "goal_id": "g1", "goal_name": "Booked", "phone": null}),
+            ),
+            (
+                "deliver_signal",
+                json!({"sink": "webhook", "signal": {"org": 1, "event": "contact_identified",
+                    "id": "event-9", "at_ms": 1_700_000_000_000_i64,
+                    "contact": {"id": 3, "attributes": {"email": "ada@example.com"}}}}),
+            ),
+            (
                 "erase_subject",
                 json!({"email": "ada@example.com", "requested_at": 1_700_000_000_000_i64}),
             ),
@@ -437,6 +491,11 @@ mod tests {
                 Job::OptOutContact(j) => j.to_job(None),
                 Job::OptOutOfSink(j) => j.to_job(None),
                 Job::DeriveAttribution(j) => j.to_job(None),
+                Job::PlanSignal(j) => j.to_job(None),
+                Job::DeliverSignal(j) => {
+                    assert_eq!(j.sink, "webhook");
+                    continue;
+                }
                 Job::DeliverConversation(j) => {
                     assert_eq!(j.sink, "hubspot");
                     assert_eq!(j.bundle.conversation.id, ConversationId(7));
@@ -447,7 +506,7 @@ mod tests {
             assert_eq!(again.name, name);
             assert_eq!(again.args, args, "{name} is stored the same way");
         }
-        assert_eq!(kinds.len(), 14, "one stored job of every kind");
+        assert_eq!(kinds.len(), 16, "one stored job of every kind");
     }
 
     #[test]

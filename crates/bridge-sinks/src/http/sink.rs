@@ -8,8 +8,8 @@ use super::endpoint::{DeliveryError, HttpEndpoint};
 use super::sign::WebhookSecret;
 use crate::outbound::OutboundGuard;
 use crate::sink::{
-    CommonSpec, ConversationBundle, Delivered, JsonTemplate, Prior, Sink, SinkError, TemplateError,
-    TranscriptFormat, content_hash,
+    CommonSpec, ConversationBundle, Delivered, JsonTemplate, LeadSignal, Prior, Sink, SinkError,
+    TemplateError, TranscriptFormat, content_hash,
 };
 
 /// `[sinks.NAME]` with `kind = "http"`.
@@ -116,6 +116,35 @@ impl HttpSink {
 impl Sink for HttpSink {
     fn render(&self, b: &ConversationBundle) -> Value {
         self.template.render(&b.context(self.format))
+    }
+
+    /// `lead.identified`, `lead.goal_met` or `lead.phone_captured` with the contact and the
+    /// signal.
+    fn render_signal(&self, s: &LeadSignal) -> Value {
+        let mut ctx = s.context();
+        serde_json::json!({
+            "type": s.type_name(),
+            "timestamp": ctx["signal"]["at"].take(),
+            "data": {"org_id": s.org.0, "key": s.id, "contact": ctx["contact"].take(),
+                "signal": ctx["signal"].take()},
+        })
+    }
+
+    async fn signal(&self, s: &LeadSignal, doc: &Value) -> Result<Delivered, SinkError> {
+        let body = serde_json::to_vec(doc).unwrap_or_default();
+        // One id per signal: a retry is the same message.
+        let id = format!(
+            "msg_{}",
+            &content_hash(&serde_json::json!(["signal", s.org.0, s.id]))[..32]
+        );
+        let status = self.send(&id, &body).await?;
+        let mut out = Delivered {
+            created: 1,
+            ..Delivered::default()
+        };
+        out.external.insert("webhook_id".into(), id);
+        out.external.insert("status".into(), status.to_string());
+        Ok(out)
     }
 
     async fn deliver(

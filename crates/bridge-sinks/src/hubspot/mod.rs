@@ -16,8 +16,8 @@ use serde_json::{Map, Value, json};
 
 use crate::outbound::OutboundGuard;
 use crate::sink::{
-    CommonSpec, ConversationBundle, Delivered, FieldMap, Prior, Sink, SinkError, Template,
-    TemplateError, TranscriptFormat, truncate,
+    CommonSpec, ConversationBundle, Delivered, FieldMap, LeadSignal, Prior, Sink, SinkError,
+    Template, TemplateError, TranscriptFormat, signal_fields, truncate,
 };
 use client::{Api, id_of};
 
@@ -118,6 +118,7 @@ impl HubSpotSpec {
 pub struct HubSpot {
     api: Api,
     fields: FieldMap,
+    signal_fields: FieldMap,
     note: Template,
     format: TranscriptFormat,
     note_property: String,
@@ -139,6 +140,10 @@ impl HubSpot {
                 token: spec.token.clone(),
             },
             fields,
+            signal_fields: spec
+                .common
+                .signal_map()
+                .map_err(|e| SinkError::rejected(e.to_string()))?,
             note,
             format: spec.common.transcript.unwrap_or(TranscriptFormat::Html),
             note_property: spec.note_property.clone(),
@@ -175,28 +180,7 @@ impl Sink for HubSpot {
         let mut out = Delivered::default();
         let props = doc.get("contact").cloned().unwrap_or(json!({}));
         let contact_id = match b.email() {
-            Some(email) => {
-                let body =
-                    json!({"inputs": [{"id": email, "idProperty": "email", "properties": props}]});
-                let r = self
-                    .api
-                    .send(reqwest::Method::POST, "contacts/batch/upsert", Some(&body))
-                    .await?
-                    .ok_or_else(|| SinkError::retry("contact upsert answered 404"))?;
-                let first = r
-                    .get("results")
-                    .and_then(|x| x.get(0))
-                    .ok_or_else(|| SinkError::rejected(format!("contact upsert failed: {r}")))?;
-                let id = id_of(first)
-                    .ok_or_else(|| SinkError::retry(format!("contact upsert without id: {r}")))?;
-                if first.get("new").and_then(Value::as_bool) == Some(true) {
-                    out.created += 1;
-                } else {
-                    out.updated += 1;
-                }
-                out.external.insert("contact".into(), id.clone());
-                Some(id)
-            }
+            Some(email) => Some(self.upsert_contact(&email, props, &mut out).await?),
             None => None,
         };
         if !doc["note"].is_null() {
@@ -245,6 +229,19 @@ impl Sink for HubSpot {
         Ok(n)
     }
 
+    fn render_signal(&self, s: &LeadSignal) -> Value {
+        json!({"contact": signal_fields(&self.fields, &self.signal_fields, s)})
+    }
+
+    async fn signal(&self, s: &LeadSignal, doc: &Value) -> Result<Delivered, SinkError> {
+        let mut out = Delivered::default();
+        if let Some(email) = s.email() {
+            self.upsert_contact(&email, doc["contact"].clone(), &mut out)
+                .await?;
+        }
+        Ok(out)
+    }
+
     /// Sets the opt-out property on the contact with this email, when HubSpot has one.
     async fn opt_out(&self, o: &crate::sink::OptOut) -> Result<u32, SinkError> {
         let email: String = url::form_urlencoded::byte_serialize(o.email.as_bytes()).collect();
@@ -262,6 +259,34 @@ impl Sink for HubSpot {
 }
 
 impl HubSpot {
+    /// Upserts the contact with `email` (batch upsert by email: never a duplicate); its id.
+    async fn upsert_contact(
+        &self,
+        email: &str,
+        props: Value,
+        out: &mut Delivered,
+    ) -> Result<String, SinkError> {
+        let body = json!({"inputs": [{"id": email, "idProperty": "email", "properties": props}]});
+        let r = self
+            .api
+            .send(reqwest::Method::POST, "contacts/batch/upsert", Some(&body))
+            .await?
+            .ok_or_else(|| SinkError::retry("contact upsert answered 404"))?;
+        let first = r
+            .get("results")
+            .and_then(|x| x.get(0))
+            .ok_or_else(|| SinkError::rejected(format!("contact upsert failed: {r}")))?;
+        let id = id_of(first)
+            .ok_or_else(|| SinkError::retry(format!("contact upsert without id: {r}")))?;
+        if first.get("new").and_then(Value::as_bool) == Some(true) {
+            out.created += 1;
+        } else {
+            out.updated += 1;
+        }
+        out.external.insert("contact".into(), id.clone());
+        Ok(id)
+    }
+
     /// Writes the conversation's note, associated with the contact.
     async fn note(
         &self,

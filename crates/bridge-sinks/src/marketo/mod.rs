@@ -20,8 +20,8 @@ use tokio::sync::{Mutex, Semaphore};
 use crate::crm_http::{Reply, by_status, exchange};
 use crate::outbound::OutboundGuard;
 use crate::sink::{
-    CommonSpec, ConversationBundle, Delivered, FieldMap, Prior, Sink, SinkError, TemplateError,
-    TranscriptFormat,
+    CommonSpec, ConversationBundle, Delivered, FieldMap, LeadSignal, Prior, Sink, SinkError,
+    TemplateError, TranscriptFormat, signal_fields,
 };
 
 /// `[sinks.NAME]` with `kind = "marketo"`.
@@ -101,6 +101,7 @@ pub struct Marketo {
     client_id: String,
     client_secret: Secret,
     fields: FieldMap,
+    signal_fields: FieldMap,
     format: TranscriptFormat,
     token: Mutex<Option<Token>>,
     calls: Semaphore,
@@ -126,6 +127,10 @@ impl Marketo {
             client_id: spec.client_id.clone(),
             client_secret: spec.client_secret.clone(),
             fields,
+            signal_fields: spec
+                .common
+                .signal_map()
+                .map_err(|e| SinkError::rejected(e.to_string()))?,
             format: spec.common.transcript.unwrap_or(TranscriptFormat::Text),
             token: Mutex::new(None),
             calls: Semaphore::new(spec.max_concurrency),
@@ -206,6 +211,48 @@ impl Marketo {
         Ok(Secret::new(value))
     }
 
+    /// Creates or updates the lead with `email` from `doc`'s fields, one write per email at a
+    /// time.
+    async fn upsert_lead(&self, email: &str, doc: &Value) -> Result<Delivered, SinkError> {
+        let key_lock = {
+            let mut keys = self.keys.lock();
+            keys.retain(|_, l| Arc::strong_count(l) > 1);
+            keys.entry(email.to_owned()).or_default().clone()
+        };
+        let _serial = key_lock.lock().await;
+        let v = self.sync_lead(doc).await?;
+        let r = v
+            .get("result")
+            .and_then(|r| r.get(0))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let mut out = Delivered::default();
+        match r.get("status").and_then(Value::as_str) {
+            Some("created") => out.created += 1,
+            Some("updated") => out.updated += 1,
+            _ => {
+                let reason = r
+                    .get("reasons")
+                    .and_then(|x| x.get(0))
+                    .map(|x| {
+                        format!(
+                            "{} {}",
+                            x.get("code").and_then(Value::as_str).unwrap_or(""),
+                            x.get("message").and_then(Value::as_str).unwrap_or("")
+                        )
+                    })
+                    .unwrap_or_else(|| r.to_string());
+                return Err(SinkError::rejected(format!(
+                    "Marketo skipped the lead: {reason}"
+                )));
+            }
+        }
+        if let Some(id) = r.get("id") {
+            out.external.insert("lead".into(), crate::sink::as_text(id));
+        }
+        Ok(out)
+    }
+
     async fn sync_lead(&self, lead: &Value) -> Result<Value, SinkError> {
         let body = json!({"action": "createOrUpdate", "lookupField": "email", "asyncProcessing": false,
                           "input": [lead]});
@@ -275,6 +322,17 @@ impl Marketo {
 }
 
 impl Sink for Marketo {
+    fn render_signal(&self, s: &LeadSignal) -> Value {
+        Value::Object(signal_fields(&self.fields, &self.signal_fields, s))
+    }
+
+    async fn signal(&self, s: &LeadSignal, doc: &Value) -> Result<Delivered, SinkError> {
+        match s.email() {
+            Some(email) => self.upsert_lead(&email, doc).await,
+            None => Ok(Delivered::default()),
+        }
+    }
+
     fn render(&self, b: &ConversationBundle) -> Value {
         let mut lead = self.fields.render(&b.context(self.format));
         // Marketo has no meeting object: the latest meeting's time and status go on the lead
@@ -297,47 +355,11 @@ impl Sink for Marketo {
         doc: &Value,
         _prior: &Prior,
     ) -> Result<Delivered, SinkError> {
-        let Some(email) = b.email() else {
+        match b.email() {
+            Some(email) => self.upsert_lead(&email, doc).await,
             // Marketo leads are keyed by email: without one there is nothing to sync.
-            return Ok(Delivered::default());
-        };
-        let key_lock = {
-            let mut keys = self.keys.lock();
-            keys.retain(|_, l| Arc::strong_count(l) > 1);
-            keys.entry(email).or_default().clone()
-        };
-        let _serial = key_lock.lock().await;
-        let v = self.sync_lead(doc).await?;
-        let r = v
-            .get("result")
-            .and_then(|r| r.get(0))
-            .cloned()
-            .unwrap_or(Value::Null);
-        let mut out = Delivered::default();
-        match r.get("status").and_then(Value::as_str) {
-            Some("created") => out.created += 1,
-            Some("updated") => out.updated += 1,
-            _ => {
-                let reason = r
-                    .get("reasons")
-                    .and_then(|x| x.get(0))
-                    .map(|x| {
-                        format!(
-                            "{} {}",
-                            x.get("code").and_then(Value::as_str).unwrap_or(""),
-                            x.get("message").and_then(Value::as_str).unwrap_or("")
-                        )
-                    })
-                    .unwrap_or_else(|| r.to_string());
-                return Err(SinkError::rejected(format!(
-                    "Marketo skipped the lead: {reason}"
-                )));
-            }
+            None => Ok(Delivered::default()),
         }
-        if let Some(id) = r.get("id") {
-            out.external.insert("lead".into(), crate::sink::as_text(id));
-        }
-        Ok(out)
     }
 
     /// Deletes the leads our deliveries wrote (`POST /rest/v1/leads/delete.json`, 300 at a

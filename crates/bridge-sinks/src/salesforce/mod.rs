@@ -12,7 +12,8 @@ use serde_json::{Map, Value, json};
 
 use crate::outbound::OutboundGuard;
 use crate::sink::{
-    ConversationBundle, Delivered, FieldMap, Prior, Sink, SinkError, TranscriptFormat, truncate,
+    ConversationBundle, Delivered, FieldMap, LeadSignal, Prior, Sink, SinkError, TranscriptFormat,
+    signal_fields, truncate,
 };
 use client::{Api, soql};
 use config::{CONTACT_FIELDS, DESCRIPTION_MAX};
@@ -23,6 +24,7 @@ pub use config::{DEFAULT_FIELDS, DEFAULT_TASK_FIELDS, SalesforceSpec};
 pub struct Salesforce {
     api: Api,
     lead: FieldMap,
+    signal_fields: FieldMap,
     task: FieldMap,
     format: TranscriptFormat,
     lead_key: String,
@@ -50,6 +52,10 @@ impl Salesforce {
                 keep,
             ),
             lead,
+            signal_fields: spec
+                .common
+                .signal_map()
+                .map_err(|e| SinkError::rejected(e.to_string()))?,
             task,
             format: spec.common.transcript.unwrap_or(TranscriptFormat::Text),
             lead_key: spec.lead_key_field.clone(),
@@ -142,6 +148,19 @@ impl Sink for Salesforce {
             }
         }
         Ok(n)
+    }
+
+    fn render_signal(&self, s: &LeadSignal) -> Value {
+        json!({"lead": signal_fields(&self.lead, &self.signal_fields, s)})
+    }
+
+    async fn signal(&self, s: &LeadSignal, doc: &Value) -> Result<Delivered, SinkError> {
+        let mut out = Delivered::default();
+        if let Some(email) = s.email() {
+            let lead = doc["lead"].as_object().cloned().unwrap_or_default();
+            self.person(&email, lead, &mut out).await?;
+        }
+        Ok(out)
     }
 
     /// Sets the standard `HasOptedOutOfEmail` on the Contact and the Lead with this email.

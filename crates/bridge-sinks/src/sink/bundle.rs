@@ -163,41 +163,7 @@ impl ConversationBundle {
     pub fn context(&self, format: TranscriptFormat) -> Value {
         let c = &self.conversation;
         let text = self.transcript_text();
-        let contact = self.contact.as_ref().map_or(Value::Null, |ct| {
-            let first = attr(ct, &["first_name", "firstName"]).map(str::to_owned);
-            let last = attr(ct, &["last_name", "lastName"]).map(str::to_owned);
-            let name = attr(ct, &["name", "display_name"]).map(str::to_owned);
-            let (first, last) = match (first, last, &name) {
-                (None, None, Some(n)) => match n.rsplit_once(' ') {
-                    Some((f, l)) => (Some(f.to_owned()), Some(l.to_owned())),
-                    None => (None, Some(n.clone())),
-                },
-                (f, l, _) => (f, l),
-            };
-            let linkedin = attr(ct, &["linkedin_url", "linkedin_handle", "linkedin"]).map(|h| {
-                if h.starts_with("http") {
-                    h.to_owned()
-                } else {
-                    format!("https://www.linkedin.com/{}", h.trim_start_matches('/'))
-                }
-            });
-            json!({
-                "id": ct.id.0,
-                "email": self.email(),
-                "first_name": first,
-                "last_name": last,
-                "name": name,
-                "company": attr(ct, &["company", "employment_name", "company_name"]),
-                "title": attr(ct, &["title", "employment_title", "job_title"]),
-                "phone": attr(ct, &["phone", "phone_number"]),
-                "city": attr(ct, &["city"]),
-                "state": attr(ct, &["state", "region"]),
-                "country": attr(ct, &["country"]),
-                "linkedin": linkedin,
-                "external_id": attr(ct, &["externalId", "external_id"]),
-                "attributes": ct.attributes.0,
-            })
-        });
+        let contact = self.contact.as_ref().map_or(Value::Null, contact_json);
         let person = |u: &User| json!({"id": u.id.0, "name": u.name, "email": u.email});
         let participants: Vec<Value> = c
             .participants
@@ -271,6 +237,44 @@ impl ConversationBundle {
             "transcript_text": text,
         })
     }
+}
+
+/// A contact as templates read it (`contact.*`): the common attributes by their usual names,
+/// and Drift's raw map under `attributes`.
+pub(crate) fn contact_json(ct: &Contact) -> Value {
+    let first = attr(ct, &["first_name", "firstName"]).map(str::to_owned);
+    let last = attr(ct, &["last_name", "lastName"]).map(str::to_owned);
+    let name = attr(ct, &["name", "display_name"]).map(str::to_owned);
+    let (first, last) = match (first, last, &name) {
+        (None, None, Some(n)) => match n.rsplit_once(' ') {
+            Some((f, l)) => (Some(f.to_owned()), Some(l.to_owned())),
+            None => (None, Some(n.clone())),
+        },
+        (f, l, _) => (f, l),
+    };
+    let linkedin = attr(ct, &["linkedin_url", "linkedin_handle", "linkedin"]).map(|h| {
+        if h.starts_with("http") {
+            h.to_owned()
+        } else {
+            format!("https://www.linkedin.com/{}", h.trim_start_matches('/'))
+        }
+    });
+    json!({
+        "id": ct.id.0,
+        "email": attr(ct, &["email"]).map(str::to_lowercase),
+        "first_name": first,
+        "last_name": last,
+        "name": name,
+        "company": attr(ct, &["company", "employment_name", "company_name"]),
+        "title": attr(ct, &["title", "employment_title", "job_title"]),
+        "phone": attr(ct, &["phone", "phone_number"]),
+        "city": attr(ct, &["city"]),
+        "state": attr(ct, &["state", "region"]),
+        "country": attr(ct, &["country"]),
+        "linkedin": linkedin,
+        "external_id": attr(ct, &["externalId", "external_id"]),
+        "attributes": ct.attributes.0,
+    })
 }
 
 /// The event type an HTTP sink's document carries: `meeting.booked` and `meeting.updated` for

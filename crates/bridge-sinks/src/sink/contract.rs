@@ -231,6 +231,17 @@ pub trait Sink: Send + Sync {
     /// Sets the opt-out on the records this CRM holds for the email (creating none); answers
     /// how many records it updated or told of.
     fn opt_out(&self, o: &super::OptOut) -> impl Future<Output = Result<u32, SinkError>> + Send;
+
+    /// The document a lead signal writes (hashed like a conversation's).
+    fn render_signal(&self, s: &super::LeadSignal) -> Value;
+
+    /// Writes a lead signal: an upsert of the contact or lead by email (creating it), or a
+    /// signed event for an endpoint.
+    fn signal(
+        &self,
+        s: &super::LeadSignal,
+        doc: &Value,
+    ) -> impl Future<Output = Result<Delivered, SinkError>> + Send;
 }
 
 /// Settings every sink has.
@@ -245,6 +256,29 @@ pub struct CommonSpec {
     pub transcript: Option<TranscriptFormat>,
     /// CRM field -> template; overrides the sink's defaults, `""` removes one.
     pub fields: BTreeMap<String, String>,
+    /// CRM field -> template written by lead signals on top of `fields` (e.g. a lead status,
+    /// `{{signal.goal_name}}`); templates read the signal context (docs/SINKS.md).
+    pub signal_fields: BTreeMap<String, String>,
+}
+
+impl CommonSpec {
+    /// The parsed `signal_fields`.
+    pub fn signal_map(&self) -> Result<super::FieldMap, super::TemplateError> {
+        super::FieldMap::build(&[], &self.signal_fields)
+    }
+}
+
+/// A lead signal's fields: the sink's field map and its `signal_fields`, rendered with the
+/// signal's context (conversation paths render empty and are left out).
+pub fn signal_fields(
+    fields: &super::FieldMap,
+    extra: &super::FieldMap,
+    s: &super::LeadSignal,
+) -> serde_json::Map<String, Value> {
+    let ctx = s.context();
+    let mut out = fields.render(&ctx);
+    out.extend(extra.render(&ctx));
+    out
 }
 
 /// Hex SHA-256 of a document's JSON.

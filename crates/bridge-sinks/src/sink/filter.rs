@@ -9,8 +9,9 @@ use super::bundle::ConversationBundle;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Filter {
-    /// Event types that deliver (default: `conversation_push`, `conversation_manual_push`, and
-    /// the meeting events `new_meeting` and `meeting_updated`).
+    /// Event types that deliver (default: `conversation_push`, `conversation_manual_push`, the
+    /// meeting events `new_meeting` and `meeting_updated`, and the lead signals
+    /// `contact_identified`, `playbook_goal_met` and `phone_captured`).
     pub events: Vec<String>,
     /// Playbook ids the conversation must have started from.
     pub playbooks: Vec<i64>,
@@ -18,6 +19,9 @@ pub struct Filter {
     pub status: Vec<String>,
     /// Conditions on the contact's attributes, all of which must hold.
     pub contact: Vec<Condition>,
+    /// Goals (names or ids, case-insensitive) a `playbook_goal_met` signal must name; other
+    /// events do not pass a filter that lists goals.
+    pub goals: Vec<String>,
 }
 
 impl Default for Filter {
@@ -28,10 +32,14 @@ impl Default for Filter {
                 "conversation_manual_push".into(),
                 "new_meeting".into(),
                 "meeting_updated".into(),
+                "contact_identified".into(),
+                "playbook_goal_met".into(),
+                "phone_captured".into(),
             ],
             playbooks: Vec::new(),
             status: Vec::new(),
             contact: Vec::new(),
+            goals: Vec::new(),
         }
     }
 }
@@ -105,7 +113,31 @@ impl Filter {
         self.events.is_empty() || self.events.iter().any(|e| e == event)
     }
 
-    /// Whether the bundle passes every criterion.
+    /// Whether a lead signal passes: its event, its playbook, its goal and the contact
+    /// conditions (a `status` list does not apply: a signal comes before the close).
+    pub fn matches_signal(&self, s: &super::LeadSignal) -> bool {
+        if !self.accepts_event(&s.event) {
+            return false;
+        }
+        if !self.playbooks.is_empty() && !s.playbook_id.is_some_and(|p| self.playbooks.contains(&p))
+        {
+            return false;
+        }
+        if !self.goals.is_empty() {
+            let named = |g: &Option<String>| {
+                g.as_deref()
+                    .is_some_and(|g| self.goals.iter().any(|x| x.eq_ignore_ascii_case(g)))
+            };
+            if !(named(&s.goal_name) || named(&s.goal_id)) {
+                return false;
+            }
+        }
+        self.contact
+            .iter()
+            .all(|c| c.holds(s.contact.attributes.0.get(&c.attribute)))
+    }
+
+    /// Whether the bundle passes every criterion (a `goals` list applies to signals only).
     pub fn matches(&self, b: &ConversationBundle) -> bool {
         if !self.accepts_event(&b.event) {
             return false;

@@ -12,6 +12,7 @@ mod contract;
 mod filter;
 pub mod meetings;
 mod privacy;
+mod signal;
 mod template;
 
 pub use bundle::{
@@ -19,8 +20,9 @@ pub use bundle::{
 };
 pub use contract::{
     Cause, CommonSpec, Delivered, KeepSecret, Prior, SecretFuture, SecretStore, Sink, SinkError,
-    content_hash,
+    content_hash, signal_fields,
 };
 pub use filter::{Condition, Filter, Op};
 pub use privacy::{ErasureRequest, OptOut};
+pub use signal::{LeadSignal, SIGNAL_EVENTS, signal_shape};
 pub use template::{FieldMap, JsonTemplate, Template, TemplateError, as_text};

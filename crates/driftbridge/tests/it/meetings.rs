@@ -260,3 +260,99 @@ async fn a_hundred_booked_meetings_rescheduled_and_canceled_in_any_order_leave_o
     assert!(types.contains("meeting.updated"), "{types:?}");
     running.stop().await;
 }
+
+/// Two HTTP sinks routing goal-met signals of different playbooks.
+fn routed_toml(sim: &drift_sim::SimHandle, hook_port: u16) -> String {
+    let (p1, p2) = {
+        let world = sim.state.world.lock();
+        let o = world.org(sim.state.default_org()).unwrap();
+        (o.playbooks[0].id.0, o.playbooks[1].id.0)
+    };
+    format!(
+        r#"
+[outbound]
+allow = ["127.0.0.1:{hook_port}"]
+[sinks.sales]
+kind = "http"
+url = "http://127.0.0.1:{hook_port}/sales"
+secret = "{WHSEC}"
+[sinks.sales.filter]
+events = ["playbook_goal_met"]
+playbooks = [{p1}]
+contact = [{{ attribute = "email", op = "contains", value = "@" }}]
+[sinks.other]
+kind = "http"
+url = "http://127.0.0.1:{hook_port}/other"
+secret = "{WHSEC}"
+[sinks.other.filter]
+events = ["playbook_goal_met"]
+playbooks = [{p2}]
+"#,
+        WHSEC = crate::crm::WHSEC
+    )
+}
+
+#[tokio::test]
+async fn a_goal_met_signal_reaches_the_sink_routed_on_its_playbook_signed_and_not_the_other() {
+    let Some(ce) = env_with_sinks(Backend::Sqlite, 40, routed_toml).await else {
+        return;
+    };
+    let env = &ce.env;
+    let org = org(&env.sim);
+    let (goal, email) = {
+        let world = env.sim.state.world.lock();
+        let o = world.org(org).unwrap();
+        let pb = &o.playbooks[0];
+        let (conv, contact) = o
+            .conversations
+            .values()
+            .find_map(|r| {
+                let c = o.contacts.get(&r.conversation.contact_id?)?;
+                c.attributes.email().map(|_| (r.conversation.id, c))
+            })
+            .unwrap();
+        (
+            drift_types::webhook::PlaybookGoalMet {
+                conversation_id: conv,
+                playbook_id: Some(pb.id),
+                contact_id: Some(contact.id),
+                goal_id: pb.goals.first().map(|g| g.id.clone()),
+                goal_name: pb.goals.first().map(|g| g.message.clone()),
+                playbook_name: Some(pb.name.clone()),
+                contact_email: None,
+            },
+            contact.attributes.email().unwrap().to_lowercase(),
+        )
+    };
+    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+    let store = running.queue.store().clone();
+    let ev = WebhookEvent::PlaybookGoalMet(goal);
+    let body =
+        serde_json::to_value(WebhookEnvelope::new(&ev, org, Some(Secret::new(VERIFY)))).unwrap();
+    let http = reqwest::Client::new();
+    // Delivered twice by Drift: one signal.
+    for _ in 0..2 {
+        assert_eq!(post(&http, running.addr, &body).await.unwrap(), 200);
+    }
+    drained(&store, Duration::from_secs(30)).await;
+    let got = ce.hook.got.lock().unwrap().clone();
+    let to = |path: &str| got.iter().filter(|(p, _, _)| p == path).count();
+    assert_eq!((to("sales"), to("other")), (1, 0), "routed on the playbook");
+    let (_, headers, raw) = got.iter().find(|(p, _, _)| p == "sales").unwrap();
+    let v: Value = serde_json::from_slice(raw).unwrap();
+    assert_eq!(v["type"], "lead.goal_met");
+    assert_eq!(v["data"]["contact"]["email"], email.as_str());
+    assert!(v["data"]["signal"]["goal_name"].is_string(), "{v}");
+    let secret = bridge_sinks::http::sign::WebhookSecret::parse(crate::crm::WHSEC).unwrap();
+    let h = |k: &str| headers[k].to_str().unwrap().to_owned();
+    secret
+        .verify(
+            &h("webhook-id"),
+            &h("webhook-timestamp"),
+            &h("webhook-signature"),
+            raw,
+            drift_types::now_ms() / 1000,
+        )
+        .expect("the signature verifies");
+    running.stop().await;
+}

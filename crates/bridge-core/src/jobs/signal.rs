@@ -1,0 +1,163 @@
+//! Lead signals (crm-apis.md §8): `contact_identified`, `playbook_goal_met` and
+//! `phone_captured` reach the sinks that route them without waiting for the conversation to
+//! close. `lead_signal` fetches the contact and enqueues one `deliver_signal` per routed sink
+//! in one transaction; each delivery is an upsert by email (a CRM) or a message with a stable
+//! id (an endpoint), so a retry changes nothing.
+
+use bridge_queue::{JobCtx, JobError};
+use bridge_sinks::sink::LeadSignal;
+use drift_types::{ContactId, OrgId};
+use serde::{Deserialize, Serialize};
+
+use super::kind::JobKind;
+use super::pipeline::{Pipeline, configured};
+use crate::failure::{SinkFailure, drift_error};
+use crate::metrics::labels;
+
+/// Makes a lead signal from an event and plans its deliveries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanSignal {
+    /// The Drift event.
+    pub event: String,
+    /// The contact it is about.
+    pub contact_id: ContactId,
+    /// When (epoch ms).
+    pub at: i64,
+    /// The conversation.
+    #[serde(default)]
+    pub conversation_id: Option<i64>,
+    /// The playbook.
+    #[serde(default)]
+    pub playbook_id: Option<i64>,
+    /// Its name.
+    #[serde(default)]
+    pub playbook_name: Option<String>,
+    /// The goal.
+    #[serde(default)]
+    pub goal_id: Option<String>,
+    /// Its name.
+    #[serde(default)]
+    pub goal_name: Option<String>,
+    /// A captured phone number.
+    #[serde(default)]
+    pub phone: Option<String>,
+}
+
+impl JobKind for PlanSignal {
+    const NAME: &'static str = "lead_signal";
+}
+
+impl PlanSignal {
+    /// A signal about `contact` from `event`, now.
+    pub fn new(event: &str, contact_id: ContactId) -> Self {
+        PlanSignal {
+            event: event.to_owned(),
+            contact_id,
+            at: drift_types::now_ms(),
+            conversation_id: None,
+            playbook_id: None,
+            playbook_name: None,
+            goal_id: None,
+            goal_name: None,
+            phone: None,
+        }
+    }
+
+    pub(crate) async fn run(
+        self,
+        p: &Pipeline,
+        org: OrgId,
+        ctx: &mut JobCtx,
+    ) -> Result<(), JobError> {
+        let client = p.drift.client(org).await?;
+        let contact = client
+            .contact(self.contact_id)
+            .await
+            .map_err(|e| drift_error(e, "the contact"))?;
+        let signal = LeadSignal {
+            org,
+            event: self.event,
+            // The stored event's id: one signal per event, whatever retries.
+            id: match ctx.job.event_id {
+                Some(e) => format!("event-{e}"),
+                None => format!("job-{}", ctx.job.id),
+            },
+            at_ms: self.at,
+            contact,
+            conversation_id: self.conversation_id,
+            playbook_id: self.playbook_id,
+            playbook_name: self.playbook_name,
+            goal_id: self.goal_id,
+            goal_name: self.goal_name,
+            phone: self.phone,
+        };
+        let mut tx = ctx.begin().await?;
+        let erased = {
+            let t = bridge_store::privacy::Tombstones::load(&mut tx, &[org.0]).await?;
+            t.contact(org.0, signal.contact.id.0)
+                || signal.email().is_some_and(|e| t.email(org.0, &e))
+        };
+        if erased {
+            bridge_store::privacy::forget_job_data(&mut tx, ctx.job.id, ctx.job.event_id).await?;
+            return ctx.finish(tx).await;
+        }
+        let now = drift_types::now_ms();
+        for sink in p.sinks.routed_signal(&signal) {
+            let job = DeliverSignal {
+                sink,
+                signal: signal.clone(),
+            }
+            .to_job(Some(org));
+            ctx.queue().enqueue(&mut tx, &job, now).await?;
+        }
+        ctx.finish(tx).await
+    }
+}
+
+/// Writes one lead signal to one sink.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeliverSignal {
+    /// The `[sinks.NAME]` name.
+    pub sink: String,
+    /// The signal, with its contact.
+    pub signal: LeadSignal,
+}
+
+impl JobKind for DeliverSignal {
+    const NAME: &'static str = "deliver_signal";
+}
+
+impl DeliverSignal {
+    pub(crate) async fn run(self, p: &Pipeline, ctx: &mut JobCtx) -> Result<(), JobError> {
+        let sink = configured(&p.sinks, &self.sink)?;
+        let (doc, _) = sink.render_signal(&self.signal);
+        let result = sink.signal(&self.signal, &doc).await;
+        p.metrics.observe(
+            "driftbridge_signal_delivery_seconds",
+            "Time from a lead signal's event to its write in a sink, by sink.",
+            labels(&[("sink", &self.sink)]),
+            std::time::Duration::from_millis(
+                (drift_types::now_ms() - self.signal.at_ms).max(0) as u64
+            ),
+        );
+        let outcome = match &result {
+            Ok(_) => "sent",
+            Err(_) => "failed",
+        };
+        p.metrics.inc(
+            "driftbridge_signal_deliveries_total",
+            "Lead signals written by sink and outcome.",
+            labels(&[("sink", &self.sink), ("outcome", outcome)]),
+            1,
+        );
+        match result {
+            Ok(d) => {
+                tracing::info!(sink = %self.sink, signal = %self.signal.event,
+                    created = d.created, updated = d.updated, "lead signal delivered");
+                let tx = ctx.begin().await?;
+                ctx.finish(tx).await
+            }
+            Err(e) => Err(SinkFailure::new(e, format!("sink {}", self.sink)).into_job_error()),
+        }
+    }
+}
