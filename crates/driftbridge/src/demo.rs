@@ -285,13 +285,31 @@ pub async fn run(
     };
     println!(
         "8. pushed conversations delivered: HubSpot {} contacts and {} notes, Salesforce {} Leads \
-         and {} Tasks, Marketo {} leads",
+         and {} Tasks, Marketo {} leads; meetings booked in chats: HubSpot {} meetings, \
+         Salesforce {} Events",
         n("/hubspot/contacts"),
         n("/hubspot/notes"),
         n("/salesforce/Lead"),
         n("/salesforce/Task"),
-        n("/marketo/leads")
+        n("/marketo/leads"),
+        n("/hubspot/meetings"),
+        n("/salesforce/Event")
     );
+    if let Some(m) = crm.pointer("/hubspot/meetings/0/fields") {
+        println!(
+            "   a HubSpot meeting: {} at {} ({})",
+            m["hs_meeting_title"].as_str().unwrap_or_default(),
+            m["hs_meeting_start_time"].as_str().unwrap_or_default(),
+            m["hs_meeting_outcome"].as_str().unwrap_or_default()
+        );
+    }
+    if let Some(e) = crm.pointer("/salesforce/Event/0/fields") {
+        println!(
+            "   a Salesforce Event: {} at {}",
+            e["Subject"].as_str().unwrap_or_default(),
+            e["StartDateTime"].as_str().unwrap_or_default()
+        );
+    }
     if let Some(c) = crm.pointer("/hubspot/contacts/0") {
         println!(
             "   a HubSpot contact as the CRM holds it: {}",

@@ -6,6 +6,7 @@ pub mod crm;
 pub mod export;
 pub mod facts;
 pub mod ingest;
+pub mod leads;
 pub mod retention;
 mod support;
 pub mod walk;
@@ -30,6 +31,8 @@ pub enum BenchCommand {
     Export(export::ExportBenchArgs),
     /// Deliveries per second to each CRM simulator and push-to-CRM latency.
     Crm(crm::CrmBenchArgs),
+    /// Event-to-CRM latency of booked meetings and goals met at a steady rate, every sink.
+    Leads(leads::LeadsBenchArgs),
     /// Conversation facts: computing them, and writing conversations with and without them.
     Facts(facts::FactsArgs),
     /// Every console page on a million events and a hundred thousand jobs, beside an empty
@@ -49,6 +52,7 @@ pub async fn run(cmd: BenchCommand, database_url: Option<String>) -> Result<()> 
         BenchCommand::E2e(a) => ingest::e2e(a, database_url).await,
         BenchCommand::Export(a) => export::run(a).await,
         BenchCommand::Crm(a) => crm::run_all(a, database_url).await,
+        BenchCommand::Leads(a) => leads::run(a, database_url).await,
         BenchCommand::Retention(a) => retention::run(a).await,
         BenchCommand::Facts(a) => facts::run(a).await,
         BenchCommand::Console(a) => console::run(a, database_url).await,

@@ -35,14 +35,10 @@ fn records(dump: &Value, path: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hundred_booked_meetings_rescheduled_and_canceled_in_any_order_leave_one_crm_meeting_each()
- {
-    let Some(mut ce) = env_with_sinks(Backend::Sqlite, 300, sinks_toml).await else {
-        return;
-    };
-    let env = &mut ce.env;
-    env.config.workers.concurrency = 16;
+/// 100 conversations (one per contact email) each book a meeting in the simulator's world;
+/// 20 are then rescheduled a day on and 10 canceled. Answers the final bookings and every
+/// event, shuffled, about a third of them twice.
+fn scenario(env: &Env) -> (Vec<Booking>, Vec<WebhookEvent>) {
     let org = org(&env.sim);
     let by_email = emails(&env.sim, &conversation_ids(&env.sim));
     // One conversation per email (a CRM contact is per email), 100 of them.
@@ -132,30 +128,16 @@ async fn a_hundred_booked_meetings_rescheduled_and_canceled_in_any_order_leave_o
     }
     // Shuffled, a third of them delivered twice.
     let mut rng = fastrand::Rng::with_seed(19);
-    let mut deliveries: Vec<&WebhookEvent> = events.iter().collect();
-    deliveries.extend(events.iter().filter(|_| rng.u8(..) < 85));
+    let mut deliveries: Vec<WebhookEvent> = events.clone();
+    deliveries.extend(events.iter().filter(|_| rng.u8(..) < 85).cloned());
     rng.shuffle(&mut deliveries);
+    (bookings, deliveries)
+}
 
-    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
-    let store = running.queue.store().clone();
-    let http = reqwest::Client::new();
-    for e in deliveries {
-        let body =
-            serde_json::to_value(WebhookEnvelope::new(e, org, Some(Secret::new(VERIFY)))).unwrap();
-        assert_eq!(post(&http, running.addr, &body).await.unwrap(), 200);
-    }
-    drained(&store, Duration::from_secs(180)).await;
-    assert_eq!(
-        running
-            .queue
-            .list(bridge_queue::JobState::Dead, 5)
-            .await
-            .unwrap(),
-        vec![],
-        "no dead jobs"
-    );
-
-    let dump = env.sim.state.crm.dump();
+/// HubSpot holds exactly one meeting and Salesforce one Event per booking, at its final time
+/// and status, associated with the booking's contact or lead.
+fn assert_one_crm_meeting_per_booking(sim: &drift_sim::SimHandle, bookings: &[Booking]) {
+    let dump = sim.state.crm.dump();
     let contacts: BTreeMap<String, String> = records(&dump, "/hubspot/contacts")
         .iter()
         .map(|c| {
@@ -202,7 +184,7 @@ async fn a_hundred_booked_meetings_rescheduled_and_canceled_in_any_order_leave_o
             )
         })
         .collect();
-    for b in &bookings {
+    for b in bookings {
         let m = hs
             .get(&b.key)
             .unwrap_or_else(|| panic!("no HubSpot meeting {}", b.key));
@@ -239,6 +221,39 @@ async fn a_hundred_booked_meetings_rescheduled_and_canceled_in_any_order_leave_o
             "{subject}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_booked_meetings_rescheduled_and_canceled_in_any_order_leave_one_crm_meeting_each()
+ {
+    let Some(mut ce) = env_with_sinks(Backend::Sqlite, 300, sinks_toml).await else {
+        return;
+    };
+    let env = &mut ce.env;
+    env.config.workers.concurrency = 16;
+    let org = org(&env.sim);
+    let (bookings, deliveries) = scenario(env);
+    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+    let store = running.queue.store().clone();
+    let http = reqwest::Client::new();
+    for e in &deliveries {
+        let body =
+            serde_json::to_value(WebhookEnvelope::new(e, org, Some(Secret::new(VERIFY)))).unwrap();
+        assert_eq!(post(&http, running.addr, &body).await.unwrap(), 200);
+    }
+    drained(&store, Duration::from_secs(180)).await;
+    assert_eq!(
+        running
+            .queue
+            .list(bridge_queue::JobState::Dead, 5)
+            .await
+            .unwrap(),
+        vec![],
+        "no dead jobs"
+    );
+
+    assert_one_crm_meeting_per_booking(&env.sim, &bookings);
+    let dump = env.sim.state.crm.dump();
     // Marketo has the meeting on the lead; the HTTP sink got meeting events.
     let canceled = bookings.iter().find(|b| b.status == "CANCELED").unwrap();
     let lead = records(&dump, "/marketo/leads")
@@ -259,6 +274,66 @@ async fn a_hundred_booked_meetings_rescheduled_and_canceled_in_any_order_leave_o
     assert!(types.contains("meeting.booked"), "{types:?}");
     assert!(types.contains("meeting.updated"), "{types:?}");
     running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_three_random_points_of_the_meetings_run_changes_nothing_in_the_crms() {
+    use crate::processes::{free_port, ready, spawn_serve_with};
+    let Some(ce) = env_with_sinks(Backend::Sqlite, 300, sinks_toml).await else {
+        return;
+    };
+    let env = &ce.env;
+    {
+        let mut s = env.sim.state.crm.settings.lock();
+        s.latency_ms = 20;
+        s.hubspot_search_lag_ms = 1000;
+    }
+    let org = org(&env.sim);
+    let (bookings, deliveries) = scenario(env);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let port = free_port();
+    let writes = |sim: &drift_sim::SimHandle| sim.state.crm.writes().len();
+    let mut pending: Vec<WebhookEvent> = deliveries;
+    let mut rng = fastrand::Rng::with_seed(0x19);
+    for round in 0..4 {
+        let mut serve = spawn_serve_with(env, port, 3, Some(ce.file.path()));
+        ready(&http, serve.addr).await;
+        let mut left = Vec::new();
+        for e in pending {
+            let body =
+                serde_json::to_value(WebhookEnvelope::new(&e, org, Some(Secret::new(VERIFY))))
+                    .unwrap();
+            if !matches!(post(&http, serve.addr, &body).await, Ok(200)) {
+                left.push(e);
+            }
+        }
+        pending = left;
+        if round == 3 {
+            let store = bridge_store::Store::connect(&env.db.url).await.unwrap();
+            drained(&store, Duration::from_secs(180)).await;
+            serve.child.kill().unwrap();
+            serve.child.wait().unwrap();
+            break;
+        }
+        // SIGKILL at a random point of the CRM writes.
+        let target = writes(&env.sim) + 10 + rng.usize(..120);
+        wait_until(
+            "CRM writes before the kill",
+            Duration::from_secs(60),
+            || {
+                let n = writes(&env.sim);
+                async move { n >= target }
+            },
+        )
+        .await;
+        serve.child.kill().unwrap();
+        serve.child.wait().unwrap();
+    }
+    assert!(pending.is_empty(), "every event acknowledged in the end");
+    assert_one_crm_meeting_per_booking(&env.sim, &bookings);
 }
 
 /// Two HTTP sinks routing goal-met signals of different playbooks.
