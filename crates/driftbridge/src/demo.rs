@@ -284,7 +284,7 @@ pub async fn run(
             .map_or(0, Vec::len)
     };
     println!(
-        "8. pushed conversations delivered: HubSpot {} contacts and {} notes, Salesforce {} Leads \
+        "8. the CRMs hold (pushed conversations, lead signals, meetings): HubSpot {} contacts and {} notes, Salesforce {} Leads \
          and {} Tasks, Marketo {} leads; meetings booked in chats: HubSpot {} meetings, \
          Salesforce {} Events",
         n("/hubspot/contacts"),
