@@ -346,7 +346,16 @@ fn routed_toml(sim: &drift_sim::SimHandle, hook_port: u16) -> String {
     format!(
         r#"
 [outbound]
-allow = ["127.0.0.1:{hook_port}"]
+allow = ["127.0.0.1:{hook_port}", "127.0.0.1:{sim_port}"]
+[sinks.hubspot]
+kind = "hubspot"
+base_url = "{sim_base}/hubspot"
+token = "pat-na1-driftbridge-sim"
+search_lag_secs = 0
+[sinks.hubspot.filter]
+events = ["playbook_goal_met", "contact_identified", "phone_captured"]
+[sinks.hubspot.signal_fields]
+hs_lead_status = "{{{{signal.goal_name | \"IDENTIFIED\"}}}}"
 [sinks.sales]
 kind = "http"
 url = "http://127.0.0.1:{hook_port}/sales"
@@ -363,7 +372,9 @@ secret = "{WHSEC}"
 events = ["playbook_goal_met"]
 playbooks = [{p2}]
 "#,
-        WHSEC = crate::crm::WHSEC
+        WHSEC = crate::crm::WHSEC,
+        sim_port = sim.addr.port(),
+        sim_base = sim.base_url(),
     )
 }
 
@@ -418,6 +429,54 @@ async fn a_goal_met_signal_reaches_the_sink_routed_on_its_playbook_signed_and_no
     assert_eq!(v["type"], "lead.goal_met");
     assert_eq!(v["data"]["contact"]["email"], email.as_str());
     assert!(v["data"]["signal"]["goal_name"].is_string(), "{v}");
+    // The CRM sink upserted the contact with its signal field, before any push.
+    let dump = env.sim.state.crm.dump();
+    let hs = records(&dump, "/hubspot/contacts");
+    let c = hs
+        .iter()
+        .find(|c| c["fields"]["email"] == email.as_str())
+        .expect("the HubSpot contact");
+    assert_eq!(
+        c["fields"]["hs_lead_status"],
+        v["data"]["signal"]["goal_name"]
+    );
+    assert!(
+        records(&dump, "/hubspot/notes").is_empty(),
+        "no note before the push"
+    );
+    // A contact identified reaches it too (and no HTTP sink: they route goals only).
+    let other = {
+        let world = env.sim.state.world.lock();
+        world
+            .org(org)
+            .unwrap()
+            .contacts
+            .values()
+            .find(|c| {
+                c.attributes
+                    .email()
+                    .is_some_and(|e| e.to_lowercase() != email)
+            })
+            .cloned()
+            .unwrap()
+    };
+    let other_email = other.attributes.email().unwrap().to_lowercase();
+    let ev = WebhookEvent::ContactIdentified(other);
+    let body =
+        serde_json::to_value(WebhookEnvelope::new(&ev, org, Some(Secret::new(VERIFY)))).unwrap();
+    assert_eq!(post(&http, running.addr, &body).await.unwrap(), 200);
+    drained(&store, Duration::from_secs(30)).await;
+    let dump = env.sim.state.crm.dump();
+    let c = records(&dump, "/hubspot/contacts")
+        .into_iter()
+        .find(|c| c["fields"]["email"] == other_email.as_str())
+        .expect("the identified contact in HubSpot");
+    assert_eq!(c["fields"]["hs_lead_status"], "IDENTIFIED");
+    assert_eq!(
+        ce.hook.got.lock().unwrap().len(),
+        1,
+        "HTTP sinks route goals only"
+    );
     let secret = bridge_sinks::http::sign::WebhookSecret::parse(crate::crm::WHSEC).unwrap();
     let h = |k: &str| headers[k].to_str().unwrap().to_owned();
     secret
