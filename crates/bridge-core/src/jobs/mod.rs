@@ -199,11 +199,14 @@ pub fn jobs_for(event: &WebhookEvent, org: Option<OrgId>) -> Vec<NewJob> {
             if let Some(contact) = g.contact_id {
                 jobs.push(
                     PlanSignal {
-                        conversation_id: Some(g.conversation_id.0),
-                        playbook_id: g.playbook_id.map(|p| p.0),
-                        playbook_name: g.playbook_name.clone(),
-                        goal_id: g.goal_id.clone(),
-                        goal_name: g.goal_name.clone(),
+                        details: bridge_sinks::sink::SignalDetails {
+                            conversation_id: Some(g.conversation_id.0),
+                            playbook_id: g.playbook_id.map(|p| p.0),
+                            playbook_name: g.playbook_name.clone(),
+                            goal_id: g.goal_id.clone(),
+                            goal_name: g.goal_name.clone(),
+                            phone: None,
+                        },
                         ..PlanSignal::new("playbook_goal_met", contact)
                     }
                     .to_job(org),
@@ -213,8 +216,11 @@ pub fn jobs_for(event: &WebhookEvent, org: Option<OrgId>) -> Vec<NewJob> {
         }
         E::PhoneCaptured(c) => match c.author_id {
             Some(author) if c.author_type.as_deref().is_none_or(|t| t == "contact") => PlanSignal {
-                conversation_id: Some(c.conversation_id.0),
-                phone: c.phone_number.clone(),
+                details: bridge_sinks::sink::SignalDetails {
+                    conversation_id: Some(c.conversation_id.0),
+                    phone: c.phone_number.clone(),
+                    ..Default::default()
+                },
                 ..PlanSignal::new("phone_captured", drift_types::ContactId(author))
             }
             .to_job(org),

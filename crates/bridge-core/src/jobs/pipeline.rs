@@ -82,6 +82,21 @@ impl SkipNotices {
     }
 }
 
+impl Pipeline {
+    /// Fetches the org's contact from Drift, its failure classified for the queue.
+    pub(crate) async fn contact(
+        &self,
+        org: OrgId,
+        id: drift_types::ContactId,
+    ) -> Result<drift_types::Contact, JobError> {
+        let client = self.drift.client(org).await?;
+        client
+            .contact(id)
+            .await
+            .map_err(|e| crate::failure::drift_error(e, "the contact"))
+    }
+}
+
 /// The sink named `name`; a job naming one that is not configured cannot succeed.
 pub(crate) fn configured<'a>(sinks: &'a Sinks, name: &str) -> Result<&'a Arc<NamedSink>, JobError> {
     sinks.get(name).ok_or_else(|| {

@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 
 use super::kind::JobKind;
 use super::pipeline::{Pipeline, write};
-use crate::failure::drift_error;
 
 /// Upserts a message delivered in a `new_message` event.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -49,11 +48,7 @@ impl SyncContact {
         org: OrgId,
         ctx: &mut JobCtx,
     ) -> Result<(), JobError> {
-        let client = p.drift.client(org).await?;
-        let contact = client
-            .contact(self.contact_id)
-            .await
-            .map_err(|e| drift_error(e, "the contact"))?;
+        let contact = p.contact(org, self.contact_id).await?;
         let mut b = Batch::new();
         b.contact(org, &contact, drift_types::now_ms());
         write(ctx, b).await

@@ -5,13 +5,13 @@
 //! id (an endpoint), so a retry changes nothing.
 
 use bridge_queue::{JobCtx, JobError};
-use bridge_sinks::sink::LeadSignal;
+use bridge_sinks::sink::{LeadSignal, SignalDetails};
 use drift_types::{ContactId, OrgId};
 use serde::{Deserialize, Serialize};
 
 use super::kind::JobKind;
 use super::pipeline::{Pipeline, configured};
-use crate::failure::{SinkFailure, drift_error};
+use crate::failure::SinkFailure;
 use crate::metrics::labels;
 
 /// Makes a lead signal from an event and plans its deliveries.
@@ -23,24 +23,9 @@ pub struct PlanSignal {
     pub contact_id: ContactId,
     /// When (epoch ms).
     pub at: i64,
-    /// The conversation.
-    #[serde(default)]
-    pub conversation_id: Option<i64>,
-    /// The playbook.
-    #[serde(default)]
-    pub playbook_id: Option<i64>,
-    /// Its name.
-    #[serde(default)]
-    pub playbook_name: Option<String>,
-    /// The goal.
-    #[serde(default)]
-    pub goal_id: Option<String>,
-    /// Its name.
-    #[serde(default)]
-    pub goal_name: Option<String>,
-    /// A captured phone number.
-    #[serde(default)]
-    pub phone: Option<String>,
+    /// Where it happened and what it carried.
+    #[serde(flatten)]
+    pub details: SignalDetails,
 }
 
 impl JobKind for PlanSignal {
@@ -54,12 +39,7 @@ impl PlanSignal {
             event: event.to_owned(),
             contact_id,
             at: drift_types::now_ms(),
-            conversation_id: None,
-            playbook_id: None,
-            playbook_name: None,
-            goal_id: None,
-            goal_name: None,
-            phone: None,
+            details: SignalDetails::default(),
         }
     }
 
@@ -69,11 +49,7 @@ impl PlanSignal {
         org: OrgId,
         ctx: &mut JobCtx,
     ) -> Result<(), JobError> {
-        let client = p.drift.client(org).await?;
-        let contact = client
-            .contact(self.contact_id)
-            .await
-            .map_err(|e| drift_error(e, "the contact"))?;
+        let contact = p.contact(org, self.contact_id).await?;
         let signal = LeadSignal {
             org,
             event: self.event,
@@ -84,12 +60,7 @@ impl PlanSignal {
             },
             at_ms: self.at,
             contact,
-            conversation_id: self.conversation_id,
-            playbook_id: self.playbook_id,
-            playbook_name: self.playbook_name,
-            goal_id: self.goal_id,
-            goal_name: self.goal_name,
-            phone: self.phone,
+            details: self.details,
         };
         let mut tx = ctx.begin().await?;
         let erased = {

@@ -95,6 +95,19 @@ pub struct HttpSink {
 }
 
 impl HttpSink {
+    /// Posts `doc` signed as message `id`; the message id and the answer's status are recorded.
+    async fn post(&self, id: String, doc: &Value) -> Result<Delivered, SinkError> {
+        let body = serde_json::to_vec(doc).unwrap_or_default();
+        let status = self.send(&id, &body).await?;
+        let mut out = Delivered {
+            created: 1,
+            ..Delivered::default()
+        };
+        out.external.insert("webhook_id".into(), id);
+        out.external.insert("status".into(), status.to_string());
+        Ok(out)
+    }
+
     /// Builds the sink.
     pub async fn new(spec: &HttpSpec, guard: &OutboundGuard) -> Result<Self, SinkError> {
         let template = spec
@@ -122,7 +135,7 @@ impl Sink for HttpSink {
     /// signal.
     fn render_signal(&self, s: &LeadSignal) -> Value {
         let mut ctx = s.context();
-        serde_json::json!({
+        json!({
             "type": s.type_name(),
             "timestamp": ctx["signal"]["at"].take(),
             "data": {"org_id": s.org.0, "key": s.id, "contact": ctx["contact"].take(),
@@ -131,20 +144,12 @@ impl Sink for HttpSink {
     }
 
     async fn signal(&self, s: &LeadSignal, doc: &Value) -> Result<Delivered, SinkError> {
-        let body = serde_json::to_vec(doc).unwrap_or_default();
         // One id per signal: a retry is the same message.
         let id = format!(
             "msg_{}",
-            &content_hash(&serde_json::json!(["signal", s.org.0, s.id]))[..32]
+            &content_hash(&json!(["signal", s.org.0, s.id]))[..32]
         );
-        let status = self.send(&id, &body).await?;
-        let mut out = Delivered {
-            created: 1,
-            ..Delivered::default()
-        };
-        out.external.insert("webhook_id".into(), id);
-        out.external.insert("status".into(), status.to_string());
-        Ok(out)
+        self.post(id, doc).await
     }
 
     async fn deliver(
@@ -153,20 +158,12 @@ impl Sink for HttpSink {
         doc: &Value,
         _prior: &Prior,
     ) -> Result<Delivered, SinkError> {
-        let body = serde_json::to_vec(doc).unwrap_or_default();
         // One id per conversation version: stable across retries, new when the content changes.
         let id = format!(
             "msg_{}",
             &content_hash(&json!([b.key(), content_hash(doc)]))[..32]
         );
-        let status = self.send(&id, &body).await?;
-        let mut out = Delivered {
-            created: 1,
-            ..Delivered::default()
-        };
-        out.external.insert("webhook_id".into(), id);
-        out.external.insert("status".into(), status.to_string());
-        Ok(out)
+        self.post(id, doc).await
     }
 
     /// Sends a signed `contact.erased` event with ids only; its webhook id is the erasure's,

@@ -119,7 +119,11 @@ impl Filter {
         if !self.accepts_event(&s.event) {
             return false;
         }
-        if !self.playbooks.is_empty() && !s.playbook_id.is_some_and(|p| self.playbooks.contains(&p))
+        if !self.playbooks.is_empty()
+            && !s
+                .details
+                .playbook_id
+                .is_some_and(|p| self.playbooks.contains(&p))
         {
             return false;
         }
@@ -128,7 +132,7 @@ impl Filter {
                 g.as_deref()
                     .is_some_and(|g| self.goals.iter().any(|x| x.eq_ignore_ascii_case(g)))
             };
-            if !(named(&s.goal_name) || named(&s.goal_id)) {
+            if !(named(&s.details.goal_name) || named(&s.details.goal_id)) {
                 return false;
             }
         }

@@ -23,6 +23,14 @@ pub struct LeadSignal {
     pub at_ms: i64,
     /// The contact, as Drift holds it now.
     pub contact: Contact,
+    /// Where it happened and what it carried.
+    #[serde(flatten)]
+    pub details: SignalDetails,
+}
+
+/// What a signal's event says beside its contact.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SignalDetails {
     /// The conversation it happened in.
     #[serde(default)]
     pub conversation_id: Option<i64>,
@@ -70,22 +78,16 @@ impl LeadSignal {
     /// What `signal_fields` and the fields map read: `org_id`, `event`, `type`, `key`,
     /// `contact.*` (as in a conversation) and `signal.*`.
     pub fn context(&self) -> Value {
+        let mut signal = serde_json::to_value(&self.details).unwrap_or_default();
+        signal["type"] = self.type_name().into();
+        signal["at"] = EpochMillis(self.at_ms).to_iso8601().into();
         json!({
             "org_id": self.org.0,
             "event": self.event,
             "type": self.type_name(),
             "key": self.id,
             "contact": contact_json(&self.contact),
-            "signal": {
-                "type": self.type_name(),
-                "at": EpochMillis(self.at_ms).to_iso8601(),
-                "conversation_id": self.conversation_id,
-                "playbook_id": self.playbook_id,
-                "playbook_name": self.playbook_name,
-                "goal_id": self.goal_id,
-                "goal_name": self.goal_name,
-                "phone": self.phone,
-            },
+            "signal": signal,
         })
     }
 }

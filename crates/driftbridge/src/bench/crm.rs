@@ -8,15 +8,11 @@
 //! the moment the push is sent to the commit that records the CRM's answer, which happens
 //! right after the last CRM write of that delivery.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use drift_sim::SimConfig;
-use drift_types::Secret;
 
-use super::support::{bench_config, pct, push_conversations};
-use crate::sim_sinks::spec;
+use super::support::{crm_bench, pct, push_conversations};
 
 /// Arguments of `driftbridge bench crm`.
 #[derive(Debug, clap::Args)]
@@ -42,20 +38,6 @@ pub struct CrmBenchArgs {
     targets: Vec<String>,
 }
 
-async fn receiver(latency: Duration) -> Result<SocketAddr> {
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move || async move {
-            tokio::time::sleep(latency).await;
-            "ok"
-        }),
-    );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = l.local_addr()?;
-    tokio::spawn(async move { axum::serve(l, app).await });
-    Ok(addr)
-}
-
 struct Run {
     delivered: usize,
     per_sec: f64,
@@ -70,36 +52,14 @@ async fn run(
     rate: Option<u32>,
     database_url: Option<String>,
 ) -> Result<Run> {
-    let sim = drift_sim::spawn(
-        SimConfig::unlimited(a.conversations.max(1)),
-        SocketAddr::from(([127, 0, 0, 1], 0)),
+    let (sim, config, _dir) = crm_bench(
+        a.conversations,
+        a.latency_ms,
+        a.workers,
+        &[target],
+        database_url,
     )
     .await?;
-    {
-        let mut s = sim.state.crm.settings.lock();
-        s.latency_ms = a.latency_ms;
-        // The vendors' limits would bound these numbers (HubSpot 190 per 10 s, Marketo 100 per
-        // 20 s); they are lifted to measure driftbridge, and documented beside the results.
-        s.hubspot_per_10s = 1_000_000;
-        s.hubspot_search_per_sec = 1_000_000;
-        s.marketo_per_20s = 1_000_000;
-        s.marketo_concurrency = 1_000;
-    }
-    let hook = receiver(Duration::from_millis(a.latency_ms)).await?;
-    let (mut config, _dir) = bench_config(database_url)?;
-    config.drift.base_url = sim.base_url();
-    config.drift.token = Some(Secret::new(sim.token()));
-    config.drift.rate_limit_per_minute = 0;
-    config.workers.poll_interval_ms = 20;
-    config.workers.concurrency = a.workers;
-    config.outbound.allow = vec![
-        format!("127.0.0.1:{}", sim.addr.port()),
-        format!("127.0.0.1:{}", hook.port()),
-    ];
-    config.sinks.insert(
-        target.to_owned(),
-        serde_json::from_value(spec(target, &sim.base_url(), &format!("http://{hook}"))?)?,
-    );
     let running = crate::serve::start(&config, true).await?;
     let sent = push_conversations(&sim, running.addr, usize::MAX, rate).await?;
     running.drained(Duration::from_millis(10)).await?;

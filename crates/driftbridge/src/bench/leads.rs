@@ -8,16 +8,13 @@
 //! follows the sink's last write.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use drift_sim::SimConfig;
 use drift_types::{EpochMillis, Meeting, Secret, WebhookEnvelope, WebhookEvent};
 use serde_json::Value;
 
-use super::support::{bench_config, pct};
-use crate::sim_sinks::spec;
+use super::support::{crm_bench, pct};
 
 /// Arguments of `driftbridge bench leads`.
 #[derive(Debug, clap::Args)]
@@ -34,20 +31,6 @@ pub struct LeadsBenchArgs {
     /// Worker slots (`workers.concurrency`).
     #[arg(long, default_value_t = 8)]
     workers: usize,
-}
-
-async fn receiver(latency: Duration) -> Result<SocketAddr> {
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move || async move {
-            tokio::time::sleep(latency).await;
-            "ok"
-        }),
-    );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = l.local_addr()?;
-    tokio::spawn(async move { axum::serve(l, app).await });
-    Ok(addr)
 }
 
 /// The events: in conversation i, a meeting booked (i % 3 = 0), a goal met (1) or its push (2).
@@ -116,36 +99,14 @@ fn events(sim: &drift_sim::SimHandle, n: usize) -> Result<Vec<(i64, WebhookEvent
 
 /// Runs `bench leads`.
 pub async fn run(a: LeadsBenchArgs, database_url: Option<String>) -> Result<()> {
-    let sim = drift_sim::spawn(
-        SimConfig::unlimited(a.events.max(2) as u32),
-        SocketAddr::from(([127, 0, 0, 1], 0)),
+    let (sim, config, _dir) = crm_bench(
+        a.events.max(2) as u32,
+        a.latency_ms,
+        a.workers,
+        &["hubspot", "salesforce", "marketo", "http"],
+        database_url,
     )
     .await?;
-    {
-        let mut s = sim.state.crm.settings.lock();
-        s.latency_ms = a.latency_ms;
-        s.hubspot_per_10s = 1_000_000;
-        s.hubspot_search_per_sec = 1_000_000;
-        s.marketo_per_20s = 1_000_000;
-        s.marketo_concurrency = 1_000;
-    }
-    let hook = receiver(Duration::from_millis(a.latency_ms)).await?;
-    let (mut config, _dir) = bench_config(database_url)?;
-    config.drift.base_url = sim.base_url();
-    config.drift.token = Some(Secret::new(sim.token()));
-    config.drift.rate_limit_per_minute = 0;
-    config.workers.poll_interval_ms = 20;
-    config.workers.concurrency = a.workers;
-    config.outbound.allow = vec![
-        format!("127.0.0.1:{}", sim.addr.port()),
-        format!("127.0.0.1:{}", hook.port()),
-    ];
-    for t in ["hubspot", "salesforce", "marketo", "http"] {
-        let s = spec(t, &sim.base_url(), &format!("http://{hook}"))?;
-        config
-            .sinks
-            .insert(t.to_owned(), serde_json::from_value(s)?);
-    }
     let events = events(&sim, a.events)?;
     let running = crate::serve::start(&config, true).await?;
     let url = format!("http://{}/webhooks/drift", running.addr);

@@ -127,6 +127,65 @@ pub(crate) fn bench_config(
     Ok((c, dir))
 }
 
+/// A local HTTP receiver that answers every POST to `/hook` after `latency`.
+async fn receiver(latency: Duration) -> Result<SocketAddr> {
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || async move {
+            tokio::time::sleep(latency).await;
+            "ok"
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = l.local_addr()?;
+    tokio::spawn(async move { axum::serve(l, app).await });
+    Ok(addr)
+}
+
+/// The CRM benchmarks' setup: a simulator of `conversations` whose CRMs answer after
+/// `latency_ms` with the vendors' limits lifted (they would bound these numbers: HubSpot 190
+/// per 10 s, Marketo 100 per 20 s; docs/BENCHMARKS.md says so beside the results), a local
+/// HTTP receiver with the same latency, and a `serve` configuration with `targets` as sinks.
+pub(crate) async fn crm_bench(
+    conversations: u32,
+    latency_ms: u64,
+    workers: usize,
+    targets: &[&str],
+    database_url: Option<String>,
+) -> Result<(drift_sim::SimHandle, Config, Option<tempfile::TempDir>)> {
+    let sim = drift_sim::spawn(
+        drift_sim::SimConfig::unlimited(conversations.max(1)),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await?;
+    {
+        let mut s = sim.state.crm.settings.lock();
+        s.latency_ms = latency_ms;
+        s.hubspot_per_10s = 1_000_000;
+        s.hubspot_search_per_sec = 1_000_000;
+        s.marketo_per_20s = 1_000_000;
+        s.marketo_concurrency = 1_000;
+    }
+    let hook = receiver(Duration::from_millis(latency_ms)).await?;
+    let (mut config, dir) = bench_config(database_url)?;
+    config.drift.base_url = sim.base_url();
+    config.drift.token = Some(Secret::new(sim.token()));
+    config.drift.rate_limit_per_minute = 0;
+    config.workers.poll_interval_ms = 20;
+    config.workers.concurrency = workers;
+    config.outbound.allow = vec![
+        format!("127.0.0.1:{}", sim.addr.port()),
+        format!("127.0.0.1:{}", hook.port()),
+    ];
+    for t in targets {
+        let s = crate::sim_sinks::spec(t, &sim.base_url(), &format!("http://{hook}"))?;
+        config
+            .sinks
+            .insert((*t).to_owned(), serde_json::from_value(s)?);
+    }
+    Ok((sim, config, dir))
+}
+
 /// One push of [`push_conversations`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Pushed {
