@@ -472,6 +472,36 @@ async fn a_goal_met_signal_reaches_the_sink_routed_on_its_playbook_signed_and_no
         .find(|c| c["fields"]["email"] == other_email.as_str())
         .expect("the identified contact in HubSpot");
     assert_eq!(c["fields"]["hs_lead_status"], "IDENTIFIED");
+    // So does a phone captured, for its contact.
+    let (conversation, third) = {
+        let world = env.sim.state.world.lock();
+        let o = world.org(org).unwrap();
+        o.conversations
+            .values()
+            .find_map(|r| {
+                let c = o.contacts.get(&r.conversation.contact_id?)?;
+                let e = c.attributes.email()?.to_lowercase();
+                (e != email && e != other_email).then(|| (r.conversation.id, c.clone()))
+            })
+            .unwrap()
+    };
+    let ev = WebhookEvent::PhoneCaptured(drift_types::webhook::PhoneCaptured {
+        conversation_id: conversation,
+        author_id: Some(third.id.0),
+        author_type: Some("contact".into()),
+        phone_number: Some("+1-617-555-0100".into()),
+    });
+    let body =
+        serde_json::to_value(WebhookEnvelope::new(&ev, org, Some(Secret::new(VERIFY)))).unwrap();
+    assert_eq!(post(&http, running.addr, &body).await.unwrap(), 200);
+    drained(&store, Duration::from_secs(30)).await;
+    let third_email = third.attributes.email().unwrap().to_lowercase();
+    assert!(
+        records(&env.sim.state.crm.dump(), "/hubspot/contacts")
+            .iter()
+            .any(|c| c["fields"]["email"] == third_email.as_str()),
+        "the phone's contact is in HubSpot"
+    );
     assert_eq!(
         ce.hook.got.lock().unwrap().len(),
         1,
