@@ -39,6 +39,17 @@ fn status_after(event_type: &str) -> String {
     }
 }
 
+/// Whether an event's meeting is the same as or older than the stored one (a re-delivery, or
+/// an event overtaken by a later one), so nothing changes. Without times to compare, an
+/// update (a reschedule or cancellation) is applied and a booking only creates.
+fn is_stale(stored: Option<Option<i64>>, incoming: Option<i64>, update: bool) -> bool {
+    match (stored, incoming) {
+        (None, _) | (Some(None), _) => false,
+        (Some(Some(at)), Some(i)) => i <= at,
+        (Some(Some(_)), None) => !update,
+    }
+}
+
 impl UpsertMeeting {
     /// The job for a meeting event.
     pub fn from_event(meeting: Meeting, event: &str, event_type: Option<String>) -> Self {
@@ -56,14 +67,8 @@ impl UpsertMeeting {
         }
         let mut tx = ctx.begin().await?;
         let stored = bridge_store::meetings::version(&mut tx, org.0, &meeting_key(&m)).await?;
-        let incoming = m.updated_at.map(|t| t.0);
-        // Same or older than what is stored (a re-delivery, or an event overtaken by a later
-        // one): nothing changes.
-        let stale = match stored {
-            None | Some(None) => false,
-            Some(Some(at)) => incoming.is_none_or(|i| i <= at),
-        };
-        if stale {
+        let update = self.event.as_deref() == Some("meeting_updated");
+        if is_stale(stored, m.updated_at.map(|t| t.0), update) {
             return ctx.finish(tx).await;
         }
         let mut b = Batch::new();
@@ -86,6 +91,16 @@ impl UpsertMeeting {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_newer_event_moves_a_stored_meeting() {
+        assert!(!is_stale(None, Some(5), false), "nothing stored yet");
+        assert!(is_stale(Some(Some(5)), Some(5), true), "a re-delivery");
+        assert!(is_stale(Some(Some(9)), Some(5), false), "a booking after its reschedule");
+        assert!(!is_stale(Some(Some(5)), Some(9), true), "a later reschedule");
+        assert!(!is_stale(Some(Some(5)), None, true), "an update without a time applies");
+        assert!(is_stale(Some(Some(5)), None, false), "a booking without a time only creates");
+    }
 
     #[test]
     fn an_update_s_event_type_sets_the_status() {
