@@ -101,7 +101,7 @@ mod tests {
         assert_eq!(as_millis(&json!("1970-01-02")).unwrap(), 86_400_000);
         assert_eq!(
             as_millis(&json!("2026-01-01")).unwrap(),
-            crate::generate::DEFAULT_ANCHOR_MS
+            crate::generate::FIXED_ANCHOR_MS
         );
         assert!(as_millis(&json!("yesterday")).is_err());
     }

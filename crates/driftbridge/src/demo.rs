@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use bridge_export::{self as export, DAY_MS, ExportOptions, Mode, Progress};
+use bridge_export::{self as export, ExportOptions, Mode, Progress};
 use drift_sim::{DataConfig, RateLimitConfig, SimConfig};
 use drift_types::Secret;
 
@@ -247,8 +247,8 @@ pub async fn run(
         .client(org)
         .await?)
         .clone();
+    // The defaults: the simulator's data ends today, so the last 30 days hold meetings.
     let mut opts = ExportOptions::new(Mode::Full);
-    opts.meetings_since_ms = drift_sim::generate::DEFAULT_ANCHOR_MS - 365 * DAY_MS;
     let dest = bridge_export::Destination::store(store.clone(), org);
     let t0 = drift_types::now_ms();
     let r = export::run(

@@ -96,10 +96,22 @@ mod tests {
     fn only_a_newer_event_moves_a_stored_meeting() {
         assert!(!is_stale(None, Some(5), false), "nothing stored yet");
         assert!(is_stale(Some(Some(5)), Some(5), true), "a re-delivery");
-        assert!(is_stale(Some(Some(9)), Some(5), false), "a booking after its reschedule");
-        assert!(!is_stale(Some(Some(5)), Some(9), true), "a later reschedule");
-        assert!(!is_stale(Some(Some(5)), None, true), "an update without a time applies");
-        assert!(is_stale(Some(Some(5)), None, false), "a booking without a time only creates");
+        assert!(
+            is_stale(Some(Some(9)), Some(5), false),
+            "a booking after its reschedule"
+        );
+        assert!(
+            !is_stale(Some(Some(5)), Some(9), true),
+            "a later reschedule"
+        );
+        assert!(
+            !is_stale(Some(Some(5)), None, true),
+            "an update without a time applies"
+        );
+        assert!(
+            is_stale(Some(Some(5)), None, false),
+            "a booking without a time only creates"
+        );
     }
 
     #[test]

@@ -488,11 +488,25 @@ async fn every_other_endpoint_works_against_the_simulator() {
         .await
         .unwrap();
     assert_eq!(updated.availability.as_deref(), Some("OFFLINE"));
+    // Drift lists the last 30 days: one meeting is booked for tomorrow, so the list is never
+    // empty whatever day the generated ones fall on.
+    let now = drift_types::now_ms();
+    {
+        let mut world = sim.state.world.lock();
+        let o = world.orgs.get_mut(&org).unwrap();
+        let mut m = o.meetings[0].clone();
+        m.event_id = Some("client-tomorrow".into());
+        m.slot_start = Some(drift_types::EpochMillis(now + 86_400_000));
+        o.meetings.push(m);
+    }
     let meetings = c.meetings(0, i64::MAX / 2).await.unwrap();
-    assert_eq!(
-        meetings.len(),
-        sim.state.world.lock().orgs[&org].meetings.len()
-    );
+    let in_window = sim.state.world.lock().orgs[&org]
+        .meetings
+        .iter()
+        .filter(|m| m.slot_start.is_some_and(|s| s.0 >= now - 30 * 86_400_000))
+        .count();
+    assert!(in_window > 0);
+    assert_eq!(meetings.len(), in_window);
 
     // accounts
     let acc = c

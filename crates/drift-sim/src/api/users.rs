@@ -116,6 +116,9 @@ pub async fn update_user(
 /// Most meetings one call returns.
 pub const MEETINGS_MAX: usize = 1000;
 
+/// How far back `GET /users/meetings/org` reaches (drift-api.md §5: the last 30 days).
+pub const MEETINGS_WINDOW_MS: i64 = 30 * 86_400_000;
+
 /// `GET /users/meetings/org?min_start_time=&max_start_time=`.
 pub async fn meetings(
     State(st): St,
@@ -132,6 +135,8 @@ pub async fn meetings(
             "min_start_time and max_start_time are both required",
         ));
     };
+    // Drift lists the last 30 days only: an older `min_start_time` is raised to that.
+    let min = min.max(super::request::now().get() - MEETINGS_WINDOW_MS);
     let world = st.world.lock();
     let mut v: Vec<_> = world
         .org(caller.org)?

@@ -20,8 +20,16 @@ use contact::{DAY_MS, contact, uuid_like};
 
 mod contact;
 
-/// 2026-01-01T00:00:00Z: the default "now" of generated data, fixed so datasets are stable.
-pub const DEFAULT_ANCHOR_MS: i64 = 1_767_225_600_000;
+/// 2026-01-01T00:00:00Z: a fixed "now" for a dataset that must not move with the calendar.
+pub const FIXED_ANCHOR_MS: i64 = 1_767_225_600_000;
+
+/// The default "now" of generated data: the start of the current UTC day, so recent data
+/// (the last 30 days of meetings Drift serves, say) is recent whenever the simulator runs,
+/// while a run's data stays the same all day.
+pub fn today_anchor_ms() -> i64 {
+    let now = drift_types::now_ms();
+    now - now.rem_euclid(DAY_MS)
+}
 
 /// What to generate.
 #[derive(Clone, Debug)]
@@ -51,7 +59,7 @@ impl Default for DataConfig {
             agents: 8,
             min_messages: 2,
             max_messages: 18,
-            anchor_ms: DEFAULT_ANCHOR_MS,
+            anchor_ms: today_anchor_ms(),
         }
     }
 }

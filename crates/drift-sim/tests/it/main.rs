@@ -514,3 +514,51 @@ async fn teams_list_every_agent_and_an_unsubscribe_marks_the_contacts_with_those
         Some(&serde_json::Value::Bool(true))
     );
 }
+
+#[tokio::test]
+async fn meetings_lead_up_to_today_and_only_the_last_30_days_are_listed() {
+    let sim = drift_sim::spawn(SimConfig::default(), SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    const DAY: i64 = 86_400_000;
+    let now = drift_types::now_ms();
+    let (older, recent) = {
+        let w = sim.state.world.lock();
+        let o = w.org(sim.state.default_org()).unwrap();
+        let starts: Vec<i64> = o
+            .meetings
+            .iter()
+            .filter_map(|m| m.slot_start)
+            .map(|s| s.0)
+            .collect();
+        (
+            starts.iter().filter(|s| **s < now - 30 * DAY).count(),
+            starts.iter().filter(|s| **s >= now - 30 * DAY).count(),
+        )
+    };
+    // The data is anchored at today (it was 2026-01-01, so a default export got nothing).
+    assert!(
+        recent > 0 && older > 0,
+        "{recent} recent and {older} older meetings"
+    );
+    let r: serde_json::Value = reqwest::Client::new()
+        .get(format!(
+            "{}/users/meetings/org?min_start_time=0&max_start_time={}",
+            sim.base_url(),
+            now + 365 * DAY
+        ))
+        .bearer_auth(sim.token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed = r["data"].as_array().unwrap();
+    assert_eq!(listed.len(), recent, "Drift's 30-day window");
+    assert!(
+        listed
+            .iter()
+            .all(|m| m["slotStart"].as_i64().unwrap() >= now - 30 * DAY)
+    );
+}

@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use bridge_store::tables::{TABLES, table};
 use serde_json::{Value, json};
 
-use crate::export::{SINCE, ground_truth, python_with, sim};
+use crate::export::{ground_truth, python_with, sim, since};
 use crate::helpers::org;
 
 pub(crate) fn airbyte(args: &[&str], dir: &Path) -> Output {
@@ -64,7 +64,7 @@ async fn airbyte_read_speaks_the_protocol_and_its_state_makes_the_next_read_incr
         d.join("config.json"),
         json!({
             "access_token": sim.token(), "base_url": sim.base_url(), "rate_limit_per_minute": 0,
-            "meetings_since": SINCE.to_string(),
+            "meetings_since": since().to_string(),
         })
         .to_string(),
     )

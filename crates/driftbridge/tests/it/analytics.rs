@@ -273,7 +273,20 @@ async fn goals_and_meetings_reach_the_facts_in_any_order_and_in_a_file_export() 
     running.stop().await;
 
     // A JSONL export: the goals come from the configured store, the meetings from the run's
-    // own meetings list (the simulator's, not the webhooks above).
+    // own meetings list (the simulator's, not the webhooks above). Drift lists the last 30
+    // days only: one meeting of these conversations is booked for tomorrow, whatever the
+    // generated ones' dates are today.
+    {
+        let mut world = env.sim.state.world.lock();
+        let org = world.org_mut(drift_types::OrgId(o)).unwrap();
+        let mut m = org.meetings[0].clone();
+        let tomorrow = drift_types::now_ms() + 86_400_000;
+        m.event_id = Some("analytics-tomorrow".into());
+        m.slot_start = Some(drift_types::EpochMillis(tomorrow));
+        m.slot_end = Some(drift_types::EpochMillis(tomorrow + 1_800_000));
+        m.conversation_id = Some(drift_types::ConversationId(ids[3]));
+        org.meetings.push(m);
+    }
     let dir = tempfile::tempdir().unwrap();
     export_with(
         &env,

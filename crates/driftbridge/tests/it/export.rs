@@ -12,14 +12,21 @@ use bridge_export::{Destination, FileFormat, Target};
 use bridge_store::tables::{Batch, ColumnType, Row, TABLES, Table, Value};
 use bridge_store::{Backend, Store};
 use drift_client::{ClientConfig, DriftClient, RateBudget, StaticToken};
-use drift_sim::generate::DEFAULT_ANCHOR_MS;
 use drift_sim::{SimConfig, SimHandle};
 use drift_types::{OrgId, Secret, UserId};
 
 use crate::helpers::org;
 
-pub const SINCE: i64 = DEFAULT_ANCHOR_MS - 365 * DAY_MS;
-const UNTIL: i64 = DEFAULT_ANCHOR_MS + 365 * DAY_MS;
+/// The meetings window the export tests ask for: a year either side of the first time a test
+/// of this binary asked (the simulator serves only the last 30 days of it).
+pub fn since() -> i64 {
+    static NOW: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *NOW.get_or_init(drift_types::now_ms) - 365 * DAY_MS
+}
+
+fn until() -> i64 {
+    since() + 2 * 365 * DAY_MS
+}
 
 pub async fn sim(conversations: u32) -> SimHandle {
     drift_client::install_crypto();
@@ -42,8 +49,8 @@ pub fn client(sim: &SimHandle) -> DriftClient {
 
 fn options(mode: Mode) -> ExportOptions {
     let mut o = ExportOptions::new(mode);
-    o.meetings_since_ms = SINCE;
-    o.meetings_until_ms = UNTIL;
+    o.meetings_since_ms = since();
+    o.meetings_until_ms = until();
     o
 }
 
@@ -75,7 +82,12 @@ pub fn ground_truth(sim: &SimHandle) -> (Batch, u64) {
     for m in o
         .meetings
         .iter()
-        .filter(|m| m.slot_start.is_some_and(|s| s.0 >= SINCE && s.0 < UNTIL))
+        // Drift serves the last 30 days only.
+        .filter(|m| {
+            m.slot_start.is_some_and(|s| {
+                s.0 >= since().max(drift_types::now_ms() - 30 * DAY_MS) && s.0 < until()
+            })
+        })
     {
         b.meeting(org, m);
         if let Some(c) = m.conversation_id {
@@ -111,7 +123,7 @@ pub fn ground_truth(sim: &SimHandle) -> (Batch, u64) {
         b.contact(org, &o.contacts[c], 0);
     }
     let n = o.conversations.len() as u64;
-    let windows = ((UNTIL - SINCE) as u64).div_ceil(30 * DAY_MS as u64);
+    let windows = ((until() - since()) as u64).div_ceil(30 * DAY_MS as u64);
     let calls = 3 // users, playbooks, landing pages
         + (o.accounts.len() as u64).div_ceil(100).max(1)
         + windows
@@ -459,7 +471,7 @@ async fn an_export_killed_at_ten_random_points_resumes_to_the_ground_truth_rerea
         let run = || {
             let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_driftbridge"));
             c.args(["export", "--json", "--org", &org(&sim).0.to_string()])
-                .args(["--to", &to, "--meetings-since", &SINCE.to_string()])
+                .args(["--to", &to, "--meetings-since", &since().to_string()])
                 .env("DRIFTBRIDGE_DRIFT__BASE_URL", sim.base_url())
                 .env("DRIFTBRIDGE_DRIFT__TOKEN", sim.token())
                 // 250 requests/s stretches the run over several seconds of kill points.
