@@ -15,23 +15,31 @@ use crate::drift::DriftPool;
 use crate::failure::fetch_error;
 
 /// Fetches a conversation bundle (without its playbook: only CRM deliveries need that, and
-/// [`with_playbook`] adds it). `event` is what asked for it.
+/// [`with_playbook`] adds it). `event` is what asked for it. `None`: Drift answers 404 for the
+/// conversation (deleted there).
 pub async fn fetch(
     drift: &DriftPool,
     org: OrgId,
     id: ConversationId,
     event: &str,
-) -> Result<ConversationBundle, JobError> {
+) -> Result<Option<ConversationBundle>, JobError> {
     let client = drift.client(org).await?;
-    let f = client
+    let f = match client
         .fetch_conversation(id, None, Parts::ALL, |_| true)
         .await
-        .map_err(fetch_error)?;
+    {
+        Ok(f) => f,
+        // The conversation itself is gone from Drift: not a failure to retry.
+        Err(e) if e.part == drift_client::Part::Conversation && e.source.is_not_found() => {
+            return Ok(None);
+        }
+        Err(e) => return Err(fetch_error(e)),
+    };
     let users = drift
         .users(org, &f.referenced_users())
         .await
         .context("while fetching the participants")?;
-    Ok(ConversationBundle {
+    Ok(Some(ConversationBundle {
         org,
         event: event.to_owned(),
         conversation: f.conversation,
@@ -42,7 +50,7 @@ pub async fn fetch(
         playbook: None,
         attribution: None,
         meetings: Vec::new(),
-    })
+    }))
 }
 
 /// Adds the bundle's playbook (from the per-org playbook cache).

@@ -118,6 +118,11 @@ impl Destination {
         }
     }
 
+    /// The org it holds.
+    pub fn org(&self) -> OrgId {
+        self.org
+    }
+
     /// The store behind a SQL destination.
     pub fn sql_store(&self) -> Option<&Store> {
         match &self.kind {

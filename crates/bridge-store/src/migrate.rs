@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("../migrations/0010_console.sql")),
     (11, include_str!("../migrations/0011_facts_outcomes.sql")),
     (12, include_str!("../migrations/0012_widget.sql")),
+    (13, include_str!("../migrations/0013_deletes.sql")),
 ];
 
 /// Arbitrary constant naming driftbridge's migration lock.

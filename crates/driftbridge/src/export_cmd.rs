@@ -158,6 +158,12 @@ fn print_summary(s: &Summary, target: &Target, json: bool) {
         "  rows changed {}; conversations listed {}, fetched {}, unchanged {}",
         s.rows_changed, s.conversations_listed, s.conversations_fetched, s.conversations_unchanged
     );
+    if s.conversations_deleted > 0 {
+        println!(
+            "  conversations deleted in Drift, marked _deleted_at: {}",
+            s.conversations_deleted
+        );
+    }
     println!(
         "  API calls {}, 429 answers {}, retries {}",
         s.api_calls, s.responses_429, s.retries

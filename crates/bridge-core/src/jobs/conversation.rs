@@ -49,8 +49,26 @@ impl SyncConversation {
         ctx: &mut JobCtx,
     ) -> Result<(), JobError> {
         let event = self.event.clone().unwrap_or_default();
-        let mut bundle =
-            crate::conversation::fetch(&p.drift, org, self.conversation_id, &event).await?;
+        let Some(mut bundle) =
+            crate::conversation::fetch(&p.drift, org, self.conversation_id, &event).await?
+        else {
+            // Drift answers 404: the stored row (if any) is marked gone, and nothing is
+            // delivered.
+            let mut tx = ctx.begin().await?;
+            bridge_store::ops::conversation::mark_deleted(
+                &mut tx,
+                bridge_store::ops::conversation::Deletable::Conversations,
+                org.0,
+                &[self.conversation_id.0],
+                drift_types::now_ms(),
+            )
+            .await?;
+            tracing::info!(
+                conversation.id = self.conversation_id.0,
+                "the conversation is gone from Drift; marked deleted"
+            );
+            return ctx.finish(tx).await;
+        };
         let now = drift_types::now_ms();
         let mut b = Batch::new();
         crate::conversation::rows(&bundle, now, &mut b);

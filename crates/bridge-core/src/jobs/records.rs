@@ -48,7 +48,26 @@ impl SyncContact {
         org: OrgId,
         ctx: &mut JobCtx,
     ) -> Result<(), JobError> {
-        let contact = p.contact(org, self.contact_id).await?;
+        let contact = match p.contact(org, self.contact_id).await {
+            Ok(c) => c,
+            Err(JobError::Permanent(e))
+                if e.downcast_ref::<drift_client::Error>()
+                    .is_some_and(drift_client::Error::is_not_found) =>
+            {
+                // Gone from Drift: the stored row (if any) is marked, not left stale.
+                let mut tx = ctx.begin().await?;
+                bridge_store::ops::conversation::mark_deleted(
+                    &mut tx,
+                    bridge_store::ops::conversation::Deletable::Contacts,
+                    org.0,
+                    &[self.contact_id.0],
+                    drift_types::now_ms(),
+                )
+                .await?;
+                return ctx.finish(tx).await;
+            }
+            Err(e) => return Err(e),
+        };
         let mut b = Batch::new();
         b.contact(org, &contact, drift_types::now_ms());
         write(ctx, b).await

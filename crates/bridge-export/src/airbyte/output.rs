@@ -122,6 +122,9 @@ impl ExportDestination for AirbyteSink {
     async fn stored_ids(&self, _table: &'static Table) -> Result<HashSet<i64>> {
         Ok(HashSet::new())
     }
+    async fn mark_deleted(&self, _ids: &[i64], _at: i64) -> Result<u64> {
+        Ok(0)
+    }
 }
 
 /// Parses `--state`: an array of per-stream state messages (or of whole STATE messages),

@@ -16,6 +16,7 @@
 
 mod context;
 mod conversations;
+mod deletes;
 mod options;
 mod output;
 mod progress;
@@ -147,10 +148,19 @@ pub async fn run<S: ExportDestination>(
             .await
             .context("while listing meetings again")?;
     }
+    let mut conversations_deleted = 0;
     if ctx.opts.conversation_family() && !skip(CONVERSATIONS) {
         conversations::walk(&ctx, states[CONVERSATIONS].clone())
             .await
             .context("while exporting conversations")?;
+        if ctx.opts.mode == Mode::Incremental
+            && ctx.opts.capture_deletes
+            && ctx.opts.wants(Stream::Conversations)
+        {
+            conversations_deleted = deletes::sweep(&ctx)
+                .await
+                .context("while looking for conversations deleted in Drift")?;
+        }
     }
     if states.contains_key(CONTACT_LIST) && !skip(CONTACT_LIST) {
         conversations::contact_list(&ctx)
@@ -175,6 +185,7 @@ pub async fn run<S: ExportDestination>(
         conversations_listed: p.listed.load(Ordering::Relaxed),
         conversations_fetched: p.fetched.load(Ordering::Relaxed),
         conversations_unchanged: p.unchanged.load(Ordering::Relaxed),
+        conversations_deleted,
         api_calls: st.requests.load(Ordering::Relaxed) - stats0.0,
         responses_429: st.rate_limited.load(Ordering::Relaxed) - stats0.1,
         retries: st.retries.load(Ordering::Relaxed) - stats0.2,

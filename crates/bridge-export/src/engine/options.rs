@@ -74,6 +74,9 @@ pub struct ExportOptions {
     /// First-touch attribution by conversation (from the driftbridge store: only the widget
     /// reports it), for the facts a file destination gets.
     pub attribution: std::collections::HashMap<i64, bridge_store::widget::Attribution>,
+    /// After an incremental walk, sweep the conversation list for conversations Drift deleted
+    /// and mark them `_deleted_at` (a SQL destination; one list call per 100 conversations).
+    pub capture_deletes: bool,
     /// The driftbridge store that holds the widget events (the `widget` stream reads them from
     /// it: Drift has no copy).
     pub widget_source: Option<bridge_store::Store>,
@@ -102,6 +105,7 @@ impl ExportOptions {
             tombstones: Default::default(),
             goals_met: Default::default(),
             attribution: Default::default(),
+            capture_deletes: true,
             widget_source: None,
         }
     }

@@ -31,6 +31,9 @@ pub trait ExportDestination: Clone + Send + Sync + 'static {
         &self,
         table: &'static Table,
     ) -> impl Future<Output = Result<HashSet<i64>>> + Send;
+    /// Marks stored conversations gone from Drift at `at` (a SQL destination; others hold no
+    /// earlier rows to mark); answers how many it marked.
+    fn mark_deleted(&self, ids: &[i64], at: i64) -> impl Future<Output = Result<u64>> + Send;
 }
 
 impl ExportDestination for Destination {
@@ -50,5 +53,23 @@ impl ExportDestination for Destination {
     }
     async fn stored_ids(&self, table: &'static Table) -> Result<HashSet<i64>> {
         Ok(Destination::stored_ids(self, table).await?)
+    }
+    async fn mark_deleted(&self, ids: &[i64], at: i64) -> Result<u64> {
+        let Some(store) = self.sql_store() else {
+            return Ok(0);
+        };
+        let mut tx = store.begin().await?;
+        let n = bridge_store::ops::conversation::mark_deleted(
+            &mut tx,
+            bridge_store::ops::conversation::Deletable::Conversations,
+            self.org().0,
+            ids,
+            at,
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(|e| anyhow::anyhow!("committing the deletes: {e}"))?;
+        Ok(n)
     }
 }

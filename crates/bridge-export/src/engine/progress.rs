@@ -57,6 +57,8 @@ pub struct Summary {
     pub conversations_fetched: u64,
     /// Conversations skipped as unchanged.
     pub conversations_unchanged: u64,
+    /// Stored conversations found deleted in Drift and marked (a sync's sweep).
+    pub conversations_deleted: u64,
     /// HTTP requests to Drift, retries included.
     pub api_calls: u64,
     /// 429 answers.

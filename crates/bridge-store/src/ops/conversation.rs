@@ -115,3 +115,47 @@ pub async fn messages(store: &Store, org: i64, id: i64, limit: i64) -> Result<Ve
         })
         .collect())
 }
+
+/// The objects whose deletion in Drift is captured (`_deleted_at`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletable {
+    /// Conversations.
+    Conversations,
+    /// Contacts.
+    Contacts,
+}
+
+/// Marks the org's stored rows with these ids as gone from Drift at `at`, unless already
+/// marked; answers how many it marked. A later fetch that finds one writes it back present.
+pub async fn mark_deleted(
+    conn: &mut crate::Conn,
+    what: Deletable,
+    org: i64,
+    ids: &[i64],
+    at: i64,
+) -> Result<u64> {
+    let table = match what {
+        Deletable::Conversations => "conversations",
+        Deletable::Contacts => "contacts",
+    };
+    let mut n = 0;
+    for chunk in ids.chunks(400) {
+        let list = chunk
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        // The table is one of two constants and the list holds integers only.
+        n += sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {table} SET _deleted_at = $2 WHERE org_id = $1 AND id IN ({list}) \
+             AND _deleted_at IS NULL"
+        )))
+        .bind(org)
+        .bind(at)
+        .execute(&mut *conn)
+        .await
+        .op("marking rows deleted in Drift")?
+        .rows_affected();
+    }
+    Ok(n)
+}

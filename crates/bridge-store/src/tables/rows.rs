@@ -7,7 +7,7 @@ use drift_types::{
     Account, Contact, Conversation, LandingPage, Meeting, Message, OrgId, Playbook, User,
 };
 
-use super::batch::Batch;
+use super::batch::{Batch, Value};
 use super::defs::must;
 
 impl Batch {
@@ -25,6 +25,8 @@ impl Batch {
                 c.created_at.map(|x| x.0).into(),
                 c.updated_at.map(|x| x.0).into(),
                 now_ms.into(),
+                // Fetched, so present (a sweep or a re-fetch that finds it gone sets it).
+                Value::Null,
             ],
         );
         let mut users: Vec<i64> = c.participants.iter().map(|u| u.0).collect();
@@ -127,6 +129,7 @@ impl Batch {
                 a.external_id().map(str::to_owned).into(),
                 serde_json::Value::Object(a.0.clone()).to_string().into(),
                 now_ms.into(),
+                Value::Null,
             ],
         );
     }
@@ -169,6 +172,10 @@ impl Batch {
                 a.targeted.into(),
                 a.create_date_time.map(|x| x.0).into(),
                 a.update_date_time.map(|x| x.0).into(),
+                // Deleted in Drift: since its last update (or, without one, unknown but set).
+                a.deleted
+                    .then(|| a.update_date_time.map_or(0, |x| x.0))
+                    .into(),
             ],
         );
         let mut seen = std::collections::HashSet::new();

@@ -15,7 +15,10 @@ use drift_client::{ClientConfig, DriftClient, RateBudget, StaticToken};
 use drift_sim::{SimConfig, SimHandle};
 use drift_types::{OrgId, Secret, UserId};
 
-use crate::helpers::org;
+use crate::helpers::{conversation_ids, drained, org, post, push};
+use bridge_store::testing::BACKENDS;
+use drift_types::ConversationId;
+use std::time::Duration;
 
 /// The meetings window the export tests ask for: a year either side of the first time a test
 /// of this binary asked (the simulator serves only the last 30 days of it).
@@ -51,6 +54,8 @@ fn options(mode: Mode) -> ExportOptions {
     let mut o = ExportOptions::new(mode);
     o.meetings_since_ms = since();
     o.meetings_until_ms = until();
+    // These count the walk's calls; the delete sweep has its own test.
+    o.capture_deletes = false;
     o
 }
 
@@ -702,4 +707,83 @@ async fn the_cli_export_includes_contacts_that_stored_webhook_events_reference()
         .await
         .unwrap();
     assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn a_conversation_deleted_in_drift_is_marked_by_the_next_sync_and_by_a_push_for_it() {
+    for &backend in BACKENDS {
+        let Some(env) = crate::helpers::env(backend, 30).await else {
+            continue;
+        };
+        let sim = &env.sim;
+        let target = Target::Sql(env.db.url.clone());
+        let store = bridge_store::Store::connect(&env.db.url).await.unwrap();
+        export_into(sim, &target, Mode::Full).await;
+        let ids = conversation_ids(sim);
+        let delete = |id: ConversationId| {
+            sim.state
+                .world
+                .lock()
+                .org_mut(org(sim))
+                .unwrap()
+                .remove_conversation(id)
+                .expect("a conversation to delete");
+        };
+        delete(ids[0]);
+        let mut o = options(Mode::Incremental);
+        o.capture_deletes = true;
+        let dest = Destination::open(&target, org(sim)).await.unwrap();
+        let s = export::run(
+            client(sim),
+            dest,
+            org(sim),
+            o,
+            Arc::new(Progress::default()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.conversations_deleted, 1, "{backend:?}");
+        let marked: Vec<i64> = bridge_store::sqlx::query_scalar(
+            "SELECT id FROM conversations WHERE _deleted_at IS NOT NULL",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(marked, [ids[0].0], "{backend:?}: only the deleted one");
+        let rows: i64 = bridge_store::sqlx::query_scalar("SELECT COUNT(*) FROM conversations")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(rows, 30, "{backend:?}: its row stays");
+
+        // A push for a conversation Drift deleted marks it too, and nothing is retried.
+        delete(ids[1]);
+        let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+        let http = reqwest::Client::new();
+        assert_eq!(
+            post(&http, running.addr, &push(org(sim), ids[1], 1))
+                .await
+                .unwrap(),
+            200
+        );
+        drained(&store, Duration::from_secs(30)).await;
+        let at: Option<i64> =
+            bridge_store::sqlx::query_scalar("SELECT _deleted_at FROM conversations WHERE id = $1")
+                .bind(ids[1].0)
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert!(at.is_some(), "{backend:?}: marked by the push's job");
+        assert!(
+            running
+                .queue
+                .list(bridge_queue::JobState::Dead, 5)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{backend:?}: not a dead job"
+        );
+        running.stop().await;
+        store.close().await;
+    }
 }
