@@ -163,7 +163,7 @@ impl Sink for HubSpot {
         let at = b.conversation.created_at.map_or(0, |m| m.0);
         note.insert("hs_timestamp".into(), Value::String(at.to_string()));
         note.insert(self.note_property.clone(), Value::String(b.key()));
-        let note = if b.is_meeting_event() {
+        let note = if !b.writes_record() {
             Value::Null
         } else {
             Value::Object(note)

@@ -72,7 +72,7 @@ impl Sink for Salesforce {
         if let Some(Value::String(d)) = task.get_mut("Description") {
             *d = truncate(d, DESCRIPTION_MAX);
         }
-        let task = if b.is_meeting_event() {
+        let task = if !b.writes_record() {
             Value::Null
         } else {
             Value::Object(task)

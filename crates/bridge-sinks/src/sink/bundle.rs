@@ -106,11 +106,15 @@ impl ConversationBundle {
         format!("{}:{}", self.org.0, self.conversation.id.0)
     }
 
-    /// Whether a meeting event (`new_meeting`, `meeting_updated`) made it: CRM sinks then write
-    /// the contact and the meetings, not the conversation's note or task (those come with the
-    /// conversation's push).
-    pub fn is_meeting_event(&self) -> bool {
-        matches!(self.event.as_str(), "new_meeting" | "meeting_updated")
+    /// Whether this delivery writes the conversation's own record (a HubSpot note, a Salesforce
+    /// Task). A meeting event (`new_meeting`, `meeting_updated`) and a late first touch
+    /// (`widget_attribution`) write the contact and the meetings only: the record comes with
+    /// the conversation's push, and an open conversation gets none early.
+    pub fn writes_record(&self) -> bool {
+        !matches!(
+            self.event.as_str(),
+            "new_meeting" | "meeting_updated" | "widget_attribution"
+        )
     }
 
     /// The contact's email, lower-cased (CRMs de-duplicate on it).

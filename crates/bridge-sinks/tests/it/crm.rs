@@ -311,3 +311,47 @@ async fn a_sink_is_down_while_its_crm_fails_and_up_again_after_a_delivery() {
     assert!(h.up && h.error.is_none(), "{h:?}");
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn a_meeting_event_or_a_late_first_touch_writes_the_contact_but_no_note_or_task() {
+    let sim = sim().await;
+    let hubspot = build(
+        &sim,
+        json!({"kind": "hubspot", "base_url": format!("{}/hubspot", sim.base_url()),
+        "token": "pat-na1-driftbridge-sim", "search_lag_secs": 0}),
+    )
+    .await;
+    let salesforce = build(
+        &sim,
+        json!({"kind": "salesforce", "login_url": format!("{}/salesforce", sim.base_url()),
+            "client_id": "sim-salesforce-client", "client_secret": "sim-salesforce-secret",
+            "refresh_token": "sim-salesforce-refresh"}),
+    )
+    .await;
+    for (i, event) in ["new_meeting", "meeting_updated", "widget_attribution"]
+        .into_iter()
+        .enumerate()
+    {
+        let mut b = bundle(&sim, i);
+        b.event = event.into();
+        for sink in [&hubspot, &salesforce] {
+            let (doc, _) = sink.render(&b);
+            sink.deliver(&b, &doc, &Prior::default()).await.unwrap();
+        }
+    }
+    assert!(count(&sim, "/hubspot/contacts") >= 1, "the contacts are written");
+    assert_eq!(count(&sim, "/hubspot/notes"), 0, "no note before the push");
+    assert_eq!(
+        count(&sim, "/salesforce/Task"),
+        0,
+        "no Task before the push"
+    );
+    // The push writes them.
+    let b = bundle(&sim, 0);
+    for sink in [&hubspot, &salesforce] {
+        let (doc, _) = sink.render(&b);
+        sink.deliver(&b, &doc, &Prior::default()).await.unwrap();
+    }
+    assert_eq!(count(&sim, "/hubspot/notes"), 1);
+    assert_eq!(count(&sim, "/salesforce/Task"), 1);
+}
