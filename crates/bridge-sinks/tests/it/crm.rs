@@ -339,7 +339,10 @@ async fn a_meeting_event_or_a_late_first_touch_writes_the_contact_but_no_note_or
             sink.deliver(&b, &doc, &Prior::default()).await.unwrap();
         }
     }
-    assert!(count(&sim, "/hubspot/contacts") >= 1, "the contacts are written");
+    assert!(
+        count(&sim, "/hubspot/contacts") >= 1,
+        "the contacts are written"
+    );
     assert_eq!(count(&sim, "/hubspot/notes"), 0, "no note before the push");
     assert_eq!(
         count(&sim, "/salesforce/Task"),
