@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::crm_http::{Reply, exchange, retry_after};
-use crate::sink::SinkError;
+use crate::sink::{Prior, SinkError};
 
 /// The HubSpot objects API.
 #[derive(Debug)]
@@ -91,9 +91,36 @@ impl Api {
         .with_status(status))
     }
 
-    /// The note whose `property` equals `key`, by search.
-    pub async fn find_note(&self, property: &str, key: &str) -> Result<Option<String>, SinkError> {
-        self.find("notes", property, key).await
+    /// The id of the `object` an earlier delivery wrote: the one recorded under `role`, else,
+    /// after an attempt that never recorded its result, the one HubSpot's search finds with
+    /// `property` = `key`. While the search index may still lag a create of that attempt
+    /// (`lag` from when it began), a retry after the rest of the lag instead of an answer.
+    pub async fn written_before(
+        &self,
+        object: &str,
+        role: &str,
+        (property, key): (&str, &str),
+        prior: &Prior,
+        lag: Duration,
+    ) -> Result<Option<String>, SinkError> {
+        if let Some(id) = prior.external.get(role) {
+            return Ok(Some(id.clone()));
+        }
+        let Some(since) = prior.pending_since else {
+            return Ok(None);
+        };
+        let found = self.find(object, property, key).await?;
+        let waited = Duration::from_millis((drift_types::now_ms() - since).max(0) as u64);
+        if found.is_none() && waited < lag {
+            return Err(SinkError::retry_after(
+                Some(lag - waited),
+                format!(
+                    "an earlier attempt may have created the {object} record; waiting for \
+                     HubSpot's search index before creating"
+                ),
+            ));
+        }
+        Ok(found)
     }
 
     /// The id of the `object` whose `property` equals `key`, if HubSpot's search finds one.

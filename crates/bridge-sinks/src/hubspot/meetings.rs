@@ -51,20 +51,9 @@ pub(super) async fn deliver(
         let key = m["key"].as_str().unwrap_or_default();
         let role = format!("meeting:{key}");
         let props = json!({"properties": m["properties"]});
-        let mut known = prior.external.get(&role).cloned();
-        if known.is_none()
-            && let Some(since) = prior.pending_since
-        {
-            known = api.find("meetings", KEY_PROPERTY, key).await?;
-            let waited = Duration::from_millis((drift_types::now_ms() - since).max(0) as u64);
-            if known.is_none() && waited < search_lag {
-                return Err(SinkError::retry_after(
-                    Some(search_lag - waited),
-                    "an earlier attempt may have created the meeting; waiting for HubSpot's \
-                     search index before creating",
-                ));
-            }
-        }
+        let known = api
+            .written_before("meetings", &role, (KEY_PROPERTY, key), prior, search_lag)
+            .await?;
         if let Some(id) = known
             && api
                 .send(

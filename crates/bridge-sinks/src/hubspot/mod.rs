@@ -297,23 +297,16 @@ impl HubSpot {
         out: &mut Delivered,
     ) -> Result<(), SinkError> {
         let note = json!({"properties": doc.get("note").cloned().unwrap_or(json!({}))});
-        // The note we wrote before: by the stored id, else (after an unrecorded attempt) by search.
-        let mut known = prior.external.get("note").cloned();
-        if known.is_none() && prior.pending_since.is_some() {
-            known = self.api.find_note(&self.note_property, &b.key()).await?;
-            if known.is_none()
-                && let Some(since) = prior.pending_since
-            {
-                let waited = Duration::from_millis((drift_types::now_ms() - since).max(0) as u64);
-                if waited < self.search_lag {
-                    return Err(SinkError::retry_after(
-                        Some(self.search_lag - waited),
-                        "an earlier attempt may have created the note; waiting for \
-                         HubSpot's search index before creating",
-                    ));
-                }
-            }
-        }
+        let known = self
+            .api
+            .written_before(
+                "notes",
+                "note",
+                (&self.note_property, &b.key()),
+                prior,
+                self.search_lag,
+            )
+            .await?;
         if let Some(id) = known {
             let path = format!("notes/{id}");
             if self

@@ -113,62 +113,44 @@ impl Filter {
         self.events.is_empty() || self.events.iter().any(|e| e == event)
     }
 
+    /// The criteria conversations and signals share: the event, the playbook (when listed,
+    /// it must be one of them) and the conditions on the contact's attributes.
+    fn passes(
+        &self,
+        event: &str,
+        playbook: Option<i64>,
+        contact: Option<&serde_json::Map<String, Value>>,
+    ) -> bool {
+        self.accepts_event(event)
+            && (self.playbooks.is_empty() || playbook.is_some_and(|p| self.playbooks.contains(&p)))
+            && self
+                .contact
+                .iter()
+                .all(|c| c.holds(contact.and_then(|a| a.get(&c.attribute))))
+    }
+
     /// Whether a lead signal passes: its event, its playbook, its goal and the contact
     /// conditions (a `status` list does not apply: a signal comes before the close).
     pub fn matches_signal(&self, s: &super::LeadSignal) -> bool {
-        if !self.accepts_event(&s.event) {
-            return false;
-        }
-        if !self.playbooks.is_empty()
-            && !s
-                .details
-                .playbook_id
-                .is_some_and(|p| self.playbooks.contains(&p))
-        {
-            return false;
-        }
-        if !self.goals.is_empty() {
-            let named = |g: &Option<String>| {
-                g.as_deref()
-                    .is_some_and(|g| self.goals.iter().any(|x| x.eq_ignore_ascii_case(g)))
-            };
-            if !(named(&s.details.goal_name) || named(&s.details.goal_id)) {
-                return false;
-            }
-        }
-        self.contact
-            .iter()
-            .all(|c| c.holds(s.contact.attributes.0.get(&c.attribute)))
+        let named = |g: &Option<String>| {
+            g.as_deref()
+                .is_some_and(|g| self.goals.iter().any(|x| x.eq_ignore_ascii_case(g)))
+        };
+        self.passes(
+            &s.event,
+            s.details.playbook_id,
+            Some(&s.contact.attributes.0),
+        ) && (self.goals.is_empty() || named(&s.details.goal_name) || named(&s.details.goal_id))
     }
 
     /// Whether the bundle passes every criterion (a `goals` list applies to signals only).
     pub fn matches(&self, b: &ConversationBundle) -> bool {
-        if !self.accepts_event(&b.event) {
-            return false;
-        }
-        if !self.playbooks.is_empty()
-            && !b
-                .conversation
-                .related_playbook_id
-                .is_some_and(|p| self.playbooks.contains(&p.0))
-        {
-            return false;
-        }
-        if !self.status.is_empty()
-            && !self
-                .status
-                .iter()
-                .any(|s| s.eq_ignore_ascii_case(b.conversation.status.as_str()))
-        {
-            return false;
-        }
-        self.contact.iter().all(|c| {
-            let v = b
-                .contact
-                .as_ref()
-                .and_then(|ct| ct.attributes.0.get(&c.attribute));
-            c.holds(v)
-        })
+        let status = b.conversation.status.as_str();
+        self.passes(
+            &b.event,
+            b.conversation.related_playbook_id.map(|p| p.0),
+            b.contact.as_ref().map(|c| &c.attributes.0),
+        ) && (self.status.is_empty() || self.status.iter().any(|s| s.eq_ignore_ascii_case(status)))
     }
 }
 
