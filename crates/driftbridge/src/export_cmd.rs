@@ -7,7 +7,6 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow, bail};
 use bridge_export::{self as export, Destination, ExportOptions, Mode, Progress, Summary, Target};
 use bridge_store::Store;
-use bridge_store::privacy::Tombstones;
 use bridge_store::tables::Stream;
 use clap::Args;
 use drift_client::DriftClient;
@@ -186,14 +185,7 @@ async fn from_configured_store(
     let store = Store::connect(url)
         .await
         .context("while reading erasures, goals and widget events from the configured database")?;
-    let mut conn = store.acquire().await?;
-    opts.tombstones = Tombstones::load(&mut conn, &[org.0]).await?;
-    opts.goals_met = bridge_store::outcomes::goal_conversations(&mut conn, org.0).await?;
-    opts.attribution = bridge_store::widget::attributions(&mut conn, org.0).await?;
-    drop(conn);
-    // The widget stream reads its rows from here as it goes.
-    opts.widget_source = Some(store);
-    Ok(())
+    opts.read_driftbridge_store(store, org).await
 }
 
 /// Contact ids that the org's stored webhook events reference.

@@ -227,12 +227,7 @@ async fn read(
         let store = bridge_store::Store::connect(url.expose())
             .await
             .context("while opening driftbridge_database_url")?;
-        let mut conn = store.acquire().await?;
-        opts.tombstones = bridge_store::privacy::Tombstones::load(&mut conn, &[org.0]).await?;
-        opts.goals_met = bridge_store::outcomes::goal_conversations(&mut conn, org.0).await?;
-        opts.attribution = bridge_store::widget::attributions(&mut conn, org.0).await?;
-        drop(conn);
-        opts.widget_source = Some(store);
+        opts.read_driftbridge_store(store, org).await?;
     }
     let sink = AirbyteSink {
         out: out.clone(),

@@ -110,6 +110,23 @@ impl ExportOptions {
         }
     }
 
+    /// Takes from the driftbridge store that `serve` writes what only it holds for `org`: the
+    /// erasures' tombstones, the goals met, the first touches, and (read as the run goes) the
+    /// widget tables.
+    pub async fn read_driftbridge_store(
+        &mut self,
+        store: bridge_store::Store,
+        org: drift_types::OrgId,
+    ) -> anyhow::Result<()> {
+        let mut conn = store.acquire().await?;
+        self.tombstones = bridge_store::privacy::Tombstones::load(&mut conn, &[org.0]).await?;
+        self.goals_met = bridge_store::outcomes::goal_conversations(&mut conn, org.0).await?;
+        self.attribution = bridge_store::widget::attributions(&mut conn, org.0).await?;
+        drop(conn);
+        self.widget_source = Some(store);
+        Ok(())
+    }
+
     /// Whether the stream is selected.
     pub fn wants(&self, s: Stream) -> bool {
         self.streams.contains(&s)
