@@ -8,6 +8,7 @@ pub mod deliveries;
 mod error;
 pub mod events;
 pub mod filter;
+mod idlist;
 pub mod meetings;
 mod migrate;
 pub mod ops;

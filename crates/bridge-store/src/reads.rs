@@ -19,11 +19,7 @@ pub async fn conversation_versions(
 ) -> Result<HashMap<i64, Option<i64>>> {
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
-        let list = chunk
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = crate::idlist::literal(chunk);
         // The list holds integers only.
         let rows: Vec<(i64, Option<i64>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT id, updated_at FROM conversations WHERE org_id = $1 AND id IN ({list})"

@@ -229,12 +229,8 @@ fn row(org: i64, conversation: i64, a: &Attribution) -> Row {
 
 /// Copies the stored attribution of the org's conversations `ids` into their facts rows.
 pub async fn refresh_facts(conn: &mut Conn, org: i64, ids: &[i64]) -> Result<()> {
-    for chunk in ids.chunks(400) {
-        let list = chunk
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
+    for chunk in ids.chunks(crate::idlist::PER_STATEMENT) {
+        let list = crate::idlist::literal(chunk);
         let col = |c: &str| {
             format!(
                 "{c} = (SELECT a.{c} FROM conversation_attribution a WHERE a.org_id = \
@@ -342,12 +338,8 @@ async fn attributions_where(
 /// sync wrote its row); answers how many rows changed.
 pub async fn link_contacts(conn: &mut Conn, org: i64, ids: &[i64]) -> Result<u64> {
     let mut n = 0;
-    for chunk in ids.chunks(400) {
-        let list = chunk
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
+    for chunk in ids.chunks(crate::idlist::PER_STATEMENT) {
+        let list = crate::idlist::literal(chunk);
         n += sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE conversation_attribution SET contact_id = (SELECT c.contact_id FROM \
              conversations c WHERE c.org_id = conversation_attribution.org_id AND c.id = \
@@ -372,12 +364,8 @@ pub async fn erase(
     conversations: &[i64],
 ) -> Result<Vec<(&'static str, i64)>> {
     let mut visitors: Vec<(String, String)> = Vec::new();
-    for chunk in conversations.chunks(400) {
-        let list = chunk
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
+    for chunk in conversations.chunks(crate::idlist::PER_STATEMENT) {
+        let list = crate::idlist::literal(chunk);
         let found: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT DISTINCT site, visitor_id FROM widget_events WHERE org_id = $1 \
              AND conversation_id IN ({list})"

@@ -139,12 +139,8 @@ pub async fn mark_deleted(
         Deletable::Contacts => "contacts",
     };
     let mut n = 0;
-    for chunk in ids.chunks(400) {
-        let list = chunk
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
+    for chunk in ids.chunks(crate::idlist::PER_STATEMENT) {
+        let list = crate::idlist::literal(chunk);
         // The table is one of two constants and the list holds integers only.
         n += sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE {table} SET _deleted_at = $2 WHERE org_id = $1 AND id IN ({list}) \
