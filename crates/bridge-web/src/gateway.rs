@@ -48,32 +48,21 @@ pub(crate) async fn receive(
             ),
         ));
     }
-    // A declared length over the limit is refused before a byte of the body is read, so a
-    // client announcing 10 GiB holds nothing open.
-    let declared = parts
-        .headers
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    let too_large = || {
-        reject(
-            &st,
-            "too_large",
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("the body is larger than {MAX_BODY} bytes"),
-            ),
-        )
-    };
-    if declared.is_some_and(|n| n > MAX_BODY as u64) {
-        return Err(too_large());
-    }
-    // A client that sends its body too slowly holds a connection and a task: it gets 408.
-    let read = tokio::time::timeout(st.body_read_timeout, axum::body::to_bytes(body, MAX_BODY));
-    let bytes = match read.await {
-        Ok(r) => r,
-        Err(_) => {
+    let bytes = match crate::body::read(&parts.headers, body, MAX_BODY, st.body_read_timeout).await
+    {
+        Ok(b) => b,
+        Err(crate::body::BodyError::TooLarge) => {
+            return Err(reject(
+                &st,
+                "too_large",
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("the body is larger than {MAX_BODY} bytes"),
+                ),
+            ));
+        }
+        Err(crate::body::BodyError::Timeout) => {
             return Err(reject(
                 &st,
                 "body_timeout",
@@ -87,8 +76,7 @@ pub(crate) async fn receive(
                 ),
             ));
         }
-    }
-    .map_err(|_| too_large())?;
+    };
     // A lone surrogate escape (half of an emoji cut by a truncation) is replaced, not
     // refused: Drift never re-sends an event answered 4xx.
     let text = drift_types::lenient::replace_lone_surrogates(&bytes);

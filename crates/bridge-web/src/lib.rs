@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod admin;
+mod body;
 mod charts;
 pub mod console;
 mod error;

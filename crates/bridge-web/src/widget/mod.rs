@@ -144,38 +144,29 @@ async fn intake(
             "the body must be JSON (Content-Type: application/json or text/plain)",
         ));
     }
-    let too_large = || {
-        refuse(
+    let bytes = crate::body::read(
+        &parts.headers,
+        body,
+        cfg.max_batch_bytes,
+        st.body_read_timeout,
+    )
+    .await
+    .map_err(|e| match e {
+        crate::body::BodyError::TooLarge => refuse(
             st,
             "too_large",
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
             format!("the batch is larger than {} bytes", cfg.max_batch_bytes),
-        )
-    };
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > cfg.max_batch_bytes as u64) {
-        return Err(too_large());
-    }
-    let bytes = tokio::time::timeout(
-        st.body_read_timeout,
-        axum::body::to_bytes(body, cfg.max_batch_bytes),
-    )
-    .await
-    .map_err(|_| {
-        refuse(
+        ),
+        crate::body::BodyError::Timeout => refuse(
             st,
             "body_timeout",
             StatusCode::REQUEST_TIMEOUT,
             "body_timeout",
             "the body did not arrive in time",
-        )
-    })?
-    .map_err(|_| too_large())?;
+        ),
+    })?;
     let batch: drift_types::widget::Batch = serde_json::from_slice(&bytes).map_err(|e| {
         refuse(
             st,
