@@ -143,14 +143,18 @@ impl Filter {
         ) && (self.goals.is_empty() || named(&s.details.goal_name) || named(&s.details.goal_id))
     }
 
-    /// Whether the bundle passes every criterion (a `goals` list applies to signals only).
+    /// Whether the bundle passes every criterion. A conversation names no goal, so a filter
+    /// that lists goals takes none (it routes `playbook_goal_met` signals only).
     pub fn matches(&self, b: &ConversationBundle) -> bool {
         let status = b.conversation.status.as_str();
-        self.passes(
-            &b.event,
-            b.conversation.related_playbook_id.map(|p| p.0),
-            b.contact.as_ref().map(|c| &c.attributes.0),
-        ) && (self.status.is_empty() || self.status.iter().any(|s| s.eq_ignore_ascii_case(status)))
+        self.goals.is_empty()
+            && self.passes(
+                &b.event,
+                b.conversation.related_playbook_id.map(|p| p.0),
+                b.contact.as_ref().map(|c| &c.attributes.0),
+            )
+            && (self.status.is_empty()
+                || self.status.iter().any(|s| s.eq_ignore_ascii_case(status)))
     }
 }
 
@@ -247,5 +251,36 @@ mod tests {
         };
         let p = f.problems();
         assert_eq!(p.len(), 3, "{p:?}");
+    }
+
+    #[test]
+    fn a_filter_listing_goals_routes_goal_met_signals_only() {
+        let f = Filter {
+            goals: vec!["Booked a demo".into()],
+            ..Filter::default()
+        };
+        let contact: drift_types::Contact =
+            serde_json::from_value(json!({"id": 3, "attributes": {"email": "a@b.co"}})).unwrap();
+        let signal = |event: &str, goal: Option<&str>| super::super::LeadSignal {
+            org: drift_types::OrgId(1),
+            event: event.into(),
+            id: "event-1".into(),
+            at_ms: 0,
+            contact: contact.clone(),
+            details: super::super::SignalDetails {
+                goal_name: goal.map(str::to_owned),
+                ..Default::default()
+            },
+        };
+        assert!(f.matches_signal(&signal("playbook_goal_met", Some("booked a DEMO"))));
+        assert!(!f.matches_signal(&signal("playbook_goal_met", Some("Other"))));
+        assert!(!f.matches_signal(&signal("contact_identified", None)));
+        let b: ConversationBundle = serde_json::from_value(json!({
+            "org": 1, "event": "conversation_push",
+            "conversation": {"id": 7, "status": "closed"},
+            "contact": null, "users": [], "messages": [], "transcript": null, "playbook": null}))
+        .unwrap();
+        assert!(!f.matches(&b), "a push names no goal");
+        assert!(Filter::default().matches(&b));
     }
 }
