@@ -581,7 +581,6 @@ async fn an_expired_salesforce_session_is_refreshed_once_and_the_calls_retried()
 
 #[tokio::test]
 async fn kill_9_during_two_hundred_pushes_still_leaves_one_record_of_each_kind() {
-    use crate::processes::{free_port, ready, spawn_serve_with};
     let Some(ce) = crm_env(Backend::Sqlite, 200, "").await else {
         return;
     };
@@ -593,49 +592,14 @@ async fn kill_9_during_two_hundred_pushes_still_leaves_one_record_of_each_kind()
     }
     let ids = conversation_ids(&env.sim);
     let o = org(&env.sim);
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
-    let port = free_port();
-    let writes = |sim: &SimHandle| sim.state.crm.writes().len();
-    let mut pending: Vec<ConversationId> = ids.clone();
-    let mut rng = 0x9E37_79B9_u64;
-    for round in 0..4 {
-        let mut serve = spawn_serve_with(env, port, 3, Some(ce.file.path()));
-        ready(&http, serve.addr).await;
-        let mut left = Vec::new();
-        for (n, id) in pending.iter().enumerate() {
-            match post(&http, serve.addr, &push(o, *id, (round * 1000 + n) as i64)).await {
-                Ok(200) => {}
-                _ => left.push(*id),
-            }
-        }
-        pending = left;
-        if round == 3 {
-            let store = bridge_store::Store::connect(&env.db.url).await.unwrap();
-            drained(&store, Duration::from_secs(180)).await;
-            serve.child.kill().unwrap();
-            serve.child.wait().unwrap();
-            break;
-        }
-        // Kill at a random point of the CRM writes.
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        let target = writes(&env.sim) + 20 + (rng % 150) as usize;
-        wait_until(
-            "CRM writes before the kill",
-            Duration::from_secs(60),
-            || {
-                let n = writes(&env.sim);
-                async move { n >= target }
-            },
-        )
-        .await;
-        serve.child.kill().unwrap(); // SIGKILL
-        serve.child.wait().unwrap();
-    }
+    let pending = crate::processes::post_through_three_kills(
+        env,
+        ce.file.path(),
+        ids.clone(),
+        |round, n, id| push(o, *id, (round * 1000 + n) as i64),
+        0x9E37_79B9,
+    )
+    .await;
     assert!(pending.is_empty(), "every push acknowledged in the end");
     assert_crms_hold_exactly(&env.sim, &ids, true);
 }

@@ -278,7 +278,6 @@ async fn a_hundred_booked_meetings_rescheduled_and_canceled_in_any_order_leave_o
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_three_random_points_of_the_meetings_run_changes_nothing_in_the_crms() {
-    use crate::processes::{free_port, ready, spawn_serve_with};
     let Some(ce) = env_with_sinks(Backend::Sqlite, 300, sinks_toml).await else {
         return;
     };
@@ -290,48 +289,16 @@ async fn kill_9_at_three_random_points_of_the_meetings_run_changes_nothing_in_th
     }
     let org = org(&env.sim);
     let (bookings, deliveries) = scenario(env);
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
-    let port = free_port();
-    let writes = |sim: &drift_sim::SimHandle| sim.state.crm.writes().len();
-    let mut pending: Vec<WebhookEvent> = deliveries;
-    let mut rng = fastrand::Rng::with_seed(0x19);
-    for round in 0..4 {
-        let mut serve = spawn_serve_with(env, port, 3, Some(ce.file.path()));
-        ready(&http, serve.addr).await;
-        let mut left = Vec::new();
-        for e in pending {
-            let body =
-                serde_json::to_value(WebhookEnvelope::new(&e, org, Some(Secret::new(VERIFY))))
-                    .unwrap();
-            if !matches!(post(&http, serve.addr, &body).await, Ok(200)) {
-                left.push(e);
-            }
-        }
-        pending = left;
-        if round == 3 {
-            let store = bridge_store::Store::connect(&env.db.url).await.unwrap();
-            drained(&store, Duration::from_secs(180)).await;
-            serve.child.kill().unwrap();
-            serve.child.wait().unwrap();
-            break;
-        }
-        // SIGKILL at a random point of the CRM writes.
-        let target = writes(&env.sim) + 10 + rng.usize(..120);
-        wait_until(
-            "CRM writes before the kill",
-            Duration::from_secs(60),
-            || {
-                let n = writes(&env.sim);
-                async move { n >= target }
-            },
-        )
-        .await;
-        serve.child.kill().unwrap();
-        serve.child.wait().unwrap();
-    }
+    let pending = crate::processes::post_through_three_kills(
+        env,
+        ce.file.path(),
+        deliveries,
+        |_, _, e| {
+            serde_json::to_value(WebhookEnvelope::new(e, org, Some(Secret::new(VERIFY)))).unwrap()
+        },
+        0x19,
+    )
+    .await;
     assert!(pending.is_empty(), "every event acknowledged in the end");
     assert_one_crm_meeting_per_booking(&env.sim, &bookings);
 }

@@ -251,3 +251,59 @@ async fn two_processes_on_one_postgres_run_each_of_10000_jobs_exactly_once() {
         s.child.wait().unwrap();
     }
 }
+
+/// Posts each item's webhook to `serve` as a child process reading `config`, and `kill -9`s
+/// it three times, each at a random point 10 to 160 CRM writes on, restarting it and posting
+/// again what was not acknowledged (`body(round, n, item)` makes the webhook). A fourth
+/// process drains the queue. Answers the items never acknowledged.
+pub async fn post_through_three_kills<T>(
+    env: &Env,
+    config: &std::path::Path,
+    items: Vec<T>,
+    body: impl Fn(usize, usize, &T) -> Value,
+    seed: u64,
+) -> Vec<T> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let port = free_port();
+    let writes = |sim: &drift_sim::SimHandle| sim.state.crm.writes().len();
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut pending = items;
+    for round in 0..4 {
+        let mut serve = spawn_serve_with(env, port, 3, Some(config));
+        ready(&http, serve.addr).await;
+        let mut left = Vec::new();
+        for (n, item) in pending.into_iter().enumerate() {
+            if !matches!(
+                post(&http, serve.addr, &body(round, n, &item)).await,
+                Ok(200)
+            ) {
+                left.push(item);
+            }
+        }
+        pending = left;
+        if round == 3 {
+            let store = Store::connect(&env.db.url).await.unwrap();
+            drained(&store, Duration::from_secs(180)).await;
+            serve.child.kill().unwrap();
+            serve.child.wait().unwrap();
+            break;
+        }
+        // SIGKILL at a random point of the CRM writes.
+        let target = writes(&env.sim) + 10 + rng.usize(..150);
+        wait_until(
+            "CRM writes before the kill",
+            Duration::from_secs(60),
+            || {
+                let n = writes(&env.sim);
+                async move { n >= target }
+            },
+        )
+        .await;
+        serve.child.kill().unwrap();
+        serve.child.wait().unwrap();
+    }
+    pending
+}
