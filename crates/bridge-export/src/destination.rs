@@ -81,6 +81,18 @@ impl Destination {
         }
     }
 
+    /// Makes every commit so far durable (files: completes the open parts and lists them in
+    /// the manifest with their checkpoints; SQL commits are durable already).
+    pub async fn flush(&self) -> Result<()> {
+        match &self.kind {
+            Kind::Sql(_) => Ok(()),
+            Kind::Files(f) => {
+                let f = f.clone();
+                blocking(move || f.flush()).await
+            }
+        }
+    }
+
     /// Forgets the checkpoints of `streams`; for files also the rows written so far, since
     /// files cannot be upserted and a new full export would duplicate them.
     pub async fn reset(&self, streams: &[String]) -> Result<()> {

@@ -3,45 +3,34 @@
 //! A commit writes each table's new part to a temporary name, syncs it and renames it into
 //! place, then replaces the manifest the same way. The manifest lists the committed parts and
 //! the checkpoints, so it is the one source of truth: a part that a killed run left behind
-//! without a manifest entry is deleted when the directory is opened again, and a reader that
-//! follows the manifest never sees a row twice.
+//! without a manifest entry is deleted when the directory is opened again, the resumed run
+//! starts after the last committed page, and a reader that follows the manifest never sees a
+//! row twice.
+//!
+//! A page's part is small, so the end of a run compacts: each table's parts are merged into
+//! files of up to [`PART_ROWS`] rows, written and synced beside them; one manifest write
+//! swaps them in, and only then are the small parts deleted. A kill at any point leaves the
+//! old list or the new one, never a mix.
 
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use bridge_store::tables::{Batch, ColumnType, Row, TABLES, Table, Value};
+use bridge_store::tables::{Batch, Row, TABLES, Table, Value, table};
 use drift_types::OrgId;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-
-/// The file formats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FileFormat {
-    /// One JSON object per line, keys in column order, NULL as `null`.
-    Jsonl,
-    /// RFC 4180 CSV with a header row; NULL is an empty field.
-    Csv,
-    /// Parquet, one row group per part, snappy-compressed; INT64 and UTF-8 columns.
-    Parquet,
-}
-
-impl FileFormat {
-    /// The scheme in `--to` and the file extension.
-    pub fn name(self) -> &'static str {
-        match self {
-            FileFormat::Jsonl => "jsonl",
-            FileFormat::Csv => "csv",
-            FileFormat::Parquet => "parquet",
-        }
-    }
-}
+pub use crate::part::FileFormat;
+use crate::part::PartWriter;
+pub(crate) use crate::part::{io, read_part, write_part};
 
 const MANIFEST: &str = "_manifest.json";
+
+/// Rows a compacted part holds at most.
+pub(crate) const PART_ROWS: u64 = 1_000_000;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Manifest {
@@ -51,6 +40,9 @@ struct Manifest {
     parts: BTreeMap<String, Vec<String>>,
     /// Checkpoints by `ORG/STREAM`.
     checkpoints: BTreeMap<String, serde_json::Value>,
+    /// Rows per committed part, by its path (absent in manifests from before it was kept).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    rows: BTreeMap<String, u64>,
 }
 
 #[derive(Debug)]
@@ -59,17 +51,6 @@ pub(crate) struct Files {
     format: FileFormat,
     org: OrgId,
     manifest: Mutex<Manifest>,
-}
-
-pub(crate) fn io<'a>(
-    op: &'static str,
-    path: &'a Path,
-) -> impl FnOnce(std::io::Error) -> Error + 'a {
-    move |source| Error::Io {
-        op,
-        path: path.to_owned(),
-        source,
-    }
 }
 
 impl Files {
@@ -98,13 +79,13 @@ impl Files {
             org,
             manifest: Mutex::new(manifest),
         };
-        files.remove_orphans()?;
+        files.remove_orphans(&files.manifest.lock())?;
         Ok(files)
     }
 
-    /// Deletes part files that no committed manifest lists (a run killed mid-commit).
-    fn remove_orphans(&self) -> Result<()> {
-        let m = self.manifest.lock();
+    /// Deletes part files that no committed manifest lists (a run killed mid-commit or
+    /// mid-compaction).
+    fn remove_orphans(&self, m: &Manifest) -> Result<()> {
         for t in TABLES.iter() {
             let tdir = self.dir.join(t.name);
             let Ok(entries) = fs::read_dir(&tdir) else {
@@ -135,6 +116,18 @@ impl Files {
             .cloned()
     }
 
+    /// A new part's path, relative to the directory.
+    fn next_rel(&self, m: &mut Manifest, t: &Table) -> Result<String> {
+        m.next_part += 1;
+        fs::create_dir_all(self.dir.join(t.name)).map_err(io("creating", &self.dir))?;
+        Ok(format!(
+            "{}/part-{:06}.{}",
+            t.name,
+            m.next_part,
+            self.format.name()
+        ))
+    }
+
     pub(crate) fn commit(
         &self,
         batch: &Batch,
@@ -142,21 +135,15 @@ impl Files {
     ) -> Result<u64> {
         let mut m = self.manifest.lock();
         let mut written = 0;
-        let mut new_parts = Vec::new();
         for (t, rows) in batch.tables() {
-            let n = m.next_part + new_parts.len() as u64 + 1;
-            let rel = format!("{}/part-{n:06}.{}", t.name, self.format.name());
+            let rel = self.next_rel(&mut m, t)?;
             let path = self.dir.join(&rel);
-            fs::create_dir_all(self.dir.join(t.name)).map_err(io("creating", &path))?;
             let tmp = path.with_extension("tmp");
             write_part(self.format, t, rows, &tmp)?;
             fs::rename(&tmp, &path).map_err(io("renaming", &tmp))?;
             written += rows.len() as u64;
-            new_parts.push((t.name, rel));
-        }
-        m.next_part += new_parts.len() as u64;
-        for (t, rel) in new_parts {
-            m.parts.entry(t.to_owned()).or_default().push(rel);
+            m.rows.insert(rel.clone(), rows.len() as u64);
+            m.parts.entry(t.name.to_owned()).or_default().push(rel);
         }
         for (stream, state) in states {
             m.checkpoints
@@ -165,6 +152,70 @@ impl Files {
         m.format = Some(self.format);
         self.save(&m)?;
         Ok(written)
+    }
+
+    /// Compacts every table's parts into as few files of up to [`PART_ROWS`] rows as they
+    /// fill (the end of a run).
+    pub(crate) fn flush(&self) -> Result<()> {
+        let mut m = self.manifest.lock();
+        let mut replaced = Vec::new();
+        let names: Vec<String> = m.parts.keys().cloned().collect();
+        for name in names {
+            let Some(t) = table(&name) else { continue };
+            let parts = m.parts[&name].clone();
+            let mut merged: Vec<String> = Vec::new();
+            let mut group: Vec<String> = Vec::new();
+            let mut group_rows = 0;
+            for rel in parts.into_iter().chain(std::iter::once(String::new())) {
+                let rows = m.rows.get(&rel).copied().unwrap_or(0);
+                let end = rel.is_empty();
+                if !group.is_empty() && (end || group_rows + rows > PART_ROWS) {
+                    if group.len() == 1 {
+                        merged.append(&mut group);
+                    } else {
+                        let rel = self.next_rel(&mut m, t)?;
+                        let n = self.merge(t, &group, &rel)?;
+                        m.rows.insert(rel.clone(), n);
+                        merged.push(rel);
+                        replaced.append(&mut group);
+                    }
+                    group_rows = 0;
+                }
+                if !end {
+                    group.push(rel);
+                    group_rows += rows;
+                }
+            }
+            m.parts.insert(name, merged);
+        }
+        if replaced.is_empty() {
+            return Ok(());
+        }
+        for rel in &replaced {
+            m.rows.remove(rel);
+        }
+        self.save(&m)?;
+        for rel in replaced {
+            let path = self.dir.join(rel);
+            fs::remove_file(&path).map_err(io("removing", &path))?;
+        }
+        Ok(())
+    }
+
+    /// Writes the rows of `parts`, in order, into the new part `rel`; answers how many.
+    fn merge(&self, t: &'static Table, parts: &[String], rel: &str) -> Result<u64> {
+        let path = self.dir.join(rel);
+        let tmp = path.with_extension("tmp");
+        let mut w = PartWriter::create(self.format, t, &tmp)?;
+        let mut n = 0;
+        for p in parts {
+            let rows = read_part(self.format, t, &self.dir.join(p))?;
+            w.write(t, &rows, &tmp)?;
+            n += rows.len() as u64;
+        }
+        w.finish(&tmp)?;
+        fs::rename(&tmp, &path).map_err(io("renaming", &tmp))?;
+        Ok(n)
     }
 
     fn save(&self, m: &Manifest) -> Result<()> {
@@ -189,8 +240,7 @@ impl Files {
         let mut m = self.manifest.lock();
         *m = Manifest::default();
         self.save(&m)?;
-        drop(m);
-        self.remove_orphans()
+        self.remove_orphans(&m)
     }
 
     pub(crate) fn stored_ids(&self, table: &Table) -> Result<HashSet<i64>> {
@@ -210,106 +260,6 @@ impl Files {
             }
         }
         Ok(out)
-    }
-}
-
-pub(crate) fn write_part(format: FileFormat, t: &Table, rows: &[Row], path: &Path) -> Result<()> {
-    let file = File::create(path).map_err(io("creating", path))?;
-    match format {
-        FileFormat::Jsonl => {
-            let mut w = BufWriter::new(file);
-            for r in rows {
-                let mut line = String::with_capacity(256);
-                line.push('{');
-                for (i, (c, v)) in t.columns.iter().zip(r).enumerate() {
-                    if i > 0 {
-                        line.push(',');
-                    }
-                    line.push('"');
-                    line.push_str(c.name);
-                    line.push_str("\":");
-                    line.push_str(&v.to_json().to_string());
-                }
-                line.push_str("}\n");
-                w.write_all(line.as_bytes()).map_err(io("writing", path))?;
-            }
-            let file = w
-                .into_inner()
-                .map_err(|e| io("writing", path)(e.into_error()))?;
-            file.sync_all().map_err(io("syncing", path))
-        }
-        FileFormat::Csv => {
-            let mut w = csv::Writer::from_writer(BufWriter::new(file));
-            let err = |e: csv::Error| io("writing", path)(e.into());
-            w.write_record(t.columns.iter().map(|c| c.name))
-                .map_err(err)?;
-            for r in rows {
-                w.write_record(r.iter().map(|v| match v {
-                    Value::Null => String::new(),
-                    Value::Int(i) => i.to_string(),
-                    Value::Text(s) => s.clone(),
-                }))
-                .map_err(err)?;
-            }
-            let file = w
-                .into_inner()
-                .map_err(|e| io("writing", path)(e.into_error()))?
-                .into_inner()
-                .map_err(|e| io("writing", path)(e.into_error()))?;
-            file.sync_all().map_err(io("syncing", path))
-        }
-        FileFormat::Parquet => crate::parquet_file::write(t, rows, file, path),
-    }
-}
-
-pub(crate) fn read_part(format: FileFormat, t: &Table, path: &Path) -> Result<Vec<Row>> {
-    let corrupt = |message: String| Error::Corrupt {
-        path: path.to_owned(),
-        message,
-    };
-    match format {
-        FileFormat::Jsonl => {
-            let f = File::open(path).map_err(io("opening", path))?;
-            let mut out = Vec::new();
-            for line in BufReader::new(f).lines() {
-                let line = line.map_err(io("reading", path))?;
-                let obj: serde_json::Map<String, serde_json::Value> =
-                    serde_json::from_str(&line).map_err(|e| corrupt(e.to_string()))?;
-                out.push(
-                    t.columns
-                        .iter()
-                        .map(|c| match obj.get(c.name) {
-                            Some(serde_json::Value::Number(n)) => {
-                                n.as_i64().map_or(Value::Null, Value::Int)
-                            }
-                            Some(serde_json::Value::String(s)) => Value::Text(s.clone()),
-                            _ => Value::Null,
-                        })
-                        .collect(),
-                );
-            }
-            Ok(out)
-        }
-        FileFormat::Csv => {
-            let mut r = csv::Reader::from_path(path).map_err(|e| corrupt(e.to_string()))?;
-            let mut out = Vec::new();
-            for rec in r.records() {
-                let rec = rec.map_err(|e| corrupt(e.to_string()))?;
-                out.push(
-                    t.columns
-                        .iter()
-                        .zip(rec.iter())
-                        .map(|(c, s)| match (c.ty, s) {
-                            (_, "") => Value::Null,
-                            (ColumnType::Int, s) => s.parse().map_or(Value::Null, Value::Int),
-                            (ColumnType::Text, s) => Value::Text(s.to_owned()),
-                        })
-                        .collect(),
-                );
-            }
-            Ok(out)
-        }
-        FileFormat::Parquet => crate::parquet_file::read(t, path),
     }
 }
 
@@ -360,12 +310,40 @@ mod tests {
     fn every_format_reads_back_what_it_wrote_and_a_killed_commit_leaves_nothing() {
         for format in [FileFormat::Jsonl, FileFormat::Csv, FileFormat::Parquet] {
             let dir = tempfile::tempdir().unwrap();
+            let b = batch();
+            let t = table("conversation_tags").unwrap();
             let f = Files::open(format, dir.path(), OrgId(1)).unwrap();
-            f.commit(
-                &batch(),
-                vec![("conversations".into(), serde_json::json!({"next": "x"}))],
-            )
-            .unwrap();
+            // Two pages, a part each, become one part per table at the end of the run.
+            let (first, second) = b.rows(t).split_at(1);
+            for (rows, next) in [(first, "x0"), (second, "x")] {
+                let mut page = Batch::new();
+                for r in rows {
+                    page.push(t, r.clone());
+                }
+                f.commit(
+                    &page,
+                    vec![("conversations".into(), serde_json::json!({"next": next}))],
+                )
+                .unwrap();
+            }
+            assert_eq!(
+                f.checkpoint("conversations"),
+                Some(serde_json::json!({"next": "x"}))
+            );
+            let parts = || {
+                fs::read_dir(dir.path().join("conversation_tags"))
+                    .unwrap()
+                    .count()
+            };
+            assert_eq!(parts(), 2, "{format:?}: a part per page");
+            f.flush().unwrap();
+            assert_eq!(
+                fs::read_dir(dir.path().join("conversation_tags"))
+                    .unwrap()
+                    .count(),
+                1,
+                "{format:?}: one part for the run"
+            );
             // a part written by a commit that never reached its manifest
             fs::write(
                 dir.path().join("conversation_tags/part-000009.jsonl"),
@@ -383,9 +361,8 @@ mod tests {
                 f.checkpoint("conversations"),
                 Some(serde_json::json!({"next": "x"}))
             );
-            let t = table("conversation_tags").unwrap();
             let rows = read_table(dir.path(), t).unwrap();
-            assert_eq!(rows, batch().rows(t).to_vec(), "{format:?}");
+            assert_eq!(rows, b.rows(t).to_vec(), "{format:?}");
             assert_eq!(f.stored_ids(t).unwrap(), HashSet::from([2, 3]));
             let e = Files::open(
                 if format == FileFormat::Csv {

@@ -1,11 +1,13 @@
 #![doc = include_str!("../README.md")]
 
 pub mod airbyte;
+pub mod cells;
 mod destination;
 pub mod engine;
 mod error;
 mod files;
 mod parquet_file;
+mod part;
 mod purge;
 pub mod rows;
 pub mod runs;

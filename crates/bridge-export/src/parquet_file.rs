@@ -1,40 +1,31 @@
-//! Parquet parts through parquet's column writer (no Arrow): one row group per part, INT64
-//! and UTF-8 `BYTE_ARRAY` columns, nullable columns `OPTIONAL` with definition levels.
+//! Parquet through arrow-rs: the table's Arrow schema is embedded in the file, so DuckDB,
+//! pyarrow, polars and Spark read typed columns without hints. Instants are
+//! `TIMESTAMP(MILLIS, UTC)`, flags `BOOLEAN`, ids and counts `INT64`, text and JSON documents
+//! UTF-8 strings (JSON as its text: Parquet's JSON logical type is not read alike by every
+//! reader). Snappy; a row group per [`ROW_GROUP_ROWS`] rows, so memory stays bounded however
+//! many rows a part holds.
 
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
+use arrow_array::builder::{
+    BooleanBuilder, Int64Builder, StringBuilder, TimestampMillisecondBuilder,
+};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int64Type, TimestampMillisecondType};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use bridge_store::tables::{ColumnType, Row, Table, Value};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
-use parquet::column::writer::ColumnWriter;
-use parquet::data_type::ByteArray;
 use parquet::file::properties::WriterProperties;
-use parquet::file::reader::{FileReader, SerializedFileReader};
-use parquet::file::writer::SerializedFileWriter;
-use parquet::record::Field;
 
 use crate::error::{Error, Result};
 
-/// The table's Parquet message type.
-pub(crate) fn schema(t: &Table) -> String {
-    let mut s = format!("message {} {{\n", t.name);
-    for c in t.columns {
-        let rep = if c.nullable { "OPTIONAL" } else { "REQUIRED" };
-        let ty = match c.ty {
-            ColumnType::Int => "INT64",
-            ColumnType::Text => "BYTE_ARRAY",
-        };
-        let ann = if c.ty == ColumnType::Text {
-            " (UTF8)"
-        } else {
-            ""
-        };
-        s.push_str(&format!("  {rep} {ty} {}{ann};\n", c.name));
-    }
-    s.push('}');
-    s
-}
+/// Rows per row group.
+pub(crate) const ROW_GROUP_ROWS: usize = 64 * 1024;
 
 fn err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Corrupt {
@@ -43,77 +34,143 @@ fn err(path: &Path, e: impl std::fmt::Display) -> Error {
     }
 }
 
-pub(crate) fn write(t: &Table, rows: &[Row], file: File, path: &Path) -> Result<()> {
-    let schema = Arc::new(
-        parquet::schema::parser::parse_message_type(&schema(t)).map_err(|e| err(path, e))?,
-    );
-    let props = Arc::new(
-        WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .build(),
-    );
-    let mut w = SerializedFileWriter::new(file, schema, props).map_err(|e| err(path, e))?;
-    let mut rg = w.next_row_group().map_err(|e| err(path, e))?;
-    let mut i = 0;
-    while let Some(mut col) = rg.next_column().map_err(|e| err(path, e))? {
-        let c = &t.columns[i];
-        let defs: Vec<i16> = rows
+/// The table's Arrow schema.
+pub(crate) fn schema(t: &Table) -> SchemaRef {
+    Arc::new(Schema::new(
+        t.columns
             .iter()
-            .map(|r| i16::from(r[i] != Value::Null))
-            .collect();
-        let defs = c.nullable.then_some(defs.as_slice());
-        match col.untyped() {
-            ColumnWriter::Int64ColumnWriter(cw) => {
-                let vals: Vec<i64> = rows.iter().filter_map(|r| r[i].as_i64()).collect();
-                cw.write_batch(&vals, defs, None)
-                    .map_err(|e| err(path, e))?;
-            }
-            ColumnWriter::ByteArrayColumnWriter(cw) => {
-                let vals: Vec<ByteArray> = rows
-                    .iter()
-                    .filter_map(|r| {
-                        r[i].as_str()
-                            .map(|s| ByteArray::from(s.as_bytes().to_vec()))
-                    })
-                    .collect();
-                cw.write_batch(&vals, defs, None)
-                    .map_err(|e| err(path, e))?;
-            }
-            _ => return Err(err(path, "unexpected column type")),
-        }
-        col.close().map_err(|e| err(path, e))?;
-        i += 1;
-    }
-    rg.close().map_err(|e| err(path, e))?;
-    let file = w.into_inner().map_err(|e| err(path, e))?;
-    file.sync_all().map_err(|source| Error::Io {
-        op: "syncing",
-        path: path.to_owned(),
-        source,
-    })
+            .map(|c| {
+                let ty = match c.ty {
+                    ColumnType::Int => DataType::Int64,
+                    ColumnType::Text | ColumnType::Json => DataType::Utf8,
+                    ColumnType::Timestamp => {
+                        DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+                    }
+                    ColumnType::Bool => DataType::Boolean,
+                };
+                Field::new(c.name, ty, c.nullable)
+            })
+            .collect::<Vec<_>>(),
+    ))
 }
 
+/// The rows as one Arrow record batch.
+fn record_batch(
+    t: &Table,
+    schema: &SchemaRef,
+    rows: &[Row],
+) -> std::result::Result<RecordBatch, arrow_schema::ArrowError> {
+    let columns: Vec<ArrayRef> = t
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| -> ArrayRef {
+            let ints = rows.iter().map(|r| r[i].as_i64());
+            match c.ty {
+                ColumnType::Int => {
+                    let mut b = Int64Builder::with_capacity(rows.len());
+                    ints.for_each(|v| b.append_option(v));
+                    Arc::new(b.finish())
+                }
+                ColumnType::Timestamp => {
+                    let mut b =
+                        TimestampMillisecondBuilder::with_capacity(rows.len()).with_timezone("UTC");
+                    ints.for_each(|v| b.append_option(v));
+                    Arc::new(b.finish())
+                }
+                ColumnType::Bool => {
+                    let mut b = BooleanBuilder::with_capacity(rows.len());
+                    ints.for_each(|v| b.append_option(v.map(|i| i != 0)));
+                    Arc::new(b.finish())
+                }
+                ColumnType::Text | ColumnType::Json => {
+                    let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 16);
+                    rows.iter().for_each(|r| b.append_option(r[i].as_str()));
+                    Arc::new(b.finish())
+                }
+            }
+        })
+        .collect();
+    RecordBatch::try_new(schema.clone(), columns)
+}
+
+/// An open Parquet part: rows are appended page by page; [`Writer::finish`] writes the footer.
+pub(crate) struct Writer {
+    inner: ArrowWriter<File>,
+    schema: SchemaRef,
+    table: &'static Table,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("parquet::Writer")
+            .field("table", &self.table.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Writer {
+    pub(crate) fn create(table: &'static Table, file: File, path: &Path) -> Result<Self> {
+        let schema = schema(table);
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_max_row_group_size(ROW_GROUP_ROWS)
+            .set_created_by(concat!("driftbridge ", env!("CARGO_PKG_VERSION")).into())
+            .build();
+        let inner =
+            ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| err(path, e))?;
+        Ok(Writer {
+            inner,
+            schema,
+            table,
+        })
+    }
+
+    pub(crate) fn write(&mut self, rows: &[Row], path: &Path) -> Result<()> {
+        let batch = record_batch(self.table, &self.schema, rows).map_err(|e| err(path, e))?;
+        self.inner.write(&batch).map_err(|e| err(path, e))
+    }
+
+    /// Writes the footer and answers the file, to be synced.
+    pub(crate) fn finish(self, path: &Path) -> Result<File> {
+        self.inner.into_inner().map_err(|e| err(path, e))
+    }
+}
+
+/// Every row of a part, as the rows carried them.
 pub(crate) fn read(t: &Table, path: &Path) -> Result<Vec<Row>> {
     let f = File::open(path).map_err(|source| Error::Io {
         op: "opening",
         path: path.to_owned(),
         source,
     })?;
-    let reader = SerializedFileReader::new(f).map_err(|e| err(path, e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(f)
+        .and_then(|b| b.build())
+        .map_err(|e| err(path, e))?;
     let mut out = Vec::new();
-    for row in reader.get_row_iter(None).map_err(|e| err(path, e))? {
-        let row = row.map_err(|e| err(path, e))?;
-        let mut r: Row = vec![Value::Null; t.columns.len()];
-        for (name, field) in row.get_column_iter() {
-            if let Some(i) = t.index(name) {
-                r[i] = match field {
-                    Field::Long(v) => Value::Int(*v),
-                    Field::Str(s) => Value::Text(s.clone()),
-                    _ => Value::Null,
+    for batch in reader {
+        let batch = batch.map_err(|e| err(path, e))?;
+        let mut rows: Vec<Row> = vec![vec![Value::Null; t.columns.len()]; batch.num_rows()];
+        for (i, c) in t.columns.iter().enumerate() {
+            let Some(col) = batch.column_by_name(c.name) else {
+                continue;
+            };
+            for (r, row) in rows.iter_mut().enumerate() {
+                if col.is_null(r) {
+                    continue;
+                }
+                row[i] = match col.data_type() {
+                    DataType::Int64 => Value::Int(col.as_primitive::<Int64Type>().value(r)),
+                    DataType::Timestamp(..) => {
+                        Value::Int(col.as_primitive::<TimestampMillisecondType>().value(r))
+                    }
+                    DataType::Boolean => Value::from(col.as_boolean().value(r)),
+                    DataType::Utf8 => Value::Text(col.as_string::<i32>().value(r).to_owned()),
+                    other => return Err(err(path, format!("unexpected column type {other}"))),
                 };
             }
         }
-        out.push(r);
+        out.extend(rows);
     }
     Ok(out)
 }

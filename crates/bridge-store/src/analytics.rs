@@ -3,7 +3,8 @@
 
 use sqlx::Row as _;
 
-use crate::tables::Facts;
+use crate::tables::sql::{at, ms, read_expr};
+use crate::tables::{ColumnType, Facts};
 use crate::{Op, Result, Store};
 
 /// One conversation's facts as a report reads them.
@@ -34,15 +35,28 @@ pub struct FactRow {
 
 /// The facts of `org`'s conversations created in `[since_ms, until_ms)`, oldest first.
 pub async fn facts(store: &Store, org: i64, since_ms: i64, until_ms: i64) -> Result<Vec<FactRow>> {
-    let rows = sqlx::query(
-        "SELECT f.conversation_id, f.status, f.inbox_id, f.playbook_id, f.created_at, \
-         f.first_agent_message_at, f.time_to_first_agent_reply_ms, f.handed_to_agent, f.bot_only, \
+    let b = store.backend();
+    let t = |c: &str| ms(b, &format!("f.{c}"));
+    let flag = |c: &str| read_expr(b, ColumnType::Bool, &format!("f.{c}"));
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT f.conversation_id, f.status, f.inbox_id, f.playbook_id, {}, \
+         {}, f.time_to_first_agent_reply_ms, {}, {}, \
          f.time_to_close_ms, f.contact_messages, f.agent_messages, f.bot_messages, \
-         f.distinct_agents, f.last_agent_id, f.first_contact_message_at, f.first_bot_message_at, \
-         f.first_close_at, f.goal_met, f.meetings_booked \
-         FROM conversation_facts f WHERE f.org_id = $1 AND f.created_at >= $2 \
-         AND f.created_at < $3 ORDER BY f.created_at, f.conversation_id",
-    )
+         f.distinct_agents, f.last_agent_id, {}, {}, \
+         {}, {}, f.meetings_booked \
+         FROM conversation_facts f WHERE f.org_id = $1 AND f.created_at >= {} \
+         AND f.created_at < {} ORDER BY f.created_at, f.conversation_id",
+        t("created_at"),
+        t("first_agent_message_at"),
+        flag("handed_to_agent"),
+        flag("bot_only"),
+        t("first_contact_message_at"),
+        t("first_bot_message_at"),
+        t("first_close_at"),
+        flag("goal_met"),
+        at(b, "$2"),
+        at(b, "$3"),
+    )))
     .bind(org)
     .bind(since_ms)
     .bind(until_ms)

@@ -24,6 +24,9 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// How long a statement waits for another process's lock on a SQLite file.
     pub busy_timeout: Duration,
+    /// Applies migrations up to this version only (`None`: all). For tests that build a
+    /// store with an older schema and then migrate it.
+    pub schema_version: Option<i64>,
 }
 
 impl Default for StoreOptions {
@@ -31,6 +34,7 @@ impl Default for StoreOptions {
         Self {
             max_connections: 16,
             busy_timeout: Duration::from_secs(10),
+            schema_version: None,
         }
     }
 }
@@ -176,7 +180,7 @@ impl Store {
             backend,
             url: url.into(),
         };
-        crate::migrate::run(&store.pool, store.backend).await?;
+        crate::migrate::run(&store.pool, store.backend, options.schema_version).await?;
         Ok(store)
     }
 

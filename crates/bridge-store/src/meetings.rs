@@ -2,6 +2,7 @@
 //! carries them), and the version a stored meeting is at (an older event does not replace a
 //! newer one).
 
+use crate::tables::sql::ms;
 use crate::{Conn, Op, Result};
 
 /// A stored meeting.
@@ -45,11 +46,15 @@ pub async fn of_conversation(
     org: i64,
     conversation: i64,
 ) -> Result<Vec<StoredMeeting>> {
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT meeting_key, status, slot_start, slot_end, scheduled_at, agent_id, meeting_type, \
+    let b = crate::Backend::of(conn);
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT meeting_key, status, {}, {}, {}, agent_id, meeting_type, \
          end_user_time_zone, meeting_notes FROM meetings WHERE org_id = $1 AND conversation_id = $2 \
          ORDER BY scheduled_at, meeting_key",
-    )
+        ms(b, "slot_start"),
+        ms(b, "slot_end"),
+        ms(b, "scheduled_at"),
+    )))
     .bind(org)
     .bind(conversation)
     .fetch_all(&mut *conn)
@@ -74,10 +79,13 @@ pub async fn of_conversation(
 /// The stored `updated_at` of the org's meeting `key`: `None` when there is no such row,
 /// `Some(None)` when it has no time.
 pub async fn version(conn: &mut Conn, org: i64, key: &str) -> Result<Option<Option<i64>>> {
-    sqlx::query_scalar("SELECT updated_at FROM meetings WHERE org_id = $1 AND meeting_key = $2")
-        .bind(org)
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await
-        .op("reading a meeting's version")
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT {} FROM meetings WHERE org_id = $1 AND meeting_key = $2",
+        ms(crate::Backend::of(conn), "updated_at")
+    )))
+    .bind(org)
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await
+    .op("reading a meeting's version")
 }

@@ -24,12 +24,19 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("../migrations/0011_facts_outcomes.sql")),
     (12, include_str!("../migrations/0012_widget.sql")),
     (13, include_str!("../migrations/0013_deletes.sql")),
+    (14, include_str!("../migrations/0014_typed_columns.sql")),
 ];
+
+/// What PostgreSQL runs after the migration of the same version.
+const POSTGRES_ONLY: &[(i64, &str)] = &[(
+    14,
+    include_str!("../migrations/0014_typed_columns.postgres.sql"),
+)];
 
 /// Arbitrary constant naming driftbridge's migration lock.
 const PG_LOCK_KEY: i64 = 0x6472_6966_7462;
 
-pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<()> {
+pub(crate) async fn run(pool: &AnyPool, backend: Backend, until: Option<i64>) -> Result<()> {
     let mut conn = pool.acquire().await.op("acquiring a connection")?;
     let begin = match backend {
         Backend::Sqlite => "BEGIN IMMEDIATE",
@@ -56,14 +63,20 @@ pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<()> {
             .await
             .op("reading schema_migrations")?;
         for (version, sql) in MIGRATIONS {
-            if applied.contains(version) {
+            if applied.contains(version) || until.is_some_and(|u| *version > u) {
                 continue;
             }
             let id = match backend {
                 Backend::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
                 Backend::Postgres => "BIGSERIAL PRIMARY KEY",
             };
-            let sql = sql.replace("{{id}}", id);
+            let mut sql = sql.replace("{{id}}", id);
+            if backend == Backend::Postgres
+                && let Some((_, more)) = POSTGRES_ONLY.iter().find(|(v, _)| v == version)
+            {
+                sql.push('\n');
+                sql.push_str(more);
+            }
             sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
                 .execute(&mut *conn)
                 .await

@@ -38,9 +38,13 @@ pub(crate) async fn refresh_for(conn: &mut Conn, batch: &Batch) -> Result<()> {
 /// Recomputes the outcomes of the org's conversations `ids` (those with a facts row), writing
 /// only rows whose values change.
 pub async fn refresh(conn: &mut Conn, org: i64, ids: &[i64]) -> Result<u64> {
-    const GOAL: &str = "CASE WHEN EXISTS (SELECT 1 FROM playbook_goals_met g \
+    let goal = crate::tables::sql::write_expr(
+        crate::Backend::of(conn),
+        crate::tables::ColumnType::Bool,
+        "CASE WHEN EXISTS (SELECT 1 FROM playbook_goals_met g \
         WHERE g.org_id = conversation_facts.org_id \
-        AND g.conversation_id = conversation_facts.conversation_id) THEN 1 ELSE 0 END";
+        AND g.conversation_id = conversation_facts.conversation_id) THEN 1 ELSE 0 END",
+    );
     const MEETINGS: &str = "(SELECT COUNT(*) FROM meetings m \
         WHERE m.org_id = conversation_facts.org_id \
         AND m.conversation_id = conversation_facts.conversation_id)";
@@ -48,9 +52,9 @@ pub async fn refresh(conn: &mut Conn, org: i64, ids: &[i64]) -> Result<u64> {
     for chunk in ids.chunks(CHUNK) {
         let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
         let sql = format!(
-            "UPDATE conversation_facts SET goal_met = {GOAL}, meetings_booked = {MEETINGS} \
+            "UPDATE conversation_facts SET goal_met = {goal}, meetings_booked = {MEETINGS} \
              WHERE org_id = $1 AND conversation_id IN ({}) \
-             AND (goal_met <> {GOAL} OR meetings_booked <> {MEETINGS})",
+             AND (goal_met <> {goal} OR meetings_booked <> {MEETINGS})",
             marks.join(", ")
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org);

@@ -22,7 +22,8 @@ pub async fn conversation_versions(
         let list = crate::idlist::literal(chunk);
         // The list holds integers only.
         let rows: Vec<(i64, Option<i64>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT id, updated_at FROM conversations WHERE org_id = $1 AND id IN ({list})"
+            "SELECT id, {} FROM conversations WHERE org_id = $1 AND id IN ({list})",
+            crate::tables::sql::ms(store.backend(), "updated_at")
         )))
         .bind(org.0)
         .fetch_all(store.pool())

@@ -53,15 +53,16 @@ impl Kind {
         }
     }
 
-    /// The statements that remove up to `$2` rows older than `$1` (epoch ms).
+    /// The statements that remove up to `$2` rows older than `$1` (epoch ms); `{cutoff}` is
+    /// `$1` as a warehouse timestamp.
     fn statements(self) -> &'static [&'static str] {
         match self {
             Kind::MessageBodies => &[
                 "UPDATE messages SET body = NULL, attributes = NULL WHERE (org_id, id) IN \
-                 (SELECT org_id, id FROM messages WHERE created_at < $1 \
+                 (SELECT org_id, id FROM messages WHERE created_at < {cutoff} \
                  AND (body IS NOT NULL OR attributes IS NOT NULL) LIMIT $2)",
                 "DELETE FROM transcripts WHERE (org_id, conversation_id) IN \
-                 (SELECT org_id, conversation_id FROM transcripts WHERE fetched_at < $1 LIMIT $2)",
+                 (SELECT org_id, conversation_id FROM transcripts WHERE _synced_at < {cutoff} LIMIT $2)",
             ],
             // An event whose job is still to run stays, whatever its age.
             Kind::WebhookPayloads => {
@@ -83,7 +84,8 @@ impl Kind {
                  (SELECT id FROM token_audit WHERE at < $1 LIMIT $2)"],
             Kind::WidgetEvents => &[
                 "DELETE FROM widget_events WHERE (org_id, site, event_id) IN \
-                 (SELECT org_id, site, event_id FROM widget_events WHERE received_at < $1 LIMIT $2)",
+                 (SELECT org_id, site, event_id FROM widget_events WHERE received_at < {cutoff} \
+                 LIMIT $2)",
             ],
         }
     }
@@ -108,8 +110,9 @@ impl Windows {
 pub async fn purge_batch(store: &Store, kind: Kind, cutoff_ms: i64, limit: i64) -> Result<u64> {
     let mut tx = store.begin_redoable().await?;
     let mut n = 0;
+    let cutoff = crate::tables::sql::at(store.backend(), "$1");
     for sql in kind.statements() {
-        n += sqlx::query(*sql)
+        n += sqlx::query(sqlx::AssertSqlSafe(sql.replace("{cutoff}", &cutoff)))
             .bind(cutoff_ms)
             .bind(limit)
             .execute(&mut *tx)

@@ -11,7 +11,8 @@ use std::collections::{BTreeSet, HashMap};
 use drift_types::{OrgId, webhook::PlaybookGoalMet};
 
 use crate::privacy::{Scrubbed, Tombstones};
-use crate::tables::{Batch, ColumnType, Row, TABLES, Table, Value};
+use crate::tables::sql::{bind, write_expr};
+use crate::tables::{Batch, Row, TABLES, Table, Value};
 use crate::{Backend, Conn, Op, Result};
 
 /// Every table the store keeps rows of Drift data in: the exported tables plus the goals
@@ -103,19 +104,6 @@ fn dedup_by_key<'a>(t: &Table, rows: &'a [Row]) -> Vec<&'a Row> {
     out
 }
 
-fn bind<'q>(
-    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
-    ty: ColumnType,
-    v: &Value,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-    match (v, ty) {
-        (Value::Int(i), _) => q.bind(*i),
-        (Value::Text(s), _) => q.bind(s.clone()),
-        (Value::Null, ColumnType::Int) => q.bind(None::<i64>),
-        (Value::Null, ColumnType::Text) => q.bind(None::<String>),
-    }
-}
-
 /// `($1, $2), ($3, $4)` for `rows` tuples of `width`, numbered from `first` (the VALUES of a
 /// multi-row statement).
 pub fn placeholders(rows: usize, width: usize, first: usize) -> String {
@@ -131,6 +119,27 @@ pub fn placeholders(rows: usize, width: usize, first: usize) -> String {
             }
             s.push('$');
             s.push_str(&(first + r * width + c).to_string());
+        }
+        s.push(')');
+    }
+    s
+}
+
+/// [`placeholders`] with each parameter converted to its column's type.
+fn typed_placeholders(backend: Backend, t: &Table, written: &[usize], rows: usize) -> String {
+    let mut s = String::with_capacity(rows * written.len() * 12);
+    let mut n = 1;
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        for (k, i) in written.iter().enumerate() {
+            if k > 0 {
+                s.push_str(", ");
+            }
+            s.push_str(&write_expr(backend, t.columns[*i].ty, &format!("${n}")));
+            n += 1;
         }
         s.push(')');
     }
@@ -170,11 +179,16 @@ async fn upsert_chunk(conn: &mut Conn, t: &Table, rows: &[&Row]) -> Result<u64> 
                 .join(" OR "),
         )
     };
+    let backend = Backend::of(conn);
+    let values = if backend == Backend::Sqlite {
+        placeholders(rows.len(), cols.len(), 1)
+    } else {
+        typed_placeholders(backend, t, &written, rows.len())
+    };
     let sql = format!(
-        "INSERT INTO {} ({}) VALUES {} {on_conflict}",
+        "INSERT INTO {} ({}) VALUES {values} {on_conflict}",
         t.name,
         cols.join(", "),
-        placeholders(rows.len(), cols.len(), 1),
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for r in rows {

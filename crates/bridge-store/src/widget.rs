@@ -5,8 +5,9 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::tables::{Batch, Row, Table, Value, table};
-use crate::{Conn, Op, Result};
+use crate::tables::sql::{at, ms, write_expr};
+use crate::tables::{Batch, ColumnType, Row, Table, Value, table};
+use crate::{Backend, Conn, Op, Result};
 
 /// One widget event as the intake stores it (validated, personal data already removed).
 #[derive(Debug, Clone, PartialEq)]
@@ -67,15 +68,20 @@ pub async fn insert(
     now: i64,
 ) -> Result<Vec<bool>> {
     let mut out = Vec::with_capacity(events.len());
+    let b = Backend::of(conn);
     for e in events {
-        let n = sqlx::query(
+        let n = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO widget_events (org_id, site, event_id, visitor_id, session_id, \
              event_type, occurred_at, received_at, conversation_id, page_url, page_path, \
              referrer, utm_source, utm_medium, utm_campaign, utm_term, utm_content, \
-             landing_page, first_referrer, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-             $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
+             landing_page, first_referrer, data, _synced_at) VALUES ($1, $2, $3, $4, $5, $6, \
+             {}, {}, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, {}, {}) \
              ON CONFLICT (org_id, site, event_id) DO NOTHING",
-        )
+            at(b, "$7"),
+            at(b, "$8"),
+            write_expr(b, ColumnType::Json, "$20"),
+            at(b, "$8"),
+        )))
         .bind(org)
         .bind(&e.site)
         .bind(&e.event_id)
@@ -114,12 +120,18 @@ pub async fn record_consent(
     accepted: bool,
     at: i64,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO widget_consents (org_id, site, visitor_id, accepted, recorded_at) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (org_id, site, visitor_id) DO UPDATE SET \
-         accepted = excluded.accepted, recorded_at = excluded.recorded_at \
+    let b = Backend::of(conn);
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO widget_consents (org_id, site, visitor_id, accepted, recorded_at, \
+         _synced_at) VALUES ($1, $2, $3, {}, {}, {}) \
+         ON CONFLICT (org_id, site, visitor_id) DO UPDATE SET \
+         accepted = excluded.accepted, recorded_at = excluded.recorded_at, \
+         _synced_at = excluded._synced_at \
          WHERE widget_consents.recorded_at <= excluded.recorded_at",
-    )
+        write_expr(b, ColumnType::Bool, "$4"),
+        crate::tables::sql::at(b, "$5"),
+        crate::tables::sql::at(b, "$5"),
+    )))
     .bind(org)
     .bind(site)
     .bind(visitor)
@@ -166,12 +178,13 @@ pub async fn derive_attribution(
     let Some((site, visitor, session)) = who else {
         return Ok(None);
     };
-    let first: TouchRow = sqlx::query_as(
+    let first: TouchRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT utm_source, utm_medium, utm_campaign, utm_term, utm_content, landing_page, \
-         first_referrer, occurred_at FROM widget_events \
+         first_referrer, {} FROM widget_events \
          WHERE org_id = $1 AND site = $2 AND visitor_id = $3 AND session_id = $4 \
          ORDER BY occurred_at, event_id LIMIT 1",
-    )
+        ms(Backend::of(conn), "occurred_at")
+    )))
     .bind(org)
     .bind(&site)
     .bind(&visitor)
@@ -297,16 +310,19 @@ async fn attributions_where(
     org: i64,
     conversation: Option<i64>,
 ) -> Result<HashMap<i64, Attribution>> {
-    const SELECT: &str = "SELECT conversation_id, site, visitor_id, contact_id, utm_source, \
-        utm_medium, utm_campaign, utm_term, utm_content, landing_page, referrer, first_seen_at \
-        FROM conversation_attribution WHERE org_id = $1";
+    let select = format!(
+        "SELECT conversation_id, site, visitor_id, contact_id, utm_source, \
+        utm_medium, utm_campaign, utm_term, utm_content, landing_page, referrer, {} \
+        FROM conversation_attribution WHERE org_id = $1",
+        ms(Backend::of(conn), "first_seen_at")
+    );
     let q = match conversation {
         Some(c) => sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{SELECT} AND conversation_id = $2"
+            "{select} AND conversation_id = $2"
         )))
         .bind(org)
         .bind(c),
-        None => sqlx::query_as(sqlx::AssertSqlSafe(SELECT.to_owned())).bind(org),
+        None => sqlx::query_as(sqlx::AssertSqlSafe(select)).bind(org),
     };
     let rows: Vec<AttributionRow> = q.fetch_all(&mut *conn).await.op("reading attribution")?;
     Ok(rows
@@ -434,7 +450,7 @@ pub async fn page(
     // Names come from the static table definitions, never from input.
     let sql = format!(
         "SELECT {} FROM {} WHERE org_id = $1 {after_sql} ORDER BY {} LIMIT $2",
-        cols.join(", "),
+        t.select_list(crate::Backend::of(conn)),
         t.name,
         keys.join(", ")
     );
@@ -447,24 +463,7 @@ pub async fn page(
         };
     }
     let rows = q.fetch_all(&mut *conn).await.op("reading widget rows")?;
-    use sqlx::Row as _;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            t.columns
-                .iter()
-                .enumerate()
-                .map(|(i, c)| match c.ty {
-                    crate::tables::ColumnType::Int => {
-                        Value::from(r.try_get::<Option<i64>, _>(i).ok().flatten())
-                    }
-                    crate::tables::ColumnType::Text => {
-                        Value::from(r.try_get::<Option<String>, _>(i).ok().flatten())
-                    }
-                })
-                .collect()
-        })
-        .collect())
+    Ok(rows.iter().map(|r| t.row(r)).collect())
 }
 
 /// The widget tables, in export order.

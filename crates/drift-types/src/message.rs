@@ -170,6 +170,27 @@ pub struct Attachment {
     /// Download URL.
     #[serde(default)]
     pub url: String,
+    /// The attachment's document id, the `{id}` of `GET /attachments/{id}/data` (not in
+    /// Drift's documented shape; read from the URL when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
+    /// Size in bytes, when Drift says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<i64>,
+}
+
+impl Attachment {
+    /// The document id: `id`, else the number in a `.../attachments/{id}/data` URL.
+    pub fn document_id(&self) -> Option<i64> {
+        self.id.or_else(|| {
+            let path = self.url.split(['?', '#']).next().unwrap_or_default();
+            let mut parts = path.rsplit('/');
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some("data"), Some(id), Some("attachments")) => id.parse().ok(),
+                _ => None,
+            }
+        })
+    }
 }
 
 /// A message.

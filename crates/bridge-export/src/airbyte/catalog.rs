@@ -1,7 +1,7 @@
 //! The connector's specification and catalog: one stream per exported table, with a JSON
 //! schema built from the same table definitions as every other destination.
 
-use bridge_store::tables::{ColumnType, Stream, TABLES, Table};
+use bridge_store::tables::{Column, ColumnType, Stream, TABLES, Table};
 use serde_json::{Value, json};
 
 pub(crate) fn spec() -> Value {
@@ -48,22 +48,36 @@ pub(crate) fn incremental(t: &Table) -> bool {
     covering(t).contains(&"conversations")
 }
 
+/// A column's JSON schema, with the `format` and `airbyte_type` that let Airbyte destinations
+/// type it (docs/SCHEMA.md, "Types").
+fn column_schema(c: &Column) -> Value {
+    let typed = |ty: &str| {
+        if c.nullable {
+            json!([ty, "null"])
+        } else {
+            json!(ty)
+        }
+    };
+    match c.ty {
+        ColumnType::Int => json!({"type": typed("integer"), "airbyte_type": "integer"}),
+        ColumnType::Text => json!({"type": typed("string")}),
+        ColumnType::Bool => json!({"type": typed("boolean")}),
+        ColumnType::Timestamp => json!({
+            "type": typed("string"),
+            "format": "date-time",
+            "airbyte_type": "timestamp_with_timezone",
+        }),
+        // A custom property's value is any JSON; the other documents are objects.
+        ColumnType::Json if c.name == "value" => json!({}),
+        ColumnType::Json => json!({"type": typed("object")}),
+    }
+}
+
 fn stream_schema(t: &Table) -> Value {
     let props: serde_json::Map<String, Value> = t
         .columns
         .iter()
-        .map(|c| {
-            let ty = match c.ty {
-                ColumnType::Int => "integer",
-                ColumnType::Text => "string",
-            };
-            let ty = if c.nullable {
-                json!([ty, "null"])
-            } else {
-                json!(ty)
-            };
-            (c.name.to_owned(), json!({"type": ty}))
-        })
+        .map(|c| (c.name.to_owned(), column_schema(c)))
         .collect();
     let mut s = json!({
         "name": t.name,

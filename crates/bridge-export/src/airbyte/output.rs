@@ -94,7 +94,7 @@ impl ExportDestination for AirbyteSink {
                     .columns
                     .iter()
                     .zip(r)
-                    .map(|(c, v)| (c.name.to_owned(), v.to_json()))
+                    .map(|(c, v)| (c.name.to_owned(), crate::cells::to_json(c, v)))
                     .collect();
                 self.out.send(&json!({
                     "type": "RECORD",
@@ -124,6 +124,9 @@ impl ExportDestination for AirbyteSink {
     }
     async fn mark_deleted(&self, _ids: &[i64], _at: i64) -> Result<u64> {
         Ok(0)
+    }
+    async fn flush(&self) -> Result<()> {
+        Ok(())
     }
 }
 

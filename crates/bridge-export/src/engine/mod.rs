@@ -117,64 +117,15 @@ pub async fn run<S: ExportDestination>(
         opts,
         progress,
     });
-    let skip = |name: &str| opts_full_done(&ctx.opts, &states, name);
-
-    if ctx.opts.wants(Stream::Users) && !skip("users") {
-        streams::users(&ctx)
-            .await
-            .context("while exporting users")?;
-    }
-    if ctx.opts.wants(Stream::Playbooks) && !skip("playbooks") {
-        streams::playbooks(&ctx)
-            .await
-            .context("while exporting playbooks")?;
-    }
-    if ctx.opts.wants(Stream::Accounts) && !skip("accounts") {
-        streams::accounts(&ctx, states["accounts"].clone())
-            .await
-            .context("while exporting accounts")?;
-    }
-    if ctx.opts.wants(Stream::Meetings) && !skip("meetings") {
-        streams::meetings(&ctx, states["meetings"].clone())
-            .await
-            .context("while exporting meetings")?;
-    } else if ctx.opts.wants(Stream::Meetings)
-        && ctx.opts.conversation_family()
-        && !skip(CONVERSATIONS)
-    {
-        // A resumed run: the facts still to write need the meetings' conversations (a file
-        // destination cannot ask its own tables, as a SQL store does).
-        streams::recall_meetings(&ctx)
-            .await
-            .context("while listing meetings again")?;
-    }
-    let mut conversations_deleted = 0;
-    if ctx.opts.conversation_family() && !skip(CONVERSATIONS) {
-        conversations::walk(&ctx, states[CONVERSATIONS].clone())
-            .await
-            .context("while exporting conversations")?;
-        if ctx.opts.mode == Mode::Incremental
-            && ctx.opts.capture_deletes
-            && ctx.opts.wants(Stream::Conversations)
-        {
-            conversations_deleted = deletes::sweep(&ctx)
-                .await
-                .context("while looking for conversations deleted in Drift")?;
-        }
-    }
-    if states.contains_key(CONTACT_LIST) && !skip(CONTACT_LIST) {
-        conversations::contact_list(&ctx)
-            .await
-            .context("while exporting the listed contacts")?;
-    }
-    conversations::missing_users(&ctx)
+    let walked = walk(&ctx, &states).await;
+    // What the pages committed is made durable even when a later page failed.
+    let flushed = ctx
+        .sink
+        .flush()
         .await
-        .context("while fetching referenced users")?;
-    if states.contains_key("widget") && !skip("widget") {
-        streams::widget(&ctx, states["widget"].clone())
-            .await
-            .context("while exporting the widget events")?;
-    }
+        .context("while completing the export's files");
+    let conversations_deleted = walked?;
+    flushed?;
 
     let st = ctx.client.stats();
     let p = &ctx.progress;
@@ -191,6 +142,70 @@ pub async fn run<S: ExportDestination>(
         retries: st.retries.load(Ordering::Relaxed) - stats0.2,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Walks every stream the options ask for; answers how many conversations it found deleted.
+async fn walk<S: ExportDestination>(
+    ctx: &Arc<Ctx<S>>,
+    states: &BTreeMap<String, Option<Value>>,
+) -> Result<u64> {
+    let skip = |name: &str| opts_full_done(&ctx.opts, states, name);
+
+    if ctx.opts.wants(Stream::Users) && !skip("users") {
+        streams::users(ctx).await.context("while exporting users")?;
+    }
+    if ctx.opts.wants(Stream::Playbooks) && !skip("playbooks") {
+        streams::playbooks(ctx)
+            .await
+            .context("while exporting playbooks")?;
+    }
+    if ctx.opts.wants(Stream::Accounts) && !skip("accounts") {
+        streams::accounts(ctx, states["accounts"].clone())
+            .await
+            .context("while exporting accounts")?;
+    }
+    if ctx.opts.wants(Stream::Meetings) && !skip("meetings") {
+        streams::meetings(ctx, states["meetings"].clone())
+            .await
+            .context("while exporting meetings")?;
+    } else if ctx.opts.wants(Stream::Meetings)
+        && ctx.opts.conversation_family()
+        && !skip(CONVERSATIONS)
+    {
+        // A resumed run: the facts still to write need the meetings' conversations (a file
+        // destination cannot ask its own tables, as a SQL store does).
+        streams::recall_meetings(ctx)
+            .await
+            .context("while listing meetings again")?;
+    }
+    let mut conversations_deleted = 0;
+    if ctx.opts.conversation_family() && !skip(CONVERSATIONS) {
+        conversations::walk(ctx, states[CONVERSATIONS].clone())
+            .await
+            .context("while exporting conversations")?;
+        if ctx.opts.mode == Mode::Incremental
+            && ctx.opts.capture_deletes
+            && ctx.opts.wants(Stream::Conversations)
+        {
+            conversations_deleted = deletes::sweep(ctx)
+                .await
+                .context("while looking for conversations deleted in Drift")?;
+        }
+    }
+    if states.contains_key(CONTACT_LIST) && !skip(CONTACT_LIST) {
+        conversations::contact_list(ctx)
+            .await
+            .context("while exporting the listed contacts")?;
+    }
+    conversations::missing_users(ctx)
+        .await
+        .context("while fetching referenced users")?;
+    if states.contains_key("widget") && !skip("widget") {
+        streams::widget(ctx, states["widget"].clone())
+            .await
+            .context("while exporting the widget events")?;
+    }
+    Ok(conversations_deleted)
 }
 
 fn opts_full_done(

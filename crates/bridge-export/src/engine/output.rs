@@ -34,6 +34,10 @@ pub trait ExportDestination: Clone + Send + Sync + 'static {
     /// Marks stored conversations gone from Drift at `at` (a SQL destination; others hold no
     /// earlier rows to mark); answers how many it marked.
     fn mark_deleted(&self, ids: &[i64], at: i64) -> impl Future<Output = Result<u64>> + Send;
+    /// Makes every commit so far durable: a file destination completes its open parts and
+    /// lists them, with their checkpoints, in its manifest. Called at the end of every run,
+    /// also one that failed.
+    fn flush(&self) -> impl Future<Output = Result<()>> + Send;
 }
 
 impl ExportDestination for Destination {
@@ -53,6 +57,9 @@ impl ExportDestination for Destination {
     }
     async fn stored_ids(&self, table: &'static Table) -> Result<HashSet<i64>> {
         Ok(Destination::stored_ids(self, table).await?)
+    }
+    async fn flush(&self) -> Result<()> {
+        Ok(Destination::flush(self).await?)
     }
     async fn mark_deleted(&self, ids: &[i64], at: i64) -> Result<u64> {
         let Some(store) = self.sql_store() else {

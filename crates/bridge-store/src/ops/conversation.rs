@@ -1,5 +1,7 @@
 //! One conversation as the console shows it: its row, its contact, its messages in order.
 
+use crate::tables::ColumnType;
+use crate::tables::sql::{at as at_ms, ms, read_expr};
 use crate::{Op, Result, Store};
 
 /// The stored conversation.
@@ -63,12 +65,16 @@ pub async fn get(store: &Store, org: i64, id: i64) -> Result<Option<Conversation
         Option<i64>,
         i64,
     );
-    let row: Option<Row> = sqlx::query_as(
+    let b = store.backend();
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT c.org_id, c.id, c.status, c.contact_id, k.email, k.name, c.inbox_id, \
-         c.related_playbook_id, c.created_at, c.updated_at, c.synced_at FROM conversations c \
+         c.related_playbook_id, {}, {}, COALESCE({}, 0) FROM conversations c \
          LEFT JOIN contacts k ON k.org_id = c.org_id AND k.id = c.contact_id \
          WHERE c.org_id = $1 AND c.id = $2",
-    )
+        ms(b, "c.created_at"),
+        ms(b, "c.updated_at"),
+        ms(b, "c._synced_at"),
+    )))
     .bind(org)
     .bind(id)
     .fetch_optional(store.pool())
@@ -92,10 +98,13 @@ pub async fn get(store: &Store, org: i64, id: i64) -> Result<Option<Conversation
 /// Its messages, oldest first, at most `limit`.
 pub async fn messages(store: &Store, org: i64, id: i64, limit: i64) -> Result<Vec<Message>> {
     type Row = (i64, i64, String, i64, i64, String, Option<String>);
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, created_at, author_type, author_id, author_bot, type, body FROM messages \
+    let b = store.backend();
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT id, {}, author_type, author_id, {}, type, body FROM messages \
          WHERE org_id = $1 AND conversation_id = $2 ORDER BY created_at, id LIMIT $3",
-    )
+        ms(b, "created_at"),
+        read_expr(b, ColumnType::Bool, "author_bot"),
+    )))
     .bind(org)
     .bind(id)
     .bind(limit)
@@ -143,8 +152,9 @@ pub async fn mark_deleted(
         let list = crate::idlist::literal(chunk);
         // The table is one of two constants and the list holds integers only.
         n += sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE {table} SET _deleted_at = $2 WHERE org_id = $1 AND id IN ({list}) \
-             AND _deleted_at IS NULL"
+            "UPDATE {table} SET _deleted_at = {} WHERE org_id = $1 AND id IN ({list}) \
+             AND _deleted_at IS NULL",
+            at_ms(crate::Backend::of(conn), "$2")
         )))
         .bind(org)
         .bind(at)

@@ -3,11 +3,10 @@
 //! what an erasure would remove.
 
 use serde_json::{Map, Value, json};
-use sqlx::Row as _;
 
 use super::erase::{CHUNK, in_list, with_email};
 use super::key::normalize_email;
-use crate::tables::{ColumnType, TABLES, Table};
+use crate::tables::{TABLES, Table};
 use crate::{Conn, Op, Result};
 
 async fn rows_where(
@@ -18,11 +17,10 @@ async fn rows_where(
     ids: &[i64],
 ) -> Result<Vec<Value>> {
     let mut out = Vec::new();
-    let names: Vec<&str> = t.columns.iter().map(|c| c.name).collect();
+    let names = t.select_list(crate::Backend::of(conn));
     for chunk in ids.chunks(CHUNK) {
         let sql = format!(
-            "SELECT {} FROM {} WHERE org_id = $1 AND {col} IN ({})",
-            names.join(", "),
+            "SELECT {names} FROM {} WHERE org_id = $1 AND {col} IN ({})",
             t.name,
             in_list(chunk.len(), 2)
         );
@@ -37,19 +35,7 @@ async fn rows_where(
         {
             let mut m = Map::new();
             for (i, c) in t.columns.iter().enumerate() {
-                let v = match c.ty {
-                    ColumnType::Int => row
-                        .try_get::<Option<i64>, _>(i)
-                        .ok()
-                        .flatten()
-                        .map(Value::from),
-                    ColumnType::Text => row
-                        .try_get::<Option<String>, _>(i)
-                        .ok()
-                        .flatten()
-                        .map(Value::from),
-                };
-                m.insert(c.name.to_owned(), v.unwrap_or(Value::Null));
+                m.insert(c.name.to_owned(), c.cell(&row, i).to_json());
             }
             out.push(Value::Object(m));
         }

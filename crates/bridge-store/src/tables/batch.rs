@@ -1,7 +1,7 @@
 //! Cells, rows, and a batch of rows for several tables in [`TABLES`] order.
 
 use super::defs::TABLES;
-use super::schema::Table;
+use super::schema::{SYNCED_AT, Table};
 
 /// One cell.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -93,8 +93,14 @@ impl Batch {
         }
     }
 
-    /// Adds a row.
-    pub fn push(&mut self, table: &'static Table, row: Row) {
+    /// Adds a row. A row one cell short of its table gets `_synced_at`, the table's last
+    /// column, stamped with the time now.
+    pub fn push(&mut self, table: &'static Table, mut row: Row) {
+        if row.len() + 1 == table.columns.len()
+            && table.columns.last().is_some_and(|c| c.name == SYNCED_AT)
+        {
+            row.push(Value::Int(drift_types::now_ms()));
+        }
         debug_assert_eq!(row.len(), table.columns.len(), "row of {}", table.name);
         if self.rows.is_empty() {
             self.rows = vec![Vec::new(); TABLES.len()];

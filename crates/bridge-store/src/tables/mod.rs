@@ -11,9 +11,10 @@ mod defs;
 mod facts;
 mod rows;
 mod schema;
+pub mod sql;
 
 pub use batch::{Batch, Row, Value};
 pub use defs::{TABLES, table};
 pub use facts::{Facts, Outcomes};
-pub use rows::meeting_key;
-pub use schema::{Column, ColumnType, Stream, Table};
+pub use rows::{json_cell, meeting_key};
+pub use schema::{Column, ColumnType, SYNCED_AT, Storage, Stream, Table};

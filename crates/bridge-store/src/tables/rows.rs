@@ -24,9 +24,9 @@ impl Batch {
                 c.related_playbook_id.map(|x| x.0).into(),
                 c.created_at.map(|x| x.0).into(),
                 c.updated_at.map(|x| x.0).into(),
-                now_ms.into(),
                 // Fetched, so present (a sweep or a re-fetch that finds it gone sets it).
                 Value::Null,
+                now_ms.into(),
             ],
         );
         let mut users: Vec<i64> = c.participants.iter().map(|u| u.0).collect();
@@ -80,6 +80,22 @@ impl Batch {
                 m.edit_type.clone().into(),
             ],
         );
+        for (i, a) in m.attachments.iter().flatten().enumerate() {
+            self.push(
+                must("attachments"),
+                vec![
+                    org.0.into(),
+                    m.id.0.into(),
+                    (i as i64).into(),
+                    m.conversation_id.0.into(),
+                    a.document_id().into(),
+                    a.file_name.as_str().into(),
+                    Some(a.mime_type.as_str()).filter(|s| !s.is_empty()).into(),
+                    a.size.into(),
+                    Some(a.url.as_str()).filter(|s| !s.is_empty()).into(),
+                ],
+            );
+        }
         for (i, b) in m.buttons.iter().flatten().enumerate() {
             self.push(
                 must("message_buttons"),
@@ -127,11 +143,34 @@ impl Batch {
                 s("company").or_else(|| s("employment_name")).into(),
                 s("title").or_else(|| s("employment_title")).into(),
                 a.external_id().map(str::to_owned).into(),
-                serde_json::Value::Object(a.0.clone()).to_string().into(),
-                now_ms.into(),
+                json_cell(&a.0).into(),
                 Value::Null,
+                now_ms.into(),
             ],
         );
+        // Drift's legacy `tags` attribute: names, or `{name, color}` objects.
+        let mut seen = std::collections::HashSet::new();
+        for tag in a
+            .get("tags")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let (name, color) = match tag {
+                serde_json::Value::String(n) => (n.as_str(), None),
+                serde_json::Value::Object(o) => (
+                    o.get("name").and_then(|v| v.as_str()).unwrap_or_default(),
+                    o.get("color").and_then(|v| v.as_str()),
+                ),
+                _ => continue,
+            };
+            if !name.is_empty() && seen.insert(name) {
+                self.push(
+                    must("contact_tags"),
+                    vec![org.0.into(), c.id.0.into(), name.into(), color.into()],
+                );
+            }
+        }
     }
 
     /// A user.
@@ -189,7 +228,7 @@ impl Batch {
                         p.name.as_str().into(),
                         p.label.as_str().into(),
                         p.kind.as_str().into(),
-                        p.value.to_string().into(),
+                        json_cell(&p.value).into(),
                     ],
                 );
             }
@@ -269,7 +308,36 @@ impl Batch {
     }
 }
 fn json_text<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
-    v.as_ref().and_then(|v| serde_json::to_string(v).ok())
+    v.as_ref().map(json_cell)
+}
+
+/// A JSON cell: the document's text, with U+0000 in any string replaced by U+FFFD, since
+/// PostgreSQL's `jsonb` refuses the `\u0000` escape (the same rule as text cells, so a
+/// document reads the same in every destination).
+pub fn json_cell<T: serde::Serialize + ?Sized>(v: &T) -> String {
+    let text = serde_json::to_string(v).unwrap_or_else(|_| "null".into());
+    if !text.contains("\\u0000") {
+        return text;
+    }
+    let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return text;
+    };
+    fn scrub(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::String(s) => *s = s.replace('\0', super::batch::NUL_REPLACEMENT),
+            serde_json::Value::Array(a) => a.iter_mut().for_each(scrub),
+            serde_json::Value::Object(o) => {
+                let entries = std::mem::take(o);
+                for (k, mut v) in entries {
+                    scrub(&mut v);
+                    o.insert(k.replace('\0', super::batch::NUL_REPLACEMENT), v);
+                }
+            }
+            _ => {}
+        }
+    }
+    scrub(&mut doc);
+    doc.to_string()
 }
 
 /// The key a meeting is stored under: its calendar event id, else agent and slot start.

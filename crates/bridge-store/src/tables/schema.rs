@@ -1,14 +1,54 @@
 //! What a table is: its columns and their types, its key, its parent, and the stream that
 //! fills it.
 
-/// A column's type: 64-bit integers (ids, epoch milliseconds, 0/1 booleans) or text (strings,
-/// JSON documents).
+/// A column's type: what the value means, which decides how each destination holds it
+/// (docs/SCHEMA.md, "Types"). Rows carry every cell as a [`crate::tables::Value`] integer or
+/// text ([`ColumnType::storage`]); the destinations convert at their edge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ColumnType {
-    /// `BIGINT`.
+    /// A 64-bit integer: ids, counts, durations in milliseconds.
     Int,
-    /// `TEXT`.
+    /// Text.
     Text,
+    /// An instant, carried as epoch milliseconds: `timestamptz` in PostgreSQL, Parquet
+    /// `TIMESTAMP(MILLIS, UTC)`, ISO-8601 in JSONL, CSV and Airbyte, the integer in SQLite.
+    Timestamp,
+    /// A boolean, carried as 0/1: `boolean` in PostgreSQL, Parquet and JSONL; `true`/`false`
+    /// in CSV; 0/1 in SQLite.
+    Bool,
+    /// A JSON document, carried as its text: `jsonb` in PostgreSQL, a nested value in JSONL
+    /// and Airbyte, the JSON text in CSV, Parquet and SQLite.
+    Json,
+}
+
+/// How a row carries a cell of some [`ColumnType`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Storage {
+    /// [`crate::tables::Value::Int`].
+    Int,
+    /// [`crate::tables::Value::Text`].
+    Text,
+}
+
+impl ColumnType {
+    /// How rows carry it (and how SQLite stores it).
+    pub fn storage(self) -> Storage {
+        match self {
+            ColumnType::Int | ColumnType::Timestamp | ColumnType::Bool => Storage::Int,
+            ColumnType::Text | ColumnType::Json => Storage::Text,
+        }
+    }
+
+    /// Its PostgreSQL type.
+    pub fn postgres(self) -> &'static str {
+        match self {
+            ColumnType::Int => "BIGINT",
+            ColumnType::Text => "TEXT",
+            ColumnType::Timestamp => "TIMESTAMPTZ",
+            ColumnType::Bool => "BOOLEAN",
+            ColumnType::Json => "JSONB",
+        }
+    }
 }
 
 /// One column.
@@ -22,34 +62,44 @@ pub struct Column {
     pub nullable: bool,
 }
 
+const fn col(name: &'static str, ty: ColumnType, nullable: bool) -> Column {
+    Column { name, ty, nullable }
+}
 pub(super) const fn int(name: &'static str) -> Column {
-    Column {
-        name,
-        ty: ColumnType::Int,
-        nullable: false,
-    }
+    col(name, ColumnType::Int, false)
 }
 pub(super) const fn int_null(name: &'static str) -> Column {
-    Column {
-        name,
-        ty: ColumnType::Int,
-        nullable: true,
-    }
+    col(name, ColumnType::Int, true)
 }
 pub(super) const fn text(name: &'static str) -> Column {
-    Column {
-        name,
-        ty: ColumnType::Text,
-        nullable: false,
-    }
+    col(name, ColumnType::Text, false)
 }
 pub(super) const fn text_null(name: &'static str) -> Column {
-    Column {
-        name,
-        ty: ColumnType::Text,
-        nullable: true,
-    }
+    col(name, ColumnType::Text, true)
 }
+pub(super) const fn ts(name: &'static str) -> Column {
+    col(name, ColumnType::Timestamp, false)
+}
+pub(super) const fn ts_null(name: &'static str) -> Column {
+    col(name, ColumnType::Timestamp, true)
+}
+pub(super) const fn boolean(name: &'static str) -> Column {
+    col(name, ColumnType::Bool, false)
+}
+pub(super) const fn json(name: &'static str) -> Column {
+    col(name, ColumnType::Json, false)
+}
+pub(super) const fn json_null(name: &'static str) -> Column {
+    col(name, ColumnType::Json, true)
+}
+/// When driftbridge last wrote a change to the row: the last column of every table, volatile,
+/// stamped by [`crate::tables::Batch::push`] when a mapping leaves it out.
+pub(super) const fn synced() -> Column {
+    col(SYNCED_AT, ColumnType::Timestamp, true)
+}
+
+/// The name of the column every table ends with.
+pub const SYNCED_AT: &str = "_synced_at";
 
 /// The export streams: what `--tables` selects and what Airbyte calls a stream's family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -1,6 +1,6 @@
 //! bridge-store against real SQLite files and a real PostgreSQL (one test suite, both backends).
 
-use bridge_store::tables::{Batch, ColumnType, TABLES};
+use bridge_store::tables::{Batch, Storage, TABLES};
 use bridge_store::testing::{BACKENDS, fresh};
 use bridge_store::{Backend, Store, events, warehouse};
 use drift_types::{Conversation, Message, OrgId};
@@ -47,6 +47,9 @@ async fn migrations_run_once_and_reconnecting_keeps_the_data() {
             .filter(|e| {
                 e.as_ref()
                     .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql"))
+                    && !e
+                        .as_ref()
+                        .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".postgres.sql"))
             })
             .count() as i64;
         assert_eq!(n, files, "{backend:?}: one row per migration file");
@@ -114,11 +117,14 @@ async fn upserting_twice_leaves_one_row_with_the_new_children() {
         assert_eq!(counts["conversation_tags"], 1, "{backend:?}");
         assert_eq!(counts["messages"], 1, "{backend:?}");
         assert_eq!(counts["message_buttons"], 1, "{backend:?}");
-        // synced_at says when the content last changed: the second write changed only children
-        let synced: i64 = sqlx::query_scalar("SELECT synced_at FROM conversations")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
+        // _synced_at says when the content last changed: the second write changed only children
+        let synced: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM conversations",
+            bridge_store::tables::sql::ms(backend, "_synced_at")
+        )))
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
         assert_eq!(synced, 5);
     }
 }
@@ -142,26 +148,32 @@ async fn the_table_definitions_match_the_migrated_schema() {
                 .fetch_all(store.pool())
                 .await
                 .unwrap();
-            let want: Vec<(String, ColumnType)> = t
+            // Names and types; the order of a SQL table's columns means nothing (a renamed
+            // column keeps its place).
+            let mut want: Vec<(String, String)> = t
                 .columns
                 .iter()
-                .map(|c| (c.name.to_owned(), c.ty))
-                .collect();
-            let got: Vec<(String, ColumnType)> = cols
-                .into_iter()
-                .map(|(n, ty)| {
-                    let ty = ty.to_lowercase();
-                    (
-                        n,
-                        if ty == "text" {
-                            ColumnType::Text
-                        } else {
-                            assert_eq!(ty, "bigint");
-                            ColumnType::Int
-                        },
-                    )
+                .map(|c| {
+                    let ty = match (backend, c.ty.storage()) {
+                        (Backend::Postgres, _) => c.ty.postgres(),
+                        (Backend::Sqlite, Storage::Int) => "BIGINT",
+                        (Backend::Sqlite, Storage::Text) => "TEXT",
+                    };
+                    (c.name.to_owned(), ty.to_lowercase())
                 })
                 .collect();
+            let mut got: Vec<(String, String)> = cols
+                .into_iter()
+                .map(|(n, ty)| {
+                    let ty = match ty.to_lowercase().as_str() {
+                        "timestamp with time zone" => "timestamptz".to_owned(),
+                        other => other.to_owned(),
+                    };
+                    (n, ty)
+                })
+                .collect();
+            want.sort();
+            got.sort();
             assert_eq!(got, want, "{backend:?} {}", t.name);
         }
     }
@@ -554,11 +566,12 @@ async fn widget_events_are_stored_once_attributed_by_their_sessions_first_touch_
             .unwrap()
             .unwrap();
         assert_eq!(a.contact_id, Some(9), "{backend:?}: linked once synced");
-        let accepted: i64 =
-            bridge_store::sqlx::query_scalar("SELECT accepted FROM widget_consents")
-                .fetch_one(&mut *conn)
-                .await
-                .unwrap();
+        let accepted: i64 = bridge_store::sqlx::query_scalar(
+            "SELECT CASE WHEN accepted THEN 1 ELSE 0 END FROM widget_consents",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
         assert_eq!(
             accepted, 1,
             "{backend:?}: an older answer does not replace a newer one"
@@ -626,5 +639,130 @@ async fn widget_events_are_stored_once_attributed_by_their_sessions_first_touch_
             ],
             "{backend:?}"
         );
+    }
+}
+
+#[tokio::test]
+async fn a_store_with_the_old_untyped_schema_migrates_in_place_without_loss() {
+    for backend in BACKENDS {
+        let Some(db) = fresh(*backend).await else {
+            continue;
+        };
+        // Today's schema before typed columns: every time an epoch-ms BIGINT, every flag 0/1,
+        // every JSON document TEXT.
+        let old = Store::connect_with(
+            &db.url,
+            bridge_store::StoreOptions {
+                schema_version: Some(13),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        for sql in [
+            "INSERT INTO conversations (org_id, id, status, contact_id, inbox_id, \
+             related_playbook_id, created_at, updated_at, synced_at, _deleted_at) \
+             VALUES (1, 77, 'closed', 9, 2, NULL, 1767225600123, 1767225609999, 1767300000000, NULL)",
+            "INSERT INTO messages (org_id, id, conversation_id, created_at, author_type, \
+             author_id, author_bot, type, body, context, attributes, edited_message_id, edit_type) \
+             VALUES (1, 5, 77, 1767225600456, 'user', 3, 1, 'chat', 'hi', \
+             '{\"ip\":\"1.2.3.4\",\"odd\":\"a\\u0000b\"}', NULL, NULL, NULL)",
+            "INSERT INTO contacts (org_id, id, created_at, email, name, first_name, last_name, \
+             phone, company, title, external_id, attributes, synced_at, _deleted_at) VALUES \
+             (1, 9, 1700000000001, 'ada@example.com', NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+             '{\"email\":\"ada@example.com\",\"score\":3}', 1767300000000, 1767300000500)",
+            "INSERT INTO transcripts (org_id, conversation_id, body, fetched_at) \
+             VALUES (1, 77, 'text', 1767300000777)",
+            "INSERT INTO conversation_facts (org_id, conversation_id, status, inbox_id, \
+             playbook_id, created_at, first_contact_message_at, first_bot_message_at, \
+             first_agent_message_at, time_to_first_agent_reply_ms, handed_to_agent, bot_only, \
+             first_close_at, time_to_close_ms, contact_messages, agent_messages, bot_messages, \
+             distinct_agents, last_agent_id, goal_met, meetings_booked) VALUES (1, 77, 'closed', \
+             2, NULL, 1767225600123, NULL, NULL, 1767225600456, 333, 1, 0, NULL, NULL, 0, 1, 0, \
+             1, 3, 1, 0)",
+            "INSERT INTO widget_consents (org_id, site, visitor_id, accepted, recorded_at) \
+             VALUES (1, 's', 'v', 0, 1767225600000)",
+        ] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(old.pool())
+                .await
+                .unwrap_or_else(|e| panic!("{backend:?}: {sql}: {e}"));
+        }
+        old.close().await;
+        // The next start migrates the same database in place.
+        let store = Store::connect(&db.url).await.unwrap();
+        let b = *backend;
+        let read = |table: &'static str, key: &'static str, id: i64| {
+            let store = store.clone();
+            async move {
+                let t = bridge_store::tables::table(table).unwrap();
+                let sql = format!(
+                    "SELECT {} FROM {table} WHERE org_id = 1 AND {key} = $1",
+                    t.select_list(b)
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id)
+                    .fetch_one(store.pool())
+                    .await
+                    .unwrap();
+                let cells = t.row(&row);
+                t.columns
+                    .iter()
+                    .zip(cells)
+                    .map(|(c, v)| (c.name, v.to_json()))
+                    .collect::<std::collections::HashMap<_, _>>()
+            }
+        };
+        let c = read("conversations", "id", 77).await;
+        assert_eq!(c["created_at"], json!(1767225600123_i64), "{b:?}");
+        assert_eq!(c["updated_at"], json!(1767225609999_i64), "{b:?}");
+        assert_eq!(c["_synced_at"], json!(1767300000000_i64), "{b:?}");
+        assert_eq!(c["_deleted_at"], json!(null), "{b:?}");
+        let m = read("messages", "id", 5).await;
+        assert_eq!(m["created_at"], json!(1767225600456_i64), "{b:?}");
+        assert_eq!(m["author_bot"], json!(1), "{b:?}");
+        let context: serde_json::Value =
+            serde_json::from_str(m["context"].as_str().unwrap()).unwrap();
+        assert_eq!(context["ip"], "1.2.3.4", "{b:?}");
+        // PostgreSQL's jsonb cannot hold U+0000; it becomes U+FFFD as in every new write.
+        let odd = context["odd"].as_str().unwrap();
+        assert!(odd == "a\u{0}b" || odd == "a\u{fffd}b", "{b:?}: {odd:?}");
+        let k = read("contacts", "id", 9).await;
+        assert_eq!(k["_deleted_at"], json!(1767300000500_i64), "{b:?}");
+        assert_eq!(k["created_at"], json!(1700000000001_i64), "{b:?}");
+        let attributes: serde_json::Value =
+            serde_json::from_str(k["attributes"].as_str().unwrap()).unwrap();
+        assert_eq!(attributes["score"], 3, "{b:?}");
+        let t = read("transcripts", "conversation_id", 77).await;
+        assert_eq!(t["_synced_at"], json!(1767300000777_i64), "{b:?}");
+        let f = read("conversation_facts", "conversation_id", 77).await;
+        assert_eq!(
+            (&f["handed_to_agent"], &f["bot_only"], &f["goal_met"]),
+            (&json!(1), &json!(0), &json!(1)),
+            "{b:?}"
+        );
+        assert_eq!(f["first_agent_message_at"], json!(1767225600456_i64));
+        let w = read("widget_consents", "0", 0).await;
+        assert_eq!(w["accepted"], json!(0), "{b:?}");
+        if b == Backend::Postgres {
+            // Native types: date arithmetic needs no casts.
+            let day: String = sqlx::query_scalar(
+                "SELECT to_char(date_trunc('day', created_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD') \
+                 FROM conversations",
+            )
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+            assert_eq!(day, "2026-01-01");
+        }
+        // A write after the migration reads back the same on both backends.
+        let mut b2 = Batch::new();
+        b2.conversation(OrgId(1), &conversation(&[3], &["vip"]), 1767400000000);
+        let mut tx = store.begin().await.unwrap();
+        warehouse::write(&mut tx, &b2).await.unwrap();
+        tx.commit().await.unwrap();
+        let c = read("conversations", "id", 77).await;
+        assert_eq!(c["created_at"], json!(1000), "{b:?}");
+        assert_eq!(c["_synced_at"], json!(1767400000000_i64), "{b:?}");
     }
 }

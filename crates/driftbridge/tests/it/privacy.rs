@@ -8,8 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use bridge_queue::JobState;
-use bridge_store::sqlx::Row as _;
-use bridge_store::tables::{ColumnType, TABLES};
+use bridge_store::tables::TABLES;
 use bridge_store::{Backend, Store};
 use drift_sim::SimHandle;
 use drift_types::webhook::GdprDeleteRequested;
@@ -97,7 +96,7 @@ async fn dump(store: &Store) -> Vec<(&'static str, Value)> {
         let cols: Vec<&str> = t.columns.iter().map(|c| c.name).collect();
         let sql = format!(
             "SELECT {} FROM {} ORDER BY {}",
-            cols.join(", "),
+            t.select_list(store.backend()),
             t.name,
             cols[..t.key].join(", ")
         );
@@ -108,11 +107,7 @@ async fn dump(store: &Store) -> Vec<(&'static str, Value)> {
         for row in rows {
             let mut m = serde_json::Map::new();
             for (i, c) in t.columns.iter().enumerate() {
-                let v = match c.ty {
-                    ColumnType::Int => json!(row.try_get::<Option<i64>, _>(i).unwrap()),
-                    ColumnType::Text => json!(row.try_get::<Option<String>, _>(i).unwrap()),
-                };
-                m.insert(c.name.to_owned(), v);
+                m.insert(c.name.to_owned(), c.cell(&row, i).to_json());
             }
             out.push((t.name, Value::Object(m)));
         }

@@ -27,7 +27,14 @@ def main(fmt, src, out):
                 else:
                     raise SystemExit("unknown format " + fmt)
                 for r in rows:
-                    w.write(json.dumps(r) + "\n")
+                    w.write(json.dumps(r, default=instant) + "\n")
+
+
+def instant(v):
+    """A Parquet TIMESTAMP(MILLIS, UTC) as pyarrow gives it: an aware datetime."""
+    if v.tzinfo is None:
+        raise TypeError("a timestamp without a time zone: " + repr(v))
+    return v.isoformat()
 
 
 if __name__ == "__main__":

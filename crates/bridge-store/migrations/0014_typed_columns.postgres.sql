@@ -1,0 +1,88 @@
+-- PostgreSQL only, after 0014_typed_columns.sql: instants become TIMESTAMPTZ (from epoch
+-- milliseconds), 0/1 flags BOOLEAN, JSON documents JSONB. SQLite keeps the carried forms
+-- (integers and text), which its date and JSON functions read as they are. JSONB refuses
+-- the \u0000 escape, so it becomes \ufffd, as every new write does (tables::json_cell).
+
+ALTER TABLE accounts
+    ALTER COLUMN deleted TYPE BOOLEAN USING deleted <> 0,
+    ALTER COLUMN targeted TYPE BOOLEAN USING targeted <> 0,
+    ALTER COLUMN created_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(created_at::FLOAT8 / 1000),
+    ALTER COLUMN updated_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(updated_at::FLOAT8 / 1000),
+    ALTER COLUMN _deleted_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(_deleted_at::FLOAT8 / 1000),
+    ALTER COLUMN _synced_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(_synced_at::FLOAT8 / 1000);
+ALTER TABLE account_custom_properties
+    ALTER COLUMN value TYPE JSONB USING REPLACE(value, '\u0000', '\ufffd')::JSONB,
+    ALTER COLUMN _synced_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(_synced_at::FLOAT8 / 1000);
+ALTER TABLE users
+    ALTER COLUMN verified TYPE BOOLEAN USING verified <> 0,
+    ALTER COLUMN bot TYPE BOOLEAN USING bot <> 0,
+    ALTER COLUMN created_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(created_at::FLOAT8 / 1000),
+    ALTER COLUMN updated_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(updated_at::FLOAT8 / 1000),
+    ALTER COLUMN _synced_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(_synced_at::FLOAT8 / 1000);
+ALTER TABLE conversations
+    ALTER COLUMN created_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(created_at::FLOAT8 / 1000),
+    ALTER COLUMN updated_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(updated_at::FLOAT8 / 1000),
+    ALTER COLUMN _deleted_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(_deleted_at::FLOAT8 / 1000),
+    ALTER COLUMN _synced_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(_synced_at::FLOAT8 / 1000);
+ALTER TABLE conversation_participants
+    ALTER COLUMN _synced_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(_synced_at::FLOAT8 / 1000);
+ALTER TABLE conversation_tags
+    ALTER COLUMN _synced_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(_synced_at::FLOAT8 / 1000);
+ALTER TABLE messages
+    ALTER COLUMN created_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(created_at::FLOAT8 / 1000),
+    ALTER COLUMN author_bot TYPE BOOLEAN USING author_bot <> 0,
+    ALTER COLUMN context TYPE JSONB USING REPLACE(context, '\u0000', '\ufffd')::JSONB,
+    ALTER COLUMN attributes TYPE JSONB USING REPLACE(attributes, '\u0000', '\ufffd')::JSONB,
+    ALTER COLUMN _synced_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(_synced_at::FLOAT8 / 1000);
+ALTER TABLE message_buttons
+    ALTER COLUMN _synced_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(_synced_at::FLOAT8 / 1000);
+ALTER TABLE attachments
+    ALTER COLUMN _synced_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(_synced_at::FLOAT8 / 1000);
+ALTER TABLE transcripts
+    ALTER COLUMN _synced_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(_synced_at::FLOAT8 / 1000);
+ALTER TABLE contacts
+    ALTER COLUMN created_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(created_at::FLOAT8 / 1000),
+    ALTER COLUMN attributes TYPE JSONB USING REPLACE(attributes, '\u0000', '\ufffd')::JSONB,
+    ALTER COLUMN _deleted_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(_deleted_at::FLOAT8 / 1000),
+    ALTER COLUMN _synced_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(_synced_at::FLOAT8 / 1000);
+ALTER TABLE contact_tags
+    ALTER COLUMN _synced_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(_synced_at::FLOAT8 / 1000);
+ALTER TABLE playbooks
+    ALTER COLUMN meta TYPE JSONB USING REPLACE(meta, '\u0000', '\ufffd')::JSONB,
+    ALTER COLUMN created_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(created_at::FLOAT8 / 1000),
+    ALTER COLUMN updated_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(updated_at::FLOAT8 / 1000),
+    ALTER COLUMN _synced_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(_synced_at::FLOAT8 / 1000);
+ALTER TABLE playbook_goals
+    ALTER COLUMN _synced_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(_synced_at::FLOAT8 / 1000);
+ALTER TABLE landing_pages
+    ALTER COLUMN _synced_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(_synced_at::FLOAT8 / 1000);
+ALTER TABLE meetings
+    ALTER COLUMN slot_start TYPE TIMESTAMPTZ USING TO_TIMESTAMP(slot_start::FLOAT8 / 1000),
+    ALTER COLUMN slot_end TYPE TIMESTAMPTZ USING TO_TIMESTAMP(slot_end::FLOAT8 / 1000),
+    ALTER COLUMN scheduled_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(scheduled_at::FLOAT8 / 1000),
+    ALTER COLUMN updated_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(updated_at::FLOAT8 / 1000),
+    ALTER COLUMN _synced_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(_synced_at::FLOAT8 / 1000);
+ALTER TABLE conversation_facts
+    ALTER COLUMN created_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(created_at::FLOAT8 / 1000),
+    ALTER COLUMN first_contact_message_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(first_contact_message_at::FLOAT8 / 1000),
+    ALTER COLUMN first_bot_message_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(first_bot_message_at::FLOAT8 / 1000),
+    ALTER COLUMN first_agent_message_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(first_agent_message_at::FLOAT8 / 1000),
+    ALTER COLUMN handed_to_agent TYPE BOOLEAN USING handed_to_agent <> 0,
+    ALTER COLUMN bot_only TYPE BOOLEAN USING bot_only <> 0,
+    ALTER COLUMN first_close_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(first_close_at::FLOAT8 / 1000),
+    ALTER COLUMN goal_met DROP DEFAULT,
+    ALTER COLUMN goal_met TYPE BOOLEAN USING goal_met <> 0,
+    ALTER COLUMN goal_met SET DEFAULT FALSE,
+    ALTER COLUMN _synced_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(_synced_at::FLOAT8 / 1000);
+ALTER TABLE widget_events
+    ALTER COLUMN occurred_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(occurred_at::FLOAT8 / 1000),
+    ALTER COLUMN received_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(received_at::FLOAT8 / 1000),
+    ALTER COLUMN data TYPE JSONB USING REPLACE(data, '\u0000', '\ufffd')::JSONB,
+    ALTER COLUMN _synced_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(_synced_at::FLOAT8 / 1000);
+ALTER TABLE conversation_attribution
+    ALTER COLUMN first_seen_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(first_seen_at::FLOAT8 / 1000),
+    ALTER COLUMN _synced_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(_synced_at::FLOAT8 / 1000);
+ALTER TABLE widget_consents
+    ALTER COLUMN accepted TYPE BOOLEAN USING accepted <> 0,
+    ALTER COLUMN recorded_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(recorded_at::FLOAT8 / 1000),
+    ALTER COLUMN _synced_at TYPE TIMESTAMPTZ USING TO_TIMESTAMP(_synced_at::FLOAT8 / 1000);
