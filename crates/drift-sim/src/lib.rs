@@ -48,6 +48,7 @@ fn rest_routes() -> Router<Arc<SimState>> {
             "/conversations/{id}/json_transcript",
             get(api::json_transcript),
         )
+        .route("/attachments/{id}/data", get(api::attachment_data))
         .route("/reports/conversations", post(api::report))
         .route(
             "/reports/conversation-summary",

@@ -54,6 +54,8 @@ pub struct Org {
     pub landing_pages: Vec<LandingPage>,
     /// Booked meetings.
     pub meetings: Vec<Meeting>,
+    /// Message attachments by document id (`GET /attachments/{id}/data`).
+    pub attachments: HashMap<i64, drift_types::Attachment>,
 }
 
 /// Why a mutation was refused; maps onto the Drift error types.
@@ -229,6 +231,26 @@ impl World {
 }
 
 impl Org {
+    /// Replaces a contact's legacy tags: the tag list and its `tags` attribute, as Drift
+    /// shows them in both places (drift-api.md §10.4).
+    pub fn set_tags(&mut self, id: ContactId, tags: Vec<ContactTag>) {
+        if let Some(c) = self.contacts.get_mut(&id) {
+            if tags.is_empty() {
+                c.attributes.0.remove("tags");
+            } else {
+                c.attributes.0.insert(
+                    "tags".into(),
+                    serde_json::to_value(&tags).unwrap_or_default(),
+                );
+            }
+        }
+        if tags.is_empty() {
+            self.contact_tags.remove(&id);
+        } else {
+            self.contact_tags.insert(id, tags);
+        }
+    }
+
     /// A conversation, or `not_found` ("conversation N not found").
     pub fn conversation(&self, id: ConversationId) -> Result<&ConvRecord, WorldError> {
         self.conversations
@@ -238,6 +260,15 @@ impl Org {
 
     /// Adds a conversation and indexes it.
     pub fn insert_conversation(&mut self, record: ConvRecord) {
+        for a in record
+            .messages
+            .iter()
+            .flat_map(|m| m.attachments.iter().flatten())
+        {
+            if let Some(id) = a.id {
+                self.attachments.insert(id, a.clone());
+            }
+        }
         let c = &record.conversation;
         self.by_updated
             .insert((c.updated_at.map_or(0, |t| t.get()), c.id.get()));

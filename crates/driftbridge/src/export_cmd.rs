@@ -38,6 +38,10 @@ pub struct ExportArgs {
     /// the furthest back Drift serves.
     #[arg(long)]
     pub meetings_since: Option<String>,
+    /// Also save every message attachment's bytes under DIR/ORG/DOCUMENT-FILE_NAME (the
+    /// `attachments` table always holds their metadata).
+    #[arg(long, value_name = "DIR")]
+    pub attachments: Option<PathBuf>,
     /// Forget checkpoints and start from the top.
     #[arg(long)]
     pub restart: bool,
@@ -59,6 +63,7 @@ pub async fn run(config: &Config, a: ExportArgs, mode: Mode) -> Result<()> {
     opts.concurrency = a.concurrency.max(1);
     opts.overlap_ms = a.overlap_secs.max(0) * 1000;
     opts.restart = a.restart;
+    opts.attachments_dir = a.attachments.clone();
     if !a.tables.is_empty() {
         opts.streams = a
             .tables

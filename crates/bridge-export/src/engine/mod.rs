@@ -14,6 +14,7 @@
 //! without a call. Pacing is the client's: its budget holds the request rate at the token's
 //! limit, and `concurrency` only has to be high enough to keep that budget busy.
 
+mod attachments;
 mod context;
 mod conversations;
 mod deletes;
@@ -137,6 +138,7 @@ pub async fn run<S: ExportDestination>(
         conversations_fetched: p.fetched.load(Ordering::Relaxed),
         conversations_unchanged: p.unchanged.load(Ordering::Relaxed),
         conversations_deleted,
+        attachments_saved: p.attachments_saved.load(Ordering::Relaxed),
         api_calls: st.requests.load(Ordering::Relaxed) - stats0.0,
         responses_429: st.rate_limited.load(Ordering::Relaxed) - stats0.1,
         retries: st.retries.load(Ordering::Relaxed) - stats0.2,

@@ -74,6 +74,8 @@ pub struct ExportOptions {
     /// First-touch attribution by conversation (from the driftbridge store: only the widget
     /// reports it), for the facts a file destination gets.
     pub attribution: std::collections::HashMap<i64, bridge_store::widget::Attribution>,
+    /// Where to save attachments' bytes (`--attachments DIR`); `None`: metadata only.
+    pub attachments_dir: Option<std::path::PathBuf>,
     /// After an incremental walk, sweep the conversation list for conversations Drift deleted
     /// and mark them `_deleted_at` (a SQL destination; one list call per 100 conversations).
     pub capture_deletes: bool,
@@ -106,6 +108,7 @@ impl ExportOptions {
             goals_met: Default::default(),
             attribution: Default::default(),
             capture_deletes: true,
+            attachments_dir: None,
             widget_source: None,
         }
     }

@@ -21,6 +21,8 @@ pub struct Progress {
     pub fetched: AtomicU64,
     /// Listed conversations skipped because the stored copy is current.
     pub unchanged: AtomicU64,
+    /// Attachments whose bytes were saved (`--attachments`).
+    pub attachments_saved: AtomicU64,
     /// Conversations in the org, when known (for the ETA).
     pub total: AtomicU64,
 }
@@ -59,6 +61,8 @@ pub struct Summary {
     pub conversations_unchanged: u64,
     /// Stored conversations found deleted in Drift and marked (a sync's sweep).
     pub conversations_deleted: u64,
+    /// Attachments whose bytes were saved (`--attachments DIR`).
+    pub attachments_saved: u64,
     /// HTTP requests to Drift, retries included.
     pub api_calls: u64,
     /// 429 answers.

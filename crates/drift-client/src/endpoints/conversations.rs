@@ -149,6 +149,17 @@ impl DriftClient {
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
+    /// `GET /attachments/{id}/data`: a message attachment's bytes (held in memory whole).
+    pub async fn attachment_data(&self, document_id: i64) -> Result<Vec<u8>> {
+        let (_, bytes) = self
+            .execute(&Request::get(
+                "GET /attachments/{id}/data",
+                format!("attachments/{document_id}/data"),
+            ))
+            .await?;
+        Ok(bytes.to_vec())
+    }
+
     /// `POST /conversations/new` (not retried: it is not idempotent).
     pub async fn create_conversation(&self, new: &NewConversation) -> Result<Conversation> {
         self.json(Request::send_json(

@@ -211,13 +211,18 @@ pub async fn add_tags(
     if !org.contacts.contains_key(&ContactId(id)) {
         return Err(SimError::not_found(format!("contact {id} not found")));
     }
-    let list = org.contact_tags.entry(ContactId(id)).or_default();
+    let mut list = org
+        .contact_tags
+        .get(&ContactId(id))
+        .cloned()
+        .unwrap_or_default();
     for t in tags {
         if !list.iter().any(|x| x.name == t.name) {
             list.push(t);
         }
     }
-    Ok(Json(Data { data: list.clone() }))
+    org.set_tags(ContactId(id), list.clone());
+    Ok(Json(Data { data: list }))
 }
 
 /// `DELETE /contacts/{id}/tags/{name}`.
@@ -229,7 +234,11 @@ pub async fn delete_tag(
     caller.require("contact_write")?;
     let mut world = st.world.lock();
     let org = world.org_mut(caller.org)?;
-    let list = org.contact_tags.entry(ContactId(id)).or_default();
+    let mut list = org
+        .contact_tags
+        .get(&ContactId(id))
+        .cloned()
+        .unwrap_or_default();
     let before = list.len();
     list.retain(|t| t.name != name);
     if list.len() == before {
@@ -237,6 +246,7 @@ pub async fn delete_tag(
             "contact {id} has no tag {name:?}"
         )));
     }
+    org.set_tags(ContactId(id), list);
     Ok(Json(OkResult::ok()))
 }
 
@@ -255,8 +265,9 @@ pub async fn delete_tags_bulk(
     if !org.contacts.contains_key(&ContactId(id)) {
         return Err(SimError::not_found(format!("contact {id} not found")));
     }
-    if let Some(list) = org.contact_tags.get_mut(&ContactId(id)) {
+    if let Some(mut list) = org.contact_tags.get(&ContactId(id)).cloned() {
         list.retain(|t| !names.contains(&t.name));
+        org.set_tags(ContactId(id), list);
     }
     Ok(Json(OkResult::ok()))
 }

@@ -304,6 +304,29 @@ pub async fn transcript(
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response())
 }
 
+/// `GET /attachments/{id}/data`: a message attachment's bytes, with its MIME type (the
+/// scope a conversation's messages need).
+pub async fn attachment_data(
+    State(st): St,
+    Extension(caller): Extension<Caller>,
+    Id(id): Id<i64>,
+) -> SimResult<Response> {
+    caller.require("conversation_read")?;
+    let world = st.world.lock();
+    let org = world.org(caller.org)?;
+    let a = org
+        .attachments
+        .get(&id)
+        .ok_or_else(|| SimError::not_found(format!("attachment {id} not found")))?;
+    let mime = if a.mime_type.is_empty() {
+        "application/octet-stream".to_owned()
+    } else {
+        a.mime_type.clone()
+    };
+    let bytes = crate::generate::attachment_bytes(id);
+    Ok(([(header::CONTENT_TYPE, mime)], bytes).into_response())
+}
+
 /// `POST /conversations/new`: answers the conversation bare, not wrapped in `data`.
 pub async fn new_conversation(
     State(st): St,

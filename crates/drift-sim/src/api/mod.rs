@@ -16,8 +16,8 @@ pub use contacts::{
     get_contact, get_tags, query_contacts, timeline, unsubscribe_emails, update_contact,
 };
 pub use conversations::{
-    MESSAGES_PAGE, conversation_summary, get_conversation, json_transcript, list_conversations,
-    list_messages, new_conversation, post_message, report, stats, transcript,
+    MESSAGES_PAGE, attachment_data, conversation_summary, get_conversation, json_transcript,
+    list_conversations, list_messages, new_conversation, post_message, report, stats, transcript,
 };
 pub use request::{parse_json, query_pairs};
 pub use users::{

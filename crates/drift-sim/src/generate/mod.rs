@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 
 use drift_types::{
-    Account, AttributeDefinition, Author, AuthorType, ButtonType, Contact, ContactId, Conversation,
-    ConversationId, ConversationStatus, ConversationTag, CustomProperty, EpochMillis, InboxId,
-    LandingPage, Location, Meeting, Message, MessageButton, MessageContext, MessageId, MessageType,
-    OrgId, Playbook, PlaybookGoal, PlaybookId, User, UserId,
+    Account, Attachment, AttributeDefinition, Author, AuthorType, ButtonType, Contact, ContactId,
+    ContactTag, Conversation, ConversationId, ConversationStatus, ConversationTag, CustomProperty,
+    EpochMillis, InboxId, LandingPage, Location, Meeting, Message, MessageButton, MessageContext,
+    MessageId, MessageType, OrgId, Playbook, PlaybookGoal, PlaybookId, User, UserId,
 };
 use serde_json::{Map, Value, json};
 
@@ -237,6 +237,18 @@ fn generate_org(cfg: &DataConfig, k: u32, next_message_id: &mut i64) -> Org {
         let mut crng = Rng::derive(cfg.seed, (u64::from(k) << 40) | (1 << 39) | u64::from(i));
         let id = ContactId(contact_base + i64::from(i) * 13);
         org.contacts.insert(id, contact(&mut crng, id, i, anchor));
+        // Every fifth contact has legacy tags, derived from its position so that the rest
+        // of the generated world does not change.
+        if i % 5 == 0 {
+            let tags = CONTACT_TAGS[..1 + (i as usize / 5) % CONTACT_TAGS.len()]
+                .iter()
+                .map(|(name, color)| ContactTag {
+                    name: (*name).into(),
+                    color: color.map(str::to_owned),
+                })
+                .collect();
+            org.set_tags(id, tags);
+        }
     }
     let contact_ids: Vec<ContactId> = org.contacts.keys().copied().collect();
 
@@ -260,6 +272,56 @@ fn generate_org(cfg: &DataConfig, k: u32, next_message_id: &mut i64) -> Org {
         org.insert_conversation(record);
     }
     org
+}
+
+/// Legacy contact tags the generator gives (name, colour).
+const CONTACT_TAGS: [(&str, Option<&str>); 3] = [
+    ("newsletter", Some("4a90e2")),
+    ("trial", None),
+    ("enterprise", Some("f5a623")),
+];
+
+/// Files contacts send.
+const FILES: [(&str, &str); 4] = [
+    ("screenshot.png", "image/png"),
+    ("invoice.pdf", "application/pdf"),
+    (
+        "requirements.docx",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ),
+    ("logs.txt", "text/plain"),
+];
+
+/// Document ids are the message's id plus this.
+pub const ATTACHMENT_ID_BASE: i64 = 700_000_000_000;
+
+/// Every 17th contact chat message carries a file: derived from the message id, so the rest
+/// of the generated world does not change. Drift documents `{fileName, mimeType, url}`; the
+/// document `id` and `size` are house fields (drift-api.md §10.2 marks attachments uncertain).
+pub fn attachment(
+    message: MessageId,
+    kind: &MessageType,
+    author: &AuthorType,
+) -> Option<Attachment> {
+    if message.0 % 17 != 0 || *kind != MessageType::Chat || *author != AuthorType::Contact {
+        return None;
+    }
+    let id = ATTACHMENT_ID_BASE + message.0;
+    let (name, mime) = FILES[(message.0 / 17) as usize % FILES.len()];
+    Some(Attachment {
+        file_name: name.into(),
+        mime_type: mime.into(),
+        url: format!("https://driftapi.com/attachments/{id}/data"),
+        id: Some(id),
+        size: Some(attachment_bytes(id).len() as i64),
+    })
+}
+
+/// The bytes of a generated attachment: a few hundred bytes to a few kilobytes of text that
+/// name it.
+pub fn attachment_bytes(id: i64) -> Vec<u8> {
+    let line = format!("driftbridge simulator attachment {id}\n");
+    line.repeat(8 + (id % 97) as usize).into_bytes()
 }
 
 fn def(name: &str, display: &str, kind: &str) -> AttributeDefinition {
@@ -414,8 +476,10 @@ fn conversation(
         {
             participants.push(u);
         }
+        let message_id = next_id();
+        let attachments = attachment(message_id, &kind, &author.kind).map(|a| vec![a]);
         messages.push(Message {
-            id: next_id(),
+            id: message_id,
             org_id: Some(org.id),
             conversation_id: id,
             created_at: EpochMillis(t),
@@ -427,7 +491,7 @@ fn conversation(
             attributes,
             edited_message_id: None,
             edit_type: None,
-            attachments: None,
+            attachments,
         });
         t += rng.range(2_000, 240_000);
     }

@@ -329,7 +329,11 @@ async fn the_sdk_endpoints_answer_stats_a_json_transcript_and_a_bulk_tag_delete(
         (
             by_status,
             (rec.conversation.id.0, rec.messages.len()),
-            *o.contacts.keys().next().unwrap(),
+            // One without generated tags.
+            *o.contacts
+                .keys()
+                .find(|c| !o.contact_tags.contains_key(c))
+                .unwrap(),
         )
     };
 
@@ -561,4 +565,119 @@ async fn meetings_lead_up_to_today_and_only_the_last_30_days_are_listed() {
             .iter()
             .all(|m| m["slotStart"].as_i64().unwrap() >= now - 30 * DAY)
     );
+}
+
+#[tokio::test]
+async fn attachments_download_by_document_id_and_contact_tags_show_in_the_attributes() {
+    let sim = drift_sim::spawn(
+        SimConfig {
+            data: DataConfig {
+                conversations: 200,
+                ..DataConfig::default()
+            },
+            ..SimConfig::default()
+        },
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let base = sim.base_url();
+    let get = |path: String| {
+        http.get(format!("{base}{path}"))
+            .bearer_auth(sim.token())
+            .send()
+    };
+    let org = sim.state.default_org();
+    let (conversation, tagged) = {
+        let w = sim.state.world.lock();
+        let o = w.org(org).unwrap();
+        let rec = o
+            .conversations
+            .values()
+            .find(|r| r.messages.iter().any(|m| m.attachments.is_some()))
+            .expect("some message carries a file");
+        let tagged = o
+            .contact_tags
+            .keys()
+            .next()
+            .copied()
+            .expect("tagged contacts");
+        (rec.conversation.id.0, tagged)
+    };
+
+    // The message lists its file; the file downloads by its document id.
+    let page: serde_json::Value = get(format!("/conversations/{conversation}/messages"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let attachment = page["data"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|m| m.get("attachments"))
+        .and_then(|a| a.get(0))
+        .cloned()
+        .expect("an attachment in the messages page");
+    let id = attachment["id"].as_i64().unwrap();
+    assert!(
+        attachment["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/attachments/{id}/data"))
+    );
+    assert!(!attachment["fileName"].as_str().unwrap().is_empty());
+    let r = get(format!("/attachments/{id}/data")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers()["content-type"].to_str().unwrap(),
+        attachment["mimeType"].as_str().unwrap()
+    );
+    let bytes = r.bytes().await.unwrap();
+    assert_eq!(bytes.len() as i64, attachment["size"].as_i64().unwrap());
+    assert_eq!(&bytes[..], &drift_sim::generate::attachment_bytes(id)[..]);
+    let missing = get("/attachments/1/data".into()).await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let body: serde_json::Value = missing.json().await.unwrap();
+    assert!(body["error"]["message"].is_string(), "{body}");
+    let bad = get("/attachments/abc/data".into()).await.unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = bad.json().await.unwrap();
+    assert!(body["error"]["message"].is_string(), "{body}");
+    // Without the token there is nothing to download.
+    let anonymous = http
+        .get(format!("{base}/attachments/{id}/data"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    // Legacy tags are in the contact's `tags` attribute as well as in its tag list.
+    let contact = |c: i64| get(format!("/contacts/{c}"));
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        v["data"]["attributes"]["tags"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|t| t["name"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let before: serde_json::Value = contact(tagged.0).await.unwrap().json().await.unwrap();
+    assert!(!names(&before).is_empty(), "{before}");
+    let r = http
+        .post(format!("{base}/contacts/{}/tags", tagged.0))
+        .bearer_auth(sim.token())
+        .json(&serde_json::json!([{"name": "vip"}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let after: serde_json::Value = contact(tagged.0).await.unwrap().json().await.unwrap();
+    let mut want = names(&before);
+    want.push("vip".into());
+    assert_eq!(names(&after), want);
 }

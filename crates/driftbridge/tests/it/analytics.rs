@@ -25,6 +25,7 @@ pub async fn export_with(env: &Env, org: i64, to: Option<String>, meetings_since
         concurrency: 16,
         meetings_since: meetings_since.map(str::to_owned),
         restart: false,
+        attachments: None,
         json: true,
         overlap_secs: 3600,
     };
@@ -322,8 +323,8 @@ async fn goals_and_meetings_reach_the_facts_in_any_order_and_in_a_file_export() 
     );
     for f in &facts_rows {
         let id = f["conversation_id"].as_i64().unwrap();
-        let want_goal = i64::from(id == ids[0] || id == ids[2]);
-        assert_eq!(f["goal_met"].as_i64(), Some(want_goal), "{f}");
+        let want_goal = id == ids[0] || id == ids[2];
+        assert_eq!(f["goal_met"].as_bool(), Some(want_goal), "{f}");
         assert_eq!(
             f["meetings_booked"].as_i64(),
             Some(booked.get(&id).copied().unwrap_or(0)),

@@ -319,6 +319,214 @@ async fn a_full_export_of_5000_conversations_equals_the_ground_truth_in_all_five
         assert_eq!(s.responses_429 + s.retries, 0, "{target}");
         assert_destination_eq(target, org(&sim), &truth).await;
     }
+    assert_analyst_reads(
+        &dir.path().join("parquet"),
+        &dir.path().join("jsonl"),
+        pg.as_ref().map(|p| p.url.as_str()),
+        org(&sim),
+        &truth,
+    )
+    .await;
+}
+
+/// What an analyst's tools read without hints or casts: pyarrow and polars see timestamp and
+/// boolean columns in the Parquet files, and `date_trunc('day', created_at)` counts the same
+/// conversations per day on the Parquet and the JSONL (DuckDB) and on PostgreSQL as the
+/// ground truth holds.
+async fn assert_analyst_reads(
+    parquet: &Path,
+    jsonl: &Path,
+    pg: Option<&str>,
+    org: OrgId,
+    truth: &Batch,
+) {
+    let conversations = bridge_store::tables::table("conversations").unwrap();
+    let created = conversations.index("created_at").unwrap();
+    let mut want: BTreeMap<String, i64> = BTreeMap::new();
+    for r in truth.rows(conversations) {
+        let day = bridge_export::cells::iso(r[created].as_i64().unwrap()).unwrap();
+        *want.entry(day[..10].to_owned()).or_default() += 1;
+    }
+    let want: Vec<(String, i64)> = want.into_iter().collect();
+    let as_pairs = |v: &serde_json::Value| -> Vec<(String, i64)> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p[0].as_str().unwrap().to_owned(), p[1].as_i64().unwrap()))
+            .collect()
+    };
+    if let Some(python) = python_with("duckdb") {
+        let out = std::process::Command::new(python)
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/it/analyst_reads.py"
+            ))
+            .arg(parquet)
+            .arg(jsonl)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            seen["parquet_files"],
+            serde_json::json!({"conversations": 1, "messages": 1}),
+            "one file per table per run"
+        );
+        assert_eq!(
+            seen["pyarrow"],
+            serde_json::json!({
+                "conversations.created_at": "timestamp[ms, tz=UTC]",
+                "messages.author_bot": "bool",
+                "messages.context": "string",
+            })
+        );
+        assert_eq!(
+            seen["polars"]["messages.created_at"],
+            "Datetime(time_unit='ms', time_zone='UTC')"
+        );
+        assert_eq!(seen["polars"]["messages.author_bot"], "Boolean");
+        let messages = bridge_store::tables::table("messages").unwrap();
+        assert_eq!(seen["polars"]["rows"], truth.rows(messages).len());
+        assert_eq!(as_pairs(&seen["duckdb_parquet"]), want, "DuckDB on Parquet");
+        assert_eq!(as_pairs(&seen["duckdb_jsonl"]), want, "DuckDB on JSONL");
+        let context = messages.index("context").unwrap();
+        let with_ip = truth
+            .rows(messages)
+            .iter()
+            .filter(|r| {
+                r[context]
+                    .as_str()
+                    .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+                    .is_some_and(|c| !c["ip"].is_null())
+            })
+            .count();
+        assert!(with_ip > 0);
+        assert_eq!(
+            seen["duckdb_jsonl_context_ip"], with_ip,
+            "context is nested JSON"
+        );
+    }
+    if let Some(url) = pg {
+        let store = Store::connect(url).await.unwrap();
+        let mut conn = store.acquire().await.unwrap();
+        bridge_store::sqlx::raw_sql("SET TIME ZONE 'UTC'")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let got: Vec<(String, i64)> = bridge_store::sqlx::query_as(
+            "SELECT to_char(date_trunc('day', created_at), 'YYYY-MM-DD'), count(*) \
+             FROM conversations WHERE org_id = $1 GROUP BY 1 ORDER BY 1",
+        )
+        .bind(org.0)
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+        assert_eq!(got, want, "PostgreSQL");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attachments_are_rows_always_and_files_with_attachments_dir_fetched_once() {
+    let sim = sim(300).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("a.db").display());
+    let files = dir.path().join("files");
+    let export = |with_files: bool| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_driftbridge"));
+        c.args(["export", "--json", "--org", &org(&sim).0.to_string()])
+            .args(["--to", &url, "--restart"])
+            .env("DRIFTBRIDGE_DRIFT__BASE_URL", sim.base_url())
+            .env("DRIFTBRIDGE_DRIFT__TOKEN", sim.token())
+            .env("DRIFTBRIDGE_DRIFT__RATE_LIMIT_PER_MINUTE", "0");
+        if with_files {
+            c.arg("--attachments").arg(&files);
+        }
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let routes = |sim: &SimHandle| {
+        sim.state
+            .log
+            .lock()
+            .recent
+            .iter()
+            .filter(|r| r.route == "/attachments/{id}/data")
+            .count()
+    };
+    // Without the option: metadata rows, no download.
+    let s = export(false);
+    assert_eq!(s["attachments_saved"], 0);
+    assert_eq!(routes(&sim), 0);
+    let (truth, _) = ground_truth(&sim);
+    let t = bridge_store::tables::table("attachments").unwrap();
+    let want = truth.rows(t).to_vec();
+    assert!(
+        want.len() >= 10,
+        "the simulator attaches files: {}",
+        want.len()
+    );
+    let store = Store::connect(&url).await.unwrap();
+    assert_table_eq(
+        "sqlite",
+        t,
+        read_sql(&store, t, org(&sim)).await,
+        &want,
+        false,
+    );
+    let tags = bridge_store::tables::table("contact_tags").unwrap();
+    let want_tags = truth.rows(tags).to_vec();
+    assert!(!want_tags.is_empty());
+    assert_table_eq(
+        "sqlite",
+        tags,
+        read_sql(&store, tags, org(&sim)).await,
+        &want_tags,
+        false,
+    );
+    store.close().await;
+
+    // With it: every file saved, whole, once.
+    let s = export(true);
+    assert_eq!(s["attachments_saved"], want.len());
+    let doc = t.index("document_id").unwrap();
+    let saved: Vec<_> = std::fs::read_dir(files.join(org(&sim).0.to_string()))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(saved.len(), want.len());
+    for r in &want {
+        let id = r[doc].as_i64().unwrap();
+        let path = saved
+            .iter()
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&format!("{id}-"))
+            })
+            .unwrap_or_else(|| panic!("attachment {id} not saved"));
+        assert_eq!(
+            std::fs::read(path).unwrap(),
+            drift_sim::generate::attachment_bytes(id)
+        );
+    }
+    let before = routes(&sim);
+    assert_eq!(before, want.len());
+    let s = export(true);
+    assert_eq!(
+        s["attachments_saved"], 0,
+        "saved files are not fetched again"
+    );
+    assert_eq!(routes(&sim), before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

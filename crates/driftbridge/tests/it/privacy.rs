@@ -203,6 +203,7 @@ async fn export_to(
         concurrency: 4,
         meetings_since: None,
         restart: true,
+        attachments: None,
         json: true,
         overlap_secs: 3600,
     };

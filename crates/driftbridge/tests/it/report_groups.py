@@ -8,7 +8,7 @@ import json
 import math
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pyarrow.parquet as pq
 
@@ -18,7 +18,16 @@ def rows(src, table):
     out = []
     for rel in manifest["parts"].get(table, []):
         out.extend(pq.read_table(os.path.join(src, rel)).to_pylist())
+    # Instants arrive as aware datetimes (TIMESTAMP(MILLIS, UTC)); the definitions count in
+    # epoch milliseconds.
+    for r in out:
+        for k, v in r.items():
+            if isinstance(v, datetime):
+                r[k] = (v - EPOCH) // timedelta(milliseconds=1)
     return out
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def nearest_rank(values, p):

@@ -266,6 +266,7 @@ async fn a_visit_in_chromium_is_stored_once_and_its_first_touch_reaches_hubspot_
         concurrency: 4,
         meetings_since: None,
         restart: true,
+        attachments: None,
         json: true,
         overlap_secs: 3600,
     };
