@@ -120,4 +120,35 @@ mod tests {
         assert!(inc.contains(&"messages") && inc.contains(&"contacts"));
         assert!(!inc.contains(&"users") && !inc.contains(&"accounts"));
     }
+
+    #[test]
+    fn typed_columns_tell_airbyte_their_types() {
+        let c = catalog();
+        let props = |name: &str| {
+            c["streams"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["name"] == name)
+                .unwrap()["json_schema"]["properties"]
+                .clone()
+        };
+        let m = props("messages");
+        assert_eq!(
+            m["created_at"],
+            json!({"type": "string", "format": "date-time",
+                   "airbyte_type": "timestamp_with_timezone"})
+        );
+        assert_eq!(m["author_bot"], json!({"type": "boolean"}));
+        assert_eq!(m["context"], json!({"type": ["object", "null"]}));
+        assert_eq!(
+            m["id"],
+            json!({"type": "integer", "airbyte_type": "integer"})
+        );
+        assert_eq!(
+            props("conversations")["_deleted_at"]["type"],
+            json!(["string", "null"])
+        );
+        assert_eq!(props("account_custom_properties")["value"], json!({}));
+    }
 }

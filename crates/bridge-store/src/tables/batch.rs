@@ -1,7 +1,7 @@
 //! Cells, rows, and a batch of rows for several tables in [`TABLES`] order.
 
 use super::defs::TABLES;
-use super::schema::{SYNCED_AT, Table};
+use super::schema::{ColumnType, SYNCED_AT, Table};
 
 /// One cell.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -76,6 +76,26 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
+/// The first instant every destination can hold: 0001-01-01T00:00:00Z.
+pub const MIN_INSTANT_MS: i64 = -62_135_596_800_000;
+/// The last: 9999-12-31T23:59:59.999Z (ISO-8601 text has four-digit years).
+pub const MAX_INSTANT_MS: i64 = 253_402_300_799_999;
+
+/// An instant no destination could hold (a hostile or broken `createdAt`) becomes NULL, or,
+/// in a column that cannot be NULL, the nearest instant that can be held: one bad field does
+/// not stop a conversation from being written, and every destination holds the same value.
+fn clamp_instant(v: &mut Value, nullable: bool) {
+    if let Value::Int(ms) = *v
+        && !(MIN_INSTANT_MS..=MAX_INSTANT_MS).contains(&ms)
+    {
+        *v = if nullable {
+            Value::Null
+        } else {
+            Value::Int(ms.clamp(MIN_INSTANT_MS, MAX_INSTANT_MS))
+        };
+    }
+}
+
 /// One row, in its table's column order.
 pub type Row = Vec<Value>;
 
@@ -102,6 +122,11 @@ impl Batch {
             row.push(Value::Int(drift_types::now_ms()));
         }
         debug_assert_eq!(row.len(), table.columns.len(), "row of {}", table.name);
+        for (c, v) in table.columns.iter().zip(row.iter_mut()) {
+            if c.ty == ColumnType::Timestamp {
+                clamp_instant(v, c.nullable);
+            }
+        }
         if self.rows.is_empty() {
             self.rows = vec![Vec::new(); TABLES.len()];
         }

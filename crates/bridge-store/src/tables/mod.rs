@@ -13,7 +13,7 @@ mod rows;
 mod schema;
 pub mod sql;
 
-pub use batch::{Batch, Row, Value};
+pub use batch::{Batch, MAX_INSTANT_MS, MIN_INSTANT_MS, Row, Value};
 pub use defs::{TABLES, table};
 pub use facts::{Facts, Outcomes};
 pub use rows::{json_cell, meeting_key};

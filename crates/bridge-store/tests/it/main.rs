@@ -766,3 +766,45 @@ async fn a_store_with_the_old_untyped_schema_migrates_in_place_without_loss() {
         assert_eq!(c["_synced_at"], json!(1767400000000_i64), "{b:?}");
     }
 }
+
+#[tokio::test]
+async fn an_instant_no_destination_can_hold_is_written_as_the_nearest_one_or_null() {
+    for (backend, store, _db) in stores().await {
+        let mut c = conversation(&[1], &[]);
+        c.created_at = Some(drift_types::EpochMillis(i64::MAX));
+        c.updated_at = Some(drift_types::EpochMillis(i64::MIN));
+        let mut m: Message = serde_json::from_value(json!({
+            "id": 5, "conversationId": 77, "createdAt": 1, "body": "x",
+            "author": {"type": "contact", "id": 9, "bot": false}, "type": "chat",
+        }))
+        .unwrap();
+        m.created_at = drift_types::EpochMillis(i64::MAX);
+        let mut b = Batch::new();
+        b.conversation(ORG, &c, 5);
+        b.message(ORG, &m);
+        let mut tx = store.begin().await.unwrap();
+        warehouse::write(&mut tx, &b)
+            .await
+            .unwrap_or_else(|e| panic!("{backend:?}: {e}"));
+        tx.commit().await.unwrap();
+        let ms = |c: &str| bridge_store::tables::sql::ms(backend, c);
+        let (created, updated): (Option<i64>, Option<i64>) =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {}, {} FROM conversations",
+                ms("created_at"),
+                ms("updated_at")
+            )))
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!((created, updated), (None, None), "{backend:?}");
+        let sent: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM messages",
+            ms("created_at")
+        )))
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(sent, bridge_store::tables::MAX_INSTANT_MS, "{backend:?}");
+    }
+}
