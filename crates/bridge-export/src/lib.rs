@@ -11,6 +11,7 @@ mod part;
 mod purge;
 pub mod rows;
 pub mod runs;
+mod staging;
 mod target;
 
 pub use destination::Destination;

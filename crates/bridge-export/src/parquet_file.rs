@@ -24,8 +24,11 @@ use parquet::file::properties::WriterProperties;
 
 use crate::error::{Error, Result};
 
-/// Rows per row group.
+/// Rows per row group at most.
 pub(crate) const ROW_GROUP_ROWS: usize = 64 * 1024;
+/// A row group is also closed once its buffers hold this much, so a table of long messages
+/// does not hold 65,536 of them in memory.
+const ROW_GROUP_BYTES: usize = 1 << 20;
 
 fn err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Corrupt {
@@ -55,7 +58,7 @@ pub(crate) fn schema(t: &Table) -> SchemaRef {
 }
 
 /// The rows as one Arrow record batch.
-fn record_batch(
+pub(crate) fn record_batch(
     t: &Table,
     schema: &SchemaRef,
     rows: &[Row],
@@ -115,6 +118,9 @@ impl Writer {
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .set_max_row_group_size(ROW_GROUP_ROWS)
+            // Pages of 256 KiB (the default is 1 MiB): the writer buffers a page per column.
+            .set_data_page_size_limit(256 * 1024)
+            .set_dictionary_page_size_limit(256 * 1024)
             .set_created_by(concat!("driftbridge ", env!("CARGO_PKG_VERSION")).into())
             .build();
         let inner =
@@ -128,7 +134,15 @@ impl Writer {
 
     pub(crate) fn write(&mut self, rows: &[Row], path: &Path) -> Result<()> {
         let batch = record_batch(self.table, &self.schema, rows).map_err(|e| err(path, e))?;
-        self.inner.write(&batch).map_err(|e| err(path, e))
+        self.write_batch(&batch, path)
+    }
+
+    pub(crate) fn write_batch(&mut self, batch: &RecordBatch, path: &Path) -> Result<()> {
+        self.inner.write(batch).map_err(|e| err(path, e))?;
+        if self.inner.memory_size() > ROW_GROUP_BYTES {
+            self.inner.flush().map_err(|e| err(path, e))?;
+        }
+        Ok(())
     }
 
     /// Writes the footer and answers the file, to be synced.

@@ -117,7 +117,7 @@ impl PartWriter {
 
 /// One JSONL line: keys in column order, instants as ISO-8601 text, flags as booleans, JSON
 /// documents nested.
-fn jsonl_line(t: &Table, r: &Row, line: &mut String) {
+pub(crate) fn jsonl_line(t: &Table, r: &Row, line: &mut String) {
     line.push('{');
     for (i, (c, v)) in t.columns.iter().zip(r).enumerate() {
         if i > 0 {

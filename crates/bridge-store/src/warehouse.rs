@@ -125,27 +125,6 @@ pub fn placeholders(rows: usize, width: usize, first: usize) -> String {
     s
 }
 
-/// [`placeholders`] with each parameter converted to its column's type.
-fn typed_placeholders(backend: Backend, t: &Table, written: &[usize], rows: usize) -> String {
-    let mut s = String::with_capacity(rows * written.len() * 12);
-    let mut n = 1;
-    for r in 0..rows {
-        if r > 0 {
-            s.push_str(", ");
-        }
-        s.push('(');
-        for (k, i) in written.iter().enumerate() {
-            if k > 0 {
-                s.push_str(", ");
-            }
-            s.push_str(&write_expr(backend, t.columns[*i].ty, &format!("${n}")));
-            n += 1;
-        }
-        s.push(')');
-    }
-    s
-}
-
 async fn upsert_chunk(conn: &mut Conn, t: &Table, rows: &[&Row]) -> Result<u64> {
     if rows.is_empty() {
         return Ok(0);
@@ -179,14 +158,32 @@ async fn upsert_chunk(conn: &mut Conn, t: &Table, rows: &[&Row]) -> Result<u64> 
                 .join(" OR "),
         )
     };
+    let values = placeholders(rows.len(), cols.len(), 1);
     let backend = Backend::of(conn);
-    let values = if backend == Backend::Sqlite {
-        placeholders(rows.len(), cols.len(), 1)
+    let source = if backend == Backend::Sqlite
+        || written.iter().all(|i| {
+            t.columns[*i].ty == crate::tables::ColumnType::Int
+                || t.columns[*i].ty == crate::tables::ColumnType::Text
+        }) {
+        format!("VALUES {values}")
     } else {
-        typed_placeholders(backend, t, &written, rows.len())
+        // Typed columns take the carried values through one conversion per column, not one
+        // per cell: the statement stays short whatever the number of rows.
+        format!(
+            "SELECT {} FROM (VALUES {values}) AS v ({})",
+            written
+                .iter()
+                .map(|i| {
+                    let c = &t.columns[*i];
+                    write_expr(backend, c.ty, &format!("v.{}", c.name))
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            cols.join(", "),
+        )
     };
     let sql = format!(
-        "INSERT INTO {} ({}) VALUES {values} {on_conflict}",
+        "INSERT INTO {} ({}) {source} {on_conflict}",
         t.name,
         cols.join(", "),
     );

@@ -98,7 +98,14 @@ pub async fn held_about(conn: &mut Conn, org: i64, email: &str) -> Result<Value>
             rows_where(conn, t, org, "message_id", &message_ids).await?,
         );
     }
+    if let Some(t) = table("contact_tags") {
+        put(
+            "contact_tags",
+            rows_where(conn, t, org, "contact_id", &contacts).await?,
+        );
+    }
     for name in [
+        "attachments",
         "transcripts",
         "conversation_participants",
         "conversation_tags",

@@ -226,6 +226,7 @@ pub async fn erase_org(
         delete_in(conn, "message_buttons", "message_id", org, &messages).await?,
     );
     for table in [
+        "attachments",
         "messages",
         "transcripts",
         "conversation_participants",
@@ -250,6 +251,10 @@ pub async fn erase_org(
     count(
         "conversations",
         delete_in(conn, "conversations", "id", org, &conversations).await?,
+    );
+    count(
+        "contact_tags",
+        delete_in(conn, "contact_tags", "contact_id", org, &contacts).await?,
     );
     count(
         "contacts",

@@ -194,6 +194,14 @@ impl<'a> Scrubber<'a> {
             "message_buttons" => {
                 int(r, col(table, "message_id")).is_some_and(|m| self.messages.contains(&(org, m)))
             }
+            "attachments" => {
+                int(r, col(table, "message_id")).is_some_and(|m| self.messages.contains(&(org, m)))
+                    || int(r, col(table, "conversation_id"))
+                        .is_some_and(|c| self.erased_conversation(org, c))
+            }
+            "contact_tags" => {
+                int(r, col(table, "contact_id")).is_some_and(|c| self.erased_contact(org, c))
+            }
             _ => int(r, col(table, "conversation_id"))
                 .is_some_and(|c| self.erased_conversation(org, c)),
         };

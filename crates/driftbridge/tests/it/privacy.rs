@@ -120,6 +120,7 @@ fn about(p: &Person, table: &str, row: &Value, messages: &BTreeSet<i64>) -> bool
     let int = |k: &str| row.get(k).and_then(Value::as_i64);
     match table {
         "contacts" => int("id") == Some(p.contact),
+        "contact_tags" => int("contact_id") == Some(p.contact),
         "conversations" => int("id").is_some_and(|c| p.conversations.contains(&c)),
         "message_buttons" => int("message_id").is_some_and(|m| messages.contains(&m)),
         _ => int("conversation_id").is_some_and(|c| p.conversations.contains(&c)),

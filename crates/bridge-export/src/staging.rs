@@ -1,0 +1,168 @@
+//! A run's open part of one table: pages are appended to one staging file, each page synced
+//! before the manifest records the file's new committed length. A killed run's staging file
+//! is cut back to that length when the directory is opened again, so it holds exactly the
+//! committed pages. Completing a part turns the staging file into the part: JSONL and CSV are
+//! renamed; Parquet is staged as an Arrow IPC stream (which, unlike Parquet, can be appended
+//! to and read back when cut short) and written once as Parquet at the end.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use arrow_ipc::reader::StreamReader;
+use arrow_ipc::writer::StreamWriter;
+use bridge_store::tables::{Row, Table};
+
+use crate::cells;
+use crate::error::{Error, Result};
+use crate::parquet_file;
+use crate::part::{FileFormat, io, jsonl_line};
+
+/// The staging file's name beside the part it becomes.
+pub(crate) fn staging_name(rel: &str) -> String {
+    format!("{rel}.staging")
+}
+
+/// An open staging file.
+pub(crate) enum Staging {
+    /// JSONL lines.
+    Jsonl(BufWriter<File>),
+    /// CSV records after a header row.
+    Csv(Box<csv::Writer<File>>),
+    /// Arrow record batches, an IPC stream, and their schema.
+    Arrow(StreamWriter<BufWriter<File>>, arrow_schema::SchemaRef),
+}
+
+impl std::fmt::Debug for Staging {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Staging::Jsonl(_) => "Staging::Jsonl",
+            Staging::Csv(_) => "Staging::Csv",
+            Staging::Arrow(..) => "Staging::Arrow",
+        })
+    }
+}
+
+fn corrupt(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Corrupt {
+        path: path.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+impl Staging {
+    /// Creates the staging file for `t` and writes what precedes the rows (a CSV header, the
+    /// IPC schema); answers it with its length so far, synced.
+    pub(crate) fn create(format: FileFormat, t: &Table, path: &Path) -> Result<(Self, u64)> {
+        let file = File::create(path).map_err(io("creating", path))?;
+        let mut s = match format {
+            FileFormat::Jsonl => Staging::Jsonl(BufWriter::with_capacity(64 * 1024, file)),
+            FileFormat::Csv => {
+                let mut w = csv::Writer::from_writer(file);
+                w.write_record(t.columns.iter().map(|c| c.name))
+                    .map_err(|e| io("writing", path)(e.into()))?;
+                Staging::Csv(Box::new(w))
+            }
+            FileFormat::Parquet => {
+                let schema = parquet_file::schema(t);
+                let w = StreamWriter::try_new(BufWriter::with_capacity(64 * 1024, file), &schema)
+                    .map_err(|e| corrupt(path, e))?;
+                Staging::Arrow(w, schema)
+            }
+        };
+        let len = s.sync(path)?;
+        Ok((s, len))
+    }
+
+    /// Appends one page's rows (not yet synced).
+    pub(crate) fn append(&mut self, t: &Table, rows: &[Row], path: &Path) -> Result<()> {
+        match self {
+            Staging::Jsonl(w) => {
+                let mut line = String::with_capacity(512);
+                for r in rows {
+                    line.clear();
+                    jsonl_line(t, r, &mut line);
+                    w.write_all(line.as_bytes()).map_err(io("writing", path))?;
+                }
+            }
+            Staging::Csv(w) => {
+                for r in rows {
+                    w.write_record(t.columns.iter().zip(r).map(|(c, v)| cells::to_csv(c, v)))
+                        .map_err(|e| io("writing", path)(e.into()))?;
+                }
+            }
+            Staging::Arrow(w, schema) => {
+                let batch =
+                    parquet_file::record_batch(t, schema, rows).map_err(|e| corrupt(path, e))?;
+                w.write(&batch).map_err(|e| corrupt(path, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes out what is buffered and syncs the file; answers its length.
+    pub(crate) fn sync(&mut self, path: &Path) -> Result<u64> {
+        let file = match self {
+            Staging::Jsonl(w) => {
+                w.flush().map_err(io("writing", path))?;
+                w.get_ref()
+            }
+            Staging::Csv(w) => {
+                w.flush().map_err(io("writing", path))?;
+                w.get_ref()
+            }
+            Staging::Arrow(w, _) => {
+                w.flush().map_err(|e| corrupt(path, e))?;
+                w.get_ref().get_ref()
+            }
+        };
+        file.sync_data().map_err(io("syncing", path))?;
+        Ok(file.metadata().map_err(io("reading", path))?.len())
+    }
+}
+
+/// Cuts a staging file back to its committed length (a killed run's unrecorded page).
+pub(crate) fn truncate(path: &Path, len: u64) -> Result<()> {
+    let f = File::options()
+        .write(true)
+        .open(path)
+        .map_err(io("opening", path))?;
+    if f.metadata().map_err(io("reading", path))?.len() > len {
+        f.set_len(len).map_err(io("truncating", path))?;
+        f.sync_all().map_err(io("syncing", path))?;
+    }
+    Ok(())
+}
+
+/// Makes the part `final_path` of a synced staging file, which stays in place for Parquet
+/// (the caller removes it once the manifest lists the part) and is renamed otherwise.
+pub(crate) fn complete(
+    format: FileFormat,
+    t: &'static Table,
+    staging: &Path,
+    final_path: &Path,
+) -> Result<()> {
+    match format {
+        FileFormat::Jsonl | FileFormat::Csv => {
+            fs::rename(staging, final_path).map_err(io("renaming", staging))
+        }
+        FileFormat::Parquet => {
+            let tmp = final_path.with_extension("tmp");
+            let reader = StreamReader::try_new(
+                std::io::BufReader::new(File::open(staging).map_err(io("opening", staging))?),
+                None,
+            )
+            .map_err(|e| corrupt(staging, e))?;
+            let mut w = parquet_file::Writer::create(
+                t,
+                File::create(&tmp).map_err(io("creating", &tmp))?,
+                &tmp,
+            )?;
+            for batch in reader {
+                w.write_batch(&batch.map_err(|e| corrupt(staging, e))?, &tmp)?;
+            }
+            w.finish(&tmp)?.sync_all().map_err(io("syncing", &tmp))?;
+            fs::rename(&tmp, final_path).map_err(io("renaming", &tmp))
+        }
+    }
+}
