@@ -125,6 +125,14 @@ pub fn placeholders(rows: usize, width: usize, first: usize) -> String {
     s
 }
 
+/// `(?, ?), (?, ?)`: SQLite binds anonymous parameters by position, while each `$N` costs a
+/// search of the statement's parameter names (`sqlite3VListNumToName`, the larger part of an
+/// export's SQLite time with numbered parameters).
+fn anonymous_placeholders(rows: usize, width: usize) -> String {
+    let row = format!("({})", vec!["?"; width].join(", "));
+    vec![row; rows].join(", ")
+}
+
 async fn upsert_chunk(conn: &mut Conn, t: &Table, rows: &[&Row]) -> Result<u64> {
     if rows.is_empty() {
         return Ok(0);
@@ -158,8 +166,12 @@ async fn upsert_chunk(conn: &mut Conn, t: &Table, rows: &[&Row]) -> Result<u64> 
                 .join(" OR "),
         )
     };
-    let values = placeholders(rows.len(), cols.len(), 1);
     let backend = Backend::of(conn);
+    let values = if backend == Backend::Sqlite {
+        anonymous_placeholders(rows.len(), cols.len())
+    } else {
+        placeholders(rows.len(), cols.len(), 1)
+    };
     let source = if backend == Backend::Sqlite
         || written.iter().all(|i| {
             t.columns[*i].ty == crate::tables::ColumnType::Int
