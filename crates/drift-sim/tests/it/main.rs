@@ -292,25 +292,10 @@ async fn users_without_ids_are_an_empty_map_and_a_non_numeric_id_is_a_json_error
 
 #[tokio::test]
 async fn the_sdk_endpoints_answer_stats_a_json_transcript_and_a_bulk_tag_delete() {
-    let sim = drift_sim::spawn(
-        SimConfig {
-            data: DataConfig {
-                conversations: 30,
-                ..DataConfig::default()
-            },
-            ..SimConfig::default()
-        },
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .await
-    .unwrap();
+    let sim = sim_with(30).await;
     let http = reqwest::Client::new();
     let base = sim.base_url();
-    let get = |path: String| {
-        http.get(format!("{base}{path}"))
-            .bearer_auth(sim.token())
-            .send()
-    };
+    let get = |path: String| authed_get(&http, &sim, path);
     let org = sim.state.default_org();
     let (ids, messages, contact) = {
         let w = sim.state.world.lock();
@@ -569,25 +554,10 @@ async fn meetings_lead_up_to_today_and_only_the_last_30_days_are_listed() {
 
 #[tokio::test]
 async fn attachments_download_by_document_id_and_contact_tags_show_in_the_attributes() {
-    let sim = drift_sim::spawn(
-        SimConfig {
-            data: DataConfig {
-                conversations: 200,
-                ..DataConfig::default()
-            },
-            ..SimConfig::default()
-        },
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .await
-    .unwrap();
+    let sim = sim_with(200).await;
     let http = reqwest::Client::new();
     let base = sim.base_url();
-    let get = |path: String| {
-        http.get(format!("{base}{path}"))
-            .bearer_auth(sim.token())
-            .send()
-    };
+    let get = |path: String| authed_get(&http, &sim, path);
     let org = sim.state.default_org();
     let (conversation, tagged) = {
         let w = sim.state.world.lock();
@@ -680,4 +650,31 @@ async fn attachments_download_by_document_id_and_contact_tags_show_in_the_attrib
     let mut want = names(&before);
     want.push("vip".into());
     assert_eq!(names(&after), want);
+}
+
+/// A simulator with a dataset of `conversations`.
+async fn sim_with(conversations: u32) -> drift_sim::SimHandle {
+    drift_sim::spawn(
+        SimConfig {
+            data: DataConfig {
+                conversations,
+                ..DataConfig::default()
+            },
+            ..SimConfig::default()
+        },
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .unwrap()
+}
+
+/// `GET` with the simulator's token.
+fn authed_get(
+    http: &reqwest::Client,
+    sim: &drift_sim::SimHandle,
+    path: String,
+) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> {
+    http.get(format!("{}{path}", sim.base_url()))
+        .bearer_auth(sim.token())
+        .send()
 }
