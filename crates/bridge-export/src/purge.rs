@@ -2,7 +2,8 @@
 //! updated in place, so every committed part holding a row of an erased person is written
 //! again without it, to a temporary name, synced, and renamed over the old one; the other
 //! rows are written back with the same values (the same writer wrote them), parts without
-//! such a row are not touched, and the manifest does not change.
+//! such a row are not touched, and the manifest does not change (except that the open parts
+//! of an interrupted export are completed and listed first).
 
 use std::fs::{self, File};
 use std::path::Path;
@@ -25,6 +26,14 @@ pub struct Purged {
 
 /// Removes every row of an erased person (by `tombstones`) from the file destination `dir`.
 pub fn purge(dir: &Path, tombstones: &Tombstones) -> Result<Purged> {
+    let (format, _) = committed_parts(dir)?;
+    // An interrupted export's staging files hold committed rows too: opening the directory
+    // completes them into listed parts first.
+    drop(crate::files::Files::open(
+        format,
+        dir,
+        drift_types::OrgId(0),
+    )?);
     let (format, parts) = committed_parts(dir)?;
     let mut out = Purged::default();
     let mut scrubber = Scrubber::new(tombstones);
@@ -55,4 +64,33 @@ pub fn purge(dir: &Path, tombstones: &Tombstones) -> Result<Purged> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bridge_store::tables::{Batch, table};
+    use drift_types::OrgId;
+
+    #[test]
+    fn a_purge_reads_the_committed_pages_of_an_interrupted_export_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = table("conversation_tags").unwrap();
+        let mut b = Batch::new();
+        b.push(t, vec![1.into(), 2.into(), "a".into(), "ff0000".into()]);
+        let f = crate::files::Files::open(crate::FileFormat::Jsonl, dir.path(), OrgId(1)).unwrap();
+        f.commit(
+            &b,
+            vec![("conversations".into(), serde_json::json!({"next": "x"}))],
+        )
+        .unwrap();
+        // Killed before the end of the run: the page is committed but its part is still open.
+        std::mem::forget(f);
+        let purged = purge(dir.path(), &Tombstones::default()).unwrap();
+        assert_eq!(purged.files_read, 1, "the open part was completed and read");
+        assert_eq!(
+            crate::read_table(dir.path(), t).unwrap(),
+            b.rows(t).to_vec()
+        );
+    }
 }
