@@ -30,7 +30,8 @@ pub(crate) const ROW_GROUP_ROWS: usize = 64 * 1024;
 /// does not hold 65,536 of them in memory.
 const ROW_GROUP_BYTES: usize = 1 << 20;
 
-fn err(path: &Path, e: impl std::fmt::Display) -> Error {
+/// A file this module could not write or read, with the library's words.
+pub(crate) fn err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Corrupt {
         path: path.to_owned(),
         message: e.to_string(),

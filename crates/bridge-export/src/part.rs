@@ -46,31 +46,89 @@ pub(crate) fn io<'a>(
     }
 }
 
-/// An open part being written.
+/// An open JSONL or CSV file: the same writer serves a whole part ([`PartWriter`]) and a
+/// run's staging file (`staging.rs`), which is synced after every page.
 #[derive(Debug)]
-pub(crate) enum PartWriter {
+pub(crate) enum TextWriter {
     /// One JSON object per line.
     Jsonl(BufWriter<File>),
     /// CSV with a header row.
-    Csv(csv::Writer<BufWriter<File>>),
+    Csv(Box<csv::Writer<BufWriter<File>>>),
+}
+
+impl TextWriter {
+    /// Creates the file at `path` (replacing one left there), for CSV with its header row;
+    /// `None` for Parquet.
+    pub(crate) fn create(format: FileFormat, t: &Table, path: &Path) -> Result<Option<Self>> {
+        let open = || -> Result<BufWriter<File>> {
+            let file = File::create(path).map_err(io("creating", path))?;
+            Ok(BufWriter::with_capacity(64 * 1024, file))
+        };
+        Ok(match format {
+            FileFormat::Jsonl => Some(TextWriter::Jsonl(open()?)),
+            FileFormat::Csv => {
+                let mut w = csv::Writer::from_writer(open()?);
+                w.write_record(t.columns.iter().map(|c| c.name))
+                    .map_err(|e| io("writing", path)(e.into()))?;
+                Some(TextWriter::Csv(Box::new(w)))
+            }
+            FileFormat::Parquet => None,
+        })
+    }
+
+    /// Appends rows.
+    pub(crate) fn write(&mut self, t: &Table, rows: &[Row], path: &Path) -> Result<()> {
+        match self {
+            TextWriter::Jsonl(w) => {
+                let mut line = String::with_capacity(512);
+                for r in rows {
+                    line.clear();
+                    jsonl_line(t, r, &mut line);
+                    w.write_all(line.as_bytes()).map_err(io("writing", path))?;
+                }
+            }
+            TextWriter::Csv(w) => {
+                for r in rows {
+                    w.write_record(t.columns.iter().zip(r).map(|(c, v)| cells::to_csv(c, v)))
+                        .map_err(|e| io("writing", path)(e.into()))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes out what is buffered; answers the file, to be synced.
+    pub(crate) fn flush(&mut self, path: &Path) -> Result<&File> {
+        match self {
+            TextWriter::Jsonl(w) => {
+                w.flush().map_err(io("writing", path))?;
+                Ok(w.get_ref())
+            }
+            TextWriter::Csv(w) => {
+                w.flush().map_err(io("writing", path))?;
+                Ok(w.get_ref().get_ref())
+            }
+        }
+    }
+}
+
+/// An open part being written.
+#[derive(Debug)]
+pub(crate) enum PartWriter {
+    /// JSONL or CSV.
+    Text(TextWriter),
     /// Parquet through Arrow.
-    Parquet(parquet_file::Writer),
+    Parquet(Box<parquet_file::Writer>),
 }
 
 impl PartWriter {
     /// Creates the file at `path` (replacing one left there).
     pub(crate) fn create(format: FileFormat, t: &'static Table, path: &Path) -> Result<Self> {
-        let file = File::create(path).map_err(io("creating", path))?;
-        Ok(match format {
-            FileFormat::Jsonl => PartWriter::Jsonl(BufWriter::with_capacity(256 * 1024, file)),
-            FileFormat::Csv => {
-                let mut w = csv::Writer::from_writer(BufWriter::with_capacity(256 * 1024, file));
-                w.write_record(t.columns.iter().map(|c| c.name))
-                    .map_err(|e| io("writing", path)(e.into()))?;
-                PartWriter::Csv(w)
-            }
-            FileFormat::Parquet => {
-                PartWriter::Parquet(parquet_file::Writer::create(t, file, path)?)
+        Ok(match TextWriter::create(format, t, path)? {
+            Some(w) => PartWriter::Text(w),
+            None => {
+                let file = File::create(path).map_err(io("creating", path))?;
+                PartWriter::Parquet(Box::new(parquet_file::Writer::create(t, file, path)?))
             }
         })
     }
@@ -78,46 +136,24 @@ impl PartWriter {
     /// Appends rows.
     pub(crate) fn write(&mut self, t: &Table, rows: &[Row], path: &Path) -> Result<()> {
         match self {
-            PartWriter::Jsonl(w) => {
-                let mut line = String::with_capacity(512);
-                for r in rows {
-                    line.clear();
-                    jsonl_line(t, r, &mut line);
-                    w.write_all(line.as_bytes()).map_err(io("writing", path))?;
-                }
-                Ok(())
-            }
-            PartWriter::Csv(w) => {
-                for r in rows {
-                    w.write_record(t.columns.iter().zip(r).map(|(c, v)| cells::to_csv(c, v)))
-                        .map_err(|e| io("writing", path)(e.into()))?;
-                }
-                Ok(())
-            }
+            PartWriter::Text(w) => w.write(t, rows, path),
             PartWriter::Parquet(w) => w.write(rows, path),
         }
     }
 
     /// Completes the file and syncs it to disk.
     pub(crate) fn finish(self, path: &Path) -> Result<()> {
-        let file = match self {
-            PartWriter::Jsonl(w) => w
-                .into_inner()
-                .map_err(|e| io("writing", path)(e.into_error()))?,
-            PartWriter::Csv(w) => w
-                .into_inner()
-                .map_err(|e| io("writing", path)(e.into_error()))?
-                .into_inner()
-                .map_err(|e| io("writing", path)(e.into_error()))?,
-            PartWriter::Parquet(w) => w.finish(path)?,
-        };
-        file.sync_all().map_err(io("syncing", path))
+        match self {
+            PartWriter::Text(mut w) => w.flush(path)?.sync_all(),
+            PartWriter::Parquet(w) => w.finish(path)?.sync_all(),
+        }
+        .map_err(io("syncing", path))
     }
 }
 
 /// One JSONL line: keys in column order, instants as ISO-8601 text, flags as booleans, JSON
 /// documents nested.
-pub(crate) fn jsonl_line(t: &Table, r: &Row, line: &mut String) {
+fn jsonl_line(t: &Table, r: &Row, line: &mut String) {
     line.push('{');
     for (i, (c, v)) in t.columns.iter().zip(r).enumerate() {
         if i > 0 {

@@ -6,17 +6,17 @@
 //! to and read back when cut short) and written once as Parquet at the end.
 
 use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::path::Path;
 
 use arrow_ipc::reader::StreamReader;
 use arrow_ipc::writer::StreamWriter;
 use bridge_store::tables::{Row, Table};
 
-use crate::cells;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::parquet_file;
-use crate::part::{FileFormat, io, jsonl_line};
+use crate::parquet_file::err;
+use crate::part::{FileFormat, TextWriter, io};
 
 /// The staging file's name beside the part it becomes.
 pub(crate) fn staging_name(rel: &str) -> String {
@@ -24,29 +24,23 @@ pub(crate) fn staging_name(rel: &str) -> String {
 }
 
 /// An open staging file.
+#[derive(Debug)]
 pub(crate) enum Staging {
-    /// JSONL lines.
-    Jsonl(BufWriter<File>),
-    /// CSV records after a header row.
-    Csv(Box<csv::Writer<File>>),
+    /// JSONL or CSV, as the part will hold it.
+    Text(TextWriter),
     /// Arrow record batches, an IPC stream, and their schema.
-    Arrow(StreamWriter<BufWriter<File>>, arrow_schema::SchemaRef),
+    Arrow(Box<ArrowStaging>),
 }
 
-impl std::fmt::Debug for Staging {
+/// The IPC stream a Parquet part is staged in.
+pub(crate) struct ArrowStaging {
+    writer: StreamWriter<BufWriter<File>>,
+    schema: arrow_schema::SchemaRef,
+}
+
+impl std::fmt::Debug for ArrowStaging {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Staging::Jsonl(_) => "Staging::Jsonl",
-            Staging::Csv(_) => "Staging::Csv",
-            Staging::Arrow(..) => "Staging::Arrow",
-        })
-    }
-}
-
-fn corrupt(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Corrupt {
-        path: path.to_owned(),
-        message: e.to_string(),
+        f.debug_struct("ArrowStaging").finish_non_exhaustive()
     }
 }
 
@@ -54,20 +48,15 @@ impl Staging {
     /// Creates the staging file for `t` and writes what precedes the rows (a CSV header, the
     /// IPC schema); answers it with its length so far, synced.
     pub(crate) fn create(format: FileFormat, t: &Table, path: &Path) -> Result<(Self, u64)> {
-        let file = File::create(path).map_err(io("creating", path))?;
-        let mut s = match format {
-            FileFormat::Jsonl => Staging::Jsonl(BufWriter::with_capacity(64 * 1024, file)),
-            FileFormat::Csv => {
-                let mut w = csv::Writer::from_writer(file);
-                w.write_record(t.columns.iter().map(|c| c.name))
-                    .map_err(|e| io("writing", path)(e.into()))?;
-                Staging::Csv(Box::new(w))
-            }
-            FileFormat::Parquet => {
+        let mut s = match TextWriter::create(format, t, path)? {
+            Some(w) => Staging::Text(w),
+            None => {
+                let file = File::create(path).map_err(io("creating", path))?;
                 let schema = parquet_file::schema(t);
-                let w = StreamWriter::try_new(BufWriter::with_capacity(64 * 1024, file), &schema)
-                    .map_err(|e| corrupt(path, e))?;
-                Staging::Arrow(w, schema)
+                let writer =
+                    StreamWriter::try_new(BufWriter::with_capacity(64 * 1024, file), &schema)
+                        .map_err(|e| err(path, e))?;
+                Staging::Arrow(Box::new(ArrowStaging { writer, schema }))
             }
         };
         let len = s.sync(path)?;
@@ -77,43 +66,22 @@ impl Staging {
     /// Appends one page's rows (not yet synced).
     pub(crate) fn append(&mut self, t: &Table, rows: &[Row], path: &Path) -> Result<()> {
         match self {
-            Staging::Jsonl(w) => {
-                let mut line = String::with_capacity(512);
-                for r in rows {
-                    line.clear();
-                    jsonl_line(t, r, &mut line);
-                    w.write_all(line.as_bytes()).map_err(io("writing", path))?;
-                }
-            }
-            Staging::Csv(w) => {
-                for r in rows {
-                    w.write_record(t.columns.iter().zip(r).map(|(c, v)| cells::to_csv(c, v)))
-                        .map_err(|e| io("writing", path)(e.into()))?;
-                }
-            }
-            Staging::Arrow(w, schema) => {
+            Staging::Text(w) => w.write(t, rows, path),
+            Staging::Arrow(a) => {
                 let batch =
-                    parquet_file::record_batch(t, schema, rows).map_err(|e| corrupt(path, e))?;
-                w.write(&batch).map_err(|e| corrupt(path, e))?;
+                    parquet_file::record_batch(t, &a.schema, rows).map_err(|e| err(path, e))?;
+                a.writer.write(&batch).map_err(|e| err(path, e))
             }
         }
-        Ok(())
     }
 
     /// Writes out what is buffered and syncs the file; answers its length.
     pub(crate) fn sync(&mut self, path: &Path) -> Result<u64> {
         let file = match self {
-            Staging::Jsonl(w) => {
-                w.flush().map_err(io("writing", path))?;
-                w.get_ref()
-            }
-            Staging::Csv(w) => {
-                w.flush().map_err(io("writing", path))?;
-                w.get_ref()
-            }
-            Staging::Arrow(w, _) => {
-                w.flush().map_err(|e| corrupt(path, e))?;
-                w.get_ref().get_ref()
+            Staging::Text(w) => w.flush(path)?,
+            Staging::Arrow(a) => {
+                a.writer.flush().map_err(|e| err(path, e))?;
+                a.writer.get_ref().get_ref()
             }
         };
         file.sync_data().map_err(io("syncing", path))?;
@@ -152,14 +120,14 @@ pub(crate) fn complete(
                 std::io::BufReader::new(File::open(staging).map_err(io("opening", staging))?),
                 None,
             )
-            .map_err(|e| corrupt(staging, e))?;
+            .map_err(|e| err(staging, e))?;
             let mut w = parquet_file::Writer::create(
                 t,
                 File::create(&tmp).map_err(io("creating", &tmp))?,
                 &tmp,
             )?;
             for batch in reader {
-                w.write_batch(&batch.map_err(|e| corrupt(staging, e))?, &tmp)?;
+                w.write_batch(&batch.map_err(|e| err(staging, e))?, &tmp)?;
             }
             w.finish(&tmp)?.sync_all().map_err(io("syncing", &tmp))?;
             fs::rename(&tmp, final_path).map_err(io("renaming", &tmp))

@@ -167,22 +167,13 @@ async fn upsert_chunk(conn: &mut Conn, t: &Table, rows: &[&Row]) -> Result<u64> 
         )
     };
     let backend = Backend::of(conn);
-    let values = if backend == Backend::Sqlite {
-        anonymous_placeholders(rows.len(), cols.len())
-    } else {
-        placeholders(rows.len(), cols.len(), 1)
-    };
-    let source = if backend == Backend::Sqlite
-        || written.iter().all(|i| {
-            t.columns[*i].ty == crate::tables::ColumnType::Int
-                || t.columns[*i].ty == crate::tables::ColumnType::Text
-        }) {
-        format!("VALUES {values}")
-    } else {
-        // Typed columns take the carried values through one conversion per column, not one
-        // per cell: the statement stays short whatever the number of rows.
-        format!(
-            "SELECT {} FROM (VALUES {values}) AS v ({})",
+    let source = match backend {
+        Backend::Sqlite => format!("VALUES {}", anonymous_placeholders(rows.len(), cols.len())),
+        // PostgreSQL holds typed columns (every table has at least `_synced_at`); the carried
+        // values go through one conversion per column, not one per cell, so the statement
+        // stays short whatever the number of rows.
+        Backend::Postgres => format!(
+            "SELECT {} FROM (VALUES {}) AS v ({})",
             written
                 .iter()
                 .map(|i| {
@@ -191,8 +182,9 @@ async fn upsert_chunk(conn: &mut Conn, t: &Table, rows: &[&Row]) -> Result<u64> 
                 })
                 .collect::<Vec<_>>()
                 .join(", "),
+            placeholders(rows.len(), cols.len(), 1),
             cols.join(", "),
-        )
+        ),
     };
     let sql = format!(
         "INSERT INTO {} ({}) {source} {on_conflict}",

@@ -436,21 +436,13 @@ async fn attachments_are_rows_always_and_files_with_attachments_dir_fetched_once
     let url = format!("sqlite:{}", dir.path().join("a.db").display());
     let files = dir.path().join("files");
     let export = |with_files: bool| {
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_driftbridge"));
-        c.args(["export", "--json", "--org", &org(&sim).0.to_string()])
-            .args(["--to", &url, "--restart"])
-            .env("DRIFTBRIDGE_DRIFT__BASE_URL", sim.base_url())
-            .env("DRIFTBRIDGE_DRIFT__TOKEN", sim.token())
+        let mut c = export_command(&sim, &url);
+        c.arg("--restart")
             .env("DRIFTBRIDGE_DRIFT__RATE_LIMIT_PER_MINUTE", "0");
         if with_files {
             c.arg("--attachments").arg(&files);
         }
-        let out = c.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = succeeded(c);
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
     };
     let routes = |sim: &SimHandle| {
@@ -640,6 +632,27 @@ fn sync_into_an_append_only_destination_is_refused_with_a_reason() {
     assert!(err.contains("unknown table \"chats\""), "{err}");
 }
 
+/// `driftbridge export --json --org ORG --to TO` against the simulator, with its token.
+fn export_command(sim: &SimHandle, to: &str) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_driftbridge"));
+    c.args(["export", "--json", "--org", &org(sim).0.to_string()])
+        .args(["--to", to])
+        .env("DRIFTBRIDGE_DRIFT__BASE_URL", sim.base_url())
+        .env("DRIFTBRIDGE_DRIFT__TOKEN", sim.token());
+    c
+}
+
+/// Runs the command; it must succeed (else its stderr is the failure).
+fn succeeded(mut c: std::process::Command) -> std::process::Output {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Counts how often each request URI was served, e.g. one conversation list page.
 fn uri_counts(sim: &SimHandle, route: &str) -> BTreeMap<String, u64> {
     let log = sim.state.log.lock();
@@ -672,11 +685,8 @@ async fn an_export_killed_at_ten_random_points_resumes_to_the_ground_truth_rerea
     ] {
         *sim.state.log.lock() = Default::default();
         let run = || {
-            let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_driftbridge"));
-            c.args(["export", "--json", "--org", &org(&sim).0.to_string()])
-                .args(["--to", &to, "--meetings-since", &since().to_string()])
-                .env("DRIFTBRIDGE_DRIFT__BASE_URL", sim.base_url())
-                .env("DRIFTBRIDGE_DRIFT__TOKEN", sim.token())
+            let mut c = export_command(&sim, &to);
+            c.args(["--meetings-since", &since().to_string()])
                 // 250 requests/s stretches the run over several seconds of kill points.
                 .env("DRIFTBRIDGE_DRIFT__RATE_LIMIT_PER_MINUTE", "15000")
                 .env("RUST_LOG", "warn")
@@ -884,20 +894,10 @@ async fn the_cli_export_includes_contacts_that_stored_webhook_events_reference()
     .unwrap();
     tx.commit().await.unwrap();
     store.close().await;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_driftbridge"))
-        .args(["export", "--json", "--tables", "contacts", "--org"])
-        .arg(org(&sim).0.to_string())
-        .args(["--to", &url])
-        .env("DRIFTBRIDGE_DRIFT__BASE_URL", sim.base_url())
-        .env("DRIFTBRIDGE_DRIFT__TOKEN", sim.token())
-        .env("DRIFTBRIDGE_DRIFT__RATE_LIMIT_PER_MINUTE", "0")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut c = export_command(&sim, &url);
+    c.args(["--tables", "contacts"])
+        .env("DRIFTBRIDGE_DRIFT__RATE_LIMIT_PER_MINUTE", "0");
+    succeeded(c);
     let store = Store::connect(&url).await.unwrap();
     let n: i64 = bridge_store::sqlx::query_scalar("SELECT COUNT(*) FROM contacts WHERE id = $1")
         .bind(contact.id.0)
