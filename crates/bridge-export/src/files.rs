@@ -45,9 +45,6 @@ struct Manifest {
     parts: BTreeMap<String, Vec<String>>,
     /// Checkpoints by `ORG/STREAM`.
     checkpoints: BTreeMap<String, serde_json::Value>,
-    /// Rows per completed part, by its path (absent in manifests from before it was kept).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    rows: BTreeMap<String, u64>,
     /// The part each table is writing now, by table.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     open: BTreeMap<String, OpenPart>,
@@ -257,7 +254,6 @@ impl Files {
                 }
             }
             let m = &mut inner.manifest;
-            m.rows.insert(o.rel.clone(), o.rows);
             m.parts.entry(name).or_default().push(o.rel);
         }
         inner.pending_ids.clear();
