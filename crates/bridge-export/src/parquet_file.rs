@@ -2,8 +2,8 @@
 //! pyarrow, polars and Spark read typed columns without hints. Instants are
 //! `TIMESTAMP(MILLIS, UTC)`, flags `BOOLEAN`, ids and counts `INT64`, text and JSON documents
 //! UTF-8 strings (JSON as its text: Parquet's JSON logical type is not read alike by every
-//! reader). Snappy; a row group per [`ROW_GROUP_ROWS`] rows, so memory stays bounded however
-//! many rows a part holds.
+//! reader). Snappy; a row group per [`ROW_GROUP_ROWS`] rows or `ROW_GROUP_BYTES` of buffered
+//! pages, whichever comes first, so memory stays bounded however many rows a part holds.
 
 use std::fs::File;
 use std::path::Path;
