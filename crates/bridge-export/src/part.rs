@@ -56,13 +56,18 @@ pub(crate) enum TextWriter {
     Csv(Box<csv::Writer<BufWriter<File>>>),
 }
 
+/// The write buffer of an open part or staging file. Every table keeps one open for the whole
+/// run and a page is flushed and synced at its commit anyway, so it is small (64 KiB each
+/// held 1.1 MB of a 5,000-conversation export's 4.8 MB heap peak).
+pub(crate) const WRITE_BUFFER: usize = 8 * 1024;
+
 impl TextWriter {
     /// Creates the file at `path` (replacing one left there), for CSV with its header row;
     /// `None` for Parquet.
     pub(crate) fn create(format: FileFormat, t: &Table, path: &Path) -> Result<Option<Self>> {
         let open = || -> Result<BufWriter<File>> {
             let file = File::create(path).map_err(io("creating", path))?;
-            Ok(BufWriter::with_capacity(64 * 1024, file))
+            Ok(BufWriter::with_capacity(WRITE_BUFFER, file))
         };
         Ok(match format {
             FileFormat::Jsonl => Some(TextWriter::Jsonl(open()?)),

@@ -16,7 +16,7 @@ use bridge_store::tables::{Row, Table};
 use crate::error::Result;
 use crate::parquet_file;
 use crate::parquet_file::err;
-use crate::part::{FileFormat, TextWriter, io};
+use crate::part::{FileFormat, TextWriter, WRITE_BUFFER, io};
 
 /// The staging file's name beside the part it becomes.
 pub(crate) fn staging_name(rel: &str) -> String {
@@ -54,7 +54,7 @@ impl Staging {
                 let file = File::create(path).map_err(io("creating", path))?;
                 let schema = parquet_file::schema(t);
                 let writer =
-                    StreamWriter::try_new(BufWriter::with_capacity(64 * 1024, file), &schema)
+                    StreamWriter::try_new(BufWriter::with_capacity(WRITE_BUFFER, file), &schema)
                         .map_err(|e| err(path, e))?;
                 Staging::Arrow(Box::new(ArrowStaging { writer, schema }))
             }

@@ -36,6 +36,17 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A document column was handed text that is not JSON.
+    #[error("{table}.{column} is a JSON column but was given text that is not JSON")]
+    NotJson {
+        /// The table.
+        table: &'static str,
+        /// The column.
+        column: &'static str,
+        /// What the parser found.
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// Store result.

@@ -11,8 +11,8 @@ use std::collections::{BTreeSet, HashMap};
 use drift_types::{OrgId, webhook::PlaybookGoalMet};
 
 use crate::privacy::{Scrubbed, Tombstones};
-use crate::tables::sql::{bind, write_expr};
-use crate::tables::{Batch, Row, TABLES, Table, Value};
+use crate::tables::sql::{bind, recordset, recordset_source};
+use crate::tables::{Batch, Column, Row, TABLES, Table, Value};
 use crate::{Backend, Conn, Op, Result};
 
 /// Every table the store keeps rows of Drift data in: the exported tables plus the goals
@@ -27,7 +27,8 @@ pub fn table_names() -> impl Iterator<Item = &'static str> {
 /// Bind parameters per statement, by backend. Far below SQLite's limit of 32,766 because
 /// SQLite resolves `$N` parameters by name with a linear search, so binding costs grow with the
 /// square of a statement's parameter count; PostgreSQL (limit 65,535) gains from fewer round
-/// trips instead.
+/// trips instead (its upserts bind one document per statement, [`recordset`]; deletes bind
+/// keys).
 fn max_params(conn: &Conn) -> usize {
     match Backend::of(conn) {
         Backend::Postgres => 8_000,
@@ -80,7 +81,11 @@ async fn upsert(conn: &mut Conn, batch: &Batch) -> Result<u64> {
                     .await?;
             }
         }
-        for chunk in rows.chunks((max_params / t.columns.len()).min(MAX_ROWS)) {
+        let per_chunk = match Backend::of(conn) {
+            Backend::Postgres => MAX_ROWS,
+            Backend::Sqlite => (max_params / t.columns.len()).min(MAX_ROWS),
+        };
+        for chunk in rows.chunks(per_chunk) {
             changed += upsert_chunk(conn, t, chunk).await?;
         }
     }
@@ -167,36 +172,40 @@ async fn upsert_chunk(conn: &mut Conn, t: &Table, rows: &[&Row]) -> Result<u64> 
         )
     };
     let backend = Backend::of(conn);
-    let source = match backend {
-        Backend::Sqlite => format!("VALUES {}", anonymous_placeholders(rows.len(), cols.len())),
-        // PostgreSQL holds typed columns (every table has at least `_synced_at`); the carried
-        // values go through one conversion per column, not one per cell, so the statement
-        // stays short whatever the number of rows.
-        Backend::Postgres => format!(
-            "SELECT {} FROM (VALUES {}) AS v ({})",
-            written
-                .iter()
-                .map(|i| {
-                    let c = &t.columns[*i];
-                    write_expr(backend, c.ty, &format!("v.{}", c.name))
-                })
-                .collect::<Vec<_>>()
-                .join(", "),
-            placeholders(rows.len(), cols.len(), 1),
+    let sql = |source: String| {
+        format!(
+            "INSERT INTO {} ({}) {source} {on_conflict}",
+            t.name,
             cols.join(", "),
-        ),
+        )
     };
-    let sql = format!(
-        "INSERT INTO {} ({}) {source} {on_conflict}",
-        t.name,
-        cols.join(", "),
-    );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for r in rows {
-        for i in &written {
-            q = bind(q, t.columns[*i].ty, &r[*i]);
+    let q = match backend {
+        Backend::Sqlite => {
+            let sql = sql(format!(
+                "VALUES {}",
+                anonymous_placeholders(rows.len(), cols.len())
+            ));
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for r in rows {
+                for i in &written {
+                    q = bind(q, t.columns[*i].ty, &r[*i]);
+                }
+            }
+            q
         }
-    }
+        // PostgreSQL holds typed columns: the rows travel as one JSON document that the
+        // server reads into typed rows, so a statement has one parameter however many rows
+        // it carries, and the same text for every chunk of a table (one prepared statement).
+        Backend::Postgres => {
+            let columns: Vec<&Column> = written.iter().map(|i| &t.columns[*i]).collect();
+            let doc = recordset(
+                t.name,
+                &columns,
+                rows.iter().map(|r| written.iter().map(|i| &r[*i])),
+            )?;
+            sqlx::query(sqlx::AssertSqlSafe(sql(recordset_source(&columns)))).bind(doc)
+        }
+    };
     Ok(q.execute(&mut *conn)
         .await
         .op("upserting warehouse rows")?
