@@ -21,5 +21,5 @@ pub use engine::{
 };
 pub use error::{Error, Result};
 pub use files::{FileFormat, read_table};
-pub use purge::{Purged, purge};
+pub use purge::{Purged, purge, purge_attachments};
 pub use target::Target;

@@ -66,6 +66,42 @@ pub fn purge(dir: &Path, tombstones: &Tombstones) -> Result<Purged> {
     Ok(out)
 }
 
+/// Removes the saved attachment files (`export --attachments DIR`) of every conversation an
+/// erasure recorded: `DIR/ORG/CONVERSATION/` goes whole. Answers how many files went.
+pub fn purge_attachments(dir: &Path, tombstones: &Tombstones) -> Result<usize> {
+    let numbered = |d: &Path| -> Result<Vec<(i64, std::path::PathBuf)>> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(d).map_err(io("reading", d))? {
+            let e = e.map_err(io("reading", d))?;
+            if let Ok(n) = e.file_name().to_string_lossy().parse::<i64>()
+                && e.file_type().is_ok_and(|t| t.is_dir())
+            {
+                out.push((n, e.path()));
+            }
+        }
+        Ok(out)
+    };
+    let mut removed = 0;
+    for (org, org_dir) in numbered(dir)? {
+        let mut changed = false;
+        for (conversation, conv_dir) in numbered(&org_dir)? {
+            if tombstones.conversation(org, conversation) {
+                removed += fs::read_dir(&conv_dir)
+                    .map_err(io("reading", &conv_dir))?
+                    .count();
+                fs::remove_dir_all(&conv_dir).map_err(io("removing", &conv_dir))?;
+                changed = true;
+            }
+        }
+        if changed {
+            File::open(&org_dir)
+                .and_then(|f| f.sync_all())
+                .map_err(io("syncing", &org_dir))?;
+        }
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -197,9 +197,17 @@ pub async fn export(
     Ok(())
 }
 
-/// `gdpr purge --dir jsonl:DIR|csv:DIR|parquet:DIR ...`: removes every erased person (by the
-/// configured database's tombstones) from export directories.
-pub async fn purge(config: &Config, dirs: &[String]) -> Result<()> {
+/// `gdpr purge --dir jsonl:DIR|csv:DIR|parquet:DIR ... --attachments DIR ...`: removes every
+/// erased person (by the configured database's tombstones) from export directories and
+/// their conversations' saved attachment files.
+pub async fn purge(
+    config: &Config,
+    dirs: &[String],
+    attachments: &[std::path::PathBuf],
+) -> Result<()> {
+    if dirs.is_empty() && attachments.is_empty() {
+        bail!("nothing to purge: give --dir jsonl:DIR|csv:DIR|parquet:DIR or --attachments DIR");
+    }
     let mut targets = Vec::new();
     for d in dirs {
         match d.parse::<bridge_export::Target>()? {
@@ -232,6 +240,15 @@ pub async fn purge(config: &Config, dirs: &[String]) -> Result<()> {
             p.files_rewritten,
             p.files_read
         );
+    }
+    for dir in attachments {
+        let t = tombstones.clone();
+        let d = dir.clone();
+        let n = tokio::task::spawn_blocking(move || bridge_export::purge_attachments(&d, &t))
+            .await
+            .context("the purge task failed")?
+            .with_context(|| format!("while purging attachments in {}", dir.display()))?;
+        println!("{}: {n} attachment files removed", dir.display());
     }
     Ok(())
 }

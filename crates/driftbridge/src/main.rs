@@ -161,8 +161,12 @@ enum GdprCommand {
     /// erasures): parts holding one are written again without them, atomically.
     Purge {
         /// jsonl:DIR, csv:DIR or parquet:DIR (repeatable).
-        #[arg(long = "dir", required = true)]
+        #[arg(long = "dir", required_unless_present = "attachments")]
         dirs: Vec<String>,
+        /// A directory `export --attachments` saved files to (repeatable): the erased
+        /// people's conversations' files are removed.
+        #[arg(long)]
+        attachments: Vec<PathBuf>,
     },
     /// Every erasure: when, what was erased where, and each sink's state. Holds no personal
     /// data (the subject is a keyed digest).
@@ -458,7 +462,9 @@ async fn run(cli: Cli) -> Result<()> {
             org,
             local_only,
         }) => gdpr_cmd::delete(&load(None)?, &email, org, local_only).await,
-        Command::Gdpr(GdprCommand::Purge { dirs }) => gdpr_cmd::purge(&load(None)?, &dirs).await,
+        Command::Gdpr(GdprCommand::Purge { dirs, attachments }) => {
+            gdpr_cmd::purge(&load(None)?, &dirs, &attachments).await
+        }
         Command::Gdpr(GdprCommand::Log { limit, json }) => {
             gdpr_cmd::log(&load(None)?, limit, json).await
         }

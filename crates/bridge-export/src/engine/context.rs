@@ -81,6 +81,11 @@ pub(crate) async fn commit<S: ExportDestination>(
     states: Vec<(String, Value)>,
 ) -> Result<()> {
     ctx.opts.tombstones.scrub(&mut b);
+    // After the scrub, so an erased person's files are not fetched either.
+    if let Some(dir) = &ctx.opts.attachments_dir {
+        let (c, o) = (&ctx.client, &ctx.opts);
+        super::attachments::save(c, ctx.org, &ctx.progress, o.concurrency, dir, &b).await?;
+    }
     ctx.progress.count(&b);
     let changed = ctx.sink.commit(b, states).await?;
     ctx.progress.changed.fetch_add(changed, Ordering::Relaxed);

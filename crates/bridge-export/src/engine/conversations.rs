@@ -156,9 +156,6 @@ async fn fetch_one<S: ExportDestination>(ctx: &Ctx<S>, listed: Conversation) -> 
         drop(known);
         ctx.missing_users.lock().extend(missing);
     }
-    if let Some(dir) = &o.attachments_dir {
-        super::attachments::save(ctx, dir, &b).await?;
-    }
     ctx.progress.fetched.fetch_add(1, Ordering::Relaxed);
     Ok(b)
 }

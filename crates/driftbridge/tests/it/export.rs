@@ -489,14 +489,20 @@ async fn attachments_are_rows_always_and_files_with_attachments_dir_fetched_once
     // With it: every file saved, whole, once.
     let s = export(true);
     assert_eq!(s["attachments_saved"], want.len());
-    let doc = t.index("document_id").unwrap();
+    let (doc, conv) = (
+        t.index("document_id").unwrap(),
+        t.index("conversation_id").unwrap(),
+    );
+    // DIR/ORG/CONVERSATION/DOCUMENT-NAME
     let saved: Vec<_> = std::fs::read_dir(files.join(org(&sim).0.to_string()))
         .unwrap()
+        .flat_map(|c| std::fs::read_dir(c.unwrap().path()).unwrap())
         .map(|e| e.unwrap().path())
         .collect();
     assert_eq!(saved.len(), want.len());
     for r in &want {
         let id = r[doc].as_i64().unwrap();
+        let conversation = r[conv].as_i64().unwrap().to_string();
         let path = saved
             .iter()
             .find(|p| {
@@ -504,8 +510,9 @@ async fn attachments_are_rows_always_and_files_with_attachments_dir_fetched_once
                     .unwrap()
                     .to_string_lossy()
                     .starts_with(&format!("{id}-"))
+                    && p.parent().unwrap().ends_with(&conversation)
             })
-            .unwrap_or_else(|| panic!("attachment {id} not saved"));
+            .unwrap_or_else(|| panic!("attachment {id} not saved in its conversation's directory"));
         assert_eq!(
             std::fs::read(path).unwrap(),
             drift_sim::generate::attachment_bytes(id)

@@ -195,6 +195,7 @@ async fn export_to(
     org: i64,
     to: Option<String>,
     mode: bridge_export::Mode,
+    attachments: Option<std::path::PathBuf>,
 ) {
     let args = driftbridge::export_cmd::ExportArgs {
         to,
@@ -204,13 +205,24 @@ async fn export_to(
         concurrency: 4,
         meetings_since: None,
         restart: true,
-        attachments: None,
+        attachments,
         json: true,
         overlap_secs: 3600,
     };
     driftbridge::export_cmd::run(config, args, mode)
         .await
         .unwrap();
+}
+
+/// The conversations with attachment files saved under `export --attachments DIR`.
+fn saved_conversations(dir: &std::path::Path, org: i64) -> BTreeSet<i64> {
+    std::fs::read_dir(dir.join(org.to_string()))
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.file_name().to_string_lossy().parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Every committed row of every table of a file destination.
@@ -288,6 +300,7 @@ async fn scenario(backend: Backend) {
             org(&env.sim).0,
             Some(d.clone()),
             bridge_export::Mode::Full,
+            Some(files.path().join("attachments")),
         )
         .await;
         let dir = files.path().join(d.split(':').next().unwrap());
@@ -310,6 +323,15 @@ async fn scenario(backend: Backend) {
         );
     }
 
+    // Their attachments were saved too, a directory per conversation.
+    let saved_before = saved_conversations(&files.path().join("attachments"), org(&env.sim).0);
+    let theirs: BTreeSet<i64> = person.conversations.iter().copied().collect();
+    assert!(
+        saved_before.intersection(&theirs).count() > 0,
+        "the person's conversations carry files: {saved_before:?}"
+    );
+    assert!(saved_before.difference(&theirs).count() > 0);
+
     erase_by_webhook(running.addr, &env.sim).await;
     drained(&store, Duration::from_secs(120)).await;
     assert_eq!(running.queue.list(JobState::Dead, 5).await.unwrap(), vec![]);
@@ -329,9 +351,14 @@ async fn scenario(backend: Backend) {
     }
     // The export directories: `gdpr purge` rewrites the parts that held the person; every
     // other row reads back with the same values.
-    driftbridge::gdpr_cmd::purge(&env.config, &dirs)
+    driftbridge::gdpr_cmd::purge(&env.config, &dirs, &[files.path().join("attachments")])
         .await
         .unwrap();
+    assert_eq!(
+        saved_conversations(&files.path().join("attachments"), org(&env.sim).0),
+        saved_before.difference(&theirs).copied().collect(),
+        "exactly the person's attachment files went"
+    );
     for (dir, before) in &exported {
         let want: Vec<_> = before
             .iter()
@@ -433,8 +460,21 @@ async fn scenario(backend: Backend) {
             bridge_export::Mode::Full,
         ),
     ] {
-        export_to(&env.config, org(&env.sim).0, to, mode).await;
+        export_to(
+            &env.config,
+            org(&env.sim).0,
+            to,
+            mode,
+            Some(fresh.path().join("attachments")),
+        )
+        .await;
     }
+    let saved_after = saved_conversations(&fresh.path().join("attachments"), org(&env.sim).0);
+    assert_eq!(
+        saved_after,
+        saved_before.difference(&theirs).copied().collect(),
+        "an export fetched the person's files"
+    );
     running.stop().await;
     let after = dump(&Store::connect(&env.db.url).await.unwrap()).await;
     assert!(
