@@ -10,7 +10,7 @@ use clap::Args;
 use drift_types::OrgId;
 use serde_json::{Value, json};
 
-use super::support::{SimLoad, peak_rss_kib};
+use super::support::{AnonPeak, SimLoad, peak_rss_kib};
 
 /// Arguments of `driftbridge bench export`.
 #[derive(Debug, Args)]
@@ -75,8 +75,10 @@ pub async fn run(a: ExportBenchArgs) -> Result<()> {
         + n("messagePages")
         + n("contactsReferenced");
 
+    let anon = AnonPeak::start();
     let dest = Destination::open(&target, org).await?;
     let s = export::run(client, dest, org, opts, Arc::new(Progress::default())).await?;
+    let peak_anon_kib = anon.finish();
     drop(child);
     let rows: u64 = s.rows.values().sum();
     let per_min = s.api_calls as f64 / s.seconds * 60.0;
@@ -95,13 +97,15 @@ pub async fn run(a: ExportBenchArgs) -> Result<()> {
         "requests_per_minute": per_min,
         "fraction_of_limit": (a.rate_limit > 0).then(|| per_min / f64::from(a.rate_limit)),
         "peak_rss_kib": peak_rss_kib(),
+        "peak_anon_kib": peak_anon_kib,
     });
     if a.json {
         println!("{report}");
     } else {
         println!(
             "exported {rows} rows ({conversations} conversations) into {} in {:.2} s: {:.0} rows/s; \
-             {} API calls (minimum {minimum}, {:+.2}%), {} x 429, {:.0} requests/min, peak RSS {}",
+             {} API calls (minimum {minimum}, {:+.2}%), {} x 429, {:.0} requests/min, peak RSS {} \
+             (anonymous {})",
             to,
             s.seconds,
             rows as f64 / s.seconds,
@@ -110,6 +114,7 @@ pub async fn run(a: ExportBenchArgs) -> Result<()> {
             s.responses_429,
             per_min,
             peak_rss_kib().map_or("?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0)),
+            peak_anon_kib.map_or("?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0)),
         );
         if a.rate_limit > 0 {
             println!(

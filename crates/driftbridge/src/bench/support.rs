@@ -92,9 +92,70 @@ pub async fn spawn_sim(
 
 /// Peak resident set size of this process (VmHWM), where /proc has it.
 pub fn peak_rss_kib() -> Option<u64> {
+    status_kib("VmHWM")
+}
+
+/// A field of `/proc/self/status` in KiB (`VmHWM`, `RssAnon`, ...), where /proc has it.
+fn status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status
+        .lines()
+        .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The highest anonymous resident memory (`RssAnon`: heap, stacks, written data; not the
+/// binary's code pages, which VmHWM counts too) seen while it runs, sampled every 5 ms on a
+/// thread of its own. The kernel keeps no high-water mark of it.
+#[derive(Debug)]
+pub struct AnonPeak {
+    peak: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl AnonPeak {
+    /// Starts sampling.
+    pub fn start() -> Self {
+        use std::sync::atomic::Ordering;
+        let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (p, s) = (peak.clone(), stop.clone());
+        // Reads into a buffer on its stack: the sampler allocates nothing while it samples,
+        // so it does not add a malloc arena of its own to what it measures.
+        let thread = std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 4096];
+            while !s.load(Ordering::Relaxed) {
+                let n = std::fs::File::open("/proc/self/status")
+                    .and_then(|mut f| f.read(&mut buf))
+                    .unwrap_or(0);
+                let kib = std::str::from_utf8(&buf[..n]).ok().and_then(|t| {
+                    let line = t.lines().find(|l| l.starts_with("RssAnon:"))?;
+                    line.split_whitespace().nth(1)?.parse::<u64>().ok()
+                });
+                if let Some(kib) = kib {
+                    p.fetch_max(kib, Ordering::Relaxed);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        });
+        AnonPeak {
+            peak,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops sampling; answers the peak in KiB (None where /proc has no `RssAnon`).
+    pub fn finish(mut self) -> Option<u64> {
+        use std::sync::atomic::Ordering;
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        Some(self.peak.load(Ordering::Relaxed)).filter(|k| *k > 0)
+    }
 }
 
 pub(crate) fn pct(sorted: &[f64], p: f64) -> f64 {
