@@ -34,9 +34,6 @@ const MANIFEST: &str = "_manifest.json";
 /// Rows one part holds at most: a longer run completes the part and begins another.
 pub(crate) const PART_ROWS: u64 = 1_000_000;
 
-/// Tables whose ids an export asks for ([`Files::stored_ids`]).
-const TRACKED: [&str; 3] = ["contacts", "users", "conversations"];
-
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Manifest {
     format: Option<FileFormat>,
@@ -64,8 +61,6 @@ struct Inner {
     manifest: Manifest,
     /// The staging files this process has open, by table.
     writers: HashMap<String, Staging>,
-    /// Ids in the open parts of the [`TRACKED`] tables.
-    pending_ids: HashMap<&'static str, HashSet<i64>>,
 }
 
 #[derive(Debug)]
@@ -183,10 +178,6 @@ impl Files {
             o.rows += rows.len() as u64;
             full |= o.rows >= PART_ROWS;
             written += rows.len() as u64;
-            if TRACKED.contains(&t.name) {
-                let ids = inner.pending_ids.entry(t.name).or_default();
-                ids.extend(rows.iter().filter_map(|r| r.get(1).and_then(Value::as_i64)));
-            }
         }
         for (stream, state) in states {
             inner
@@ -256,7 +247,6 @@ impl Files {
             let m = &mut inner.manifest;
             m.parts.entry(name).or_default().push(o.rel);
         }
-        inner.pending_ids.clear();
         self.save(&inner.manifest)?;
         for path in leftovers {
             fs::remove_file(&path).map_err(io("removing", &path))?;
@@ -286,35 +276,35 @@ impl Files {
     pub(crate) fn reset(&self) -> Result<()> {
         let mut inner = self.inner.lock();
         inner.writers.clear();
-        inner.pending_ids.clear();
         inner.manifest = Manifest::default();
         self.save(&inner.manifest)?;
         self.remove_orphans(&inner.manifest)
     }
 
+    /// The ids (second column) of every committed row of `table`: its completed parts and
+    /// the committed pages of its open part, read back from disk rather than kept in memory
+    /// (a run's ids grew with the dataset). The lock is held, so no page is half-read.
     pub(crate) fn stored_ids(&self, table: &Table) -> Result<HashSet<i64>> {
-        let (parts, mut out) = {
-            let inner = self.inner.lock();
-            (
-                inner
-                    .manifest
-                    .parts
-                    .get(table.name)
-                    .cloned()
-                    .unwrap_or_default(),
-                inner
-                    .pending_ids
-                    .get(table.name)
-                    .cloned()
-                    .unwrap_or_default(),
-            )
-        };
-        for rel in parts {
-            for row in read_part(self.format, table, &self.dir.join(rel))? {
-                if let Some(id) = row.get(1).and_then(Value::as_i64) {
-                    out.insert(id);
-                }
-            }
+        let inner = self.inner.lock();
+        let mut paths: Vec<(bool, PathBuf)> = inner
+            .manifest
+            .parts
+            .get(table.name)
+            .into_iter()
+            .flatten()
+            .map(|rel| (false, self.dir.join(rel)))
+            .collect();
+        if let Some(o) = inner.manifest.open.get(table.name) {
+            paths.push((true, self.dir.join(staging_name(&o.rel))));
+        }
+        let mut out = HashSet::new();
+        for (staged, path) in paths {
+            let rows = if staged {
+                staging::read(self.format, table, &path)?
+            } else {
+                read_part(self.format, table, &path)?
+            };
+            out.extend(rows.iter().filter_map(|r| r.get(1).and_then(Value::as_i64)));
         }
         Ok(out)
     }
@@ -389,10 +379,11 @@ mod tests {
                 f.checkpoint("conversations"),
                 Some(serde_json::json!({"next": "x"}))
             );
+            // Mid-run, from the open part's committed pages on disk.
             assert_eq!(
                 f.stored_ids(t).unwrap(),
-                HashSet::new(),
-                "not a tracked table"
+                HashSet::from([2, 3]),
+                "{format:?}"
             );
             f.flush().unwrap();
             let files = || {

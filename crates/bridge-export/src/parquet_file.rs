@@ -165,28 +165,32 @@ pub(crate) fn read(t: &Table, path: &Path) -> Result<Vec<Row>> {
         .map_err(|e| err(path, e))?;
     let mut out = Vec::new();
     for batch in reader {
-        let batch = batch.map_err(|e| err(path, e))?;
-        let mut rows: Vec<Row> = vec![vec![Value::Null; t.columns.len()]; batch.num_rows()];
-        for (i, c) in t.columns.iter().enumerate() {
-            let Some(col) = batch.column_by_name(c.name) else {
-                continue;
-            };
-            for (r, row) in rows.iter_mut().enumerate() {
-                if col.is_null(r) {
-                    continue;
-                }
-                row[i] = match col.data_type() {
-                    DataType::Int64 => Value::Int(col.as_primitive::<Int64Type>().value(r)),
-                    DataType::Timestamp(..) => {
-                        Value::Int(col.as_primitive::<TimestampMillisecondType>().value(r))
-                    }
-                    DataType::Boolean => Value::from(col.as_boolean().value(r)),
-                    DataType::Utf8 => Value::Text(col.as_string::<i32>().value(r).to_owned()),
-                    other => return Err(err(path, format!("unexpected column type {other}"))),
-                };
-            }
-        }
-        out.extend(rows);
+        out.extend(batch_rows(t, &batch.map_err(|e| err(path, e))?, path)?);
     }
     Ok(out)
+}
+
+/// The rows of one record batch of `t` (read from `path`, for errors).
+pub(crate) fn batch_rows(t: &Table, batch: &RecordBatch, path: &Path) -> Result<Vec<Row>> {
+    let mut rows: Vec<Row> = vec![vec![Value::Null; t.columns.len()]; batch.num_rows()];
+    for (i, c) in t.columns.iter().enumerate() {
+        let Some(col) = batch.column_by_name(c.name) else {
+            continue;
+        };
+        for (r, row) in rows.iter_mut().enumerate() {
+            if col.is_null(r) {
+                continue;
+            }
+            row[i] = match col.data_type() {
+                DataType::Int64 => Value::Int(col.as_primitive::<Int64Type>().value(r)),
+                DataType::Timestamp(..) => {
+                    Value::Int(col.as_primitive::<TimestampMillisecondType>().value(r))
+                }
+                DataType::Boolean => Value::from(col.as_boolean().value(r)),
+                DataType::Utf8 => Value::Text(col.as_string::<i32>().value(r).to_owned()),
+                other => return Err(err(path, format!("unexpected column type {other}"))),
+            };
+        }
+    }
+    Ok(rows)
 }

@@ -102,6 +102,29 @@ pub(crate) fn truncate(path: &Path, len: u64) -> Result<()> {
     Ok(())
 }
 
+/// The committed rows of a synced staging file.
+pub(crate) fn read(format: FileFormat, t: &Table, path: &Path) -> Result<Vec<Row>> {
+    match format {
+        FileFormat::Jsonl | FileFormat::Csv => crate::part::read_part(format, t, path),
+        FileFormat::Parquet => {
+            let reader = StreamReader::try_new(
+                std::io::BufReader::new(File::open(path).map_err(io("opening", path))?),
+                None,
+            )
+            .map_err(|e| err(path, e))?;
+            let mut out = Vec::new();
+            for batch in reader {
+                out.extend(parquet_file::batch_rows(
+                    t,
+                    &batch.map_err(|e| err(path, e))?,
+                    path,
+                )?);
+            }
+            Ok(out)
+        }
+    }
+}
+
 /// Makes the part `final_path` of a synced staging file, which stays in place for Parquet
 /// (the caller removes it once the manifest lists the part) and is renamed otherwise.
 pub(crate) fn complete(
