@@ -197,6 +197,20 @@ pub async fn export(
     Ok(())
 }
 
+/// Runs one directory's purge on a blocking thread.
+async fn on_dir<T: Send + 'static>(
+    dir: &std::path::Path,
+    tombstones: &privacy::Tombstones,
+    what: &str,
+    purge: fn(&std::path::Path, &privacy::Tombstones) -> bridge_export::Result<T>,
+) -> Result<T> {
+    let (d, t) = (dir.to_owned(), tombstones.clone());
+    tokio::task::spawn_blocking(move || purge(&d, &t))
+        .await
+        .context("the purge task failed")?
+        .with_context(|| format!("while purging {what}{}", dir.display()))
+}
+
 /// `gdpr purge --dir jsonl:DIR|csv:DIR|parquet:DIR ... --attachments DIR ...`: removes every
 /// erased person (by the configured database's tombstones) from export directories and
 /// their conversations' saved attachment files.
@@ -227,12 +241,7 @@ pub async fn purge(
         return Ok(());
     }
     for dir in targets {
-        let t = tombstones.clone();
-        let d = dir.clone();
-        let p = tokio::task::spawn_blocking(move || bridge_export::purge(&d, &t))
-            .await
-            .context("the purge task failed")?
-            .with_context(|| format!("while purging {}", dir.display()))?;
+        let p = on_dir(&dir, &tombstones, "", bridge_export::purge).await?;
         println!(
             "{}: {} rows removed, {} of {} part files written again",
             dir.display(),
@@ -242,12 +251,13 @@ pub async fn purge(
         );
     }
     for dir in attachments {
-        let t = tombstones.clone();
-        let d = dir.clone();
-        let n = tokio::task::spawn_blocking(move || bridge_export::purge_attachments(&d, &t))
-            .await
-            .context("the purge task failed")?
-            .with_context(|| format!("while purging attachments in {}", dir.display()))?;
+        let n = on_dir(
+            dir,
+            &tombstones,
+            "attachments in ",
+            bridge_export::purge_attachments,
+        )
+        .await?;
         println!("{}: {n} attachment files removed", dir.display());
     }
     Ok(())
