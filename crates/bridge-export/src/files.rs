@@ -31,8 +31,11 @@ use crate::staging::{self, Staging, staging_name};
 
 const MANIFEST: &str = "_manifest.json";
 
-/// Rows one part holds at most: a longer run completes the part and begins another.
-pub(crate) const PART_ROWS: u64 = 1_000_000;
+/// Rows one part holds at most: a longer run completes the part and begins another. The
+/// Parquet writer keeps each row group's metadata until it writes the part's footer, so this
+/// also bounds that memory (parts of 1,000,000 rows took 1.6 MiB more at 50,000
+/// conversations, docs/BENCHMARKS.md).
+pub(crate) const PART_ROWS: u64 = 250_000;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Manifest {
