@@ -158,10 +158,12 @@ enum GdprCommand {
         local_only: bool,
     },
     /// Remove every erased person from export directories (the configured database's
-    /// erasures): parts holding one are written again without them, atomically.
+    /// erasures): parts holding one are written again without them, atomically; their
+    /// conversations' saved attachment files are deleted.
+    #[command(group(clap::ArgGroup::new("what").required(true).multiple(true).args(["dirs", "attachments"])))]
     Purge {
         /// jsonl:DIR, csv:DIR or parquet:DIR (repeatable).
-        #[arg(long = "dir", required_unless_present = "attachments")]
+        #[arg(long = "dir")]
         dirs: Vec<String>,
         /// A directory `export --attachments` saved files to (repeatable): the erased
         /// people's conversations' files are removed.
