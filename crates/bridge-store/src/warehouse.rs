@@ -37,6 +37,11 @@ fn max_params(conn: &Conn) -> usize {
 }
 /// Rows per multi-row statement, so one statement stays a few hundred kilobytes.
 const MAX_ROWS: usize = 1_000;
+/// Text one statement carries at most, besides [`MAX_ROWS`]: rows of long message bodies
+/// (Drift does not bound them) are split over more statements rather than making one
+/// document or bind list near PostgreSQL's 1 GB message limit. A row longer than this goes
+/// alone.
+const MAX_TEXT_BYTES: usize = 8 << 20;
 
 /// Upserts every row of the batch; answers how many rows changed (inserted, updated or
 /// deleted). Rows about an erased person are dropped first ([`write_checked`]).
@@ -85,11 +90,31 @@ async fn upsert(conn: &mut Conn, batch: &Batch) -> Result<u64> {
             Backend::Postgres => MAX_ROWS,
             Backend::Sqlite => (max_params / t.columns.len()).min(MAX_ROWS),
         };
-        for chunk in rows.chunks(per_chunk) {
+        for chunk in chunks(&rows, per_chunk, MAX_TEXT_BYTES) {
             changed += upsert_chunk(conn, t, chunk).await?;
         }
     }
     Ok(changed)
+}
+
+/// `rows` in runs of at most `max_rows` rows and, unless one row alone is longer,
+/// `max_bytes` of text.
+fn chunks<'a, 'r>(rows: &'a [&'r Row], max_rows: usize, max_bytes: usize) -> Vec<&'a [&'r Row]> {
+    let text = |r: &Row| -> usize { r.iter().map(|v| v.as_str().map_or(8, str::len)).sum() };
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, r) in rows.iter().enumerate() {
+        let n = text(r);
+        if i > start && (i - start == max_rows || bytes + n > max_bytes) {
+            out.push(&rows[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += n;
+    }
+    if start < rows.len() {
+        out.push(&rows[start..]);
+    }
+    out
 }
 
 /// The rows with distinct keys, the last of each key winning (one statement cannot touch a
@@ -391,4 +416,25 @@ pub async fn record_goal_met(
     .op("recording a goal")?;
     crate::outcomes::refresh(conn, org.0, &[g.conversation_id.0]).await?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_are_cut_by_rows_and_by_text() {
+        let row = |body: usize| -> Row { vec![Value::Int(1), Value::from("x".repeat(body))] };
+        let rows: Vec<Row> = vec![row(10), row(10), row(10), row(10), row(10)];
+        let refs: Vec<&Row> = rows.iter().collect();
+        let sizes = |c: Vec<&[&Row]>| c.iter().map(|c| c.len()).collect::<Vec<_>>();
+        assert_eq!(sizes(chunks(&refs, 2, 1 << 20)), vec![2, 2, 1]);
+        // 18 bytes a row (8 for the integer): three fit in 60, not four.
+        assert_eq!(sizes(chunks(&refs, 100, 60)), vec![3, 2]);
+        // A row longer than the budget goes alone; nothing is dropped or empty.
+        let long: Vec<Row> = vec![row(5), row(500), row(5)];
+        let refs: Vec<&Row> = long.iter().collect();
+        assert_eq!(sizes(chunks(&refs, 100, 100)), vec![1, 1, 1]);
+        assert!(chunks(&[], 10, 10).is_empty());
+    }
 }
