@@ -289,25 +289,16 @@ impl Files {
     /// (a run's ids grew with the dataset). The lock is held, so no page is half-read.
     pub(crate) fn stored_ids(&self, table: &Table) -> Result<HashSet<i64>> {
         let inner = self.inner.lock();
-        let mut paths: Vec<(bool, PathBuf)> = inner
-            .manifest
-            .parts
-            .get(table.name)
-            .into_iter()
-            .flatten()
-            .map(|rel| (false, self.dir.join(rel)))
-            .collect();
-        if let Some(o) = inner.manifest.open.get(table.name) {
-            paths.push((true, self.dir.join(staging_name(&o.rel))));
-        }
         let mut out = HashSet::new();
-        for (staged, path) in paths {
-            let rows = if staged {
-                staging::read(self.format, table, &path)?
-            } else {
-                read_part(self.format, table, &path)?
-            };
+        let mut add = |rows: Vec<Row>| {
             out.extend(rows.iter().filter_map(|r| r.get(1).and_then(Value::as_i64)));
+        };
+        for rel in inner.manifest.parts.get(table.name).into_iter().flatten() {
+            add(read_part(self.format, table, &self.dir.join(rel))?);
+        }
+        if let Some(o) = inner.manifest.open.get(table.name) {
+            let staged = self.dir.join(staging_name(&o.rel));
+            add(staging::read(self.format, table, &staged)?);
         }
         Ok(out)
     }
@@ -364,6 +355,13 @@ mod tests {
         page
     }
 
+    /// An empty directory of `format`, the test batch and its `conversation_tags` table.
+    fn fresh(format: FileFormat) -> (tempfile::TempDir, Batch, &'static Table, Files) {
+        let dir = tempfile::tempdir().unwrap();
+        let f = Files::open(format, dir.path(), OrgId(1)).unwrap();
+        (dir, batch(), table("conversation_tags").unwrap(), f)
+    }
+
     fn state(next: &str) -> Vec<(String, serde_json::Value)> {
         vec![("conversations".into(), serde_json::json!({"next": next}))]
     }
@@ -371,10 +369,7 @@ mod tests {
     #[test]
     fn every_format_reads_back_what_it_wrote_in_one_part_per_run() {
         for format in [FileFormat::Jsonl, FileFormat::Csv, FileFormat::Parquet] {
-            let dir = tempfile::tempdir().unwrap();
-            let b = batch();
-            let t = table("conversation_tags").unwrap();
-            let f = Files::open(format, dir.path(), OrgId(1)).unwrap();
+            let (dir, b, t, f) = fresh(format);
             let (first, second) = b.rows(t).split_at(1);
             f.commit(&page(t, first), state("x0")).unwrap();
             f.commit(&page(t, second), state("x")).unwrap();
@@ -428,10 +423,7 @@ mod tests {
     #[test]
     fn a_run_killed_mid_page_resumes_with_exactly_the_committed_pages() {
         for format in [FileFormat::Jsonl, FileFormat::Csv, FileFormat::Parquet] {
-            let dir = tempfile::tempdir().unwrap();
-            let b = batch();
-            let t = table("conversation_tags").unwrap();
-            let f = Files::open(format, dir.path(), OrgId(1)).unwrap();
+            let (dir, b, t, f) = fresh(format);
             let (first, second) = b.rows(t).split_at(1);
             f.commit(&page(t, first), state("x0")).unwrap();
             // The next page's rows reach the staging file but the process dies before the

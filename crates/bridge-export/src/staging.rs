@@ -102,23 +102,22 @@ pub(crate) fn truncate(path: &Path, len: u64) -> Result<()> {
     Ok(())
 }
 
+/// The record batches of a Parquet part's staged Arrow IPC stream, as far as it was synced.
+fn batches(path: &Path) -> Result<impl Iterator<Item = Result<arrow_array::RecordBatch>>> {
+    let file = File::open(path).map_err(io("opening", path))?;
+    let reader =
+        StreamReader::try_new(std::io::BufReader::new(file), None).map_err(|e| err(path, e))?;
+    Ok(reader.map(move |b| b.map_err(|e| err(path, e))))
+}
+
 /// The committed rows of a synced staging file.
 pub(crate) fn read(format: FileFormat, t: &Table, path: &Path) -> Result<Vec<Row>> {
     match format {
         FileFormat::Jsonl | FileFormat::Csv => crate::part::read_part(format, t, path),
         FileFormat::Parquet => {
-            let reader = StreamReader::try_new(
-                std::io::BufReader::new(File::open(path).map_err(io("opening", path))?),
-                None,
-            )
-            .map_err(|e| err(path, e))?;
             let mut out = Vec::new();
-            for batch in reader {
-                out.extend(parquet_file::batch_rows(
-                    t,
-                    &batch.map_err(|e| err(path, e))?,
-                    path,
-                )?);
+            for batch in batches(path)? {
+                out.extend(parquet_file::batch_rows(t, &batch?, path)?);
             }
             Ok(out)
         }
@@ -139,18 +138,14 @@ pub(crate) fn complete(
         }
         FileFormat::Parquet => {
             let tmp = final_path.with_extension("tmp");
-            let reader = StreamReader::try_new(
-                std::io::BufReader::new(File::open(staging).map_err(io("opening", staging))?),
-                None,
-            )
-            .map_err(|e| err(staging, e))?;
+            let staged = batches(staging)?;
             let mut w = parquet_file::Writer::create(
                 t,
                 File::create(&tmp).map_err(io("creating", &tmp))?,
                 &tmp,
             )?;
-            for batch in reader {
-                w.write_batch(&batch.map_err(|e| err(staging, e))?, &tmp)?;
+            for batch in staged {
+                w.write_batch(&batch?, &tmp)?;
             }
             w.finish(&tmp)?.sync_all().map_err(io("syncing", &tmp))?;
             fs::rename(&tmp, final_path).map_err(io("renaming", &tmp))

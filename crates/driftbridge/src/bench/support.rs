@@ -92,12 +92,11 @@ pub async fn spawn_sim(
 
 /// Peak resident set size of this process (VmHWM), where /proc has it.
 pub fn peak_rss_kib() -> Option<u64> {
-    status_kib("VmHWM")
+    status_kib(&std::fs::read_to_string("/proc/self/status").ok()?, "VmHWM")
 }
 
-/// A field of `/proc/self/status` in KiB (`VmHWM`, `RssAnon`, ...), where /proc has it.
-fn status_kib(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+/// A field of a `/proc/PID/status` text in KiB (`VmHWM`, `RssAnon`, ...).
+fn status_kib(status: &str, field: &str) -> Option<u64> {
     let line = status
         .lines()
         .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))?;
@@ -130,11 +129,8 @@ impl AnonPeak {
                 let n = std::fs::File::open("/proc/self/status")
                     .and_then(|mut f| f.read(&mut buf))
                     .unwrap_or(0);
-                let kib = std::str::from_utf8(&buf[..n]).ok().and_then(|t| {
-                    let line = t.lines().find(|l| l.starts_with("RssAnon:"))?;
-                    line.split_whitespace().nth(1)?.parse::<u64>().ok()
-                });
-                if let Some(kib) = kib {
+                let text = std::str::from_utf8(&buf[..n]).unwrap_or_default();
+                if let Some(kib) = status_kib(text, "RssAnon") {
                     p.fetch_max(kib, Ordering::Relaxed);
                 }
                 std::thread::sleep(std::time::Duration::from_millis(5));
@@ -155,6 +151,13 @@ impl AnonPeak {
             let _ = t.join();
         }
         Some(self.peak.load(Ordering::Relaxed)).filter(|k| *k > 0)
+    }
+}
+
+impl Drop for AnonPeak {
+    /// A run that failed before [`AnonPeak::finish`] stops the sampler too.
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
