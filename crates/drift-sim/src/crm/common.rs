@@ -69,6 +69,11 @@ pub struct CrmSettings {
     pub marketo_concurrency: u32,
     /// Marketo token lifetime in seconds.
     pub marketo_token_secs: u64,
+    /// When set, a deletion beyond this many (`delete` and `gdpr_delete` writes so far) waits
+    /// until it is raised or cleared: a test stops an erasure after exactly this many CRM
+    /// deletions. Deletion requests run one at a time while it is set (a Marketo request
+    /// deleting several leads passes as one).
+    pub delete_budget: Option<usize>,
 }
 
 impl Default for CrmSettings {
@@ -89,6 +94,7 @@ impl Default for CrmSettings {
             marketo_per_20s: 100,
             marketo_concurrency: 10,
             marketo_token_secs: 3600,
+            delete_budget: None,
         }
     }
 }

@@ -327,6 +327,7 @@ async fn delete_object(
 ) -> Answer {
     let h = admit(&st, &headers, false).await?;
     let id: u64 = id.parse().map_err(|_| not_found())?;
+    let _held = st.hold_delete().await;
     let mut data = st.hubspot.lock();
     if !data.remove(&object, id) {
         return Err(not_found());
@@ -360,6 +361,7 @@ async fn gdpr_delete(
         return Err(not_found());
     }
     let by_email = body.get("idProperty").and_then(Value::as_str) == Some("email");
+    let _held = st.hold_delete().await;
     let mut data = st.hubspot.lock();
     let id = if by_email {
         data.by_email.get(&key.to_lowercase()).copied()

@@ -106,6 +106,7 @@ async fn leads(State(st): St, headers: HeaderMap, body: axum::body::Bytes) -> Re
 /// `POST /marketo/rest/v1/leads/delete.json`: `{"input": [{"id": N}]}`, at most 300; each
 /// lead answers `deleted`, or `skipped` with reason `1004` when no such lead exists.
 async fn delete_leads(State(st): St, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let _held = st.hold_delete().await;
     call(&st, &headers, &body, remove_leads).await
 }
 

@@ -291,6 +291,7 @@ async fn delete_record(
     headers: HeaderMap,
 ) -> Answer {
     let h = admit(&st, &headers).await?;
+    let _held = st.hold_delete().await;
     let removed = st
         .salesforce
         .lock()

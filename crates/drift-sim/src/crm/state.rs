@@ -28,6 +28,8 @@ pub struct CrmState {
     pub(crate) marketo_in_flight: std::sync::atomic::AtomicU32,
     /// Serialises find-then-write upserts.
     pub(crate) upserts: tokio::sync::Mutex<()>,
+    /// Serialises deletions while `delete_budget` is set.
+    deletes: tokio::sync::Mutex<()>,
 }
 
 impl CrmState {
@@ -58,6 +60,28 @@ impl CrmState {
             }
         }
         fault
+    }
+
+    /// Waits while `delete_budget` is set and reached; the guard, held until the deletion is
+    /// recorded, keeps a second deletion from passing on the same count.
+    pub(crate) async fn hold_delete(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        let guard = self.deletes.lock().await;
+        loop {
+            let Some(budget) = self.settings.lock().delete_budget else {
+                break;
+            };
+            let done = self
+                .writes
+                .lock()
+                .iter()
+                .filter(|w| w.op == "delete" || w.op == "gdpr_delete")
+                .count();
+            if done < budget {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        guard
     }
 
     /// Updates a target's counters.
