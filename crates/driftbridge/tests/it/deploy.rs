@@ -150,3 +150,57 @@ fn the_alert_rules_pass_promtool() {
     assert!(out.status.success(), "{said}");
     assert!(said.contains("SUCCESS: 8 rules found"), "{said}");
 }
+
+/// The section types of an ELF64 little-endian file (`sh_type` of each section header).
+fn section_types(path: &Path) -> Vec<u32> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).unwrap();
+    let mut header = [0u8; 64];
+    f.read_exact(&mut header).unwrap();
+    assert_eq!(
+        &header[..6],
+        b"\x7fELF\x02\x01",
+        "not an ELF64 little-endian file"
+    );
+    let offset = u64::from_le_bytes(header[0x28..0x30].try_into().unwrap());
+    let size = usize::from(u16::from_le_bytes([header[0x3a], header[0x3b]]));
+    let count = usize::from(u16::from_le_bytes([header[0x3c], header[0x3d]]));
+    let mut table = vec![0u8; size * count];
+    f.seek(SeekFrom::Start(offset)).unwrap();
+    f.read_exact(&mut table).unwrap();
+    table
+        .chunks(size)
+        .map(|s| u32::from_le_bytes(s[4..8].try_into().unwrap()))
+        .collect()
+}
+
+/// docs/BENCHMARKS.md, "Packed relocations": where glibc can load packed relative
+/// relocations (2.36 and later) the binary carries them, so the loader does not keep a
+/// 1.5 MB relocation table resident. Skipped on other systems, never under `CI=true`.
+#[test]
+fn the_binary_packs_its_relative_relocations_where_glibc_loads_them() {
+    const SHT_RELR: u32 = 19;
+    let glibc = std::process::Command::new("getconf")
+        .arg("GNU_LIBC_VERSION")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| {
+            let (major, minor) = s.trim().strip_prefix("glibc ")?.split_once('.')?;
+            Some((major.parse::<u32>().ok()?, minor.parse::<u32>().ok()?))
+        });
+    if !cfg!(all(target_os = "linux", target_env = "gnu")) || glibc.is_none_or(|v| v < (2, 36)) {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI runs on Debian 12 (glibc 2.36); this system has {glibc:?}"
+        );
+        eprintln!("skipping: glibc {glibc:?} cannot load packed relocations");
+        return;
+    }
+    let types = section_types(Path::new(env!("CARGO_BIN_EXE_driftbridge")));
+    assert!(types.len() > 10, "{types:?}");
+    assert!(
+        types.contains(&SHT_RELR),
+        "no .relr.dyn section: crates/driftbridge/build.rs did not pass -z pack-relative-relocs"
+    );
+}
