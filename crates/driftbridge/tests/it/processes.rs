@@ -29,6 +29,15 @@ pub struct Serve {
     pub addr: SocketAddr,
 }
 
+/// A test that fails midway still stops its `serve`: a leftover one would go on retrying its
+/// jobs against the test's stopped simulator for the rest of the run.
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn spawn_serve(env: &Env, port: u16, lease_secs: u32) -> Serve {
     spawn_serve_with(env, port, lease_secs, None)
 }
