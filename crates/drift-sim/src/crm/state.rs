@@ -62,9 +62,10 @@ impl CrmState {
         fault
     }
 
-    /// Waits while `delete_budget` is set and reached; the guard, held until the deletion is
-    /// recorded, keeps a second deletion from passing on the same count.
-    pub(crate) async fn hold_delete(&self) -> tokio::sync::MutexGuard<'_, ()> {
+    /// Waits while `delete_budget` is set and reached. While it is set, deletions hold the
+    /// answered guard until they are recorded, so a second one cannot pass on the same count.
+    pub(crate) async fn hold_delete(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        self.settings.lock().delete_budget?;
         let guard = self.deletes.lock().await;
         loop {
             let Some(budget) = self.settings.lock().delete_budget else {
@@ -81,7 +82,7 @@ impl CrmState {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        guard
+        Some(guard)
     }
 
     /// Updates a target's counters.

@@ -87,6 +87,8 @@ async fn kill_9_at_five_points_of_an_erasure_ends_with_each_crm_record_deleted_o
     assert!(want.len() >= 12, "{want:?}");
     let records_before = env.sim.state.crm.dump();
 
+    // No deletion passes until the first kill's budget is set below.
+    env.sim.state.crm.settings.lock().delete_budget = Some(0);
     for email in &people {
         let ev = WebhookEvent::GdprDeleteRequested(GdprDeleteRequested {
             email: email.clone(),
