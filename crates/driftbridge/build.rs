@@ -1,8 +1,8 @@
 //! Links the `driftbridge` binary with packed relative relocations (`-z pack-relative-relocs`,
 //! DT_RELR) where the linker and the C library support them (GNU ld 2.38 and glibc 2.36, or
 //! later). The loader reads the relocation table of a position-independent binary in full at
-//! every start; packed, ours shrinks from 1.5 MB to 15 KB, and every command's resident memory
-//! with it (docs/BENCHMARKS.md, "Typed columns..."). Elsewhere the binary is linked as before.
+//! every start; packed, ours shrinks from 1.5 MB to 19 KB, and every command's resident memory
+//! with it (docs/BENCHMARKS.md, "Packed relocations"). Elsewhere the binary is linked as before.
 //!
 //! Whether to pass the flag is decided by linking and running a small C program with it,
 //! through the same linker rustc will use: an older glibc cannot load such a binary, and an

@@ -106,12 +106,19 @@ pub struct Write {
     pub target: Target,
     /// Object type (`contacts`, `notes`, `Lead`, `Task`, `leads`).
     pub object: String,
-    /// `create` or `update`.
+    /// `create`, `update`, `delete` or `gdpr_delete`.
     pub op: &'static str,
     /// The record id.
     pub id: String,
     /// Milliseconds since the epoch.
     pub at_ms: i64,
+}
+
+impl Write {
+    /// A record removed: a plain `delete` or HubSpot's `gdpr_delete`.
+    pub fn is_delete(&self) -> bool {
+        self.op == "delete" || self.op == "gdpr_delete"
+    }
 }
 
 /// Per-target counters.

@@ -62,8 +62,8 @@ impl CrmState {
         fault
     }
 
-    /// Waits while `delete_budget` is set and reached. While it is set, deletions hold the
-    /// answered guard until they are recorded, so a second one cannot pass on the same count.
+    /// Waits while `delete_budget` is set and reached. While it is set, a deletion holds the
+    /// guard this answers until it is recorded, so a second one cannot pass on the same count.
     pub(crate) async fn hold_delete(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         self.settings.lock().delete_budget?;
         let guard = self.deletes.lock().await;
@@ -71,12 +71,7 @@ impl CrmState {
             let Some(budget) = self.settings.lock().delete_budget else {
                 break;
             };
-            let done = self
-                .writes
-                .lock()
-                .iter()
-                .filter(|w| w.op == "delete" || w.op == "gdpr_delete")
-                .count();
+            let done = self.writes.lock().iter().filter(|w| w.is_delete()).count();
             if done < budget {
                 break;
             }

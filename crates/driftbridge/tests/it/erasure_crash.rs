@@ -21,7 +21,7 @@ fn deletes(sim: &SimHandle) -> Vec<(String, String, String)> {
         .crm
         .writes()
         .into_iter()
-        .filter(|w| w.op == "delete" || w.op == "gdpr_delete")
+        .filter(|w| w.is_delete())
         .map(|w| (format!("{:?}", w.target), w.object, w.id))
         .collect()
 }
