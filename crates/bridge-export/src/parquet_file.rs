@@ -1,36 +1,47 @@
-//! Parquet through arrow-rs: the table's Arrow schema is embedded in the file, so DuckDB,
-//! pyarrow, polars and Spark read typed columns without hints. Instants are
-//! `TIMESTAMP(MILLIS, UTC)`, flags `BOOLEAN`, ids and counts `INT64`, text and JSON documents
-//! UTF-8 strings (JSON as its text: Parquet's JSON logical type is not read alike by every
-//! reader). Snappy; a row group per [`ROW_GROUP_ROWS`] rows or `ROW_GROUP_BYTES` of buffered
-//! pages, whichever comes first, so memory stays bounded however many rows a part holds.
+//! Parquet in arrow-rs' layout: the table's Arrow schema is mapped to Parquet by arrow-rs'
+//! own converter and embedded in the file (`ARROW:schema`), so DuckDB, pyarrow, polars and
+//! Spark read typed columns without hints. Instants are `TIMESTAMP(MILLIS, UTC)`, flags
+//! `BOOLEAN`, ids and counts `INT64`, text and JSON documents UTF-8 strings (JSON as its text:
+//! Parquet's JSON logical type is not read alike by every reader). Snappy.
+//!
+//! The rows are written column by column through the `parquet` crate's column writers, not
+//! through `ArrowWriter`: the file is laid out the same (schema, `ARROW:schema`, encodings and
+//! statistics; a test compares the two), but the rows never become Arrow arrays, which took
+//! about 1 MiB more peak RSS at the end of a Parquet export (docs/BENCHMARKS.md, "Parquet
+//! without Arrow arrays"). A row group is buffered as plain columns until it holds
+//! [`ROW_GROUP_ROWS`] rows or [`ROW_GROUP_BYTES`] of values, so memory stays bounded however
+//! many rows a part holds.
 
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::builder::{
-    BooleanBuilder, Int64Builder, StringBuilder, TimestampMillisecondBuilder,
-};
+use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int64Type, TimestampMillisecondType};
-use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use bridge_store::tables::{ColumnType, Row, Table, Value};
-use parquet::arrow::ArrowWriter;
+use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::{ArrowSchemaConverter, add_encoded_arrow_schema_to_metadata};
 use parquet::basic::Compression;
+use parquet::data_type::{BoolType, ByteArray, ByteArrayType};
 use parquet::file::properties::WriterProperties;
+use parquet::file::writer::{SerializedColumnWriter, SerializedFileWriter};
 
 use crate::error::{Error, Result};
 
 /// Rows per row group at most.
 pub(crate) const ROW_GROUP_ROWS: usize = 64 * 1024;
-/// A row group is also closed once its buffers hold this much, so a table of long messages
-/// does not hold 65,536 of them in memory (1 MiB: 2 MiB more peak RSS in `bench export`).
-const ROW_GROUP_BYTES: usize = 256 * 1024;
-/// Data and dictionary pages (the defaults are 1 MiB): the writer buffers a page per column.
+/// A row group is also written once its buffered values take this much, so a table of long
+/// messages does not hold 65,536 of them in memory.
+pub(crate) const ROW_GROUP_BYTES: usize = 256 * 1024;
+/// Data and dictionary pages (the defaults are 1 MiB).
 const PAGE_BYTES: usize = 64 * 1024;
+/// Values between two checks of a page's size (the default is 1,024).
+const WRITE_BATCH: usize = 256;
+/// Text values handed to a column writer at once (each becomes a `ByteArray` for the call).
+const TEXT_CHUNK: usize = 1024;
 
 /// A file this module could not write or read, with the library's words.
 pub(crate) fn err(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -60,57 +71,155 @@ pub(crate) fn schema(t: &Table) -> SchemaRef {
     ))
 }
 
-/// The rows as one Arrow record batch.
-pub(crate) fn record_batch(
-    t: &Table,
-    schema: &SchemaRef,
-    rows: &[Row],
-) -> std::result::Result<RecordBatch, arrow_schema::ArrowError> {
-    let columns: Vec<ArrayRef> = t
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| -> ArrayRef {
-            let ints = rows.iter().map(|r| r[i].as_i64());
-            match c.ty {
-                ColumnType::Int => {
-                    let mut b = Int64Builder::with_capacity(rows.len());
-                    ints.for_each(|v| b.append_option(v));
-                    Arc::new(b.finish())
-                }
-                ColumnType::Timestamp => {
-                    let mut b =
-                        TimestampMillisecondBuilder::with_capacity(rows.len()).with_timezone("UTC");
-                    ints.for_each(|v| b.append_option(v));
-                    Arc::new(b.finish())
-                }
-                ColumnType::Bool => {
-                    let mut b = BooleanBuilder::with_capacity(rows.len());
-                    ints.for_each(|v| b.append_option(v.map(|i| i != 0)));
-                    Arc::new(b.finish())
-                }
-                ColumnType::Text | ColumnType::Json => {
-                    let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 16);
-                    rows.iter().for_each(|r| b.append_option(r[i].as_str()));
-                    Arc::new(b.finish())
-                }
-            }
-        })
-        .collect();
-    RecordBatch::try_new(schema.clone(), columns)
+/// One column of the row group being buffered: its present values and, for a nullable
+/// column, a definition level per row (1 present, 0 NULL).
+#[derive(Debug)]
+enum Column {
+    /// INT64: ids, counts and instants (epoch milliseconds).
+    Int { values: Vec<i64>, defs: Vec<i16> },
+    /// BOOLEAN.
+    Bool { values: Vec<bool>, defs: Vec<i16> },
+    /// UTF-8 text, end to end in one buffer.
+    Text {
+        data: Vec<u8>,
+        ends: Vec<usize>,
+        defs: Vec<i16>,
+    },
 }
 
-/// An open Parquet part: rows are appended page by page; [`Writer::finish`] writes the footer.
+impl Column {
+    fn new(ty: ColumnType) -> Self {
+        match ty {
+            ColumnType::Int | ColumnType::Timestamp => Column::Int {
+                values: Vec::new(),
+                defs: Vec::new(),
+            },
+            ColumnType::Bool => Column::Bool {
+                values: Vec::new(),
+                defs: Vec::new(),
+            },
+            ColumnType::Text | ColumnType::Json => Column::Text {
+                data: Vec::new(),
+                ends: Vec::new(),
+                defs: Vec::new(),
+            },
+        }
+    }
+
+    fn defs(&mut self) -> &mut Vec<i16> {
+        match self {
+            Column::Int { defs, .. } | Column::Bool { defs, .. } | Column::Text { defs, .. } => {
+                defs
+            }
+        }
+    }
+
+    /// Buffers one cell; answers the bytes it took, or `None` for a NULL.
+    fn push(&mut self, v: &Value, nullable: bool) -> Option<usize> {
+        let size = match self {
+            Column::Int { values, .. } => v.as_i64().map(|n| {
+                values.push(n);
+                8
+            }),
+            Column::Bool { values, .. } => v.as_i64().map(|n| {
+                values.push(n != 0);
+                1
+            }),
+            Column::Text { data, ends, .. } => v.as_str().map(|s| {
+                data.extend_from_slice(s.as_bytes());
+                ends.push(data.len());
+                s.len() + 8
+            }),
+        };
+        if nullable {
+            self.defs().push(i16::from(size.is_some()));
+        }
+        size
+    }
+
+    /// The definition levels to hand over: none for a column that cannot be NULL.
+    fn levels(defs: &[i16]) -> Option<&[i16]> {
+        (!defs.is_empty()).then_some(defs)
+    }
+
+    /// Writes the buffered values through `w` and empties the column (keeping its capacity
+    /// for the next row group).
+    fn write(&mut self, w: &mut SerializedColumnWriter<'_>) -> parquet::errors::Result<()> {
+        match self {
+            Column::Int { values, defs } => {
+                w.typed::<parquet::data_type::Int64Type>().write_batch(
+                    values,
+                    Self::levels(defs),
+                    None,
+                )?;
+                values.clear();
+                defs.clear();
+            }
+            Column::Bool { values, defs } => {
+                w.typed::<BoolType>()
+                    .write_batch(values, Self::levels(defs), None)?;
+                values.clear();
+                defs.clear();
+            }
+            Column::Text { data, ends, defs } => {
+                let used = data.len();
+                let bytes = Bytes::from(std::mem::replace(data, Vec::with_capacity(used)));
+                let w = w.typed::<ByteArrayType>();
+                let rows = if defs.is_empty() {
+                    ends.len()
+                } else {
+                    defs.len()
+                };
+                let (mut start, mut next) = (0, ends.iter());
+                let mut values = Vec::with_capacity(TEXT_CHUNK.min(ends.len()));
+                for from in (0..rows).step_by(TEXT_CHUNK) {
+                    let to = (from + TEXT_CHUNK).min(rows);
+                    let chunk = Self::levels(defs).map(|d| &d[from..to]);
+                    let present =
+                        chunk.map_or(to - from, |d| d.iter().filter(|&&l| l == 1).count());
+                    values.clear();
+                    for &end in next.by_ref().take(present) {
+                        values.push(ByteArray::from(bytes.slice(start..end)));
+                        start = end;
+                    }
+                    w.write_batch(&values, chunk, None)?;
+                }
+                ends.clear();
+                defs.clear();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How the column writers encode: snappy; pages of about [`PAGE_BYTES`] (the size is checked
+/// every [`WRITE_BATCH`] values, so a page of long texts overshoots by at most that many).
+fn properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_size(ROW_GROUP_ROWS)
+        .set_data_page_size_limit(PAGE_BYTES)
+        .set_dictionary_page_size_limit(PAGE_BYTES)
+        .set_write_batch_size(WRITE_BATCH)
+        .set_created_by(concat!("driftbridge ", env!("CARGO_PKG_VERSION")).into())
+        .build()
+}
+
+/// An open Parquet part: rows are buffered into columns and written a row group at a time;
+/// [`Writer::finish`] writes the last row group and the footer.
 pub(crate) struct Writer {
-    inner: ArrowWriter<File>,
-    schema: SchemaRef,
+    inner: SerializedFileWriter<File>,
     table: &'static Table,
+    columns: Vec<Column>,
+    rows: usize,
+    bytes: usize,
 }
 
 impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("parquet::Writer")
             .field("table", &self.table.name)
+            .field("buffered_rows", &self.rows)
             .finish_non_exhaustive()
     }
 }
@@ -118,37 +227,93 @@ impl std::fmt::Debug for Writer {
 impl Writer {
     pub(crate) fn create(table: &'static Table, file: File, path: &Path) -> Result<Self> {
         let schema = schema(table);
-        let props = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .set_max_row_group_size(ROW_GROUP_ROWS)
-            .set_data_page_size_limit(PAGE_BYTES)
-            .set_dictionary_page_size_limit(PAGE_BYTES)
-            .set_created_by(concat!("driftbridge ", env!("CARGO_PKG_VERSION")).into())
-            .build();
+        let parquet_schema = ArrowSchemaConverter::new()
+            .convert(&schema)
+            .map_err(|e| err(path, e))?;
+        let mut props = properties();
+        add_encoded_arrow_schema_to_metadata(&schema, &mut props);
         let inner =
-            ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| err(path, e))?;
+            SerializedFileWriter::new(file, parquet_schema.root_schema_ptr(), Arc::new(props))
+                .map_err(|e| err(path, e))?;
         Ok(Writer {
             inner,
-            schema,
             table,
+            columns: table.columns.iter().map(|c| Column::new(c.ty)).collect(),
+            rows: 0,
+            bytes: 0,
         })
     }
 
+    /// Appends rows, writing a row group whenever one is full.
     pub(crate) fn write(&mut self, rows: &[Row], path: &Path) -> Result<()> {
-        let batch = record_batch(self.table, &self.schema, rows).map_err(|e| err(path, e))?;
-        self.write_batch(&batch, path)
-    }
-
-    pub(crate) fn write_batch(&mut self, batch: &RecordBatch, path: &Path) -> Result<()> {
-        self.inner.write(batch).map_err(|e| err(path, e))?;
-        if self.inner.memory_size() > ROW_GROUP_BYTES {
-            self.inner.flush().map_err(|e| err(path, e))?;
+        let t = self.table;
+        for r in rows {
+            if r.len() != t.columns.len() {
+                return Err(err(
+                    path,
+                    format!(
+                        "a row of {} with {} cells, the table has {} columns",
+                        t.name,
+                        r.len(),
+                        t.columns.len()
+                    ),
+                ));
+            }
+            // Checked first, so a refused row leaves nothing half-buffered.
+            if let Some(c) = t.columns.iter().zip(r).find_map(|(c, v)| {
+                let fits = match c.ty {
+                    ColumnType::Text | ColumnType::Json => v.as_str().is_some(),
+                    _ => v.as_i64().is_some(),
+                };
+                (!c.nullable && !fits).then_some(c)
+            }) {
+                return Err(err(
+                    path,
+                    format!(
+                        "{}.{} cannot be NULL (or {:?} of another type)",
+                        t.name, c.name, c.ty
+                    ),
+                ));
+            }
+            for ((c, col), v) in t.columns.iter().zip(&mut self.columns).zip(r) {
+                self.bytes += col.push(v, c.nullable).unwrap_or(0);
+            }
+            self.rows += 1;
+            if self.rows >= ROW_GROUP_ROWS || self.bytes >= ROW_GROUP_BYTES {
+                self.flush(path)?;
+            }
         }
         Ok(())
     }
 
-    /// Writes the footer and answers the file, to be synced.
-    pub(crate) fn finish(self, path: &Path) -> Result<File> {
+    /// Writes the buffered rows as one row group.
+    fn flush(&mut self, path: &Path) -> Result<()> {
+        if self.rows == 0 {
+            return Ok(());
+        }
+        let write = |w: &mut Self| -> parquet::errors::Result<()> {
+            let mut group = w.inner.next_row_group()?;
+            for col in &mut w.columns {
+                let Some(mut c) = group.next_column()? else {
+                    return Err(parquet::errors::ParquetError::General(
+                        "the schema has fewer columns than the table".into(),
+                    ));
+                };
+                col.write(&mut c)?;
+                c.close()?;
+            }
+            group.close()?;
+            Ok(())
+        };
+        write(self).map_err(|e| err(path, e))?;
+        self.rows = 0;
+        self.bytes = 0;
+        Ok(())
+    }
+
+    /// Writes the last row group and the footer; answers the file, to be synced.
+    pub(crate) fn finish(mut self, path: &Path) -> Result<File> {
+        self.flush(path)?;
         self.inner.into_inner().map_err(|e| err(path, e))
     }
 }
@@ -193,4 +358,167 @@ pub(crate) fn batch_rows(t: &Table, batch: &RecordBatch, path: &Path) -> Result<
         }
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bridge_store::tables::table;
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    fn messages() -> &'static Table {
+        table("messages").unwrap()
+    }
+
+    /// A `messages` row; `n` varies every cell, odd rows leave the nullable ones NULL.
+    fn row(n: i64, body: &str) -> Row {
+        let t = messages();
+        t.columns
+            .iter()
+            .map(|c| match (c.ty, c.nullable && n % 2 == 1) {
+                (_, true) => Value::Null,
+                (ColumnType::Text, _) if c.name == "body" => Value::Text(body.into()),
+                (ColumnType::Text, _) => Value::Text(format!("{}-{n}", c.name)),
+                (ColumnType::Json, _) => Value::Text(format!(r#"{{"n":{n},"é":"ü"}}"#)),
+                (ColumnType::Bool, _) => Value::Int(n % 3 % 2),
+                (ColumnType::Timestamp, _) => Value::Int(1_767_225_600_000 + n),
+                (ColumnType::Int, _) => Value::Int(n * 7),
+            })
+            .collect()
+    }
+
+    fn write(path: &Path, rows: &[Row]) -> Result<()> {
+        let mut w = Writer::create(messages(), File::create(path).unwrap(), path)?;
+        w.write(rows, path)?;
+        w.finish(path)?.sync_all().unwrap();
+        Ok(())
+    }
+
+    #[test]
+    fn the_file_is_laid_out_as_arrow_writer_lays_it_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = dir.path().join("ours.parquet");
+        let rows: Vec<Row> = (0..50).map(|n| row(n, "hello ✓")).collect();
+        write(&ours, &rows).unwrap();
+        assert_eq!(read(messages(), &ours).unwrap(), rows);
+
+        // The same batch, as arrow-rs' ArrowWriter writes it with the same properties.
+        let mut reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&ours).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        let batch = reader.next().unwrap().unwrap();
+        assert_eq!(
+            batch.schema(),
+            schema(messages()),
+            "the Arrow schema read back"
+        );
+        let theirs = dir.path().join("theirs.parquet");
+        let mut w = ArrowWriter::try_new(
+            File::create(&theirs).unwrap(),
+            batch.schema(),
+            Some(properties()),
+        )
+        .unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+
+        let meta = |p: &Path| {
+            SerializedFileReader::new(File::open(p).unwrap())
+                .unwrap()
+                .metadata()
+                .clone()
+        };
+        let (ours, theirs) = (meta(&ours), meta(&theirs));
+        assert_eq!(
+            ours.file_metadata().schema_descr().columns(),
+            theirs.file_metadata().schema_descr().columns(),
+            "physical and logical types, repetition"
+        );
+        let arrow_schema = |m: &parquet::file::metadata::ParquetMetaData| {
+            m.file_metadata()
+                .key_value_metadata()
+                .and_then(|kv| kv.iter().find(|kv| kv.key == "ARROW:schema"))
+                .and_then(|kv| kv.value.clone())
+        };
+        assert!(arrow_schema(&ours).is_some());
+        assert_eq!(arrow_schema(&ours), arrow_schema(&theirs));
+        for (a, b) in ours
+            .row_group(0)
+            .columns()
+            .iter()
+            .zip(theirs.row_group(0).columns())
+        {
+            assert_eq!(
+                a.encodings_mask(),
+                b.encodings_mask(),
+                "{}",
+                a.column_path()
+            );
+            assert_eq!(a.statistics(), b.statistics(), "{}", a.column_path());
+            assert_eq!(a.compression(), b.compression());
+        }
+    }
+
+    #[test]
+    fn row_groups_close_at_the_byte_budget_and_keep_the_rows_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.parquet");
+        let body = "x".repeat(10_000);
+        let rows: Vec<Row> = (0..600).map(|n| row(n, &body)).collect();
+        write(&path, &rows).unwrap();
+        let meta = SerializedFileReader::new(File::open(&path).unwrap())
+            .unwrap()
+            .metadata()
+            .clone();
+        // 300 bodies (the even rows') of 10 kB are 3 MB: at least three groups of at most
+        // ROW_GROUP_BYTES, so at most one body over it each (two rows per body).
+        assert!(meta.num_row_groups() >= 3, "{}", meta.num_row_groups());
+        assert!(
+            meta.row_groups()
+                .iter()
+                .all(|g| (g.num_rows() as usize) <= 2 * (ROW_GROUP_BYTES / 10_000 + 1))
+        );
+        assert_eq!(read(messages(), &path).unwrap(), rows);
+
+        // Short rows: a row group of several thousand, handed over TEXT_CHUNK at a time with
+        // every other cell of the nullable columns NULL.
+        let rows: Vec<Row> = (0..3 * TEXT_CHUNK as i64 + 5)
+            .map(|n| row(n, "b"))
+            .collect();
+        write(&path, &rows).unwrap();
+        let meta = SerializedFileReader::new(File::open(&path).unwrap())
+            .unwrap()
+            .metadata()
+            .clone();
+        assert!(meta.row_group(0).num_rows() as usize > TEXT_CHUNK);
+        assert_eq!(read(messages(), &path).unwrap(), rows);
+    }
+
+    #[test]
+    fn a_null_where_the_schema_forbids_one_is_refused_and_nothing_of_it_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.parquet");
+        let mut w = Writer::create(messages(), File::create(&path).unwrap(), &path).unwrap();
+        let mut bad = row(2, "b");
+        let body = messages()
+            .columns
+            .iter()
+            .position(|c| c.name == "author_type");
+        bad[body.unwrap()] = Value::Null;
+        let e = w.write(&[row(0, "a"), bad], &path).unwrap_err().to_string();
+        assert!(e.contains("messages.author_type cannot be NULL"), "{e}");
+        // A cell of the wrong kind in a NOT NULL column is refused the same way.
+        let mut bad = row(4, "c");
+        bad[1] = Value::Text("seven".into());
+        let e = w.write(&[bad], &path).unwrap_err().to_string();
+        assert!(e.contains("messages.id cannot be NULL"), "{e}");
+        w.write(&[row(6, "d")], &path).unwrap();
+        w.finish(&path).unwrap();
+        assert_eq!(
+            read(messages(), &path).unwrap(),
+            vec![row(0, "a"), row(6, "d")]
+        );
+    }
 }
