@@ -141,9 +141,16 @@ impl<'de> Deserialize<'de> for Cell {
 /// Reads a Parquet part's staged rows, as far as they were synced, handing them to `each` a
 /// chunk at a time.
 fn staged_rows(t: &Table, path: &Path, mut each: impl FnMut(Vec<Row>) -> Result<()>) -> Result<()> {
-    let file = File::open(path).map_err(io("opening", path))?;
+    let mut file = BufReader::new(File::open(path).map_err(io("opening", path))?);
+    if file
+        .fill_buf()
+        .map_err(io("reading", path))?
+        .starts_with(&ARROW_IPC_CONTINUATION)
+    {
+        return earlier_arrow_stream(t, path, file, each);
+    }
     let mut chunk = Vec::with_capacity(COMPLETE_CHUNK);
-    for (n, line) in BufReader::new(file).lines().enumerate() {
+    for (n, line) in file.lines().enumerate() {
         let line = line.map_err(io("reading", path))?;
         let corrupt = |what: String| err(path, format!("line {}: {what}", n + 1));
         let cells: Vec<Cell> =
@@ -166,6 +173,28 @@ fn staged_rows(t: &Table, path: &Path, mut each: impl FnMut(Vec<Row>) -> Result<
     }
     if !chunk.is_empty() {
         each(chunk)?;
+    }
+    Ok(())
+}
+
+/// How an Arrow IPC stream starts: builds up to 9ffd8f7 staged a Parquet part's rows as one.
+const ARROW_IPC_CONTINUATION: [u8; 4] = [0xFF; 4];
+
+/// The rows of a Parquet part that an earlier build staged as an Arrow IPC stream, so an
+/// export interrupted before an upgrade completes its part after it.
+fn earlier_arrow_stream(
+    t: &Table,
+    path: &Path,
+    file: BufReader<File>,
+    mut each: impl FnMut(Vec<Row>) -> Result<()>,
+) -> Result<()> {
+    let reader = arrow_ipc::reader::StreamReader::try_new(file, None).map_err(|e| err(path, e))?;
+    for batch in reader {
+        each(parquet_file::batch_rows(
+            t,
+            &batch.map_err(|e| err(path, e))?,
+            path,
+        )?)?;
     }
     Ok(())
 }
@@ -247,5 +276,54 @@ mod tests {
         let e = read(FileFormat::Parquet, t, &path).unwrap_err().to_string();
         assert!(e.contains("line 1: not a staged row"), "{e}");
         assert!(e.contains(&path.display().to_string()), "{e}");
+    }
+
+    #[test]
+    fn a_part_an_earlier_build_staged_as_an_arrow_stream_is_completed_with_its_rows() {
+        let t = table("messages").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let rows: Vec<Row> = (0..3)
+            .map(|n| {
+                t.columns
+                    .iter()
+                    .map(|c| match c.ty {
+                        _ if c.nullable && n == 1 => Value::Null,
+                        bridge_store::tables::ColumnType::Text
+                        | bridge_store::tables::ColumnType::Json => Value::Text(format!("\"{n}\"")),
+                        bridge_store::tables::ColumnType::Bool => Value::Int(n % 2),
+                        _ => Value::Int(1_767_225_600_000 + n),
+                    })
+                    .collect()
+            })
+            .collect();
+        // The stream as 9ffd8f7 wrote it: the Arrow schema, then a batch per page.
+        let parquet = dir.path().join("p.parquet");
+        let mut w =
+            parquet_file::Writer::create(t, File::create(&parquet).unwrap(), &parquet).unwrap();
+        w.write(&rows, &parquet).unwrap();
+        w.finish(&parquet).unwrap();
+        let batch = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            File::open(&parquet).unwrap(),
+        )
+        .unwrap()
+        .build()
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+        let staged = dir.path().join("part-000001.parquet.staging");
+        let mut s = arrow_ipc::writer::StreamWriter::try_new(
+            File::create(&staged).unwrap(),
+            &parquet_file::schema(t),
+        )
+        .unwrap();
+        s.write(&batch.slice(0, 2)).unwrap();
+        s.write(&batch.slice(2, 1)).unwrap();
+        s.finish().unwrap();
+
+        assert_eq!(read(FileFormat::Parquet, t, &staged).unwrap(), rows);
+        let done = dir.path().join("part-000001.parquet");
+        complete(FileFormat::Parquet, t, &staged, &done).unwrap();
+        assert_eq!(parquet_file::read(t, &done).unwrap(), rows);
     }
 }
