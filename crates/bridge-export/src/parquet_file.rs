@@ -32,10 +32,10 @@ use parquet::file::writer::{SerializedColumnWriter, SerializedFileWriter};
 use crate::error::{Error, Result};
 
 /// Rows per row group at most.
-pub(crate) const ROW_GROUP_ROWS: usize = 64 * 1024;
+const ROW_GROUP_ROWS: usize = 64 * 1024;
 /// A row group is also written once its buffered values take this much, so a table of long
 /// messages does not hold 65,536 of them in memory.
-pub(crate) const ROW_GROUP_BYTES: usize = 256 * 1024;
+const ROW_GROUP_BYTES: usize = 256 * 1024;
 /// Data and dictionary pages (the defaults are 1 MiB).
 const PAGE_BYTES: usize = 64 * 1024;
 /// Values between two checks of a page's size (the default is 1,024).
