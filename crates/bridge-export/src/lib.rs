@@ -13,6 +13,8 @@ pub mod rows;
 pub mod runs;
 mod staging;
 mod target;
+#[cfg(test)]
+mod test_rows;
 
 pub use destination::Destination;
 pub use engine::{

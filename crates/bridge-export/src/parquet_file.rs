@@ -363,30 +363,9 @@ pub(crate) fn batch_rows(t: &Table, batch: &RecordBatch, path: &Path) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bridge_store::tables::table;
+    use crate::test_rows::{message_row as row, messages};
     use parquet::arrow::ArrowWriter;
     use parquet::file::reader::{FileReader, SerializedFileReader};
-
-    fn messages() -> &'static Table {
-        table("messages").unwrap()
-    }
-
-    /// A `messages` row; `n` varies every cell, odd rows leave the nullable ones NULL.
-    fn row(n: i64, body: &str) -> Row {
-        let t = messages();
-        t.columns
-            .iter()
-            .map(|c| match (c.ty, c.nullable && n % 2 == 1) {
-                (_, true) => Value::Null,
-                (ColumnType::Text, _) if c.name == "body" => Value::Text(body.into()),
-                (ColumnType::Text, _) => Value::Text(format!("{}-{n}", c.name)),
-                (ColumnType::Json, _) => Value::Text(format!(r#"{{"n":{n},"é":"ü"}}"#)),
-                (ColumnType::Bool, _) => Value::Int(n % 3 % 2),
-                (ColumnType::Timestamp, _) => Value::Int(1_767_225_600_000 + n),
-                (ColumnType::Int, _) => Value::Int(n * 7),
-            })
-            .collect()
-    }
 
     fn write(path: &Path, rows: &[Row]) -> Result<()> {
         let mut w = Writer::create(messages(), File::create(path).unwrap(), path)?;

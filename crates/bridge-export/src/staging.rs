@@ -243,6 +243,7 @@ pub(crate) fn complete(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rows::{message_row, messages};
     use bridge_store::tables::table;
 
     #[test]
@@ -280,21 +281,10 @@ mod tests {
 
     #[test]
     fn a_part_an_earlier_build_staged_as_an_arrow_stream_is_completed_with_its_rows() {
-        let t = table("messages").unwrap();
+        let t = messages();
         let dir = tempfile::tempdir().unwrap();
         let rows: Vec<Row> = (0..3)
-            .map(|n| {
-                t.columns
-                    .iter()
-                    .map(|c| match c.ty {
-                        _ if c.nullable && n == 1 => Value::Null,
-                        bridge_store::tables::ColumnType::Text
-                        | bridge_store::tables::ColumnType::Json => Value::Text(format!("\"{n}\"")),
-                        bridge_store::tables::ColumnType::Bool => Value::Int(n % 2),
-                        _ => Value::Int(1_767_225_600_000 + n),
-                    })
-                    .collect()
-            })
+            .map(|n| message_row(n, "a \"quoted\" body"))
             .collect();
         // The stream as 9ffd8f7 wrote it: the Arrow schema, then a batch per page.
         let parquet = dir.path().join("p.parquet");
