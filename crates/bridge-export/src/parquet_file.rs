@@ -374,6 +374,14 @@ mod tests {
         Ok(())
     }
 
+    /// The file's footer, as a plain Parquet reader sees it.
+    fn metadata(path: &Path) -> parquet::file::metadata::ParquetMetaData {
+        SerializedFileReader::new(File::open(path).unwrap())
+            .unwrap()
+            .metadata()
+            .clone()
+    }
+
     #[test]
     fn the_file_is_laid_out_as_arrow_writer_lays_it_out() {
         let dir = tempfile::tempdir().unwrap();
@@ -403,13 +411,7 @@ mod tests {
         w.write(&batch).unwrap();
         w.close().unwrap();
 
-        let meta = |p: &Path| {
-            SerializedFileReader::new(File::open(p).unwrap())
-                .unwrap()
-                .metadata()
-                .clone()
-        };
-        let (ours, theirs) = (meta(&ours), meta(&theirs));
+        let (ours, theirs) = (metadata(&ours), metadata(&theirs));
         assert_eq!(
             ours.file_metadata().schema_descr().columns(),
             theirs.file_metadata().schema_descr().columns(),
@@ -447,10 +449,7 @@ mod tests {
         let body = "x".repeat(10_000);
         let rows: Vec<Row> = (0..600).map(|n| row(n, &body)).collect();
         write(&path, &rows).unwrap();
-        let meta = SerializedFileReader::new(File::open(&path).unwrap())
-            .unwrap()
-            .metadata()
-            .clone();
+        let meta = metadata(&path);
         // 300 bodies (the even rows') of 10 kB are 3 MB: at least three groups of at most
         // ROW_GROUP_BYTES, so at most one body over it each (two rows per body).
         assert!(meta.num_row_groups() >= 3, "{}", meta.num_row_groups());
@@ -467,10 +466,7 @@ mod tests {
             .map(|n| row(n, "b"))
             .collect();
         write(&path, &rows).unwrap();
-        let meta = SerializedFileReader::new(File::open(&path).unwrap())
-            .unwrap()
-            .metadata()
-            .clone();
+        let meta = metadata(&path);
         assert!(meta.row_group(0).num_rows() as usize > TEXT_CHUNK);
         assert_eq!(read(messages(), &path).unwrap(), rows);
     }
@@ -481,11 +477,11 @@ mod tests {
         let path = dir.path().join("bad.parquet");
         let mut w = Writer::create(messages(), File::create(&path).unwrap(), &path).unwrap();
         let mut bad = row(2, "b");
-        let body = messages()
+        let author_type = messages()
             .columns
             .iter()
             .position(|c| c.name == "author_type");
-        bad[body.unwrap()] = Value::Null;
+        bad[author_type.unwrap()] = Value::Null;
         let e = w.write(&[row(0, "a"), bad], &path).unwrap_err().to_string();
         assert!(e.contains("messages.author_type cannot be NULL"), "{e}");
         // A cell of the wrong kind in a NOT NULL column is refused the same way.
