@@ -1,23 +1,16 @@
 //! Durable intake: an event and the jobs it makes are committed in one transaction before
-//! the caller is told it was accepted. Events arriving together share one transaction (group
-//! commit), so one `fsync` acknowledges many webhooks; each caller still waits for the commit
-//! that holds its own event.
+//! the caller is told it was accepted. Events arriving together share one transaction
+//! ([`crate::group_commit`]), so one `fsync` acknowledges many webhooks; each caller still
+//! waits for the commit that holds its own event.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bridge_queue::{NewJob, Queue};
 use bridge_store::{Op, events};
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
 
+use crate::group_commit::{CommitError, Committer, GroupWrite};
 use crate::metrics::Metrics;
-
-/// Events committed together at most: bounds a transaction's size and the latency the first
-/// event of a batch waits for the last.
-const MAX_BATCH: usize = 512;
-/// Queued intake requests before callers wait: back-pressure instead of unbounded memory.
-const CHANNEL: usize = 8192;
 
 /// One verified event, ready to store.
 #[derive(Debug, Clone)]
@@ -49,101 +42,63 @@ pub enum Accepted {
 }
 
 /// Intake failed; nothing of this event was stored.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum IngestError {
-    /// The committer task is gone (the process is shutting down).
-    #[error("the event could not be stored: intake is stopped")]
-    Stopped,
-    /// The transaction that held this event (and those committed with it) failed.
-    #[error("the event could not be stored")]
-    Commit(#[source] Arc<bridge_queue::Error>),
-}
-
-type Reply = oneshot::Sender<Result<Accepted, IngestError>>;
+pub type IngestError = CommitError;
 
 /// Handle to the committer task.
 #[derive(Debug, Clone)]
 pub struct Ingestor {
-    tx: mpsc::Sender<(Incoming, Reply)>,
+    committer: Committer<Webhooks>,
     queue: Queue,
 }
 
 impl Ingestor {
     /// Starts the committer on `queue`'s store.
     pub fn spawn(queue: Queue, metrics: Arc<Metrics>) -> Self {
-        let (tx, rx) = mpsc::channel(CHANNEL);
-        tokio::spawn(committer(queue.clone(), metrics, rx));
-        Self { tx, queue }
+        Self {
+            committer: Committer::spawn(Webhooks(queue.clone()), metrics),
+            queue,
+        }
     }
 
     /// Stores the event and its jobs durably, or says why not.
     pub async fn ingest(&self, event: Incoming) -> Result<Accepted, IngestError> {
         let _waiting = self.queue.intake_pending();
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send((event, reply))
-            .await
-            .map_err(|_| IngestError::Stopped)?;
-        rx.await.unwrap_or(Err(IngestError::Stopped))
+        self.committer.submit(event).await
     }
 }
 
-async fn committer(queue: Queue, metrics: Arc<Metrics>, mut rx: mpsc::Receiver<(Incoming, Reply)>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.recv().await {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(x) => batch.push(x),
-                Err(_) => break,
-            }
-        }
-        let started = std::time::Instant::now();
-        match commit(&queue, &batch).await {
-            Ok(results) => {
-                let any_jobs = results.iter().any(|r| matches!(r, Accepted::New(_)));
-                for ((_, reply), r) in batch.drain(..).zip(results) {
-                    let _ = reply.send(Ok(r));
-                }
-                if any_jobs {
-                    queue.wake();
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %format!("{:#}", anyhow::Error::from(e.clone())),
-                    events = batch.len(), "storing webhook events failed");
-                for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(e.clone()));
-                }
-                // A failing database should not be hammered in a tight loop.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-        metrics.observe(
-            "driftbridge_ingest_commit_seconds",
-            "Time to commit one intake batch.",
-            String::new(),
-            started.elapsed(),
-        );
-    }
-}
+/// Webhook events and their jobs, stored by the group committer.
+struct Webhooks(Queue);
 
-async fn commit(queue: &Queue, batch: &[(Incoming, Reply)]) -> Result<Vec<Accepted>, IngestError> {
-    commit_batch(queue, batch)
-        .await
-        .map_err(|e| IngestError::Commit(Arc::new(e)))
+impl GroupWrite for Webhooks {
+    type Item = Incoming;
+    type Out = Accepted;
+    const METRIC: (&'static str, &'static str) = (
+        "driftbridge_ingest_commit_seconds",
+        "Time to commit one intake batch.",
+    );
+
+    async fn commit(&self, batch: &[Incoming]) -> Result<Vec<Accepted>, bridge_queue::Error> {
+        commit_batch(&self.0, batch).await
+    }
+
+    fn committed(&self, outs: &[Accepted]) {
+        if outs.iter().any(|r| matches!(r, Accepted::New(_))) {
+            self.0.wake();
+        }
+    }
 }
 
 async fn commit_batch(
     queue: &Queue,
-    batch: &[(Incoming, Reply)],
+    batch: &[Incoming],
 ) -> Result<Vec<Accepted>, bridge_queue::Error> {
     let now = drift_types::now_ms();
-    let payloads: Vec<String> = batch.iter().map(|(ev, _)| ev.payload.to_string()).collect();
+    let payloads: Vec<String> = batch.iter().map(|ev| ev.payload.to_string()).collect();
     let rows: Vec<events::NewEvent<'_>> = batch
         .iter()
         .zip(&payloads)
-        .map(|((ev, _), payload)| events::NewEvent {
+        .map(|(ev, payload)| events::NewEvent {
             dedup_key: &ev.dedup_key,
             org_id: ev.org_id,
             event_type: &ev.event_type,
@@ -156,7 +111,7 @@ async fn commit_batch(
     let ids = events::insert_many(&mut tx, &rows, now).await?;
     let mut jobs = Vec::new();
     let mut out = Vec::with_capacity(batch.len());
-    for ((ev, _), id) in batch.iter().zip(ids) {
+    for (ev, id) in batch.iter().zip(ids) {
         match id {
             Some(id) => {
                 jobs.extend(ev.jobs.iter().map(|job| NewJob {

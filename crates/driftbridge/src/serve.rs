@@ -13,6 +13,7 @@ use bridge_core::metrics::{Metrics, labels};
 use bridge_core::schedule::{self, ScheduleConfig};
 use bridge_core::sink_secrets::SinkSecrets;
 use bridge_core::tenants::Tenants;
+use bridge_core::widget_intake::WidgetIngestor;
 use bridge_queue::{Queue, WorkerConfig, WorkerStats, run_workers};
 use bridge_store::vault::{Keyring, Vault};
 use bridge_store::{Store, StoreOptions};
@@ -118,6 +119,7 @@ pub async fn start(config: &Config, run_workers_here: bool) -> Result<Running> {
         Arc::new(bridge_web::widget::Intake::new(
             config.widget.clone(),
             Some(site_secrets_on(queue.store().clone(), keyring.clone())),
+            WidgetIngestor::spawn(queue.clone(), metrics.clone()),
         ))
     });
     let tenants = tenants_on(config, queue.store().clone(), keyring)?;

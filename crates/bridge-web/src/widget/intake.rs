@@ -1,10 +1,12 @@
-//! The intake's settings and state: the sites, their secrets (cached), the rate limiters.
+//! The intake's settings and state: the sites, their secrets (cached), the rate limiters,
+//! the committer that stores the batches.
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use bridge_core::widget::{SiteSecrets, WidgetConfig};
+use bridge_core::widget_intake::WidgetIngestor;
 use drift_types::Secret;
 use parking_lot::Mutex;
 
@@ -20,6 +22,7 @@ pub struct Intake {
     cached: Mutex<HashMap<String, (Instant, Option<Secret>)>>,
     pub(super) limits: limits::Limits,
     pub(super) checks: AtomicU64,
+    pub(super) store: WidgetIngestor,
 }
 
 impl std::fmt::Debug for Intake {
@@ -31,9 +34,11 @@ impl std::fmt::Debug for Intake {
 }
 
 impl Intake {
-    /// An intake for the configured sites; `secrets` opens signed sites' secrets.
-    pub fn new(config: WidgetConfig, secrets: Option<SiteSecrets>) -> Self {
+    /// An intake for the configured sites; `secrets` opens signed sites' secrets, `store`
+    /// commits the batches.
+    pub fn new(config: WidgetConfig, secrets: Option<SiteSecrets>, store: WidgetIngestor) -> Self {
         Intake {
+            store,
             limits: limits::Limits::new(&config),
             config,
             secrets,

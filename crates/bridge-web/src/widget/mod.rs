@@ -5,7 +5,8 @@
 //! (413), JSON (400), site and origin (403), a signed site's token (401), the client's and the
 //! site's rate (429), then every event (400 naming the event and field). The events, a
 //! consent, and a `derive_attribution` job per conversation they name are committed in one
-//! transaction before the answer.
+//! transaction before the answer, with the batches of other requests that arrived meanwhile
+//! (`bridge_core::widget_intake`).
 
 pub(crate) mod intake;
 mod limits;
@@ -13,7 +14,6 @@ pub mod script;
 
 pub use intake::Intake;
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
@@ -22,11 +22,11 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bridge_core::jobs::{DeriveAttribution, JobKind};
 use bridge_core::metrics::labels;
 use bridge_core::widget::{SiteConfig, SiteMode, WidgetConfig, valid_id};
+use bridge_core::widget_intake::{Stored, WidgetBatch};
 use bridge_store::widget::NewWidgetEvent;
-use drift_types::{ConversationId, OrgId};
+use drift_types::OrgId;
 use serde_json::{Value, json};
 
 use crate::{ApiError, AppState};
@@ -275,75 +275,31 @@ async fn intake(
             m,
         )
     })?;
-    store(st, site, &visitor, events, now).await
+    store(st, &w, site, &visitor, events).await
 }
 
 async fn store(
     st: &AppState,
+    w: &Intake,
     site: &SiteConfig,
     visitor: &str,
     events: Vec<NewWidgetEvent>,
-    now: i64,
 ) -> Result<Value, ApiError> {
-    let unavailable = |e: &dyn std::fmt::Display| {
-        tracing::error!(error = %e, "widget events not stored; answering 503 so the browser retries");
+    let batch = WidgetBatch {
+        org: OrgId(site.org_id),
+        site: site.key.clone(),
+        visitor: visitor.to_owned(),
+        events,
+    };
+    let Stored { fresh, duplicates } = w.store.store(batch).await.map_err(|e| {
+        tracing::error!(error = %format!("{:#}", anyhow::Error::from(e)),
+            "widget events not stored; answering 503 so the browser retries");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
             "the events could not be stored; retry later",
         )
-    };
-    let org = site.org_id;
-    let result: Result<(usize, usize, bool), bridge_queue::Error> = async {
-        let mut tx = st.queue.store().begin().await?;
-        let new = bridge_store::widget::insert(&mut tx, org, &events, now).await?;
-        let mut conversations = BTreeSet::new();
-        for (e, fresh) in events.iter().zip(&new) {
-            if !fresh {
-                continue;
-            }
-            if let Some(c) = e.conversation_id {
-                conversations.insert(c);
-            }
-            if e.event_type == "gdprClicked" {
-                let accepted = serde_json::from_str::<Value>(&e.data)
-                    .ok()
-                    .and_then(|d| d.get("accepted").and_then(Value::as_bool))
-                    .unwrap_or(false);
-                bridge_store::widget::record_consent(
-                    &mut tx,
-                    org,
-                    &site.key,
-                    visitor,
-                    accepted,
-                    e.occurred_at,
-                )
-                .await?;
-            }
-        }
-        let jobs: Vec<_> = conversations
-            .iter()
-            .map(|c| {
-                DeriveAttribution {
-                    conversation_id: ConversationId(*c),
-                }
-                .to_job(Some(OrgId(org)))
-            })
-            .collect();
-        st.queue.enqueue_many(&mut tx, &jobs, now).await?;
-        {
-            use bridge_store::Op as _;
-            tx.commit().await.op("committing widget events")?;
-        }
-        let fresh = new.iter().filter(|n| **n).count();
-        Ok((fresh, new.len() - fresh, !jobs.is_empty()))
-    }
-    .await;
-    let (fresh, duplicates, woke) =
-        result.map_err(|e| unavailable(&format!("{:#}", anyhow::Error::from(e))))?;
-    if woke {
-        st.queue.wake();
-    }
+    })?;
     st.metrics.inc(
         "driftbridge_widget_events_total",
         "Widget events accepted, new or duplicate.",

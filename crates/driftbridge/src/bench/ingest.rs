@@ -81,7 +81,7 @@ async fn max_throughput(http: &reqwest::Client, url: &str, conc: usize, secs: u6
 
 /// Open loop: request i is due at start + i/rate; its latency counts from when it was due,
 /// so a stalled server is charged for the requests that queued behind it.
-async fn fixed_rate(
+pub(crate) async fn fixed_rate(
     http: &reqwest::Client,
     url: &str,
     rate: u32,

@@ -10,6 +10,7 @@ pub mod leads;
 pub mod retention;
 mod support;
 pub mod walk;
+pub mod widget;
 pub mod wrk;
 
 use anyhow::Result;
@@ -41,6 +42,9 @@ pub enum BenchCommand {
     /// Thirty simulated days of webhooks with and without the retention purge: rows and file
     /// size per day.
     Retention(retention::RetentionArgs),
+    /// Widget batches/s with many browsers at once, beside a no-op handler; webhook ack
+    /// latency alone and while they post.
+    Widget(widget::WidgetArgs),
 }
 
 /// Runs one benchmark (`database_url`: where `serve`-based ones keep their store).
@@ -56,5 +60,6 @@ pub async fn run(cmd: BenchCommand, database_url: Option<String>) -> Result<()> 
         BenchCommand::Retention(a) => retention::run(a).await,
         BenchCommand::Facts(a) => facts::run(a).await,
         BenchCommand::Console(a) => console::run(a, database_url).await,
+        BenchCommand::Widget(a) => widget::run(a, database_url).await,
     }
 }

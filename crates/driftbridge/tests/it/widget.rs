@@ -683,6 +683,88 @@ async fn forged_expired_wrong_origin_oversized_and_flooding_batches_are_refused_
 }
 
 #[tokio::test]
+async fn batches_that_arrive_together_share_one_commit_and_each_is_answered_for_its_own_events() {
+    let Some(mut env) = env(Backend::Sqlite, 3).await else {
+        return;
+    };
+    let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::fs::write(file.path(), intake_toml(org(&env.sim).0)).unwrap();
+    env.config = config_with(&env.db.url, &env.sim, Some(file.path()));
+    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+    let store = running.queue.store().clone();
+    let p = std::sync::Arc::new(Poster {
+        http: reqwest::Client::new(),
+        url: format!("http://{}/widget/events", running.addr),
+    });
+    // Eight browsers post at once while SQLite's one connection is busy; the last two send
+    // the same three events (a batch re-sent from a second tab).
+    let busy = store.begin().await.unwrap();
+    let posts: Vec<_> = (1..=8)
+        .map(|i: i64| {
+            let p = p.clone();
+            tokio::spawn(async move {
+                let n = i.min(7);
+                let events: Vec<Value> = (0..3)
+                    .map(|j| event(&format!("together-{n}-{j}"), 500 + n))
+                    .collect();
+                let b = json!({"site": "blog", "visitor": format!("v{n}"), "session": "s",
+                    "events": events});
+                p.send(&b, Some(BLOG), &format!("198.51.100.{}", 10 + i))
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(busy);
+    let mut answers = Vec::new();
+    for post in posts {
+        let (status, v, _) = post.await.unwrap();
+        assert_eq!(status, 200, "{v}");
+        answers.push((
+            v["accepted"].as_i64().unwrap(),
+            v["duplicates"].as_i64().unwrap(),
+        ));
+    }
+    assert_eq!(
+        answers[..6],
+        [(3, 0); 6],
+        "each batch is answered for its own events"
+    );
+    let mut resent = answers[6..].to_vec();
+    resent.sort_unstable();
+    assert_eq!(resent, [(0, 3), (3, 0)], "the re-sent batch is stored once");
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM widget_events WHERE event_id LIKE 'together-%'"
+        )
+        .await,
+        21
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM jobs WHERE name = 'derive_attribution'"
+        )
+        .await,
+        7,
+        "one attribution job per conversation"
+    );
+    let metrics = running.metrics.render(&[]);
+    let commits: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("driftbridge_widget_commit_seconds_count "))
+        .expect("the widget commits are counted")
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=3).contains(&commits),
+        "{commits} commits stored 8 batches that arrived together"
+    );
+    running.stop().await;
+}
+
+#[tokio::test]
 async fn airbyte_reads_the_widget_streams_from_the_driftbridge_database() {
     let Some(env) = env(Backend::Sqlite, 3).await else {
         return;

@@ -1,0 +1,123 @@
+//! Storing widget batches: a batch's events, the consent a `gdprClicked` gives, and a
+//! `derive_attribution` job per conversation its new events name are committed together
+//! before the browser is answered. Batches arriving together share one transaction
+//! ([`crate::group_commit`]), so a burst of page views costs one `fsync`, not one per
+//! request, and does not hold SQLite's one connection in front of webhook intake.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use bridge_queue::Queue;
+use bridge_store::Op as _;
+use bridge_store::widget::NewWidgetEvent;
+use drift_types::{ConversationId, OrgId};
+use serde_json::Value;
+
+use crate::group_commit::{CommitError, Committer, GroupWrite};
+use crate::jobs::{DeriveAttribution, JobKind};
+use crate::metrics::Metrics;
+
+/// One request's checked events.
+#[derive(Debug, Clone)]
+pub struct WidgetBatch {
+    /// The org of the site.
+    pub org: OrgId,
+    /// The site's key.
+    pub site: String,
+    /// The visitor.
+    pub visitor: String,
+    /// The events, checked.
+    pub events: Vec<NewWidgetEvent>,
+}
+
+/// What storing a batch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    /// Events stored now.
+    pub fresh: usize,
+    /// Events stored earlier (a re-sent batch); nothing new was written for them.
+    pub duplicates: usize,
+}
+
+/// Handle to the widget batches' committer task.
+#[derive(Debug, Clone)]
+pub struct WidgetIngestor(Committer<WidgetWrites>);
+
+impl WidgetIngestor {
+    /// Starts the committer on `queue`'s store.
+    pub fn spawn(queue: Queue, metrics: Arc<Metrics>) -> Self {
+        WidgetIngestor(Committer::spawn(WidgetWrites(queue), metrics))
+    }
+
+    /// Stores the batch durably, or says why not (then nothing of it was stored).
+    pub async fn store(&self, batch: WidgetBatch) -> Result<Stored, CommitError> {
+        self.0.submit(batch).await
+    }
+}
+
+/// Widget batches, stored by the group committer.
+#[derive(Debug)]
+struct WidgetWrites(Queue);
+
+impl GroupWrite for WidgetWrites {
+    type Item = WidgetBatch;
+    type Out = Stored;
+    const METRIC: (&'static str, &'static str) = (
+        "driftbridge_widget_commit_seconds",
+        "Time to commit the widget batches that arrived together.",
+    );
+
+    async fn commit(&self, batches: &[WidgetBatch]) -> Result<Vec<Stored>, bridge_queue::Error> {
+        let now = drift_types::now_ms();
+        let mut tx = self.0.store().begin().await?;
+        let mut out = Vec::with_capacity(batches.len());
+        let mut conversations = BTreeSet::new();
+        for b in batches {
+            let new = bridge_store::widget::insert(&mut tx, b.org.0, &b.events, now).await?;
+            for (e, _) in b.events.iter().zip(&new).filter(|(_, fresh)| **fresh) {
+                if let Some(c) = e.conversation_id {
+                    conversations.insert((b.org, c));
+                }
+                if e.event_type == "gdprClicked" {
+                    let accepted = serde_json::from_str::<Value>(&e.data)
+                        .ok()
+                        .and_then(|d| d.get("accepted").and_then(Value::as_bool))
+                        .unwrap_or(false);
+                    bridge_store::widget::record_consent(
+                        &mut tx,
+                        b.org.0,
+                        &b.site,
+                        &b.visitor,
+                        accepted,
+                        e.occurred_at,
+                    )
+                    .await?;
+                }
+            }
+            let fresh = new.iter().filter(|n| **n).count();
+            out.push(Stored {
+                fresh,
+                duplicates: new.len() - fresh,
+            });
+        }
+        let jobs: Vec<_> = conversations
+            .into_iter()
+            .map(|(org, c)| {
+                DeriveAttribution {
+                    conversation_id: ConversationId(c),
+                }
+                .to_job(Some(org))
+            })
+            .collect();
+        self.0.enqueue_many(&mut tx, &jobs, now).await?;
+        tx.commit().await.op("committing widget events")?;
+        Ok(out)
+    }
+
+    fn committed(&self, outs: &[Stored]) {
+        // A new event may have made a job; an idle worker finds nothing otherwise.
+        if outs.iter().any(|s| s.fresh > 0) {
+            self.0.wake();
+        }
+    }
+}
