@@ -131,19 +131,44 @@ pub(crate) async fn noop_server() -> Result<SocketAddr> {
     tokio::spawn(async move { axum::serve(l, app).await });
     Ok(addr)
 }
-/// Runs `bench ingest`.
-pub async fn ingest(a: IngestArgs, database_url: Option<String>) -> Result<()> {
-    let (config, _dir) = bench_config(database_url)?;
+/// `serve` without workers and the no-op handler beside it, for a benchmark to drive.
+pub(crate) struct Servers {
+    /// `serve`.
+    pub running: crate::serve::Running,
+    /// The no-op handler.
+    pub noop: SocketAddr,
+    /// A client keeping enough connections open for the benchmark's senders.
+    pub http: reqwest::Client,
+    /// `sqlite` or `postgres`.
+    pub backend: &'static str,
+}
+
+/// Starts [`Servers`] on `config`.
+pub(crate) async fn servers(config: &crate::config::Config, senders: usize) -> Result<Servers> {
     let backend = if config.database.url.expose().starts_with("postgres") {
         "postgres"
     } else {
         "sqlite"
     };
-    let running = crate::serve::start(&config, false).await?;
-    let noop = noop_server().await?;
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .build()?;
+    Ok(Servers {
+        running: crate::serve::start(config, false).await?,
+        noop: noop_server().await?,
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(senders)
+            .build()?,
+        backend,
+    })
+}
+
+/// Runs `bench ingest`.
+pub async fn ingest(a: IngestArgs, database_url: Option<String>) -> Result<()> {
+    let (config, _dir) = bench_config(database_url)?;
+    let Servers {
+        running,
+        noop,
+        http,
+        backend,
+    } = servers(&config, 256).await?;
     let targets = [
         (
             "no-op axum handler",

@@ -10,7 +10,7 @@ use anyhow::Result;
 use bridge_core::widget::{SiteConfig, SiteMode};
 use serde_json::{Value, json};
 
-use super::ingest::{fixed_rate, noop_server};
+use super::ingest::{Servers, fixed_rate, servers};
 use super::support::bench_config;
 
 /// Arguments of `driftbridge bench widget`.
@@ -96,16 +96,12 @@ pub async fn run(a: WidgetArgs, database_url: Option<String>) -> Result<()> {
     }];
     (w.per_ip_per_sec, w.per_ip_burst) = (u32::MAX / 2, u32::MAX / 2);
     (w.per_site_per_sec, w.per_site_burst) = (u32::MAX / 2, u32::MAX / 2);
-    let backend = if config.database.url.expose().starts_with("postgres") {
-        "postgres"
-    } else {
-        "sqlite"
-    };
-    let running = crate::serve::start(&config, false).await?;
-    let noop = noop_server().await?;
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(512)
-        .build()?;
+    let Servers {
+        running,
+        noop,
+        http,
+        backend,
+    } = servers(&config, 512).await?;
     let widget_url = format!("http://{}/widget/events", running.addr);
     let webhook_url = format!("http://{}/webhooks/drift", running.addr);
     let secs = Duration::from_secs(a.seconds);

@@ -360,6 +360,16 @@ collect_contact = true
     )
 }
 
+/// A SQLite store and `serve` (workers running) with the sites of [`intake_toml`].
+async fn intake_env() -> Option<(Env, driftbridge::serve::Running)> {
+    let mut env = env(Backend::Sqlite, 3).await?;
+    let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::fs::write(file.path(), intake_toml(org(&env.sim).0)).unwrap();
+    env.config = config_with(&env.db.url, &env.sim, Some(file.path()));
+    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+    Some((env, running))
+}
+
 fn event(id: &str, conversation: i64) -> Value {
     json!({"id": id, "type": "message:sent", "ts": drift_types::now_ms(),
         "conversationId": conversation, "page": {"url": "http://shop.example/pricing"},
@@ -421,13 +431,9 @@ fn doc_token(lang: &str, program: &str, call: &str) -> Option<String> {
 #[tokio::test]
 async fn forged_expired_wrong_origin_oversized_and_flooding_batches_are_refused_and_nothing_is_stored()
  {
-    let Some(mut env) = env(Backend::Sqlite, 3).await else {
+    let Some((env, running)) = intake_env().await else {
         return;
     };
-    let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-    std::fs::write(file.path(), intake_toml(org(&env.sim).0)).unwrap();
-    env.config = config_with(&env.db.url, &env.sim, Some(file.path()));
-    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
     let store = running.queue.store().clone();
     let secrets = driftbridge::serve::site_secrets_on(store.clone(), env.config.keyring().unwrap());
     let secret = secrets.rotate("shop").await.unwrap();
@@ -684,13 +690,9 @@ async fn forged_expired_wrong_origin_oversized_and_flooding_batches_are_refused_
 
 #[tokio::test]
 async fn batches_that_arrive_together_share_one_commit_and_each_is_answered_for_its_own_events() {
-    let Some(mut env) = env(Backend::Sqlite, 3).await else {
+    let Some((_env, running)) = intake_env().await else {
         return;
     };
-    let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-    std::fs::write(file.path(), intake_toml(org(&env.sim).0)).unwrap();
-    env.config = config_with(&env.db.url, &env.sim, Some(file.path()));
-    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
     let store = running.queue.store().clone();
     let p = std::sync::Arc::new(Poster {
         http: reqwest::Client::new(),
