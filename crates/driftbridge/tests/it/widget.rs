@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use bridge_store::testing::BACKENDS;
 use bridge_store::{Backend, Store};
 use drift_types::Secret;
 use fantoccini::Locator;
@@ -360,9 +361,9 @@ collect_contact = true
     )
 }
 
-/// A SQLite store and `serve` (workers running) with the sites of [`intake_toml`].
-async fn intake_env() -> Option<(Env, driftbridge::serve::Running)> {
-    let mut env = env(Backend::Sqlite, 3).await?;
+/// A store and `serve` (workers running) with the sites of [`intake_toml`].
+async fn intake_env(backend: Backend) -> Option<(Env, driftbridge::serve::Running)> {
+    let mut env = env(backend, 3).await?;
     let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
     std::fs::write(file.path(), intake_toml(org(&env.sim).0)).unwrap();
     env.config = config_with(&env.db.url, &env.sim, Some(file.path()));
@@ -431,7 +432,7 @@ fn doc_token(lang: &str, program: &str, call: &str) -> Option<String> {
 #[tokio::test]
 async fn forged_expired_wrong_origin_oversized_and_flooding_batches_are_refused_and_nothing_is_stored()
  {
-    let Some((env, running)) = intake_env().await else {
+    let Some((env, running)) = intake_env(Backend::Sqlite).await else {
         return;
     };
     let store = running.queue.store().clone();
@@ -690,7 +691,7 @@ async fn forged_expired_wrong_origin_oversized_and_flooding_batches_are_refused_
 
 #[tokio::test]
 async fn batches_that_arrive_together_share_one_commit_and_each_is_answered_for_its_own_events() {
-    let Some((_env, running)) = intake_env().await else {
+    let Some((_env, running)) = intake_env(Backend::Sqlite).await else {
         return;
     };
     let store = running.queue.store().clone();
@@ -764,6 +765,87 @@ async fn batches_that_arrive_together_share_one_commit_and_each_is_answered_for_
         "{commits} commits stored 8 batches that arrived together"
     );
     running.stop().await;
+}
+
+#[tokio::test]
+async fn a_nul_anywhere_in_a_batch_is_stored_as_u_fffd_and_fails_no_batch_committed_with_it() {
+    for backend in BACKENDS {
+        let Some((_env, running)) = intake_env(*backend).await else {
+            continue;
+        };
+        let store = running.queue.store().clone();
+        let p = std::sync::Arc::new(Poster {
+            http: reqwest::Client::new(),
+            url: format!("http://{}/widget/events", running.addr),
+        });
+        // The committer waits on a lock while both batches arrive, so they share a commit.
+        let mut lock = store.begin().await.unwrap();
+        if *backend == Backend::Postgres {
+            bridge_store::sqlx::query("LOCK TABLE widget_events IN ACCESS EXCLUSIVE MODE")
+                .execute(&mut *lock)
+                .await
+                .unwrap();
+        }
+        // Ids are refused unless plain; the free text (pages, first touch, payload) is kept.
+        let mut hostile = event("nul-id", 41);
+        hostile["page"]["url"] = json!("http://shop.example/a\u{0}b");
+        hostile["touch"]["utm_campaign"] = json!("spring\u{0}");
+        hostile["data"] = json!({"k\u{0}": "v\u{0}", "accepted": true});
+        hostile["type"] = json!("gdprClicked");
+        let batches = [
+            json!({"site": "blog", "visitor": "v1", "session": "s", "events": [hostile]}),
+            json!({"site": "blog", "visitor": "v2", "session": "s", "events": [event("plain", 42)]}),
+        ];
+        let posts: Vec<_> = batches
+            .into_iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let p = p.clone();
+                tokio::spawn(async move {
+                    p.send(&b, Some(BLOG), &format!("198.51.100.{}", 30 + i))
+                        .await
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        drop(lock);
+        for post in posts {
+            let (status, v, _) = post.await.unwrap();
+            assert_eq!(
+                (status, &v),
+                (200, &json!({"accepted": 1, "duplicates": 0})),
+                "{backend:?}"
+            );
+        }
+        let rows: Vec<(String, Option<String>, Option<String>, String)> =
+            bridge_store::sqlx::query_as(
+                "SELECT event_id, page_url, utm_campaign, CAST(data AS TEXT) FROM widget_events \
+                 ORDER BY event_id",
+            )
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 2, "{backend:?}: {rows:?}");
+        let (id, url, campaign, data) = &rows[0];
+        assert_eq!(
+            (id.as_str(), url.as_deref(), campaign.as_deref()),
+            (
+                "nul-id",
+                Some("http://shop.example/a\u{fffd}b"),
+                Some("spring\u{fffd}")
+            ),
+            "{backend:?}"
+        );
+        let data: Value = serde_json::from_str(data).unwrap();
+        assert_eq!(data["k\u{fffd}"], "v\u{fffd}", "{backend:?}: {data}");
+        assert_eq!(rows[1].0, "plain", "{backend:?}");
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM widget_consents").await,
+            1,
+            "{backend:?}: the consent of the batch with NULs"
+        );
+        running.stop().await;
+    }
 }
 
 #[tokio::test]
