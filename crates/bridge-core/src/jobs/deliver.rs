@@ -176,12 +176,17 @@ pub(crate) async fn run(
     );
     match delivered {
         Ok(d) => {
+            // What this delivery wrote joins what earlier ones recorded: a meeting event's
+            // delivery writes the contact and the meetings but not the note or Task, and the
+            // erasure deletes by these ids (a record deleted since answers 404 there).
+            let mut external = prior.external;
+            external.extend(d.external);
             let mut tx = store.begin().await?;
             if !deliveries::record(
                 &mut tx,
                 &key,
                 holder,
-                &d.external,
+                &external,
                 &hash,
                 drift_types::now_ms(),
             )

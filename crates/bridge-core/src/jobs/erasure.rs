@@ -22,9 +22,15 @@ use super::pipeline::{Pipeline, configured};
 use crate::failure::SinkFailure;
 use crate::metrics::labels;
 
-/// The CRM roles an erasure deletes; other recorded values (an HTTP delivery's webhook id)
-/// are not records.
+/// The CRM roles an erasure deletes, and the prefixes of the per-meeting ones (HubSpot's
+/// `meeting:KEY`, Salesforce's `event:KEY`); other recorded values (an HTTP delivery's
+/// webhook id) are not records.
 const ROLES: &[&str] = &["contact", "lead", "note", "task"];
+const ROLE_PREFIXES: &[&str] = &["meeting:", "event:"];
+
+fn is_record(role: &str) -> bool {
+    ROLES.contains(&role) || ROLE_PREFIXES.iter().any(|p| role.starts_with(p))
+}
 
 /// A configured sink as an erasure sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,7 +167,7 @@ fn request_for(e: &Erased, sink: &str) -> ErasureRequest {
     let mut records: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for d in e.deliveries.iter().filter(|d| d.sink == sink) {
         for (role, id) in &d.external_ids {
-            if ROLES.contains(&role.as_str()) {
+            if is_record(role) {
                 records.entry(role.clone()).or_default().insert(id.clone());
             }
         }

@@ -705,3 +705,81 @@ async fn gdpr_delete_from_the_command_line_asks_drift_whose_later_webhook_finds_
     );
     running.stop().await;
 }
+
+#[tokio::test]
+async fn an_erasure_after_a_meeting_delivery_deletes_the_meetings_and_the_push_s_note_and_task() {
+    let Some(ce) = crm_env(Backend::Sqlite, 12, "").await else {
+        return;
+    };
+    let env = &ce.env;
+    let person = make_person(&env.sim);
+    let (running, store, _) = delivered(env).await;
+    // A meeting booked in one of the person's conversations reaches the CRMs after its push:
+    // that delivery writes the contact and the meeting, not the note or Task.
+    let conversation = *person.conversations.iter().next().unwrap();
+    let now = drift_types::now_ms();
+    let meeting = drift_types::Meeting {
+        agent_id: None,
+        org_id: Some(org(&env.sim)),
+        status: Some("ACTIVE".into()),
+        meeting_source: Some("CHAT".into()),
+        scheduler_id: Some(ContactId(person.contact)),
+        event_id: Some("evt-erasure".into()),
+        slug: None,
+        slot_start: Some(EpochMillis(now + 86_400_000)),
+        slot_end: Some(EpochMillis(now + 88_200_000)),
+        updated_at: Some(EpochMillis(now)),
+        scheduled_at: Some(EpochMillis(now)),
+        meeting_type: Some("Demo".into()),
+        conversation_id: Some(ConversationId(conversation)),
+        end_user_time_zone: None,
+        meeting_notes: None,
+        booked_by: Some(person.contact),
+    };
+    let body = serde_json::to_value(WebhookEnvelope::new(
+        &WebhookEvent::NewMeeting(meeting),
+        org(&env.sim),
+        Some(Secret::new(VERIFY)),
+    ))
+    .unwrap();
+    assert_eq!(
+        post(&reqwest::Client::new(), running.addr, &body)
+            .await
+            .unwrap(),
+        200
+    );
+    drained(&store, Duration::from_secs(60)).await;
+    let roles: Vec<(String, String)> = bridge_store::sqlx::query_as(
+        "SELECT sink, external_ids FROM deliveries WHERE conversation_id = $1 ORDER BY sink",
+    )
+    .bind(conversation)
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let role_of = |sink: &str| -> Value {
+        serde_json::from_str(&roles.iter().find(|(s, _)| s == sink).unwrap().1).unwrap()
+    };
+    assert!(
+        role_of("hubspot").get("note").is_some(),
+        "HubSpot's note is still known: {roles:?}"
+    );
+    assert!(
+        role_of("salesforce").get("task").is_some(),
+        "Salesforce's Task is still known: {roles:?}"
+    );
+    assert!(
+        crm_text(&env.sim).contains(PHRASE),
+        "the transcript reached the CRMs"
+    );
+
+    erase_by_webhook(running.addr, &env.sim).await;
+    drained(&store, Duration::from_secs(60)).await;
+    assert_eq!(running.queue.list(JobState::Dead, 5).await.unwrap(), vec![]);
+    for needle in [EMAIL, LAST, PHRASE] {
+        assert!(
+            !crm_text(&env.sim).contains(&needle.to_lowercase()),
+            "a CRM still holds {needle}"
+        );
+    }
+    running.stop().await;
+}
