@@ -265,3 +265,43 @@ pub async fn sinks_of(conn: &mut crate::Conn, org: i64, conversation: i64) -> Re
     .await
     .op("listing a conversation's sinks")
 }
+
+/// Adds the CRM ids a lead signal's write to `sink` gave for Drift contact `contact` to those
+/// recorded before (an erasure deletes by them), inside the job's transaction.
+pub async fn record_signal(
+    conn: &mut Conn,
+    org: i64,
+    contact: i64,
+    sink: &str,
+    external: &BTreeMap<String, String>,
+    now_ms: i64,
+) -> Result<()> {
+    let before: Option<String> = sqlx::query_scalar(
+        "SELECT external_ids FROM signal_records \
+         WHERE org_id = $1 AND contact_id = $2 AND sink = $3",
+    )
+    .bind(org)
+    .bind(contact)
+    .bind(sink)
+    .fetch_optional(&mut *conn)
+    .await
+    .op("reading a signal's records")?;
+    let mut ids: BTreeMap<String, String> = before
+        .and_then(|b| serde_json::from_str(&b).ok())
+        .unwrap_or_default();
+    ids.extend(external.iter().map(|(k, v)| (k.clone(), v.clone())));
+    sqlx::query(
+        "INSERT INTO signal_records (org_id, contact_id, sink, external_ids, updated_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (org_id, contact_id, sink) \
+         DO UPDATE SET external_ids = excluded.external_ids, updated_at = excluded.updated_at",
+    )
+    .bind(org)
+    .bind(contact)
+    .bind(sink)
+    .bind(serde_json::to_string(&ids).unwrap_or_else(|_| "{}".into()))
+    .bind(now_ms)
+    .execute(conn)
+    .await
+    .op("recording a signal's records")?;
+    Ok(())
+}

@@ -25,6 +25,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("../migrations/0012_widget.sql")),
     (13, include_str!("../migrations/0013_deletes.sql")),
     (14, include_str!("../migrations/0014_typed_columns.sql")),
+    (15, include_str!("../migrations/0015_signal_records.sql")),
 ];
 
 /// What PostgreSQL runs after the migration of the same version.

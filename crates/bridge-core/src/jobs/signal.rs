@@ -73,6 +73,11 @@ impl PlanSignal {
             return ctx.finish(tx).await;
         }
         let now = drift_types::now_ms();
+        // The contact is stored as the CRMs will hold it: an erasure by email finds its id,
+        // and with it what the signal's writes recorded.
+        let mut b = bridge_store::tables::Batch::new();
+        b.contact(org, &signal.contact, now);
+        bridge_store::warehouse::write(&mut tx, &b).await?;
         for sink in p.sinks.routed_signal(&signal) {
             let job = DeliverSignal {
                 sink,
@@ -125,7 +130,20 @@ impl DeliverSignal {
             Ok(d) => {
                 tracing::info!(sink = %self.sink, signal = %self.signal.event,
                     created = d.created, updated = d.updated, "lead signal delivered");
-                let tx = ctx.begin().await?;
+                let mut tx = ctx.begin().await?;
+                // What it wrote is kept by contact: the person may be in the CRM by this
+                // signal alone, and an erasure deletes by these ids.
+                if !d.external.is_empty() {
+                    bridge_store::deliveries::record_signal(
+                        &mut tx,
+                        self.signal.org.0,
+                        self.signal.contact.id.0,
+                        &self.sink,
+                        &d.external,
+                        drift_types::now_ms(),
+                    )
+                    .await?;
+                }
                 ctx.finish(tx).await
             }
             Err(e) => Err(SinkFailure::new(e, format!("sink {}", self.sink)).into_job_error()),

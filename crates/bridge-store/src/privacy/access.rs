@@ -152,5 +152,23 @@ pub async fn held_about(conn: &mut Conn, org: i64, email: &str) -> Result<Value>
     }
     put("playbook_goals_met", goals);
     put("deliveries", deliveries);
+    let mut signals = Vec::new();
+    for c in &contacts {
+        let r: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT sink, external_ids, updated_at FROM signal_records \
+             WHERE org_id = $1 AND contact_id = $2 ORDER BY sink",
+        )
+        .bind(org)
+        .bind(*c)
+        .fetch_all(&mut *conn)
+        .await
+        .op("reading a person's signal records")?;
+        signals.extend(r.into_iter().map(|(sink, ids, at)| {
+            json!({"contact_id": c, "sink": sink,
+                   "external_ids": serde_json::from_str::<Value>(&ids).unwrap_or(Value::Null),
+                   "updated_at": at})
+        }));
+    }
+    put("signal_records", signals);
     Ok(Value::Object(out))
 }

@@ -1,8 +1,9 @@
 //! One person's erasure from one org's rows, inside the caller's transaction: their contacts
 //! (and users) by email, every conversation that is theirs with its messages, buttons,
 //! transcript, participants, tags, meetings and goal rows, the delivery records of those
-//! conversations (returned, so the sinks can be told), then the redaction of stored events
-//! and job arguments that mention them, and the tombstones.
+//! conversations and what lead signals about their contacts wrote (returned, so the sinks
+//! can be told), then the redaction of stored events and job arguments that mention them,
+//! and the tombstones.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,14 +11,15 @@ use super::key::{SubjectKey, erasure_lock, normalize_email};
 use super::redact;
 use crate::{Conn, Op, Result};
 
-/// A delivery record of an erased conversation: what a sink was given and the ids it made.
+/// A delivery record of an erased conversation, or what a lead signal about an erased
+/// contact wrote: the sink and the ids it made.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ErasedDelivery {
     /// Sink name.
     pub sink: String,
-    /// The conversation.
+    /// The conversation; 0 for a lead signal's records.
     pub conversation_id: i64,
-    /// The CRM's ids by role (`contact`, `note`, `lead`, `task`).
+    /// The CRM's ids by role (`contact`, `note`, `lead`, `task`, `meeting:KEY`, ...).
     pub external_ids: BTreeMap<String, String>,
 }
 
@@ -215,6 +217,27 @@ pub async fn erase_org(
         );
     }
 
+    for chunk in contacts.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT sink, external_ids FROM signal_records WHERE org_id = $1 \
+             AND contact_id IN ({}) ORDER BY sink, contact_id",
+            in_list(chunk.len(), 2)
+        );
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(org);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        let rows: Vec<(String, String)> = q
+            .fetch_all(&mut *conn)
+            .await
+            .op("reading a person's signal records")?;
+        deliveries.extend(rows.into_iter().map(|(sink, ids)| ErasedDelivery {
+            sink,
+            conversation_id: 0,
+            external_ids: serde_json::from_str(&ids).unwrap_or_default(),
+        }));
+    }
+
     let mut summary = BTreeMap::new();
     let mut count = |table: &str, n: i64| {
         if n > 0 {
@@ -255,6 +278,10 @@ pub async fn erase_org(
     count(
         "contact_tags",
         delete_in(conn, "contact_tags", "contact_id", org, &contacts).await?,
+    );
+    count(
+        "signal_records",
+        delete_in(conn, "signal_records", "contact_id", org, &contacts).await?,
     );
     count(
         "contacts",

@@ -783,3 +783,48 @@ async fn an_erasure_after_a_meeting_delivery_deletes_the_meetings_and_the_push_s
     }
     running.stop().await;
 }
+
+#[tokio::test]
+async fn an_erasure_deletes_what_a_lead_signal_alone_wrote_in_the_crms() {
+    let Some(ce) = crm_env(Backend::Sqlite, 12, "").await else {
+        return;
+    };
+    let env = &ce.env;
+    let person = make_person(&env.sim);
+    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+    let store = running.queue.store().clone();
+    // A phone number captured in a chat that has not closed yet: no conversation was
+    // delivered, only the signal wrote the person into the CRMs (and nothing else made
+    // driftbridge store the contact).
+    let conversation = *person.conversations.iter().next().unwrap();
+    let body = serde_json::to_value(WebhookEnvelope::new(
+        &WebhookEvent::PhoneCaptured(drift_types::webhook::PhoneCaptured {
+            conversation_id: ConversationId(conversation),
+            author_id: Some(person.contact),
+            author_type: Some("contact".into()),
+            phone_number: Some("+1-617-555-0100".into()),
+        }),
+        org(&env.sim),
+        Some(Secret::new(VERIFY)),
+    ))
+    .unwrap();
+    let http = reqwest::Client::new();
+    assert_eq!(post(&http, running.addr, &body).await.unwrap(), 200);
+    drained(&store, Duration::from_secs(60)).await;
+    assert!(
+        crm_text(&env.sim).contains(EMAIL),
+        "the signal reached the CRMs"
+    );
+
+    erase_by_webhook(running.addr, &env.sim).await;
+    drained(&store, Duration::from_secs(60)).await;
+    assert_eq!(running.queue.list(JobState::Dead, 5).await.unwrap(), vec![]);
+    for needle in [EMAIL, LAST] {
+        assert!(
+            !crm_text(&env.sim).contains(&needle.to_lowercase()),
+            "a CRM still holds {needle}: {}",
+            env.sim.state.crm.dump()
+        );
+    }
+    running.stop().await;
+}
