@@ -48,8 +48,9 @@ fn table(name: &str) -> Option<&'static Table> {
 }
 
 /// Everything held about `email` in `org`: contacts, users, conversations with their
-/// messages, buttons, transcripts, participants, tags and meetings, goal rows, and the
-/// delivery records (with the CRM ids each sink gave).
+/// messages, buttons, transcripts, participants, tags and meetings, the meetings they booked
+/// from a calendar page, goal rows, and the delivery and signal records (with the CRM ids
+/// each sink gave).
 pub async fn held_about(conn: &mut Conn, org: i64, email: &str) -> Result<Value> {
     let email = normalize_email(email);
     let contacts = with_email(conn, "contacts", org, &email).await?;
@@ -113,10 +114,17 @@ pub async fn held_about(conn: &mut Conn, org: i64, email: &str) -> Result<Value>
         "conversation_facts",
     ] {
         if let Some(t) = table(name) {
-            put(
-                name,
-                rows_where(conn, t, org, "conversation_id", &conversations).await?,
-            );
+            let mut rows = rows_where(conn, t, org, "conversation_id", &conversations).await?;
+            if name == "meetings" {
+                // Booked from a calendar page: no conversation, the person is the scheduler.
+                let scheduled = rows_where(conn, t, org, "scheduler_id", &contacts).await?;
+                rows.extend(
+                    scheduled
+                        .into_iter()
+                        .filter(|m| m["conversation_id"].is_null()),
+                );
+            }
+            put(name, rows);
         }
     }
     let mut goals = Vec::new();

@@ -268,6 +268,12 @@ pub async fn erase_org(
         "playbook_goals_met",
         delete_in(conn, "playbook_goals_met", "contact_id", org, &contacts).await?,
     );
+    // A meeting booked from a calendar page has no conversation: its scheduler (a Drift
+    // contact id; `booked_by` is not documented as one) is the person.
+    count(
+        "meetings",
+        delete_in(conn, "meetings", "scheduler_id", org, &contacts).await?,
+    );
     for (table, n) in crate::widget::erase(conn, org, &conversations).await? {
         count(table, n);
     }

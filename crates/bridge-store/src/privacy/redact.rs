@@ -21,7 +21,7 @@ pub struct Subject {
 }
 
 /// Whether a JSON document mentions the subject: a text containing the email, a
-/// `conversationId`/`contactId`/`endUserId` (either spelling) of theirs, a contact object
+/// `conversationId`/`contactId`/`endUserId`/`schedulerId` (either spelling) of theirs, a contact object
 /// (`attributes`, or `type: "contact"`) with their id, or a conversation object with theirs.
 pub fn mentions(v: &Value, s: &Subject) -> bool {
     match v {
@@ -32,9 +32,8 @@ pub fn mentions(v: &Value, s: &Subject) -> bool {
                 let Some(id) = x.as_i64() else { continue };
                 let hit = match k.as_str() {
                     "conversationId" | "conversation_id" => s.conversations.contains(&id),
-                    "contactId" | "contact_id" | "endUserId" | "end_user_id" => {
-                        s.contacts.contains(&id)
-                    }
+                    "contactId" | "contact_id" | "endUserId" | "end_user_id" | "schedulerId"
+                    | "scheduler_id" => s.contacts.contains(&id),
                     _ => false,
                 };
                 if hit {
@@ -209,6 +208,8 @@ mod tests {
             json!({"data": {"endUserId": 7, "diff": []}}),
             json!({"conversation_id": 70, "event": "conversation_push"}),
             json!({"contact_id": 7}),
+            json!({"data": {"schedulerId": 7, "slotStart": 1}}),
+            json!({"meeting": {"scheduler_id": 7}}),
             json!({"message": {"author": {"type": "contact", "id": 7}, "conversationId": 1}}),
             json!({"bundle": {"conversation": {"id": 70, "contactId": 1}}}),
             json!({"data": {"body": "write to ada@example.com please"}}),

@@ -202,6 +202,11 @@ impl<'a> Scrubber<'a> {
             "contact_tags" => {
                 int(r, col(table, "contact_id")).is_some_and(|c| self.erased_contact(org, c))
             }
+            "meetings" => {
+                int(r, col(table, "scheduler_id")).is_some_and(|c| self.erased_contact(org, c))
+                    || int(r, col(table, "conversation_id"))
+                        .is_some_and(|c| self.erased_conversation(org, c))
+            }
             _ => int(r, col(table, "conversation_id"))
                 .is_some_and(|c| self.erased_conversation(org, c)),
         };

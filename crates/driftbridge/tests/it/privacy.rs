@@ -177,6 +177,58 @@ fn crm_text(sim: &SimHandle) -> String {
     sim.state.crm.dump().to_string().to_lowercase()
 }
 
+/// A `new_meeting` webhook of the person's, booked in `conversation` (or from a calendar
+/// page), with `notes`.
+fn new_meeting(
+    sim: &SimHandle,
+    person: &Person,
+    conversation: Option<i64>,
+    notes: Option<&str>,
+) -> Value {
+    let now = drift_types::now_ms();
+    let meeting = drift_types::Meeting {
+        agent_id: None,
+        org_id: Some(org(sim)),
+        status: Some("ACTIVE".into()),
+        meeting_source: Some(
+            if conversation.is_some() {
+                "CHAT"
+            } else {
+                "EMAIL_DROP"
+            }
+            .into(),
+        ),
+        scheduler_id: Some(ContactId(person.contact)),
+        event_id: Some("evt-erasure".into()),
+        slug: None,
+        slot_start: Some(EpochMillis(now + 86_400_000)),
+        slot_end: Some(EpochMillis(now + 88_200_000)),
+        updated_at: Some(EpochMillis(now)),
+        scheduled_at: Some(EpochMillis(now)),
+        meeting_type: Some("Demo".into()),
+        conversation_id: conversation.map(ConversationId),
+        end_user_time_zone: None,
+        meeting_notes: notes.map(str::to_owned),
+        booked_by: Some(person.contact),
+    };
+    serde_json::to_value(WebhookEnvelope::new(
+        &WebhookEvent::NewMeeting(meeting),
+        org(sim),
+        Some(Secret::new(VERIFY)),
+    ))
+    .unwrap()
+}
+
+/// The stored rows `driftbridge gdpr export` reports about the person (without asking Drift).
+async fn held_rows(config: &driftbridge::config::Config) -> Value {
+    let out = tempfile::NamedTempFile::new().unwrap();
+    driftbridge::gdpr_cmd::export(config, EMAIL, None, true, Some(out.path()))
+        .await
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&std::fs::read(out.path()).unwrap()).unwrap();
+    doc["driftbridge"][0]["rows"].clone()
+}
+
 async fn erase_by_webhook(addr: std::net::SocketAddr, sim: &SimHandle) {
     let ev = WebhookEvent::GdprDeleteRequested(GdprDeleteRequested {
         email: EMAIL.to_uppercase(),
@@ -717,31 +769,7 @@ async fn an_erasure_after_a_meeting_delivery_deletes_the_meetings_and_the_push_s
     // A meeting booked in one of the person's conversations reaches the CRMs after its push:
     // that delivery writes the contact and the meeting, not the note or Task.
     let conversation = *person.conversations.iter().next().unwrap();
-    let now = drift_types::now_ms();
-    let meeting = drift_types::Meeting {
-        agent_id: None,
-        org_id: Some(org(&env.sim)),
-        status: Some("ACTIVE".into()),
-        meeting_source: Some("CHAT".into()),
-        scheduler_id: Some(ContactId(person.contact)),
-        event_id: Some("evt-erasure".into()),
-        slug: None,
-        slot_start: Some(EpochMillis(now + 86_400_000)),
-        slot_end: Some(EpochMillis(now + 88_200_000)),
-        updated_at: Some(EpochMillis(now)),
-        scheduled_at: Some(EpochMillis(now)),
-        meeting_type: Some("Demo".into()),
-        conversation_id: Some(ConversationId(conversation)),
-        end_user_time_zone: None,
-        meeting_notes: None,
-        booked_by: Some(person.contact),
-    };
-    let body = serde_json::to_value(WebhookEnvelope::new(
-        &WebhookEvent::NewMeeting(meeting),
-        org(&env.sim),
-        Some(Secret::new(VERIFY)),
-    ))
-    .unwrap();
+    let body = new_meeting(&env.sim, &person, Some(conversation), None);
     assert_eq!(
         post(&reqwest::Client::new(), running.addr, &body)
             .await
@@ -815,6 +843,20 @@ async fn an_erasure_deletes_what_a_lead_signal_alone_wrote_in_the_crms() {
         crm_text(&env.sim).contains(EMAIL),
         "the signal reached the CRMs"
     );
+    let held = held_rows(&env.config).await;
+    let sinks: BTreeSet<&str> = held["signal_records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["sink"].as_str())
+        .collect();
+    assert!(
+        ["hubspot", "salesforce", "marketo"]
+            .iter()
+            .all(|s| sinks.contains(s)),
+        "subject access lists what the signal wrote: {}",
+        held["signal_records"]
+    );
 
     erase_by_webhook(running.addr, &env.sim).await;
     drained(&store, Duration::from_secs(60)).await;
@@ -826,5 +868,52 @@ async fn an_erasure_deletes_what_a_lead_signal_alone_wrote_in_the_crms() {
             env.sim.state.crm.dump()
         );
     }
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn an_erasure_deletes_a_meeting_booked_from_a_calendar_page_and_it_is_not_stored_again() {
+    let Some(ce) = crm_env(Backend::Sqlite, 12, "").await else {
+        return;
+    };
+    let env = &ce.env;
+    let person = make_person(&env.sim);
+    let (running, store, _) = delivered(env).await;
+    // Booked from a calendar page: no conversation, the person is its scheduler.
+    let body = new_meeting(&env.sim, &person, None, Some(PHRASE));
+    let http = reqwest::Client::new();
+    assert_eq!(post(&http, running.addr, &body).await.unwrap(), 200);
+    drained(&store, Duration::from_secs(60)).await;
+    let theirs = "SELECT COUNT(*) FROM meetings WHERE meeting_key = 'evt-erasure'";
+    assert_eq!(count(&store, theirs).await, 1, "the meeting is stored");
+    let held = held_rows(&env.config).await;
+    assert!(
+        held["meetings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["meeting_key"] == "evt-erasure"),
+        "subject access lists it: {}",
+        held["meetings"]
+    );
+
+    erase_by_webhook(running.addr, &env.sim).await;
+    drained(&store, Duration::from_secs(60)).await;
+    assert_eq!(
+        count(&store, theirs).await,
+        0,
+        "the meeting went with the person"
+    );
+    assert_eq!(found_in_database(&env.db.url, PHRASE), Vec::<String>::new());
+    // Drift sends it again: nothing of the person is written back.
+    let again = new_meeting(&env.sim, &person, None, Some(PHRASE));
+    assert_eq!(post(&http, running.addr, &again).await.unwrap(), 200);
+    drained(&store, Duration::from_secs(60)).await;
+    assert_eq!(
+        count(&store, theirs).await,
+        0,
+        "a tombstoned scheduler's meeting"
+    );
+    assert_eq!(running.queue.list(JobState::Dead, 5).await.unwrap(), vec![]);
     running.stop().await;
 }
