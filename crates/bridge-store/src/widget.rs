@@ -371,15 +371,70 @@ pub async fn link_contacts(conn: &mut Conn, org: i64, ids: &[i64]) -> Result<u64
     Ok(n)
 }
 
-/// Erases the widget data of an erased person's conversations: every event of the visitors
-/// who had them (also those before the conversation), their consent, and the conversations'
-/// attribution. Answers the rows deleted per table.
+/// The free-text columns of `widget_events` a visitor's email can stand in (a form's
+/// `emailCapture` on a site that collects contacts, a campaign link's `?email=`).
+const TEXT_COLUMNS: [&str; 10] = [
+    "page_url",
+    "page_path",
+    "referrer",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "landing_page",
+    "first_referrer",
+];
+
+/// `LIKE` patterns (escape `\`) matching text that holds `email`, as typed or with its `@`
+/// percent-encoded in a URL.
+fn email_patterns(email: &str) -> [String; 2] {
+    let escaped = email
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    [
+        format!("%{escaped}%"),
+        format!("%{}%", escaped.replace('@', "\\%40")),
+    ]
+}
+
+/// Erases the widget data of an erased person: every event of the visitors who had their
+/// conversations (also those before the conversation) or who left their email (lower-cased)
+/// in an event, those visitors' consent, and the conversations' attribution. Answers the rows
+/// deleted per table.
 pub async fn erase(
     conn: &mut Conn,
     org: i64,
+    email: &str,
     conversations: &[i64],
 ) -> Result<Vec<(&'static str, i64)>> {
     let mut visitors: Vec<(String, String)> = Vec::new();
+    if !email.is_empty() {
+        let mut texts: Vec<String> = TEXT_COLUMNS.iter().map(|c| format!("LOWER({c})")).collect();
+        texts.push("LOWER(CAST(data AS TEXT))".into());
+        let cond = texts
+            .iter()
+            .flat_map(|t| {
+                [
+                    format!("{t} LIKE $2 ESCAPE '\\'"),
+                    format!("{t} LIKE $3 ESCAPE '\\'"),
+                ]
+            })
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let [typed, encoded] = email_patterns(email);
+        let found: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT DISTINCT site, visitor_id FROM widget_events WHERE org_id = $1 AND ({cond})"
+        )))
+        .bind(org)
+        .bind(typed)
+        .bind(encoded)
+        .fetch_all(&mut *conn)
+        .await
+        .op("finding the visitors who left an erased email")?;
+        visitors.extend(found);
+    }
     for chunk in conversations.chunks(crate::idlist::PER_STATEMENT) {
         let list = crate::idlist::literal(chunk);
         let found: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(

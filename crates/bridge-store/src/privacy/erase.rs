@@ -274,7 +274,7 @@ pub async fn erase_org(
         "meetings",
         delete_in(conn, "meetings", "scheduler_id", org, &contacts).await?,
     );
-    for (table, n) in crate::widget::erase(conn, org, &conversations).await? {
+    for (table, n) in crate::widget::erase(conn, org, &email, &conversations).await? {
         count(table, n);
     }
     count(

@@ -626,7 +626,7 @@ async fn widget_events_are_stored_once_attributed_by_their_sessions_first_touch_
         drop(conn);
         // An erasure of the conversation takes every event of its visitor.
         let mut tx = store.begin().await.unwrap();
-        let erased = bridge_store::widget::erase(&mut tx, org, &[77])
+        let erased = bridge_store::widget::erase(&mut tx, org, "", &[77])
             .await
             .unwrap();
         tx.commit().await.unwrap();

@@ -917,3 +917,75 @@ async fn an_erasure_deletes_a_meeting_booked_from_a_calendar_page_and_it_is_not_
     assert_eq!(running.queue.list(JobState::Dead, 5).await.unwrap(), vec![]);
     running.stop().await;
 }
+
+#[tokio::test]
+async fn an_erasure_deletes_the_widget_history_of_a_visitor_who_left_their_email_in_a_form() {
+    for backend in bridge_store::testing::BACKENDS {
+        let Some(ce) = crate::crm::env_with_sinks(*backend, 12, |sim, port| {
+            format!(
+                "{}\n[[widget.sites]]\nkey = \"forms\"\norg_id = {}\n\
+                 origins = [\"http://forms.example\"]\nmode = \"public\"\ncollect_contact = true\n",
+                crate::crm::sinks_toml(sim, port),
+                sim.state.default_org().0
+            )
+        })
+        .await
+        else {
+            continue;
+        };
+        let env = &ce.env;
+        make_person(&env.sim);
+        let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+        let store = running.queue.store().clone();
+        let http = reqwest::Client::new();
+        // A visitor reads two pages and leaves their email in a form; no chat, no conversation.
+        let now = drift_types::now_ms();
+        let events = json!([
+            {"id": "p1", "type": "chatOpen", "ts": now, "page": {"url": "http://forms.example/pricing"}},
+            {"id": "p2", "type": "emailCapture", "ts": now,
+             "page": {"url": format!("http://forms.example/thanks?email={EMAIL}")},
+             "data": {"data": {"email": EMAIL.to_uppercase()}}},
+        ]);
+        for (visitor, events) in [
+            ("v-form", events),
+            (
+                "v-other",
+                json!([
+                    {"id": "o1", "type": "chatOpen", "ts": now, "page": {"url": "http://forms.example/"}},
+                ]),
+            ),
+        ] {
+            let r = http
+                .post(format!("http://{}/widget/events", running.addr))
+                .header("origin", "http://forms.example")
+                .json(
+                    &json!({"site": "forms", "visitor": visitor, "session": "s", "events": events}),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        }
+        let of = |v: &'static str| {
+            let pool = store.pool().clone();
+            async move {
+                let n: i64 = bridge_store::sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM widget_events WHERE visitor_id = $1",
+                )
+                .bind(v)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                n
+            }
+        };
+        assert_eq!(of("v-form").await, 2);
+
+        erase_by_webhook(running.addr, &env.sim).await;
+        drained(&store, Duration::from_secs(60)).await;
+        assert_eq!(of("v-form").await, 0, "the visitor's whole history went");
+        assert_eq!(of("v-other").await, 1, "another visitor's stays");
+        assert_eq!(found_in_database(&env.db.url, EMAIL), Vec::<String>::new());
+        running.stop().await;
+    }
+}
