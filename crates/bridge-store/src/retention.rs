@@ -20,7 +20,7 @@ pub enum Kind {
     FinishedJobs,
     /// Dead jobs.
     DeadJobs,
-    /// Delivery records no job holds.
+    /// Delivery records no job holds, and what lead signals wrote (`signal_records`).
     DeliveryRecords,
     /// Uses of tenants' tokens.
     TokenAudit,
@@ -79,6 +79,9 @@ impl Kind {
                 "DELETE FROM deliveries WHERE (org_id, conversation_id, sink) IN \
                  (SELECT org_id, conversation_id, sink FROM deliveries WHERE updated_at < $1 \
                  AND (holder IS NULL OR held_until < $1) LIMIT $2)",
+                "DELETE FROM signal_records WHERE (org_id, contact_id, sink) IN \
+                 (SELECT org_id, contact_id, sink FROM signal_records WHERE updated_at < $1 \
+                 LIMIT $2)",
             ],
             Kind::TokenAudit => &["DELETE FROM token_audit WHERE id IN \
                  (SELECT id FROM token_audit WHERE at < $1 LIMIT $2)"],
