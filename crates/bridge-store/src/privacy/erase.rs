@@ -51,6 +51,38 @@ pub(super) fn in_list(n: usize, first: usize) -> String {
         .join(", ")
 }
 
+/// `(sink, column's value, CRM ids)` of the rows of `table` (`deliveries` by conversation,
+/// `signal_records` by contact) whose `column` is one of `ids`.
+async fn sink_records(
+    conn: &mut Conn,
+    table: &str,
+    column: &str,
+    org: i64,
+    ids: &[i64],
+) -> Result<Vec<(String, i64, BTreeMap<String, String>)>> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT sink, {column}, external_ids FROM {table} WHERE org_id = $1 \
+             AND {column} IN ({}) ORDER BY sink, {column}",
+            in_list(chunk.len(), 2)
+        );
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(org);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        let rows: Vec<(String, i64, String)> = q
+            .fetch_all(&mut *conn)
+            .await
+            .op("reading the CRM ids a person's records hold")?;
+        out.extend(
+            rows.into_iter()
+                .map(|(sink, id, ext)| (sink, id, serde_json::from_str(&ext).unwrap_or_default())),
+        );
+    }
+    Ok(out)
+}
+
 /// `SELECT {what} FROM ... WHERE org_id = $1 AND {col} IN (ids)` over chunks of `ids`.
 async fn select_in(
     conn: &mut Conn,
@@ -192,51 +224,26 @@ pub async fn erase_org(
     )
     .await?;
 
-    let mut deliveries = Vec::new();
-    for chunk in conversations.chunks(CHUNK) {
-        let sql = format!(
-            "SELECT sink, conversation_id, external_ids FROM deliveries WHERE org_id = $1 \
-             AND conversation_id IN ({}) ORDER BY sink, conversation_id",
-            in_list(chunk.len(), 2)
-        );
-        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(org);
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        let rows: Vec<(String, i64, String)> = q
-            .fetch_all(&mut *conn)
-            .await
-            .op("reading a person's deliveries")?;
-        deliveries.extend(
-            rows.into_iter()
-                .map(|(sink, conversation_id, ids)| ErasedDelivery {
-                    sink,
-                    conversation_id,
-                    external_ids: serde_json::from_str(&ids).unwrap_or_default(),
-                }),
-        );
-    }
-
-    for chunk in contacts.chunks(CHUNK) {
-        let sql = format!(
-            "SELECT sink, external_ids FROM signal_records WHERE org_id = $1 \
-             AND contact_id IN ({}) ORDER BY sink, contact_id",
-            in_list(chunk.len(), 2)
-        );
-        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(org);
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        let rows: Vec<(String, String)> = q
-            .fetch_all(&mut *conn)
-            .await
-            .op("reading a person's signal records")?;
-        deliveries.extend(rows.into_iter().map(|(sink, ids)| ErasedDelivery {
-            sink,
-            conversation_id: 0,
-            external_ids: serde_json::from_str(&ids).unwrap_or_default(),
-        }));
-    }
+    let mut deliveries: Vec<ErasedDelivery> =
+        sink_records(conn, "deliveries", "conversation_id", org, &conversations)
+            .await?
+            .into_iter()
+            .map(|(sink, conversation_id, external_ids)| ErasedDelivery {
+                sink,
+                conversation_id,
+                external_ids,
+            })
+            .collect();
+    deliveries.extend(
+        sink_records(conn, "signal_records", "contact_id", org, &contacts)
+            .await?
+            .into_iter()
+            .map(|(sink, _, external_ids)| ErasedDelivery {
+                sink,
+                conversation_id: 0,
+                external_ids,
+            }),
+    );
 
     let mut summary = BTreeMap::new();
     let mut count = |table: &str, n: i64| {
