@@ -42,6 +42,21 @@ pub struct SalesforceSpec {
     /// Task fields: overrides of the defaults (`""` removes one).
     #[serde(default)]
     pub task_fields: std::collections::BTreeMap<String, String>,
+    /// What a canceled meeting's Event becomes: `keep` (its subject says `Canceled:`) or
+    /// `delete`.
+    #[serde(default)]
+    pub canceled_meetings: CanceledMeetings,
+}
+
+/// `canceled_meetings`: what a canceled meeting's Event becomes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CanceledMeetings {
+    /// Kept, its subject prefixed `Canceled:` (the calendar shows what happened).
+    #[default]
+    Keep,
+    /// Deleted (to the recycle bin), so calendars and reports show only what will happen.
+    Delete,
 }
 
 fn default_login() -> String {

@@ -17,7 +17,7 @@ use crate::sink::{
 };
 use client::{Api, soql};
 use config::{CONTACT_FIELDS, DESCRIPTION_MAX};
-pub use config::{DEFAULT_FIELDS, DEFAULT_TASK_FIELDS, SalesforceSpec};
+pub use config::{CanceledMeetings, DEFAULT_FIELDS, DEFAULT_TASK_FIELDS, SalesforceSpec};
 
 /// The built Salesforce sink.
 #[derive(Debug)]
@@ -30,6 +30,7 @@ pub struct Salesforce {
     lead_key: String,
     task_key: String,
     event_key: String,
+    canceled: CanceledMeetings,
 }
 
 impl Salesforce {
@@ -61,6 +62,7 @@ impl Salesforce {
             lead_key: spec.lead_key_field.clone(),
             task_key: spec.task_key_field.clone(),
             event_key: spec.event_key_field.clone(),
+            canceled: spec.canceled_meetings,
         })
     }
 }
@@ -77,14 +79,14 @@ impl Sink for Salesforce {
         } else {
             Value::Object(task)
         };
-        json!({"lead": self.lead.render(&ctx), "task": task, "events": events(b)})
+        json!({"lead": self.lead.render(&ctx), "task": task, "events": events(b, self.canceled)})
     }
 
     async fn deliver(
         &self,
         b: &ConversationBundle,
         doc: &Value,
-        _prior: &Prior,
+        prior: &Prior,
     ) -> Result<Delivered, SinkError> {
         let mut out = Delivered::default();
         let lead = doc
@@ -115,6 +117,10 @@ impl Sink for Salesforce {
         }
         for m in doc["events"].as_array().into_iter().flatten() {
             let key = m["key"].as_str().unwrap_or_default();
+            if m["delete"] == true {
+                self.delete_event(key, prior).await?;
+                continue;
+            }
             let mut event = m["fields"].as_object().cloned().unwrap_or_default();
             if let Some(id) = &who {
                 event.insert("WhoId".into(), Value::String(id.clone()));
@@ -181,14 +187,19 @@ impl Sink for Salesforce {
 }
 
 /// The conversation's meetings as Events (crm-apis.md §8), keyed `org-key` like Tasks; a
-/// cancellation keeps the Event with its subject saying so.
-fn events(b: &ConversationBundle) -> Value {
+/// cancellation keeps the Event with its subject saying so, or with `canceled_meetings =
+/// "delete"` deletes it (`{"key", "delete": true}`).
+fn events(b: &ConversationBundle, canceled: CanceledMeetings) -> Value {
     use crate::sink::meetings::{body, times, title};
     b.meetings
         .iter()
         .filter_map(|m| {
+            let key = format!("{}-{}", b.org.0, m.key);
+            if canceled == CanceledMeetings::Delete && m.status == "canceled" {
+                return Some(json!({"key": key, "delete": true}));
+            }
             let (start, end) = times(m)?;
-            Some(json!({"key": format!("{}-{}", b.org.0, m.key), "fields": {
+            Some(json!({"key": key, "fields": {
                 "Subject": truncate(&title(b, m), 255),
                 "StartDateTime": start,
                 "EndDateTime": end,
@@ -199,6 +210,27 @@ fn events(b: &ConversationBundle) -> Value {
 }
 
 impl Salesforce {
+    /// Deletes the Event of a canceled meeting: the one an earlier delivery recorded, else
+    /// the one its key finds (an attempt that never recorded); none is fine.
+    async fn delete_event(&self, key: &str, prior: &Prior) -> Result<(), SinkError> {
+        let id = match prior.external.get(&format!("event:{key}")) {
+            Some(id) => Some(id.clone()),
+            None => {
+                self.api
+                    .query_id(&format!(
+                        "SELECT Id FROM Event WHERE {} = '{}' LIMIT 1",
+                        self.event_key,
+                        soql(key)
+                    ))
+                    .await?
+            }
+        };
+        match id {
+            Some(id) => self.api.delete("Event", &id).await,
+            None => Ok(()),
+        }
+    }
+
     /// The Contact or Lead for `email`, written with `lead`'s fields; its id.
     async fn person(
         &self,

@@ -277,6 +277,80 @@ async fn a_hundred_booked_meetings_rescheduled_and_canceled_in_any_order_leave_o
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_canceled_meetings_delete_salesforce_keeps_only_the_events_still_to_happen() {
+    let Some(mut ce) = env_with_sinks(Backend::Sqlite, 300, |sim, _| {
+        format!(
+            r#"
+[outbound]
+allow = ["127.0.0.1:{port}"]
+[sinks.salesforce]
+kind = "salesforce"
+login_url = "{base}/salesforce"
+client_id = "sim-salesforce-client"
+client_secret = "sim-salesforce-secret"
+refresh_token = "sim-salesforce-refresh"
+canceled_meetings = "delete"
+"#,
+            port = sim.addr.port(),
+            base = sim.base_url()
+        )
+    })
+    .await
+    else {
+        return;
+    };
+    let env = &mut ce.env;
+    let org = org(&env.sim);
+    // The same hundred bookings, twenty rescheduled and ten canceled, in any order, some twice.
+    let (bookings, deliveries) = scenario(env);
+    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+    let store = running.queue.store().clone();
+    let http = reqwest::Client::new();
+    for e in &deliveries {
+        let body =
+            serde_json::to_value(WebhookEnvelope::new(e, org, Some(Secret::new(VERIFY)))).unwrap();
+        assert_eq!(post(&http, running.addr, &body).await.unwrap(), 200);
+    }
+    drained(&store, Duration::from_secs(180)).await;
+    assert_eq!(
+        running
+            .queue
+            .list(bridge_queue::JobState::Dead, 5)
+            .await
+            .unwrap(),
+        vec![],
+        "no dead jobs"
+    );
+    let events: BTreeMap<String, Value> = records(&env.sim.state.crm.dump(), "/salesforce/Event")
+        .into_iter()
+        .map(|e| {
+            (
+                e["fields"]["Drift_Meeting_Key__c"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+                e,
+            )
+        })
+        .collect();
+    assert_eq!(events.len(), 90, "an Event per booking not canceled");
+    for b in &bookings {
+        let key = b.key.replacen(':', "-", 1);
+        match (b.status, events.get(&key)) {
+            ("CANCELED", None) => {}
+            ("CANCELED", Some(e)) => panic!("the canceled {key} is still there: {e}"),
+            (_, Some(e)) => assert_eq!(
+                e["fields"]["StartDateTime"],
+                EpochMillis(b.start).to_iso8601().as_str(),
+                "{key}"
+            ),
+            (_, None) => panic!("no Event {key}"),
+        }
+    }
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_three_random_points_of_the_meetings_run_changes_nothing_in_the_crms() {
     let Some(ce) = env_with_sinks(Backend::Sqlite, 300, sinks_toml).await else {
         return;
