@@ -134,6 +134,17 @@ fn scenario(env: &Env) -> (Vec<Booking>, Vec<WebhookEvent>) {
     (bookings, deliveries)
 }
 
+/// Salesforce's Events by their meeting key.
+fn salesforce_events(dump: &Value) -> BTreeMap<String, Value> {
+    records(dump, "/salesforce/Event")
+        .into_iter()
+        .map(|e| {
+            let key = e["fields"]["Drift_Meeting_Key__c"].as_str().unwrap();
+            (key.to_owned(), e)
+        })
+        .collect()
+}
+
 /// HubSpot holds exactly one meeting and Salesforce one Event per booking, at its final time
 /// and status, associated with the booking's contact or lead.
 fn assert_one_crm_meeting_per_booking(sim: &drift_sim::SimHandle, bookings: &[Booking]) {
@@ -170,20 +181,8 @@ fn assert_one_crm_meeting_per_booking(sim: &drift_sim::SimHandle, bookings: &[Bo
             )
         })
         .collect();
-    let events = records(&dump, "/salesforce/Event");
-    assert_eq!(events.len(), 100, "one Salesforce Event per booking");
-    let sf: BTreeMap<String, &Value> = events
-        .iter()
-        .map(|e| {
-            (
-                e["fields"]["Drift_Meeting_Key__c"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned(),
-                e,
-            )
-        })
-        .collect();
+    let sf = salesforce_events(&dump);
+    assert_eq!(sf.len(), 100, "one Salesforce Event per booking");
     for b in bookings {
         let m = hs
             .get(&b.key)
@@ -223,25 +222,17 @@ fn assert_one_crm_meeting_per_booking(sim: &drift_sim::SimHandle, bookings: &[Bo
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hundred_booked_meetings_rescheduled_and_canceled_in_any_order_leave_one_crm_meeting_each()
- {
-    let Some(mut ce) = env_with_sinks(Backend::Sqlite, 300, sinks_toml).await else {
-        return;
-    };
-    let env = &mut ce.env;
-    env.config.workers.concurrency = 16;
+/// Starts `serve`, posts every event, and waits until the queue is drained with no dead job.
+async fn deliver_all(env: &Env, deliveries: &[WebhookEvent]) -> driftbridge::serve::Running {
     let org = org(&env.sim);
-    let (bookings, deliveries) = scenario(env);
     let running = driftbridge::serve::start(&env.config, true).await.unwrap();
-    let store = running.queue.store().clone();
     let http = reqwest::Client::new();
-    for e in &deliveries {
+    for e in deliveries {
         let body =
             serde_json::to_value(WebhookEnvelope::new(e, org, Some(Secret::new(VERIFY)))).unwrap();
         assert_eq!(post(&http, running.addr, &body).await.unwrap(), 200);
     }
-    drained(&store, Duration::from_secs(180)).await;
+    drained(running.queue.store(), Duration::from_secs(180)).await;
     assert_eq!(
         running
             .queue
@@ -251,6 +242,19 @@ async fn a_hundred_booked_meetings_rescheduled_and_canceled_in_any_order_leave_o
         vec![],
         "no dead jobs"
     );
+    running
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_booked_meetings_rescheduled_and_canceled_in_any_order_leave_one_crm_meeting_each()
+ {
+    let Some(mut ce) = env_with_sinks(Backend::Sqlite, 300, sinks_toml).await else {
+        return;
+    };
+    let env = &mut ce.env;
+    env.config.workers.concurrency = 16;
+    let (bookings, deliveries) = scenario(env);
+    let running = deliver_all(env, &deliveries).await;
 
     assert_one_crm_meeting_per_booking(&env.sim, &bookings);
     let dump = env.sim.state.crm.dump();
@@ -278,21 +282,10 @@ async fn a_hundred_booked_meetings_rescheduled_and_canceled_in_any_order_leave_o
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_canceled_meetings_delete_salesforce_keeps_only_the_events_still_to_happen() {
-    let Some(mut ce) = env_with_sinks(Backend::Sqlite, 300, |sim, _| {
-        format!(
-            r#"
-[outbound]
-allow = ["127.0.0.1:{port}"]
-[sinks.salesforce]
-kind = "salesforce"
-login_url = "{base}/salesforce"
-client_id = "sim-salesforce-client"
-client_secret = "sim-salesforce-secret"
-refresh_token = "sim-salesforce-refresh"
-canceled_meetings = "delete"
-"#,
-            port = sim.addr.port(),
-            base = sim.base_url()
+    let Some(mut ce) = env_with_sinks(Backend::Sqlite, 300, |sim, port| {
+        sinks_toml(sim, port).replace(
+            "refresh_token = \"sim-salesforce-refresh\"",
+            "refresh_token = \"sim-salesforce-refresh\"\ncanceled_meetings = \"delete\"",
         )
     })
     .await
@@ -300,39 +293,10 @@ canceled_meetings = "delete"
         return;
     };
     let env = &mut ce.env;
-    let org = org(&env.sim);
     // The same hundred bookings, twenty rescheduled and ten canceled, in any order, some twice.
     let (bookings, deliveries) = scenario(env);
-    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
-    let store = running.queue.store().clone();
-    let http = reqwest::Client::new();
-    for e in &deliveries {
-        let body =
-            serde_json::to_value(WebhookEnvelope::new(e, org, Some(Secret::new(VERIFY)))).unwrap();
-        assert_eq!(post(&http, running.addr, &body).await.unwrap(), 200);
-    }
-    drained(&store, Duration::from_secs(180)).await;
-    assert_eq!(
-        running
-            .queue
-            .list(bridge_queue::JobState::Dead, 5)
-            .await
-            .unwrap(),
-        vec![],
-        "no dead jobs"
-    );
-    let events: BTreeMap<String, Value> = records(&env.sim.state.crm.dump(), "/salesforce/Event")
-        .into_iter()
-        .map(|e| {
-            (
-                e["fields"]["Drift_Meeting_Key__c"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned(),
-                e,
-            )
-        })
-        .collect();
+    let running = deliver_all(env, &deliveries).await;
+    let events = salesforce_events(&env.sim.state.crm.dump());
     assert_eq!(events.len(), 90, "an Event per booking not canceled");
     for b in &bookings {
         let key = b.key.replacen(':', "-", 1);
