@@ -2,13 +2,16 @@
 //! `derive_attribution` job per conversation its new events name are committed together
 //! before the browser is answered. Batches arriving together share one transaction
 //! ([`crate::group_commit`]), so a burst of page views costs one `fsync`, not one per
-//! request, and does not hold SQLite's one connection in front of webhook intake.
+//! request, and does not hold SQLite's one connection in front of webhook intake. An event
+//! about an erased person (an erased conversation, or an erased email in its payload) is
+//! answered as taken and not stored.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use bridge_queue::Queue;
 use bridge_store::Op as _;
+use bridge_store::privacy::Tombstones;
 use bridge_store::widget::NewWidgetEvent;
 use drift_types::{ConversationId, OrgId};
 use serde_json::Value;
@@ -70,11 +73,20 @@ impl GroupWrite for WidgetWrites {
     async fn commit(&self, batches: &[WidgetBatch]) -> Result<Vec<Stored>, bridge_queue::Error> {
         let now = drift_types::now_ms();
         let mut tx = self.0.store().begin().await?;
+        let orgs: BTreeSet<i64> = batches.iter().map(|b| b.org.0).collect();
+        let orgs: Vec<i64> = orgs.into_iter().collect();
+        let tombstones = Tombstones::load(&mut tx, &orgs).await?;
         let mut out = Vec::with_capacity(batches.len());
         let mut conversations = BTreeSet::new();
         for b in batches {
-            let new = bridge_store::widget::insert(&mut tx, b.org.0, &b.events, now).await?;
-            for (e, _) in b.events.iter().zip(&new).filter(|(_, fresh)| **fresh) {
+            // An erased person's events are answered as taken but not stored.
+            let (events, erased): (Vec<&NewWidgetEvent>, Vec<_>) = b
+                .events
+                .iter()
+                .partition(|e| !about_erased(&tombstones, b.org.0, e));
+            let events: Vec<NewWidgetEvent> = events.into_iter().cloned().collect();
+            let new = bridge_store::widget::insert(&mut tx, b.org.0, &events, now).await?;
+            for (e, _) in events.iter().zip(&new).filter(|(_, fresh)| **fresh) {
                 if let Some(c) = e.conversation_id {
                     conversations.insert((b.org, c));
                 }
@@ -94,10 +106,10 @@ impl GroupWrite for WidgetWrites {
                     .await?;
                 }
             }
-            let fresh = new.iter().filter(|n| **n).count();
+            let fresh = new.iter().filter(|n| **n).count() + erased.len();
             out.push(Stored {
                 fresh,
-                duplicates: new.len() - fresh,
+                duplicates: b.events.len() - fresh,
             });
         }
         let jobs: Vec<_> = conversations
@@ -120,4 +132,22 @@ impl GroupWrite for WidgetWrites {
             self.0.wake();
         }
     }
+}
+
+/// Whether a widget event is about an erased person: it names an erased conversation, or a
+/// text of its payload is an erased email (a form's `emailCapture`).
+fn about_erased(t: &Tombstones, org: i64, e: &NewWidgetEvent) -> bool {
+    fn emails(v: &Value, t: &Tombstones, org: i64) -> bool {
+        match v {
+            Value::String(s) => s.contains('@') && t.email(org, s),
+            Value::Array(a) => a.iter().any(|x| emails(x, t, org)),
+            Value::Object(o) => o.values().any(|x| emails(x, t, org)),
+            _ => false,
+        }
+    }
+    if t.is_empty() {
+        return false;
+    }
+    e.conversation_id.is_some_and(|c| t.conversation(org, c))
+        || serde_json::from_str::<Value>(&e.data).is_ok_and(|d| emails(&d, t, org))
 }

@@ -919,7 +919,8 @@ async fn an_erasure_deletes_a_meeting_booked_from_a_calendar_page_and_it_is_not_
 }
 
 #[tokio::test]
-async fn an_erasure_deletes_the_widget_history_of_a_visitor_who_left_their_email_in_a_form() {
+async fn an_erasure_deletes_the_widget_history_of_a_visitor_who_left_their_email_and_keeps_it_out()
+{
     for backend in bridge_store::testing::BACKENDS {
         let Some(ce) = crate::crm::env_with_sinks(*backend, 12, |sim, port| {
             format!(
@@ -985,6 +986,21 @@ async fn an_erasure_deletes_the_widget_history_of_a_visitor_who_left_their_email
         drained(&store, Duration::from_secs(60)).await;
         assert_eq!(of("v-form").await, 0, "the visitor's whole history went");
         assert_eq!(of("v-other").await, 1, "another visitor's stays");
+        assert_eq!(found_in_database(&env.db.url, EMAIL), Vec::<String>::new());
+        // The same person fills the form again: taken, not stored.
+        let r = http
+            .post(format!("http://{}/widget/events", running.addr))
+            .header("origin", "http://forms.example")
+            .json(
+                &json!({"site": "forms", "visitor": "v-new", "session": "s", "events": [
+                {"id": "again", "type": "emailCapture", "ts": drift_types::now_ms(),
+                 "data": {"data": {"email": format!(" {EMAIL} ")}}}]}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(of("v-new").await, 0, "an erased email is not stored again");
         assert_eq!(found_in_database(&env.db.url, EMAIL), Vec::<String>::new());
         running.stop().await;
     }
