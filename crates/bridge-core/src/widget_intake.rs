@@ -6,6 +6,7 @@
 //! about an erased person (an erased conversation, or an erased email in its payload) is
 //! answered as taken and not stored.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -80,11 +81,16 @@ impl GroupWrite for WidgetWrites {
         let mut conversations = BTreeSet::new();
         for b in batches {
             // An erased person's events are answered as taken but not stored.
-            let (events, erased): (Vec<&NewWidgetEvent>, Vec<_>) = b
-                .events
-                .iter()
-                .partition(|e| !about_erased(&tombstones, b.org.0, e));
-            let events: Vec<NewWidgetEvent> = events.into_iter().cloned().collect();
+            let events: Cow<'_, [NewWidgetEvent]> = if tombstones.is_empty() {
+                Cow::Borrowed(&b.events)
+            } else {
+                b.events
+                    .iter()
+                    .filter(|e| !about_erased(&tombstones, b.org.0, e))
+                    .cloned()
+                    .collect()
+            };
+            let erased = b.events.len() - events.len();
             let new = bridge_store::widget::insert(&mut tx, b.org.0, &events, now).await?;
             for (e, _) in events.iter().zip(&new).filter(|(_, fresh)| **fresh) {
                 if let Some(c) = e.conversation_id {
@@ -106,7 +112,7 @@ impl GroupWrite for WidgetWrites {
                     .await?;
                 }
             }
-            let fresh = new.iter().filter(|n| **n).count() + erased.len();
+            let fresh = new.iter().filter(|n| **n).count() + erased;
             out.push(Stored {
                 fresh,
                 duplicates: b.events.len() - fresh,
