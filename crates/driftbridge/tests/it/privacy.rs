@@ -935,9 +935,9 @@ async fn an_erasure_deletes_the_widget_history_of_a_visitor_who_left_their_email
             continue;
         };
         let env = &ce.env;
-        make_person(&env.sim);
-        let running = driftbridge::serve::start(&env.config, true).await.unwrap();
-        let store = running.queue.store().clone();
+        let person = make_person(&env.sim);
+        // Their conversations are stored (and delivered), so the erasure tombstones them.
+        let (running, store, _) = delivered(env).await;
         let http = reqwest::Client::new();
         // A visitor reads two pages and leaves their email in a form; no chat, no conversation.
         let now = drift_types::now_ms();
@@ -1002,6 +1002,25 @@ async fn an_erasure_deletes_the_widget_history_of_a_visitor_who_left_their_email
         assert_eq!(r.status(), 200);
         assert_eq!(of("v-new").await, 0, "an erased email is not stored again");
         assert_eq!(found_in_database(&env.db.url, EMAIL), Vec::<String>::new());
+        // A tab still open on one of their conversations reports it: taken, not stored.
+        let theirs = *person.conversations.iter().next().unwrap();
+        let r = http
+            .post(format!("http://{}/widget/events", running.addr))
+            .header("origin", "http://forms.example")
+            .json(
+                &json!({"site": "forms", "visitor": "v-tab", "session": "s", "events": [
+                {"id": "tab", "type": "chatOpen", "ts": drift_types::now_ms(),
+                 "conversationId": theirs}]}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            of("v-tab").await,
+            0,
+            "an erased conversation's event is not stored"
+        );
         running.stop().await;
     }
 }
