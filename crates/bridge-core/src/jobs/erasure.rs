@@ -22,14 +22,14 @@ use super::pipeline::{Pipeline, configured};
 use crate::failure::SinkFailure;
 use crate::metrics::labels;
 
-/// The CRM roles an erasure deletes, and the prefixes of the per-meeting ones (HubSpot's
-/// `meeting:KEY`, Salesforce's `event:KEY`); other recorded values (an HTTP delivery's
-/// webhook id) are not records.
-const ROLES: &[&str] = &["contact", "lead", "note", "task"];
-const ROLE_PREFIXES: &[&str] = &["meeting:", "event:"];
+/// Recorded values that are not CRM records: an HTTP delivery's message id and the status it
+/// was answered with. Every other role is a record the erasure hands to its sink (`contact`,
+/// `note`, `lead`, `task`, `meeting:KEY`, `event:KEY`, ...), so a record kind a sink adds is
+/// erased without a list here to keep in step; a sink deletes the roles it knows.
+const NOT_RECORDS: &[&str] = &["webhook_id", "status"];
 
 fn is_record(role: &str) -> bool {
-    ROLES.contains(&role) || ROLE_PREFIXES.iter().any(|p| role.starts_with(p))
+    !NOT_RECORDS.contains(&role)
 }
 
 /// A configured sink as an erasure sees it.
@@ -310,5 +310,39 @@ impl EraseFromSink {
                 Err(f.into_job_error())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bridge_store::privacy::ErasedDelivery;
+
+    #[test]
+    fn a_sink_is_told_every_record_its_deliveries_made_and_not_the_http_bookkeeping() {
+        let delivery = |sink: &str, ids: &[(&str, &str)]| ErasedDelivery {
+            sink: sink.into(),
+            conversation_id: 1,
+            external_ids: ids
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        };
+        let e = Erased {
+            deliveries: vec![
+                delivery(
+                    "hubspot",
+                    &[("contact", "c1"), ("note", "n1"), ("meeting:1:evt", "m1")],
+                ),
+                delivery("hubspot", &[("contact", "c1"), ("note", "n2")]),
+                delivery("webhook", &[("webhook_id", "msg_1"), ("status", "200")]),
+            ],
+            ..Erased::default()
+        };
+        let hs = request_for(&e, "hubspot").records;
+        assert_eq!(hs["contact"], vec!["c1"]);
+        assert_eq!(hs["note"], vec!["n1", "n2"]);
+        assert_eq!(hs["meeting:1:evt"], vec!["m1"]);
+        assert!(request_for(&e, "webhook").records.is_empty());
     }
 }
