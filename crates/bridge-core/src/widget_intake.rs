@@ -37,7 +37,7 @@ pub struct WidgetBatch {
 /// What storing a batch did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stored {
-    /// Events stored now.
+    /// Events taken now: stored, or an erased person's, dropped.
     pub fresh: usize,
     /// Events stored earlier (a re-sent batch); nothing new was written for them.
     pub duplicates: usize,
@@ -133,7 +133,7 @@ impl GroupWrite for WidgetWrites {
     }
 
     fn committed(&self, outs: &[Stored]) {
-        // A new event may have made a job; an idle worker finds nothing otherwise.
+        // A new event may have made a job (a wake without one costs an empty claim).
         if outs.iter().any(|s| s.fresh > 0) {
             self.0.wake();
         }
@@ -150,9 +150,6 @@ fn about_erased(t: &Tombstones, org: i64, e: &NewWidgetEvent) -> bool {
             Value::Object(o) => o.values().any(|x| emails(x, t, org)),
             _ => false,
         }
-    }
-    if t.is_empty() {
-        return false;
     }
     e.conversation_id.is_some_and(|c| t.conversation(org, c))
         || serde_json::from_str::<Value>(&e.data).is_ok_and(|d| emails(&d, t, org))
