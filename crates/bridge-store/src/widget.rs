@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::tables::sql::{at, ms, write_expr};
-use crate::tables::{Batch, ColumnType, Row, Table, Value, table};
+use crate::tables::{Batch, ColumnType, Row, Table, Value, json_without_nul, table, without_nul};
 use crate::{Backend, Conn, Op, Result};
 
 /// One widget event as the intake stores it (validated, personal data already removed).
@@ -91,17 +91,17 @@ pub async fn insert(
         .bind(e.occurred_at)
         .bind(now)
         .bind(e.conversation_id)
-        .bind(&e.page_url)
-        .bind(&e.page_path)
-        .bind(&e.referrer)
-        .bind(&e.touch.utm_source)
-        .bind(&e.touch.utm_medium)
-        .bind(&e.touch.utm_campaign)
-        .bind(&e.touch.utm_term)
-        .bind(&e.touch.utm_content)
-        .bind(&e.touch.landing_page)
-        .bind(&e.touch.referrer)
-        .bind(&e.data)
+        .bind(text(&e.page_url))
+        .bind(text(&e.page_path))
+        .bind(text(&e.referrer))
+        .bind(text(&e.touch.utm_source))
+        .bind(text(&e.touch.utm_medium))
+        .bind(text(&e.touch.utm_campaign))
+        .bind(text(&e.touch.utm_term))
+        .bind(text(&e.touch.utm_content))
+        .bind(text(&e.touch.landing_page))
+        .bind(text(&e.touch.referrer))
+        .bind(json_without_nul(&e.data).into_owned())
         .execute(&mut *conn)
         .await
         .op("storing a widget event")?
@@ -109,6 +109,13 @@ pub async fn insert(
         out.push(n > 0);
     }
     Ok(out)
+}
+
+/// Free text as stored: U+0000 replaced by U+FFFD, the rule of every stored text
+/// (PostgreSQL refuses it in `TEXT` and `jsonb`, and one refused event would fail every
+/// batch committed with it). Owned, as the `Any` driver copies every bound text anyway.
+fn text(v: &Option<String>) -> Option<String> {
+    v.as_deref().map(|s| without_nul(s).into_owned())
 }
 
 /// Records a visitor's latest answer to the consent prompt.

@@ -56,12 +56,20 @@ impl From<bool> for Value {
 /// destination alike, so one conversation reads the same everywhere (docs/SCHEMA.md).
 pub const NUL_REPLACEMENT: &str = "\u{fffd}";
 
+/// `s` with every U+0000 replaced by [`NUL_REPLACEMENT`] (borrowed when it holds none).
+pub fn without_nul(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains('\0') {
+        std::borrow::Cow::Owned(s.replace('\0', NUL_REPLACEMENT))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
 impl From<String> for Value {
     fn from(v: String) -> Self {
-        if v.contains('\0') {
-            Value::Text(v.replace('\0', NUL_REPLACEMENT))
-        } else {
-            Value::Text(v)
+        match without_nul(&v) {
+            std::borrow::Cow::Owned(clean) => Value::Text(clean),
+            std::borrow::Cow::Borrowed(_) => Value::Text(v),
         }
     }
 }

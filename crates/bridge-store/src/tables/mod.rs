@@ -13,8 +13,8 @@ mod rows;
 mod schema;
 pub mod sql;
 
-pub use batch::{Batch, MAX_INSTANT_MS, MIN_INSTANT_MS, Row, Value};
+pub use batch::{Batch, MAX_INSTANT_MS, MIN_INSTANT_MS, Row, Value, without_nul};
 pub use defs::{TABLES, table};
 pub use facts::{Facts, Outcomes};
-pub use rows::{json_cell, meeting_key};
+pub use rows::{json_cell, json_without_nul, meeting_key};
 pub use schema::{Column, ColumnType, SYNCED_AT, Storage, Stream, Table};

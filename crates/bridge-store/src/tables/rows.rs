@@ -316,11 +316,20 @@ fn json_text<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
 /// document reads the same in every destination).
 pub fn json_cell<T: serde::Serialize + ?Sized>(v: &T) -> String {
     let text = serde_json::to_string(v).unwrap_or_else(|_| "null".into());
-    if !text.contains("\\u0000") {
-        return text;
+    match json_without_nul(&text) {
+        std::borrow::Cow::Owned(clean) => clean,
+        std::borrow::Cow::Borrowed(_) => text,
     }
-    let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return text;
+}
+
+/// A JSON document's text with U+0000 in any string or key replaced by U+FFFD, as
+/// [`json_cell`] writes it (borrowed when it holds none, or is not JSON).
+pub fn json_without_nul(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("\\u0000") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(text) else {
+        return std::borrow::Cow::Borrowed(text);
     };
     fn scrub(v: &mut serde_json::Value) {
         match v {
@@ -337,7 +346,7 @@ pub fn json_cell<T: serde::Serialize + ?Sized>(v: &T) -> String {
         }
     }
     scrub(&mut doc);
-    doc.to_string()
+    std::borrow::Cow::Owned(doc.to_string())
 }
 
 /// The key a meeting is stored under: its calendar event id, else agent and slot start.

@@ -309,21 +309,9 @@ async fn store(
     Ok(json!({"accepted": fresh, "duplicates": duplicates}))
 }
 
-/// The first `max` characters of free text, a NUL replaced by U+FFFD (see `validate`).
 fn cut(s: &Option<String>, max: usize) -> Option<String> {
     s.as_ref()
-        .map(|v| {
-            v.chars()
-                .take(max)
-                .map(|c| {
-                    if c == '\0' {
-                        char::REPLACEMENT_CHARACTER
-                    } else {
-                        c
-                    }
-                })
-                .collect::<String>()
-        })
+        .map(|v| v.chars().take(max).collect::<String>())
         .filter(|v| !v.is_empty())
 }
 
@@ -399,9 +387,7 @@ fn validate(
             } else {
                 scrub(&e.data)
             };
-            // A NUL becomes U+FFFD, as in every stored text: PostgreSQL refuses it in TEXT
-            // and `jsonb`, and one refused batch would fail those committed with it.
-            let data = bridge_store::tables::json_cell(&data);
+            let data = data.to_string();
             if data.len() > MAX_DATA {
                 return Err(format!("{at}.data is larger than {MAX_DATA} bytes"));
             }
