@@ -51,6 +51,37 @@ pub(crate) fn err(path: &Path, e: impl std::fmt::Display) -> Error {
     }
 }
 
+/// One cell, borrowed: from a row's [`Value`] or straight from a staging file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cell<'a> {
+    /// NULL.
+    Null,
+    /// An integer (an id, a count, an instant in epoch milliseconds or a flag).
+    Int(i64),
+    /// Text.
+    Text(&'a str),
+}
+
+impl<'a> From<&'a Value> for Cell<'a> {
+    fn from(v: &'a Value) -> Self {
+        match v {
+            Value::Null => Cell::Null,
+            Value::Int(n) => Cell::Int(*n),
+            Value::Text(s) => Cell::Text(s),
+        }
+    }
+}
+
+impl From<Cell<'_>> for Value {
+    fn from(c: Cell<'_>) -> Self {
+        match c {
+            Cell::Null => Value::Null,
+            Cell::Int(n) => Value::Int(n),
+            Cell::Text(s) => Value::Text(s.to_owned()),
+        }
+    }
+}
+
 /// The table's Arrow schema.
 pub(crate) fn schema(t: &Table) -> SchemaRef {
     Arc::new(Schema::new(
@@ -115,21 +146,22 @@ impl Column {
     }
 
     /// Buffers one cell; answers the bytes it took, or `None` for a NULL.
-    fn push(&mut self, v: &Value, nullable: bool) -> Option<usize> {
-        let size = match self {
-            Column::Int { values, .. } => v.as_i64().map(|n| {
+    fn push(&mut self, v: Cell<'_>, nullable: bool) -> Option<usize> {
+        let size = match (&mut *self, v) {
+            (Column::Int { values, .. }, Cell::Int(n)) => {
                 values.push(n);
-                8
-            }),
-            Column::Bool { values, .. } => v.as_i64().map(|n| {
+                Some(8)
+            }
+            (Column::Bool { values, .. }, Cell::Int(n)) => {
                 values.push(n != 0);
-                1
-            }),
-            Column::Text { data, ends, .. } => v.as_str().map(|s| {
+                Some(1)
+            }
+            (Column::Text { data, ends, .. }, Cell::Text(s)) => {
                 data.extend_from_slice(s.as_bytes());
                 ends.push(data.len());
-                s.len() + 8
-            }),
+                Some(s.len() + 8)
+            }
+            _ => None,
         };
         if nullable {
             self.defs().push(i16::from(size.is_some()));
@@ -246,42 +278,55 @@ impl Writer {
 
     /// Appends rows, writing a row group whenever one is full.
     pub(crate) fn write(&mut self, rows: &[Row], path: &Path) -> Result<()> {
-        let t = self.table;
+        let mut cells = Vec::with_capacity(self.table.columns.len());
         for r in rows {
-            if r.len() != t.columns.len() {
-                return Err(err(
-                    path,
-                    format!(
-                        "a row of {} with {} cells, the table has {} columns",
-                        t.name,
-                        r.len(),
-                        t.columns.len()
-                    ),
-                ));
-            }
-            // Checked first, so a refused row leaves nothing half-buffered.
-            if let Some(c) = t.columns.iter().zip(r).find_map(|(c, v)| {
-                let fits = match c.ty {
-                    ColumnType::Text | ColumnType::Json => v.as_str().is_some(),
-                    _ => v.as_i64().is_some(),
-                };
-                (!c.nullable && !fits).then_some(c)
-            }) {
-                return Err(err(
-                    path,
-                    format!(
-                        "{}.{} cannot be NULL (or {:?} of another type)",
-                        t.name, c.name, c.ty
-                    ),
-                ));
-            }
-            for ((c, col), v) in t.columns.iter().zip(&mut self.columns).zip(r) {
-                self.bytes += col.push(v, c.nullable).unwrap_or(0);
-            }
-            self.rows += 1;
-            if self.rows >= ROW_GROUP_ROWS || self.bytes >= ROW_GROUP_BYTES {
-                self.flush(path)?;
-            }
+            cells.clear();
+            cells.extend(r.iter().map(Cell::from));
+            self.write_row(&cells, path)?;
+        }
+        Ok(())
+    }
+
+    /// Appends one row, writing a row group if it fills one. A row that does not fit the
+    /// table is refused whole: nothing of it is buffered.
+    pub(crate) fn write_row(&mut self, r: &[Cell<'_>], path: &Path) -> Result<()> {
+        let t = self.table;
+        if r.len() != t.columns.len() {
+            return Err(err(
+                path,
+                format!(
+                    "a row of {} with {} cells, the table has {} columns",
+                    t.name,
+                    r.len(),
+                    t.columns.len()
+                ),
+            ));
+        }
+        if let Some(c) = t.columns.iter().zip(r).find_map(|(c, v)| {
+            let fits = matches!(
+                (c.ty, v),
+                (ColumnType::Text | ColumnType::Json, Cell::Text(_))
+                    | (
+                        ColumnType::Int | ColumnType::Timestamp | ColumnType::Bool,
+                        Cell::Int(_)
+                    )
+            );
+            (!c.nullable && !fits).then_some(c)
+        }) {
+            return Err(err(
+                path,
+                format!(
+                    "{}.{} cannot be NULL (or {:?} of another type)",
+                    t.name, c.name, c.ty
+                ),
+            ));
+        }
+        for ((c, col), v) in t.columns.iter().zip(&mut self.columns).zip(r) {
+            self.bytes += col.push(*v, c.nullable).unwrap_or(0);
+        }
+        self.rows += 1;
+        if self.rows >= ROW_GROUP_ROWS || self.bytes >= ROW_GROUP_BYTES {
+            self.flush(path)?;
         }
         Ok(())
     }

@@ -808,3 +808,57 @@ async fn an_instant_no_destination_can_hold_is_written_as_the_nearest_one_or_nul
         assert_eq!(sent, bridge_store::tables::MAX_INSTANT_MS, "{backend:?}");
     }
 }
+
+#[tokio::test]
+async fn json_columns_read_back_as_written_whatever_they_nest() {
+    for (backend, store, _db) in stores().await {
+        let attributes = [
+            json!({"nested": [[1, 2], [3]], "empty": [], "deep": {"a": [{"b": null}]}}),
+            json!({"text": "[1,2]", "quote": "\"],\"id\":[8", "line": "a\u{2028}b"}),
+            json!({}),
+        ];
+        let mut b = Batch::new();
+        for (i, a) in attributes.iter().enumerate() {
+            let m: Message = serde_json::from_value(json!({
+                "id": 10 + i, "conversationId": 77, "createdAt": 1, "body": "x",
+                "author": {"type": "contact", "id": 9, "bot": false}, "type": "chat",
+                "attributes": a,
+            }))
+            .unwrap();
+            b.message(ORG, &m);
+        }
+        let plain: Message = serde_json::from_value(json!({
+            "id": 20, "conversationId": 77, "createdAt": 1, "body": "x",
+            "author": {"type": "contact", "id": 9, "bot": false}, "type": "chat",
+        }))
+        .unwrap();
+        b.message(ORG, &plain);
+        let mut tx = store.begin().await.unwrap();
+        warehouse::write(&mut tx, &b)
+            .await
+            .unwrap_or_else(|e| panic!("{backend:?}: {e}"));
+        tx.commit().await.unwrap();
+        let read = bridge_store::tables::sql::read_expr(
+            backend,
+            bridge_store::tables::ColumnType::Json,
+            "attributes",
+        );
+        let rows: Vec<(i64, Option<String>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT id, {read} FROM messages ORDER BY id"
+        )))
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        let got: Vec<(i64, Option<serde_json::Value>)> = rows
+            .into_iter()
+            .map(|(id, t)| (id, t.map(|t| serde_json::from_str(&t).unwrap())))
+            .collect();
+        let want: Vec<(i64, Option<serde_json::Value>)> = attributes
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (10 + i as i64, Some(a.clone())))
+            .chain([(20, None)])
+            .collect();
+        assert_eq!(got, want, "{backend:?}");
+    }
+}
