@@ -184,14 +184,14 @@ fn staged(
         if file.fill_buf().map_err(io("reading", path))?.is_empty() {
             return Ok(());
         }
-        let mut read = |buf: &mut [u8]| -> Result<()> {
+        let read = |file: &mut BufReader<File>, offset: &mut u64, buf: &mut [u8]| -> Result<()> {
             file.read_exact(buf)
                 .map_err(|_| corrupt("the file ends inside a row".into()))?;
-            offset += buf.len() as u64;
+            *offset += buf.len() as u64;
             Ok(())
         };
         let mut count = [0; 2];
-        read(&mut count)?;
+        read(&mut file, &mut offset, &mut count)?;
         let count = usize::from(u16::from_le_bytes(count));
         if count != t.columns.len() {
             return Err(corrupt(format!(
@@ -204,22 +204,31 @@ fn staged(
         at.clear();
         for _ in 0..count {
             let mut tag = [0; 1];
-            read(&mut tag)?;
+            read(&mut file, &mut offset, &mut tag)?;
             at.push(match tag[0] {
                 NULL => At::Null,
                 INT => {
                     let mut n = [0; 8];
-                    read(&mut n)?;
+                    read(&mut file, &mut offset, &mut n)?;
                     At::Int(i64::from_le_bytes(n))
                 }
                 TEXT => {
                     let mut len = [0; 4];
-                    read(&mut len)?;
-                    let len = u32::from_le_bytes(len) as usize;
+                    read(&mut file, &mut offset, &mut len)?;
+                    let len = u32::from_le_bytes(len);
+                    // Read as it comes rather than sized by the length first: a damaged
+                    // length is an error, not a 4 GiB allocation.
                     let from = text.len();
-                    text.resize(from + len, 0);
-                    read(&mut text[from..])?;
-                    At::Text(from, from + len)
+                    let got = file
+                        .by_ref()
+                        .take(u64::from(len))
+                        .read_to_end(&mut text)
+                        .map_err(io("reading", path))?;
+                    if got != len as usize {
+                        return Err(corrupt("the file ends inside a row".into()));
+                    }
+                    offset += u64::from(len);
+                    At::Text(from, from + got)
                 }
                 other => return Err(corrupt(format!("a cell tagged {other}"))),
             });
@@ -408,6 +417,12 @@ mod tests {
         assert!(e.contains(&path.display().to_string()), "{e}");
         let columns = u16::try_from(t.columns.len()).unwrap().to_le_bytes();
         let e = damaged(&[columns[0], columns[1], INT, 1, 2]);
+        assert!(
+            e.contains(&format!("byte {len}: the file ends inside a row")),
+            "{e}"
+        );
+        // A damaged length is reported, not allocated.
+        let e = damaged(&[columns[0], columns[1], TEXT, 0xFF, 0xFF, 0xFF, 0xFF, b'a']);
         assert!(
             e.contains(&format!("byte {len}: the file ends inside a row")),
             "{e}"
