@@ -145,9 +145,9 @@ fn each_staged_row(
         file.consume(ROWS_MAGIC.len());
         return staged(t, path, file, each);
     }
-    let whole_rows = |rows: Vec<Row>, each: &mut dyn FnMut(&[Cell<'_>]) -> Result<()>| {
+    let whole_rows = |rows: &[Row], each: &mut dyn FnMut(&[Cell<'_>]) -> Result<()>| {
         let mut cells = Vec::with_capacity(t.columns.len());
-        for r in &rows {
+        for r in rows {
             cells.clear();
             cells.extend(r.iter().map(Cell::from));
             each(&cells)?;
@@ -155,9 +155,11 @@ fn each_staged_row(
         Ok(())
     };
     if start.starts_with(&ARROW_IPC_CONTINUATION) {
-        earlier_arrow_stream(t, path, file, |rows| whole_rows(rows, &mut each))
+        earlier_arrow_stream(t, path, file, |rows| whole_rows(&rows, &mut each))
     } else {
-        earlier_json_lines(t, path, file, |row| whole_rows(vec![row], &mut each))
+        earlier_json_lines(t, path, file, |row| {
+            whole_rows(std::slice::from_ref(&row), &mut each)
+        })
     }
 }
 

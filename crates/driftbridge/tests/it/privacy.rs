@@ -947,26 +947,30 @@ async fn an_erasure_deletes_the_widget_history_of_a_visitor_who_left_their_email
              "page": {"url": format!("http://forms.example/thanks?email={EMAIL}")},
              "data": {"data": {"email": EMAIL.to_uppercase()}}},
         ]);
-        for (visitor, events) in [
-            ("v-form", events),
-            (
-                "v-other",
-                json!([
-                    {"id": "o1", "type": "chatOpen", "ts": now, "page": {"url": "http://forms.example/"}},
-                ]),
-            ),
-        ] {
-            let r = http
-                .post(format!("http://{}/widget/events", running.addr))
-                .header("origin", "http://forms.example")
-                .json(
-                    &json!({"site": "forms", "visitor": visitor, "session": "s", "events": events}),
-                )
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-        }
+        // Posts a batch as one visitor's browser; each is taken (200).
+        let post = |visitor: &'static str, events: serde_json::Value| {
+            let (http, addr) = (http.clone(), running.addr);
+            async move {
+                let r = http
+                    .post(format!("http://{addr}/widget/events"))
+                    .header("origin", "http://forms.example")
+                    .json(
+                        &json!({"site": "forms", "visitor": visitor, "session": "s", "events": events}),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+            }
+        };
+        post("v-form", events).await;
+        post(
+            "v-other",
+            json!([
+                {"id": "o1", "type": "chatOpen", "ts": now, "page": {"url": "http://forms.example/"}},
+            ]),
+        )
+        .await;
         let of = |v: &'static str| {
             let pool = store.pool().clone();
             async move {
@@ -988,34 +992,22 @@ async fn an_erasure_deletes_the_widget_history_of_a_visitor_who_left_their_email
         assert_eq!(of("v-other").await, 1, "another visitor's stays");
         assert_eq!(found_in_database(&env.db.url, EMAIL), Vec::<String>::new());
         // The same person fills the form again: taken, not stored.
-        let r = http
-            .post(format!("http://{}/widget/events", running.addr))
-            .header("origin", "http://forms.example")
-            .json(
-                &json!({"site": "forms", "visitor": "v-new", "session": "s", "events": [
-                {"id": "again", "type": "emailCapture", "ts": drift_types::now_ms(),
-                 "data": {"data": {"email": format!(" {EMAIL} ")}}}]}),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        post(
+            "v-new",
+            json!([{"id": "again", "type": "emailCapture", "ts": drift_types::now_ms(),
+                    "data": {"data": {"email": format!(" {EMAIL} ")}}}]),
+        )
+        .await;
         assert_eq!(of("v-new").await, 0, "an erased email is not stored again");
         assert_eq!(found_in_database(&env.db.url, EMAIL), Vec::<String>::new());
         // A tab still open on one of their conversations reports it: taken, not stored.
         let theirs = *person.conversations.iter().next().unwrap();
-        let r = http
-            .post(format!("http://{}/widget/events", running.addr))
-            .header("origin", "http://forms.example")
-            .json(
-                &json!({"site": "forms", "visitor": "v-tab", "session": "s", "events": [
-                {"id": "tab", "type": "chatOpen", "ts": drift_types::now_ms(),
-                 "conversationId": theirs}]}),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        post(
+            "v-tab",
+            json!([{"id": "tab", "type": "chatOpen", "ts": drift_types::now_ms(),
+                    "conversationId": theirs}]),
+        )
+        .await;
         assert_eq!(
             of("v-tab").await,
             0,
