@@ -20,11 +20,12 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use bridge_store::tables::{Batch, Row, TABLES, Table, Value, table};
+use bridge_store::tables::{Batch, Row, TABLES, Table, table};
 use drift_types::OrgId;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::part;
 pub use crate::part::FileFormat;
 pub(crate) use crate::part::{io, read_part, write_part};
 use crate::staging::{self, Staging, staging_name};
@@ -286,19 +287,21 @@ impl Files {
 
     /// The ids (second column) of every committed row of `table`: its completed parts and
     /// the committed pages of its open part, read back from disk rather than kept in memory
-    /// (a run's ids grew with the dataset). The lock is held, so no page is half-read.
+    /// (a run's ids grew with the dataset), the id column alone (whole rows took the table's
+    /// size in memory). The lock is held, so no page is half-read.
     pub(crate) fn stored_ids(&self, table: &Table) -> Result<HashSet<i64>> {
         let inner = self.inner.lock();
         let mut out = HashSet::new();
-        let mut add = |rows: Vec<Row>| {
-            out.extend(rows.iter().filter_map(|r| r.get(1).and_then(Value::as_i64)));
-        };
         for rel in inner.manifest.parts.get(table.name).into_iter().flatten() {
-            add(read_part(self.format, table, &self.dir.join(rel))?);
+            part::each_int(self.format, table, 1, &self.dir.join(rel), |id| {
+                out.insert(id);
+            })?;
         }
         if let Some(o) = inner.manifest.open.get(table.name) {
             let staged = self.dir.join(staging_name(&o.rel));
-            add(staging::read(self.format, table, &staged)?);
+            staging::each_int(self.format, table, 1, &staged, |id| {
+                out.insert(id);
+            })?;
         }
         Ok(out)
     }
@@ -334,7 +337,7 @@ pub fn read_table(dir: &Path, table: &Table) -> Result<Vec<Row>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bridge_store::tables::table;
+    use bridge_store::tables::{Value, table};
 
     fn batch() -> Batch {
         let mut b = Batch::new();

@@ -23,7 +23,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use bridge_store::tables::{ColumnType, Row, Table, Value};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::{ArrowSchemaConverter, add_encoded_arrow_schema_to_metadata};
+use parquet::arrow::{ArrowSchemaConverter, ProjectionMask, add_encoded_arrow_schema_to_metadata};
 use parquet::basic::Compression;
 use parquet::data_type::{BoolType, ByteArray, ByteArrayType};
 use parquet::file::properties::WriterProperties;
@@ -378,6 +378,33 @@ pub(crate) fn read(t: &Table, path: &Path) -> Result<Vec<Row>> {
         out.extend(batch_rows(t, &batch.map_err(|e| err(path, e))?, path)?);
     }
     Ok(out)
+}
+
+/// Hands the integer column `name` of every row of a part to `each`, NULLs skipped, reading
+/// that column only.
+pub(crate) fn each_int(path: &Path, name: &str, mut each: impl FnMut(i64)) -> Result<()> {
+    let f = File::open(path).map_err(|source| Error::Io {
+        op: "opening",
+        path: path.to_owned(),
+        source,
+    })?;
+    let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| err(path, e))?;
+    let Some(i) = b.schema().fields().iter().position(|f| f.name() == name) else {
+        return Err(err(path, format!("it has no column {name}")));
+    };
+    let only = ProjectionMask::roots(b.parquet_schema(), [i]);
+    for batch in b.with_projection(only).build().map_err(|e| err(path, e))? {
+        let batch = batch.map_err(|e| err(path, e))?;
+        let col = batch.column(0);
+        let ints = col.as_primitive_opt::<Int64Type>().ok_or_else(|| {
+            err(
+                path,
+                format!("its column {name} is {}, not INT64", col.data_type()),
+            )
+        })?;
+        ints.iter().flatten().for_each(&mut each);
+    }
+    Ok(())
 }
 
 /// The rows of one record batch of `t` (read from `path`, for errors).

@@ -10,6 +10,7 @@ use bridge_store::tables::{ColumnType, Row, Table, Value};
 use crate::cells;
 use crate::error::{Error, Result};
 use crate::parquet_file;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 /// The file formats.
@@ -233,5 +234,149 @@ pub(crate) fn read_part(format: FileFormat, t: &Table, path: &Path) -> Result<Ve
             Ok(out)
         }
         FileFormat::Parquet => parquet_file::read(t, path),
+    }
+}
+
+/// Hands the integer in column `col` (an id) of every row of a part to `each`, NULLs skipped,
+/// reading no more of a row than it must: a resumed or incremental run and the delete sweep
+/// need the ids of whole tables, and a part holds up to [`crate::files::PART_ROWS`] rows.
+pub(crate) fn each_int(
+    format: FileFormat,
+    t: &Table,
+    col: usize,
+    path: &Path,
+    mut each: impl FnMut(i64),
+) -> Result<()> {
+    let corrupt = |message: String| Error::Corrupt {
+        path: path.to_owned(),
+        message,
+    };
+    let name = t.columns[col].name;
+    match format {
+        FileFormat::Jsonl => {
+            let f = File::open(path).map_err(io("opening", path))?;
+            for (n, line) in BufReader::new(f).lines().enumerate() {
+                let line = line.map_err(io("reading", path))?;
+                let mut de = serde_json::Deserializer::from_str(&line);
+                IntUnder(name)
+                    .deserialize(&mut de)
+                    .and_then(|v| de.end().map(|()| v))
+                    .map_err(|e| corrupt(format!("line {}: {e}", n + 1)))?
+                    .map(&mut each);
+            }
+            Ok(())
+        }
+        FileFormat::Csv => {
+            let mut r = csv::Reader::from_path(path).map_err(|e| corrupt(e.to_string()))?;
+            let mut rec = csv::StringRecord::new();
+            while r
+                .read_record(&mut rec)
+                .map_err(|e| corrupt(e.to_string()))?
+            {
+                if let Some(n) = rec.get(col).and_then(|s| s.parse().ok()) {
+                    each(n);
+                }
+            }
+            Ok(())
+        }
+        FileFormat::Parquet => parquet_file::each_int(path, name, each),
+    }
+}
+
+/// The integer under one key of a JSON object (`None` when absent or null); every other value
+/// is skipped without being built.
+struct IntUnder<'k>(&'k str);
+
+impl<'de> DeserializeSeed<'de> for IntUnder<'_> {
+    type Value = Option<i64>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for IntUnder<'_> {
+    type Value = Option<i64>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "an object with an integer \"{}\"", self.0)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> std::result::Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(wanted) = m.next_key_seed(IsKey(self.0))? {
+            if wanted {
+                found = m.next_value()?;
+            } else {
+                m.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Whether an object's key is this one (escaped or not), without keeping it.
+struct IsKey<'k>(&'k str);
+
+impl<'de> DeserializeSeed<'de> for IsKey<'_> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for IsKey<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> std::result::Result<bool, E> {
+        Ok(s == self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bridge_store::tables::table;
+
+    #[test]
+    fn ids_are_read_from_their_own_key_and_a_damaged_line_is_named() {
+        let t = table("contacts").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("part.jsonl");
+        let ids = |path: &Path| {
+            let mut out = Vec::new();
+            each_int(FileFormat::Jsonl, t, 1, path, |n| out.push(n)).map(|()| out)
+        };
+        std::fs::write(
+            &path,
+            concat!(
+                // A nested "id" is not the row's; the row's comes after it.
+                r#"{"org_id":7,"attributes":{"id":99,"x":[{"id":98}]},"id":1}"#,
+                "\n",
+                // An escaped key is still the key.
+                r#"{"org_id":7,"\u0069d":2,"name":"a \"quoted\" id"}"#,
+                "\n",
+                // NULL and absent ids are skipped.
+                r#"{"org_id":7,"id":null}"#,
+                "\n",
+                r#"{"org_id":7}"#,
+                "\n",
+            ),
+        )
+        .unwrap();
+        assert_eq!(ids(&path).unwrap(), [1, 2]);
+
+        std::fs::write(&path, "{\"id\":1}\n{\"id\":2} trailing\n").unwrap();
+        let e = ids(&path).unwrap_err().to_string();
+        assert!(e.contains("line 2"), "{e}");
+        assert!(e.contains("part.jsonl"), "{e}");
+        std::fs::write(&path, "{\"id\":\"3\"}\n").unwrap();
+        let e = ids(&path).unwrap_err().to_string();
+        assert!(e.contains("line 1"), "{e}");
     }
 }

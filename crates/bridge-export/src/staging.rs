@@ -334,7 +334,28 @@ fn earlier_arrow_stream(
     Ok(())
 }
 
+/// Hands the integer in column `col` (an id) of every committed row of a synced staging file
+/// to `each`, NULLs skipped.
+pub(crate) fn each_int(
+    format: FileFormat,
+    t: &Table,
+    col: usize,
+    path: &Path,
+    mut each: impl FnMut(i64),
+) -> Result<()> {
+    match format {
+        FileFormat::Jsonl | FileFormat::Csv => crate::part::each_int(format, t, col, path, each),
+        FileFormat::Parquet => each_staged_row(t, path, |cells| {
+            if let Cell::Int(n) = cells[col] {
+                each(n);
+            }
+            Ok(())
+        }),
+    }
+}
+
 /// The committed rows of a synced staging file.
+#[cfg(test)]
 pub(crate) fn read(format: FileFormat, t: &Table, path: &Path) -> Result<Vec<Row>> {
     match format {
         FileFormat::Jsonl | FileFormat::Csv => crate::part::read_part(format, t, path),
