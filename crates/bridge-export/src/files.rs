@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::part;
 pub use crate::part::FileFormat;
-pub(crate) use crate::part::{io, read_part, write_part};
+pub(crate) use crate::part::{io, read_part};
 use crate::staging::{self, Staging, staging_name};
 
 const MANIFEST: &str = "_manifest.json";

@@ -364,7 +364,22 @@ impl Writer {
 }
 
 /// Every row of a part, as the rows carried them.
+#[cfg(test)]
 pub(crate) fn read(t: &Table, path: &Path) -> Result<Vec<Row>> {
+    let mut out = Vec::new();
+    each_batch(t, path, |rows| {
+        out.extend(rows);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Hands the rows of a part to `each`, one record batch (1,024 rows) at a time.
+pub(crate) fn each_batch(
+    t: &Table,
+    path: &Path,
+    mut each: impl FnMut(Vec<Row>) -> Result<()>,
+) -> Result<()> {
     let f = File::open(path).map_err(|source| Error::Io {
         op: "opening",
         path: path.to_owned(),
@@ -373,11 +388,10 @@ pub(crate) fn read(t: &Table, path: &Path) -> Result<Vec<Row>> {
     let reader = ParquetRecordBatchReaderBuilder::try_new(f)
         .and_then(|b| b.build())
         .map_err(|e| err(path, e))?;
-    let mut out = Vec::new();
     for batch in reader {
-        out.extend(batch_rows(t, &batch.map_err(|e| err(path, e))?, path)?);
+        each(batch_rows(t, &batch.map_err(|e| err(path, e))?, path)?)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Hands the integer column `name` of every row of a part to `each`, NULLs skipped, reading

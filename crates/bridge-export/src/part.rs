@@ -183,20 +183,24 @@ fn jsonl_line(t: &Table, r: &Row, line: &mut String) {
     line.push_str("}\n");
 }
 
-/// Writes a whole part at `path`.
-pub(crate) fn write_part(
-    format: FileFormat,
-    t: &'static Table,
-    rows: &[Row],
-    path: &Path,
-) -> Result<()> {
-    let mut w = PartWriter::create(format, t, path)?;
-    w.write(t, rows, path)?;
-    w.finish(path)
-}
-
 /// Every row of a part.
 pub(crate) fn read_part(format: FileFormat, t: &Table, path: &Path) -> Result<Vec<Row>> {
+    let mut out = Vec::new();
+    each_row(format, t, path, |r| {
+        out.push(r);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Hands every row of a part to `each`, in order, holding one row (or, for Parquet, one
+/// record batch) at a time.
+pub(crate) fn each_row(
+    format: FileFormat,
+    t: &Table,
+    path: &Path,
+    mut each: impl FnMut(Row) -> Result<()>,
+) -> Result<()> {
     let corrupt = |message: String| Error::Corrupt {
         path: path.to_owned(),
         message,
@@ -204,36 +208,39 @@ pub(crate) fn read_part(format: FileFormat, t: &Table, path: &Path) -> Result<Ve
     match format {
         FileFormat::Jsonl => {
             let f = File::open(path).map_err(io("opening", path))?;
-            let mut out = Vec::new();
             for line in BufReader::new(f).lines() {
                 let line = line.map_err(io("reading", path))?;
                 let obj: serde_json::Map<String, serde_json::Value> =
                     serde_json::from_str(&line).map_err(|e| corrupt(e.to_string()))?;
-                out.push(
+                each(
                     t.columns
                         .iter()
                         .map(|c| cells::from_json(c, obj.get(c.name)))
                         .collect(),
-                );
+                )?;
             }
-            Ok(out)
+            Ok(())
         }
         FileFormat::Csv => {
             let mut r = csv::Reader::from_path(path).map_err(|e| corrupt(e.to_string()))?;
-            let mut out = Vec::new();
-            for rec in r.records() {
-                let rec = rec.map_err(|e| corrupt(e.to_string()))?;
-                out.push(
+            let mut rec = csv::StringRecord::new();
+            while r
+                .read_record(&mut rec)
+                .map_err(|e| corrupt(e.to_string()))?
+            {
+                each(
                     t.columns
                         .iter()
                         .zip(rec.iter())
                         .map(|(c, s)| cells::from_csv(c, s))
                         .collect(),
-                );
+                )?;
             }
-            Ok(out)
+            Ok(())
         }
-        FileFormat::Parquet => parquet_file::read(t, path),
+        FileFormat::Parquet => {
+            parquet_file::each_batch(t, path, |rows| rows.into_iter().try_for_each(&mut each))
+        }
     }
 }
 

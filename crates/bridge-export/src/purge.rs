@@ -4,6 +4,10 @@
 //! rows are written back with the same values (the same writer wrote them), parts without
 //! such a row are not touched, and the manifest does not change (except that the open parts
 //! of an interrupted export are completed and listed first).
+//!
+//! A part is read as a stream, twice when it holds such a row: once to find out, once to write
+//! the rows that stay, [`BATCH`] at a time. A part holds up to 250,000 rows, and reading one
+//! whole took hundreds of megabytes for a part of messages (docs/BENCHMARKS.md).
 
 use std::fs::{self, File};
 use std::path::Path;
@@ -11,7 +15,11 @@ use std::path::Path;
 use bridge_store::privacy::{Scrubber, Tombstones};
 
 use crate::error::Result;
-use crate::files::{committed_parts, io, read_part, write_part};
+use crate::files::{committed_parts, io};
+use crate::part::{PartWriter, each_row};
+
+/// Rows that stay, handed to the part's writer at once.
+const BATCH: usize = 1024;
 
 /// What a purge changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -40,18 +48,36 @@ pub fn purge(dir: &Path, tombstones: &Tombstones) -> Result<Purged> {
     for t in Scrubber::order() {
         for rel in parts.get(t.name).into_iter().flatten() {
             let path = dir.join(rel);
-            let rows = read_part(format, t, &path)?;
             out.files_read += 1;
-            let before = rows.len();
-            let kept: Vec<_> = rows.into_iter().filter(|r| scrubber.keep(t, r)).collect();
-            if kept.len() == before {
+            // The scrubber only adds to whom it drops (a contact, then their conversations
+            // and messages), so the second pass drops at least what the first found.
+            let mut drops = false;
+            each_row(format, t, &path, |r| {
+                drops |= !scrubber.keep(t, &r);
+                Ok(())
+            })?;
+            if !drops {
                 continue;
             }
             let tmp = path.with_extension("purge.tmp");
-            write_part(format, t, &kept, &tmp)?;
+            let mut w = PartWriter::create(format, t, &tmp)?;
+            let mut kept = Vec::with_capacity(BATCH);
+            each_row(format, t, &path, |r| {
+                if scrubber.keep(t, &r) {
+                    kept.push(r);
+                    if kept.len() == BATCH {
+                        w.write(t, &kept, &tmp)?;
+                        kept.clear();
+                    }
+                } else {
+                    out.rows_removed += 1;
+                }
+                Ok(())
+            })?;
+            w.write(t, &kept, &tmp)?;
+            w.finish(&tmp)?;
             fs::rename(&tmp, &path).map_err(io("renaming", &tmp))?;
             out.files_rewritten += 1;
-            out.rows_removed += before - kept.len();
         }
     }
     // The renames are durable once the directory entries are.
