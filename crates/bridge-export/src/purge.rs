@@ -5,18 +5,21 @@
 //! such a row are not touched, and the manifest does not change (except that the open parts
 //! of an interrupted export are completed and listed first).
 //!
-//! A part is read as a stream, twice when it holds such a row: once to find out, once to write
-//! the rows that stay, [`BATCH`] at a time. A part holds up to 250,000 rows, and reading one
-//! whole took hundreds of megabytes for a part of messages (docs/BENCHMARKS.md).
+//! A part is read as a stream, twice when it holds such a row: once to find which rows go,
+//! once to copy the rest (JSONL lines and CSV records as they are, Parquet rows through its
+//! writer [`BATCH`] at a time). A part holds up to 250,000 rows, and reading one whole took
+//! hundreds of megabytes for a part of messages (docs/BENCHMARKS.md).
 
 use std::fs::{self, File};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 
 use bridge_store::privacy::{Scrubber, Tombstones};
+use bridge_store::tables::Table;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::files::{committed_parts, io};
-use crate::part::{PartWriter, each_row};
+use crate::part::{FileFormat, PartWriter, WRITE_BUFFER, each_row};
 
 /// Rows that stay, handed to the part's writer at once.
 const BATCH: usize = 1024;
@@ -49,33 +52,20 @@ pub fn purge(dir: &Path, tombstones: &Tombstones) -> Result<Purged> {
         for rel in parts.get(t.name).into_iter().flatten() {
             let path = dir.join(rel);
             out.files_read += 1;
-            // The scrubber only adds to whom it drops (a contact, then their conversations
-            // and messages), so the second pass drops at least what the first found.
-            let mut drops = false;
+            let (mut n, mut dropped) = (0_u64, Vec::new());
             each_row(format, t, &path, |r| {
-                drops |= !scrubber.keep(t, &r);
+                if !scrubber.keep(t, &r) {
+                    dropped.push(n);
+                }
+                n += 1;
                 Ok(())
             })?;
-            if !drops {
+            if dropped.is_empty() {
                 continue;
             }
             let tmp = path.with_extension("purge.tmp");
-            let mut w = PartWriter::create(format, t, &tmp)?;
-            let mut kept = Vec::with_capacity(BATCH);
-            each_row(format, t, &path, |r| {
-                if scrubber.keep(t, &r) {
-                    kept.push(r);
-                    if kept.len() == BATCH {
-                        w.write(t, &kept, &tmp)?;
-                        kept.clear();
-                    }
-                } else {
-                    out.rows_removed += 1;
-                }
-                Ok(())
-            })?;
-            w.write(t, &kept, &tmp)?;
-            w.finish(&tmp)?;
+            copy_without(format, t, &path, &tmp, &dropped)?;
+            out.rows_removed += dropped.len();
             fs::rename(&tmp, &path).map_err(io("renaming", &tmp))?;
             out.files_rewritten += 1;
         }
@@ -90,6 +80,93 @@ pub fn purge(dir: &Path, tombstones: &Tombstones) -> Result<Purged> {
         }
     }
     Ok(out)
+}
+
+/// Writes the part at `path` again at `tmp`, synced, without the rows numbered in `dropped`
+/// (from 0, ascending).
+fn copy_without(
+    format: FileFormat,
+    t: &'static Table,
+    path: &Path,
+    tmp: &Path,
+    dropped: &[u64],
+) -> Result<()> {
+    let mut dropped = dropped.iter().copied().peekable();
+    let mut n = 0;
+    let mut stays = move || {
+        let gone = dropped.next_if_eq(&n).is_some();
+        n += 1;
+        !gone
+    };
+    let corrupt = |e: csv::Error| Error::Corrupt {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
+    let create = || -> Result<BufWriter<File>> {
+        let f = File::create(tmp).map_err(io("creating", tmp))?;
+        Ok(BufWriter::with_capacity(WRITE_BUFFER, f))
+    };
+    let written = |w: BufWriter<File>| -> Result<()> {
+        let f = w
+            .into_inner()
+            .map_err(|e| io("writing", tmp)(e.into_error()))?;
+        f.sync_all().map_err(io("syncing", tmp))
+    };
+    match format {
+        // The lines that stay, byte for byte.
+        FileFormat::Jsonl => {
+            let mut r = BufReader::new(File::open(path).map_err(io("opening", path))?);
+            let mut w = create()?;
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                if r.read_until(b'\n', &mut line)
+                    .map_err(io("reading", path))?
+                    == 0
+                {
+                    break;
+                }
+                if stays() {
+                    w.write_all(&line).map_err(io("writing", tmp))?;
+                }
+            }
+            written(w)
+        }
+        // The header and the records that stay, quoted as the part's writer quoted them.
+        FileFormat::Csv => {
+            let mut r = csv::Reader::from_path(path).map_err(corrupt)?;
+            let mut w = csv::Writer::from_writer(create()?);
+            let header = r.byte_headers().map_err(corrupt)?.clone();
+            let failed = |e: csv::Error| io("writing", tmp)(e.into());
+            w.write_byte_record(&header).map_err(failed)?;
+            let mut rec = csv::ByteRecord::new();
+            while r.read_byte_record(&mut rec).map_err(corrupt)? {
+                if stays() {
+                    w.write_byte_record(&rec).map_err(failed)?;
+                }
+            }
+            written(
+                w.into_inner()
+                    .map_err(|e| io("writing", tmp)(e.into_error()))?,
+            )
+        }
+        FileFormat::Parquet => {
+            let mut w = PartWriter::create(format, t, tmp)?;
+            let mut kept = Vec::with_capacity(BATCH);
+            each_row(format, t, path, |r| {
+                if stays() {
+                    kept.push(r);
+                    if kept.len() == BATCH {
+                        w.write(t, &kept, tmp)?;
+                        kept.clear();
+                    }
+                }
+                Ok(())
+            })?;
+            w.write(t, &kept, tmp)?;
+            w.finish(tmp)
+        }
+    }
 }
 
 /// Removes the saved attachment files (`export --attachments DIR`) of every conversation an
