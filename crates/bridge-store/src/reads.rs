@@ -68,13 +68,36 @@ pub async fn longest_transcript(store: &Store) -> Result<Option<(i64, String)>> 
     .op("reading the longest transcript")
 }
 
-/// The stored webhook payloads of an org (JSON text, without tokens).
-pub async fn event_payloads(store: &Store, org: OrgId) -> Result<Vec<String>> {
-    sqlx::query_scalar("SELECT payload FROM events WHERE org_id = $1")
+/// Stored webhook payloads read per statement by [`each_event_payload`].
+const PAYLOADS_PER_STATEMENT: i64 = 1000;
+
+/// Hands every stored webhook payload of an org (JSON text, without tokens) to `each`, in the
+/// order they were stored, a thousand per statement: the store keeps every webhook an org
+/// sent until retention removes it, far more than a process should hold at once.
+pub async fn each_event_payload(
+    store: &Store,
+    org: OrgId,
+    mut each: impl FnMut(&str),
+) -> Result<()> {
+    let mut after = i64::MIN;
+    loop {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, payload FROM events WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        )
         .bind(org.0)
+        .bind(after)
+        .bind(PAYLOADS_PER_STATEMENT)
         .fetch_all(store.pool())
         .await
-        .op("reading stored events")
+        .op("reading stored events")?;
+        for (_, p) in &rows {
+            each(p);
+        }
+        match rows.last() {
+            Some((id, _)) if rows.len() as i64 == PAYLOADS_PER_STATEMENT => after = *id,
+            _ => return Ok(()),
+        }
+    }
 }
 
 /// When the `done` job made by event `event_id` finished (epoch ms), if it has.

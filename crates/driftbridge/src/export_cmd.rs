@@ -195,15 +195,12 @@ async fn from_configured_store(
 
 /// Contact ids that the org's stored webhook events reference.
 async fn contacts_in_events(store: &Store, org: OrgId) -> Result<Vec<i64>> {
-    let payloads = bridge_store::reads::event_payloads(store, org)
-        .await
-        .context("while reading stored events")?;
     let mut ids = BTreeSet::new();
-    for p in payloads {
-        let Ok(env) = serde_json::from_str::<WebhookEnvelope>(&p) else {
-            continue;
+    bridge_store::reads::each_event_payload(store, org, |p| {
+        let Ok(env) = serde_json::from_str::<WebhookEnvelope>(p) else {
+            return;
         };
-        let Ok(ev) = env.event() else { continue };
+        let Ok(ev) = env.event() else { return };
         let id = match ev {
             WebhookEvent::ContactIdentified(c) | WebhookEvent::UserUnsubscribed(c) => Some(c.id.0),
             WebhookEvent::NewConversation(c) => c.contact_id.map(|x| x.0),
@@ -216,7 +213,9 @@ async fn contacts_in_events(store: &Store, org: OrgId) -> Result<Vec<i64>> {
             _ => None,
         };
         ids.extend(id);
-    }
+    })
+    .await
+    .context("while reading stored events")?;
     Ok(ids.into_iter().collect())
 }
 
