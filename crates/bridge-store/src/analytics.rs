@@ -1,6 +1,7 @@
 //! Reading conversation facts back for reports (docs/ANALYTICS.md), outcomes included (a met
 //! playbook goal and booked meetings, which the store keeps current: [`crate::outcomes`]).
 
+use futures::TryStreamExt as _;
 use sqlx::Row as _;
 
 use crate::tables::sql::{at, ms, read_expr};
@@ -38,7 +39,7 @@ pub async fn facts(store: &Store, org: i64, since_ms: i64, until_ms: i64) -> Res
     let b = store.backend();
     let t = |c: &str| ms(b, &format!("f.{c}"));
     let flag = |c: &str| read_expr(b, ColumnType::Bool, &format!("f.{c}"));
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+    let mut rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT f.conversation_id, f.status, f.inbox_id, f.playbook_id, {}, \
          {}, f.time_to_first_agent_reply_ms, {}, {}, \
          f.time_to_close_ms, f.contact_messages, f.agent_messages, f.bot_messages, \
@@ -60,15 +61,16 @@ pub async fn facts(store: &Store, org: i64, since_ms: i64, until_ms: i64) -> Res
     .bind(org)
     .bind(since_ms)
     .bind(until_ms)
-    .fetch_all(store.pool())
-    .await
-    .op("reading conversation facts")?;
+    // Converted as they come: a driver row holds every column with its name and type, several
+    // times what the report keeps of it.
+    .fetch(store.pool());
     let get = |r: &sqlx::any::AnyRow, i: usize| -> Result<Option<i64>> {
         r.try_get::<Option<i64>, _>(i)
             .op("reading conversation facts")
     };
-    let mut out = Vec::with_capacity(rows.len());
-    for r in &rows {
+    let mut out = Vec::new();
+    while let Some(r) = rows.try_next().await.op("reading conversation facts")? {
+        let r = &r;
         let n = |i: usize| get(r, i).map(|v| v.unwrap_or(0));
         out.push(FactRow {
             conversation_id: n(0)?,

@@ -1,19 +1,35 @@
-//! What reading the store back holds at once. `export` reads every webhook payload an org has
-//! stored to find the contacts they name; the store keeps them until retention removes them,
-//! so the reader must hold a statement's worth, not all of them.
+//! What reading the store back holds at once:
+//! - `export` reads every webhook payload an org has stored to find the contacts they name;
+//!   the store keeps them until retention removes them, so the reader must hold a
+//!   statement's worth, not all of them;
+//! - a report and the console's analytics read the facts of every conversation in their
+//!   window; they keep what they aggregate, not the driver's rows besides.
 //!
-//! This test binary counts every allocation (its own global allocator) and holds this one
-//! test, so nothing else allocates while it measures.
+//! This test binary counts every allocation (its own global allocator). Its tests take turns
+//! ([`TURN`]), so that nothing else allocates while one measures.
 
+use bridge_store::analytics::{FactRow, facts};
 use bridge_store::events::{NewEvent, insert_many};
 use bridge_store::reads::each_event_payload;
+use bridge_store::tables::{Batch, Value, table};
 use bridge_store::testing::{BACKENDS, fresh};
-use bridge_store::{Backend, Store};
+use bridge_store::{Backend, Store, warehouse};
 use drift_types::OrgId;
 use peakmem_alloc::{INSTRUMENTED_SYSTEM, PeakMemAlloc, PeakMemAllocTrait};
 
 #[global_allocator]
 static ALLOC: &PeakMemAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;
+
+/// One test of this binary at a time (each test has its own runtime; this lock works across
+/// them, and a failed test does not poison it).
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn name(backend: &Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    }
+}
 
 /// Stored events of the org read back, about 1 KB each.
 const EVENTS: usize = 20_000;
@@ -29,6 +45,7 @@ fn payload(n: usize) -> String {
 
 #[tokio::test(flavor = "current_thread")]
 async fn every_stored_payload_of_an_org_is_read_back_in_order_a_statement_at_a_time() {
+    let _turn = TURN.lock().await;
     for backend in BACKENDS {
         let Some(db) = fresh(*backend).await else {
             continue;
@@ -76,15 +93,81 @@ async fn every_stored_payload_of_an_org_is_read_back_in_order_a_statement_at_a_t
         .unwrap();
         let peak = ALLOC.get_peak_memory();
 
-        let name = match backend {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        };
+        let name = name(backend);
         assert_eq!(count, EVENTS, "{name}");
         assert!(in_order, "{name}: payloads out of order or changed");
         assert!(
             peak < BOUND,
             "{name}: reading {EVENTS} payloads held {peak} bytes at once (at most {BOUND})"
+        );
+        store.close().await;
+    }
+}
+
+/// Conversations whose facts a report reads back.
+const FACTS: i64 = 20_000;
+
+/// What reading them may hold at once, per conversation: the report's own row is about 250
+/// bytes, and the vector that holds them grows by doubling.
+const FACT_BYTES: usize = 600;
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_report_reads_the_facts_of_its_window_without_the_drivers_rows() {
+    let _turn = TURN.lock().await;
+    let t = table("conversation_facts").unwrap();
+    for backend in BACKENDS {
+        let Some(db) = fresh(*backend).await else {
+            continue;
+        };
+        let store = Store::connect(&db.url).await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        for page in 0..FACTS / 500 {
+            let mut b = Batch::new();
+            for id in page * 500 + 1..=(page + 1) * 500 {
+                let mut row = vec![Value::Null; t.columns.len()];
+                let mut set = |c: &str, v: Value| row[t.index(c).unwrap()] = v;
+                set("org_id", 7.into());
+                set("conversation_id", id.into());
+                set("status", "closed".into());
+                set("created_at", (1_767_225_600_000 + id * 1000).into());
+                set("time_to_close_ms", (id * 7).into());
+                set("handed_to_agent", (id % 2 == 0).into());
+                set("bot_only", false.into());
+                set("goal_met", false.into());
+                for c in [
+                    "contact_messages",
+                    "agent_messages",
+                    "bot_messages",
+                    "distinct_agents",
+                    "meetings_booked",
+                ] {
+                    set(c, (id % 5).into());
+                }
+                set("_synced_at", 0.into());
+                b.push(t, row);
+            }
+            warehouse::write(&mut tx, &b).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+
+        ALLOC.reset_peak_memory();
+        let rows: Vec<FactRow> = facts(&store, 7, 0, 2_000_000_000_000).await.unwrap();
+        let peak = ALLOC.get_peak_memory();
+
+        let name = name(backend);
+        assert_eq!(rows.len(), FACTS as usize, "{name}");
+        assert!(
+            rows.iter()
+                .enumerate()
+                .all(|(i, r)| r.conversation_id == i as i64 + 1
+                    && r.facts.time_to_close_ms == Some(r.conversation_id * 7)
+                    && r.handed_to_agent == (r.conversation_id % 2 == 0)),
+            "{name}: facts read back wrong or out of order"
+        );
+        let bound = FACT_BYTES * FACTS as usize;
+        assert!(
+            peak < bound,
+            "{name}: reading {FACTS} conversations' facts held {peak} bytes at once (at most {bound})"
         );
         store.close().await;
     }
