@@ -221,23 +221,15 @@ pub(crate) fn each_row(
             }
             Ok(())
         }
-        FileFormat::Csv => {
-            let mut r = csv::Reader::from_path(path).map_err(|e| corrupt(e.to_string()))?;
-            let mut rec = csv::StringRecord::new();
-            while r
-                .read_record(&mut rec)
-                .map_err(|e| corrupt(e.to_string()))?
-            {
-                each(
-                    t.columns
-                        .iter()
-                        .zip(rec.iter())
-                        .map(|(c, s)| cells::from_csv(c, s))
-                        .collect(),
-                )?;
-            }
-            Ok(())
-        }
+        FileFormat::Csv => each_record(path, |rec| {
+            each(
+                t.columns
+                    .iter()
+                    .zip(rec.iter())
+                    .map(|(c, s)| cells::from_csv(c, s))
+                    .collect(),
+            )
+        }),
         FileFormat::Parquet => {
             parquet_file::each_batch(t, path, |rows| rows.into_iter().try_for_each(&mut each))
         }
@@ -273,21 +265,28 @@ pub(crate) fn each_int(
             }
             Ok(())
         }
-        FileFormat::Csv => {
-            let mut r = csv::Reader::from_path(path).map_err(|e| corrupt(e.to_string()))?;
-            let mut rec = csv::StringRecord::new();
-            while r
-                .read_record(&mut rec)
-                .map_err(|e| corrupt(e.to_string()))?
-            {
-                if let Some(n) = rec.get(col).and_then(|s| s.parse().ok()) {
-                    each(n);
-                }
+        FileFormat::Csv => each_record(path, |rec| {
+            if let Some(n) = rec.get(col).and_then(|s| s.parse().ok()) {
+                each(n);
             }
             Ok(())
-        }
+        }),
         FileFormat::Parquet => parquet_file::each_int(path, name, each),
     }
+}
+
+/// Hands every record of a CSV part (its header row aside) to `each`, one at a time.
+fn each_record(path: &Path, mut each: impl FnMut(&csv::StringRecord) -> Result<()>) -> Result<()> {
+    let corrupt = |e: csv::Error| Error::Corrupt {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
+    let mut r = csv::Reader::from_path(path).map_err(corrupt)?;
+    let mut rec = csv::StringRecord::new();
+    while r.read_record(&mut rec).map_err(corrupt)? {
+        each(&rec)?;
+    }
+    Ok(())
 }
 
 /// The integer under one key of a JSON object (`None` when absent or null); every other value
