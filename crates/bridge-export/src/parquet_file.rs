@@ -374,20 +374,23 @@ pub(crate) fn read(t: &Table, path: &Path) -> Result<Vec<Row>> {
     Ok(out)
 }
 
+/// A part opened for reading, its footer read.
+fn opened(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>> {
+    let f = File::open(path).map_err(|source| Error::Io {
+        op: "opening",
+        path: path.to_owned(),
+        source,
+    })?;
+    ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| err(path, e))
+}
+
 /// Hands the rows of a part to `each`, one record batch (1,024 rows) at a time.
 pub(crate) fn each_batch(
     t: &Table,
     path: &Path,
     mut each: impl FnMut(Vec<Row>) -> Result<()>,
 ) -> Result<()> {
-    let f = File::open(path).map_err(|source| Error::Io {
-        op: "opening",
-        path: path.to_owned(),
-        source,
-    })?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(f)
-        .and_then(|b| b.build())
-        .map_err(|e| err(path, e))?;
+    let reader = opened(path)?.build().map_err(|e| err(path, e))?;
     for batch in reader {
         each(batch_rows(t, &batch.map_err(|e| err(path, e))?, path)?)?;
     }
@@ -397,12 +400,7 @@ pub(crate) fn each_batch(
 /// Hands the integer column `name` of every row of a part to `each`, NULLs skipped, reading
 /// that column only.
 pub(crate) fn each_int(path: &Path, name: &str, mut each: impl FnMut(i64)) -> Result<()> {
-    let f = File::open(path).map_err(|source| Error::Io {
-        op: "opening",
-        path: path.to_owned(),
-        source,
-    })?;
-    let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| err(path, e))?;
+    let b = opened(path)?;
     let Some(i) = b.schema().fields().iter().position(|f| f.name() == name) else {
         return Err(err(path, format!("it has no column {name}")));
     };
