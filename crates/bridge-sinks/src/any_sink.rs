@@ -70,12 +70,17 @@ impl Sink for AnySink {
         }
     }
 
-    async fn signal(&self, x: &LeadSignal, doc: &Value) -> Result<Delivered, SinkError> {
+    async fn signal(
+        &self,
+        x: &LeadSignal,
+        doc: &Value,
+        prior: &Prior,
+    ) -> Result<Delivered, SinkError> {
         match self {
-            AnySink::Hubspot(s) => s.signal(x, doc).await,
-            AnySink::Salesforce(s) => s.signal(x, doc).await,
-            AnySink::Marketo(s) => s.signal(x, doc).await,
-            AnySink::Http(s) => s.signal(x, doc).await,
+            AnySink::Hubspot(s) => s.signal(x, doc, prior).await,
+            AnySink::Salesforce(s) => s.signal(x, doc, prior).await,
+            AnySink::Marketo(s) => s.signal(x, doc, prior).await,
+            AnySink::Http(s) => s.signal(x, doc, prior).await,
         }
     }
 }

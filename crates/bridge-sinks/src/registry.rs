@@ -363,9 +363,14 @@ impl NamedSink {
     }
 
     /// Writes a lead signal ([`Sink::signal`]), under the same throttle.
-    pub async fn signal(&self, s: &LeadSignal, doc: &Value) -> Result<Delivered, SinkError> {
+    pub async fn signal(
+        &self,
+        s: &LeadSignal,
+        doc: &Value,
+        prior: &Prior,
+    ) -> Result<Delivered, SinkError> {
         self.unpaused()?;
-        let r = self.sink.signal(s, doc).await;
+        let r = self.sink.signal(s, doc, prior).await;
         self.after(r)
     }
 

@@ -16,6 +16,7 @@ pub mod outcomes;
 pub mod privacy;
 pub mod reads;
 pub mod retention;
+pub mod signals;
 pub mod tables;
 pub mod tenants;
 pub mod vault;

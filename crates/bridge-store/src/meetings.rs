@@ -1,6 +1,6 @@
 //! Meetings as the CRM pipeline reads them: those booked in a conversation (its delivery
-//! carries them), and the version a stored meeting is at (an older event does not replace a
-//! newer one).
+//! carries them), one by its key (one booked from a calendar page), and the version a stored
+//! meeting is at (an older event does not replace a newer one).
 
 use crate::tables::sql::ms;
 use crate::{Conn, Op, Result};
@@ -40,6 +40,31 @@ type Row = (
     Option<String>,
 );
 
+const COLUMNS: &str = "meeting_key, status, {start}, {end}, {at}, agent_id, meeting_type, \
+     end_user_time_zone, meeting_notes";
+
+/// The select list of [`StoredMeeting`], with the instants as epoch ms on either backend.
+fn columns(b: crate::Backend) -> String {
+    COLUMNS
+        .replace("{start}", &ms(b, "slot_start"))
+        .replace("{end}", &ms(b, "slot_end"))
+        .replace("{at}", &ms(b, "scheduled_at"))
+}
+
+fn stored(r: Row) -> StoredMeeting {
+    StoredMeeting {
+        key: r.0,
+        status: r.1,
+        slot_start: r.2,
+        slot_end: r.3,
+        scheduled_at: r.4,
+        agent_id: r.5,
+        meeting_type: r.6,
+        time_zone: r.7,
+        notes: r.8,
+    }
+}
+
 /// The meetings booked in the org's conversation, by booking time.
 pub async fn of_conversation(
     conn: &mut Conn,
@@ -48,32 +73,32 @@ pub async fn of_conversation(
 ) -> Result<Vec<StoredMeeting>> {
     let b = crate::Backend::of(conn);
     let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT meeting_key, status, {}, {}, {}, agent_id, meeting_type, \
-         end_user_time_zone, meeting_notes FROM meetings WHERE org_id = $1 AND conversation_id = $2 \
+        "SELECT {} FROM meetings WHERE org_id = $1 AND conversation_id = $2 \
          ORDER BY scheduled_at, meeting_key",
-        ms(b, "slot_start"),
-        ms(b, "slot_end"),
-        ms(b, "scheduled_at"),
+        columns(b)
     )))
     .bind(org)
     .bind(conversation)
     .fetch_all(&mut *conn)
     .await
     .op("reading a conversation's meetings")?;
-    Ok(rows
-        .into_iter()
-        .map(|r| StoredMeeting {
-            key: r.0,
-            status: r.1,
-            slot_start: r.2,
-            slot_end: r.3,
-            scheduled_at: r.4,
-            agent_id: r.5,
-            meeting_type: r.6,
-            time_zone: r.7,
-            notes: r.8,
-        })
-        .collect())
+    Ok(rows.into_iter().map(stored).collect())
+}
+
+/// The org's meeting `key` as stored now (a meeting booked from a calendar page is read at
+/// its delivery, so the CRMs get its newest state whatever order its events ran in).
+pub async fn get(conn: &mut Conn, org: i64, key: &str) -> Result<Option<StoredMeeting>> {
+    let b = crate::Backend::of(conn);
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {} FROM meetings WHERE org_id = $1 AND meeting_key = $2",
+        columns(b)
+    )))
+    .bind(org)
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await
+    .op("reading a meeting")?;
+    Ok(row.map(stored))
 }
 
 /// The stored `updated_at` of the org's meeting `key`: `None` when there is no such row,

@@ -26,6 +26,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (13, include_str!("../migrations/0013_deletes.sql")),
     (14, include_str!("../migrations/0014_typed_columns.sql")),
     (15, include_str!("../migrations/0015_signal_records.sql")),
+    (16, include_str!("../migrations/0016_signal_holds.sql")),
 ];
 
 /// What PostgreSQL runs after the migration of the same version.

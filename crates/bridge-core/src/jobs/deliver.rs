@@ -77,7 +77,7 @@ pub(crate) async fn plan(
 }
 
 /// A stored meeting as the sinks read it.
-fn booked(m: bridge_store::meetings::StoredMeeting) -> BookedMeeting {
+pub(crate) fn booked(m: bridge_store::meetings::StoredMeeting) -> BookedMeeting {
     let status = match m.status.as_deref() {
         Some("CANCELED") => "canceled",
         Some("RESCHEDULED") => "rescheduled",

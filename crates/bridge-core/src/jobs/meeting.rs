@@ -1,7 +1,9 @@
 //! A meeting's event: the stored meeting moves to the newest state any event carried (an
 //! older event arriving late changes nothing), and the conversation that booked it is
 //! synced and delivered to the sinks that route meeting events, whose documents carry the
-//! conversation's meetings as the store holds them when the delivery runs.
+//! conversation's meetings as the store holds them when the delivery runs. A meeting booked
+//! from a calendar page has no conversation: it goes out as a signal about its scheduler
+//! (`jobs/signal.rs`), which carries the meeting as the store holds it at its delivery.
 
 use bridge_queue::{JobCtx, JobError};
 use bridge_store::tables::{Batch, meeting_key};
@@ -11,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::conversation::SyncConversation;
 use super::kind::JobKind;
+use super::signal::PlanSignal;
 
 /// Upserts a meeting from its event.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -78,8 +81,22 @@ impl UpsertMeeting {
             bridge_store::privacy::forget_job_data(&mut tx, ctx.job.id, ctx.job.event_id).await?;
             return ctx.finish(tx).await;
         }
-        if let (Some(event), Some(conversation)) = (&self.event, m.conversation_id) {
-            let job = SyncConversation::new(conversation, event).to_job(Some(org));
+        let job = match (&self.event, m.conversation_id, m.scheduler_id) {
+            (Some(event), Some(conversation), _) => {
+                Some(SyncConversation::new(conversation, event).to_job(Some(org)))
+            }
+            // Booked from a calendar page: no conversation carries it, so it reaches the
+            // sinks as a signal about the person who booked.
+            (Some(event), None, Some(contact)) => Some(
+                PlanSignal {
+                    meeting_key: Some(meeting_key(&m)),
+                    ..PlanSignal::new(event, contact)
+                }
+                .to_job(Some(org)),
+            ),
+            _ => None,
+        };
+        if let Some(job) = job {
             ctx.queue()
                 .enqueue(&mut tx, &job, drift_types::now_ms())
                 .await?;

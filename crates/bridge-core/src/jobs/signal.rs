@@ -3,10 +3,20 @@
 //! close. `lead_signal` fetches the contact and enqueues one `deliver_signal` per routed sink
 //! in one transaction; each delivery is an upsert by email (a CRM) or a message with a stable
 //! id (an endpoint), so a retry changes nothing.
+//!
+//! A meeting booked from a calendar page (no conversation) is a signal too, about the person
+//! who booked it: `deliver_signal` reads the meeting as the store holds it when it runs, so
+//! whatever order a booking's events ran in, the CRMs end at its newest state. One job at a
+//! time writes a person's signals to a sink (it holds their `signal_records` row), and a
+//! retry after a crash looks for the meeting its earlier attempt may have created.
 
+use std::time::Duration;
+
+use anyhow::anyhow;
 use bridge_queue::{JobCtx, JobError};
-use bridge_sinks::sink::{LeadSignal, SignalDetails};
-use drift_types::{ContactId, OrgId};
+use bridge_sinks::sink::{LeadSignal, Prior, SignalDetails, SignalMeeting};
+use bridge_store::signals::{self, Key};
+use drift_types::{ContactId, OrgId, UserId};
 use serde::{Deserialize, Serialize};
 
 use super::kind::JobKind;
@@ -26,6 +36,9 @@ pub struct PlanSignal {
     /// Where it happened and what it carried.
     #[serde(flatten)]
     pub details: SignalDetails,
+    /// The stored meeting a calendar page booked, for `new_meeting` and `meeting_updated`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meeting_key: Option<String>,
 }
 
 impl JobKind for PlanSignal {
@@ -40,6 +53,7 @@ impl PlanSignal {
             contact_id,
             at: drift_types::now_ms(),
             details: SignalDetails::default(),
+            meeting_key: None,
         }
     }
 
@@ -50,6 +64,27 @@ impl PlanSignal {
         ctx: &mut JobCtx,
     ) -> Result<(), JobError> {
         let contact = p.contact(org, self.contact_id).await?;
+        let meeting = match &self.meeting_key {
+            Some(key) => {
+                let mut conn = ctx.queue().store().acquire().await?;
+                let Some(stored) = bridge_store::meetings::get(&mut conn, org.0, key).await? else {
+                    // Erased since its event: nothing is left to deliver.
+                    drop(conn);
+                    let tx = ctx.begin().await?;
+                    return ctx.finish(tx).await;
+                };
+                drop(conn);
+                let agent = match stored.agent_id {
+                    Some(id) => p.drift.users(org, &[UserId(id)]).await?.into_iter().next(),
+                    None => None,
+                };
+                Some(SignalMeeting {
+                    booked: super::deliver::booked(stored),
+                    agent,
+                })
+            }
+            None => None,
+        };
         let signal = LeadSignal {
             org,
             event: self.event,
@@ -61,6 +96,7 @@ impl PlanSignal {
             at_ms: self.at,
             contact,
             details: self.details,
+            meeting,
         };
         let mut tx = ctx.begin().await?;
         let erased = {
@@ -104,10 +140,50 @@ impl JobKind for DeliverSignal {
 }
 
 impl DeliverSignal {
-    pub(crate) async fn run(self, p: &Pipeline, ctx: &mut JobCtx) -> Result<(), JobError> {
+    pub(crate) async fn run(mut self, p: &Pipeline, ctx: &mut JobCtx) -> Result<(), JobError> {
         let sink = configured(&p.sinks, &self.sink)?;
+        let store = ctx.queue().store().clone();
+        let key = Key {
+            org: self.signal.org.0,
+            contact: self.signal.contact.id.0,
+            sink: &self.sink,
+        };
+        let holder = ctx.job.id;
+        let now = drift_types::now_ms();
+        let hold = 2 * ctx.queue().config().lease.as_millis() as i64;
+        let Some(records) = signals::claim(&store, key, holder, now, now + hold).await? else {
+            return Err(JobError::Defer {
+                after: Duration::from_secs(1),
+                reason: anyhow!(
+                    "another job is writing contact {}'s signals to {}",
+                    key.contact,
+                    self.sink
+                ),
+            });
+        };
+        // A calendar page's meeting as the store holds it now: a later event's delivery may
+        // have run first, and this one must not take the CRM back to an older state.
+        if let Some(m) = &mut self.signal.meeting {
+            let mut conn = store.acquire().await?;
+            let now_stored = bridge_store::meetings::get(&mut conn, key.org, &m.booked.key).await?;
+            drop(conn);
+            match now_stored {
+                Some(stored) => m.booked = super::deliver::booked(stored),
+                None => {
+                    // Erased since it was planned.
+                    signals::release(&store, key, holder, drift_types::now_ms()).await?;
+                    let tx = ctx.begin().await?;
+                    return ctx.finish(tx).await;
+                }
+            }
+        }
         let (doc, _) = sink.render_signal(&self.signal);
-        let result = sink.signal(&self.signal, &doc).await;
+        signals::begin_write(&store, key, holder, now).await?;
+        let prior = Prior {
+            external: records.external_ids,
+            pending_since: records.pending_since,
+        };
+        let result = sink.signal(&self.signal, &doc, &prior).await;
         p.metrics.observe(
             "driftbridge_signal_delivery_seconds",
             "Time from a lead signal's event to its write in a sink, by sink.",
@@ -133,20 +209,20 @@ impl DeliverSignal {
                 let mut tx = ctx.begin().await?;
                 // What it wrote is kept by contact: the person may be in the CRM by this
                 // signal alone, and an erasure deletes by these ids.
-                if !d.external.is_empty() {
-                    bridge_store::deliveries::record_signal(
-                        &mut tx,
-                        self.signal.org.0,
-                        self.signal.contact.id.0,
-                        &self.sink,
-                        &d.external,
-                        drift_types::now_ms(),
-                    )
-                    .await?;
+                if !signals::record(&mut tx, key, holder, &d.external, drift_types::now_ms())
+                    .await?
+                {
+                    return Err(JobError::Retry(anyhow!(
+                        "the signal's records were taken over by another job before this one \
+                         recorded"
+                    )));
                 }
                 ctx.finish(tx).await
             }
-            Err(e) => Err(SinkFailure::new(e, format!("sink {}", self.sink)).into_job_error()),
+            Err(e) => {
+                signals::release(&store, key, holder, drift_types::now_ms()).await?;
+                Err(SinkFailure::new(e, format!("sink {}", self.sink)).into_job_error())
+            }
         }
     }
 }

@@ -132,18 +132,28 @@ impl Sink for HttpSink {
     }
 
     /// `lead.identified`, `lead.goal_met` or `lead.phone_captured` with the contact and the
-    /// signal.
+    /// signal; `meeting.booked` or `meeting.updated` for a meeting booked from a calendar
+    /// page, with the meeting too.
     fn render_signal(&self, s: &LeadSignal) -> Value {
         let mut ctx = s.context();
-        json!({
+        let mut doc = json!({
             "type": s.type_name(),
             "timestamp": ctx["signal"]["at"].take(),
             "data": {"org_id": s.org.0, "key": s.id, "contact": ctx["contact"].take(),
                 "signal": ctx["signal"].take()},
-        })
+        });
+        if s.meeting.is_some() {
+            doc["data"]["meeting"] = ctx["meeting"].take();
+        }
+        doc
     }
 
-    async fn signal(&self, s: &LeadSignal, doc: &Value) -> Result<Delivered, SinkError> {
+    async fn signal(
+        &self,
+        s: &LeadSignal,
+        doc: &Value,
+        _prior: &Prior,
+    ) -> Result<Delivered, SinkError> {
         // One id per signal: a retry is the same message.
         let id = format!(
             "msg_{}",

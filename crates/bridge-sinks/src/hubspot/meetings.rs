@@ -1,5 +1,5 @@
-//! A conversation's meetings as HubSpot meeting engagements (crm-apis.md §8), associated with
-//! the contact (type 200). Each carries `drift_meeting_key` (`org:key`): the delivery record
+//! A conversation's meetings, and a meeting booked from a calendar page, as HubSpot meeting
+//! engagements (crm-apis.md §8), associated with the contact (type 200). Each carries `drift_meeting_key` (`org:key`): the delivery record
 //! keeps its id by role `meeting:KEY`, so a reschedule or cancellation patches the same
 //! engagement, and an attempt that may have created it before a crash searches the key first.
 
@@ -8,8 +8,12 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::client::{Api, id_of};
-use crate::sink::meetings::{body, outcome, times, title};
-use crate::sink::{ConversationBundle, Delivered, Prior, SinkError, truncate};
+use drift_types::OrgId;
+
+use crate::sink::meetings::{body, calendar_body, calendar_title, outcome, times, title};
+use crate::sink::{
+    BookedMeeting, ConversationBundle, Delivered, LeadSignal, Prior, SinkError, truncate,
+};
 
 /// Meeting -> contact, HubSpot-defined.
 const MEETING_TO_CONTACT: u32 = 200;
@@ -22,20 +26,30 @@ const BODY_MAX: usize = 10_000;
 pub(super) fn render(b: &ConversationBundle) -> Value {
     b.meetings
         .iter()
-        .filter_map(|m| {
-            let (start, end) = times(m)?;
-            let key = m.crm_key(b.org);
-            Some(json!({"key": key, "properties": {
-                "hs_timestamp": start,
-                "hs_meeting_title": title(b, m),
-                "hs_meeting_body": truncate(&body(b, m), BODY_MAX),
-                "hs_meeting_start_time": start,
-                "hs_meeting_end_time": end,
-                "hs_meeting_outcome": outcome(m),
-                KEY_PROPERTY: key,
-            }}))
-        })
+        .filter_map(|m| one(b.org, m, title(b, m), &body(b, m)))
         .collect()
+}
+
+/// The document of a meeting booked from a calendar page: `[]` or `[{key, properties}]`.
+pub(super) fn render_calendar(s: &LeadSignal) -> Value {
+    s.meeting
+        .iter()
+        .filter_map(|c| one(s.org, &c.booked, calendar_title(c), &calendar_body(c)))
+        .collect()
+}
+
+fn one(org: OrgId, m: &BookedMeeting, title: String, body: &str) -> Option<Value> {
+    let (start, end) = times(m)?;
+    let key = m.crm_key(org);
+    Some(json!({"key": key, "properties": {
+        "hs_timestamp": start,
+        "hs_meeting_title": title,
+        "hs_meeting_body": truncate(body, BODY_MAX),
+        "hs_meeting_start_time": start,
+        "hs_meeting_end_time": end,
+        "hs_meeting_outcome": outcome(m),
+        KEY_PROPERTY: key,
+    }}))
 }
 
 /// Writes every meeting of `doc`, recording their ids in `out`.

@@ -230,15 +230,36 @@ impl Sink for HubSpot {
     }
 
     fn render_signal(&self, s: &LeadSignal) -> Value {
-        json!({"contact": signal_fields(&self.fields, &self.signal_fields, s)})
+        let mut doc = json!({"contact": signal_fields(&self.fields, &self.signal_fields, s)});
+        if s.meeting.is_some() {
+            doc["meetings"] = meetings::render_calendar(s);
+        }
+        doc
     }
 
-    async fn signal(&self, s: &LeadSignal, doc: &Value) -> Result<Delivered, SinkError> {
+    async fn signal(
+        &self,
+        s: &LeadSignal,
+        doc: &Value,
+        prior: &Prior,
+    ) -> Result<Delivered, SinkError> {
         let mut out = Delivered::default();
-        if let Some(email) = s.email() {
-            self.upsert_contact(&email, doc["contact"].clone(), &mut out)
-                .await?;
-        }
+        let contact_id = match s.email() {
+            Some(email) => Some(
+                self.upsert_contact(&email, doc["contact"].clone(), &mut out)
+                    .await?,
+            ),
+            None => None,
+        };
+        meetings::deliver(
+            &self.api,
+            &doc["meetings"],
+            prior,
+            contact_id.as_deref(),
+            self.search_lag,
+            &mut out,
+        )
+        .await?;
         Ok(out)
     }
 

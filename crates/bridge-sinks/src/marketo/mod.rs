@@ -14,14 +14,14 @@ use std::time::{Duration, Instant};
 
 use drift_types::Secret;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tokio::sync::{Mutex, Semaphore};
 
 use crate::crm_http::{Reply, by_status, exchange};
 use crate::outbound::OutboundGuard;
 use crate::sink::{
-    CommonSpec, ConversationBundle, Delivered, FieldMap, LeadSignal, Prior, Sink, SinkError,
-    TemplateError, TranscriptFormat, signal_fields,
+    BookedMeeting, CommonSpec, ConversationBundle, Delivered, FieldMap, LeadSignal, Prior, Sink,
+    SinkError, TemplateError, TranscriptFormat, signal_fields,
 };
 
 /// `[sinks.NAME]` with `kind = "marketo"`.
@@ -321,12 +321,30 @@ impl Marketo {
     }
 }
 
+/// Marketo has no meeting object: a meeting's time and status go on the lead (custom fields,
+/// crm-apis.md §8); for a conversation, its latest meeting's.
+fn meeting_fields(lead: &mut Map<String, Value>, m: &BookedMeeting) {
+    if let Some((start, _)) = crate::sink::meetings::times(m) {
+        lead.insert("driftMeetingStart".into(), Value::String(start));
+        lead.insert("driftMeetingStatus".into(), Value::String(m.status.clone()));
+    }
+}
+
 impl Sink for Marketo {
     fn render_signal(&self, s: &LeadSignal) -> Value {
-        Value::Object(signal_fields(&self.fields, &self.signal_fields, s))
+        let mut lead = signal_fields(&self.fields, &self.signal_fields, s);
+        if let Some(c) = &s.meeting {
+            meeting_fields(&mut lead, &c.booked);
+        }
+        Value::Object(lead)
     }
 
-    async fn signal(&self, s: &LeadSignal, doc: &Value) -> Result<Delivered, SinkError> {
+    async fn signal(
+        &self,
+        s: &LeadSignal,
+        doc: &Value,
+        _prior: &Prior,
+    ) -> Result<Delivered, SinkError> {
         match s.email() {
             Some(email) => self.upsert_lead(&email, doc).await,
             None => Ok(Delivered::default()),
@@ -335,16 +353,12 @@ impl Sink for Marketo {
 
     fn render(&self, b: &ConversationBundle) -> Value {
         let mut lead = self.fields.render(&b.context(self.format));
-        // Marketo has no meeting object: the latest meeting's time and status go on the lead
-        // (custom fields, crm-apis.md §8).
         if let Some(m) = b
             .meetings
             .iter()
             .max_by_key(|m| (m.booked_at_ms, m.start_ms))
-            && let Some((start, _)) = crate::sink::meetings::times(m)
         {
-            lead.insert("driftMeetingStart".into(), Value::String(start));
-            lead.insert("driftMeetingStatus".into(), Value::String(m.status.clone()));
+            meeting_fields(&mut lead, m);
         }
         Value::Object(lead)
     }

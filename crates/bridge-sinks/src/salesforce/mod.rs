@@ -3,17 +3,19 @@
 //! the `lead_key_field` external id holding the lower-cased email — an atomic create-or-update,
 //! so two conversations of one new person cannot make two Leads. The conversation is a
 //! completed Task upserted by the `task_key_field` external id (`org-conversation`): a re-push
-//! or a retry after a crash updates the same Task.
+//! or a retry after a crash updates the same Task. A meeting, booked in a conversation or
+//! from a calendar page, is an Event on the person, upserted by `event_key_field`.
 
 mod client;
 mod config;
 
+use drift_types::OrgId;
 use serde_json::{Map, Value, json};
 
 use crate::outbound::OutboundGuard;
 use crate::sink::{
-    ConversationBundle, Delivered, FieldMap, LeadSignal, Prior, Sink, SinkError, TranscriptFormat,
-    signal_fields, truncate,
+    BookedMeeting, ConversationBundle, Delivered, FieldMap, LeadSignal, Prior, Sink, SinkError,
+    TranscriptFormat, signal_fields, truncate,
 };
 use client::{Api, soql};
 use config::{CONTACT_FIELDS, DESCRIPTION_MAX};
@@ -115,27 +117,8 @@ impl Sink for Salesforce {
             }
             out.external.insert("task".into(), id);
         }
-        for m in doc["events"].as_array().into_iter().flatten() {
-            let key = m["key"].as_str().unwrap_or_default();
-            if m["delete"] == true {
-                self.delete_event(key, prior).await?;
-                continue;
-            }
-            let mut event = m["fields"].as_object().cloned().unwrap_or_default();
-            if let Some(id) = &who {
-                event.insert("WhoId".into(), Value::String(id.clone()));
-            }
-            let (id, created) = self
-                .api
-                .upsert("Event", &self.event_key, key, &Value::Object(event))
-                .await?;
-            if created {
-                out.created += 1;
-            } else {
-                out.updated += 1;
-            }
-            out.external.insert(format!("event:{key}"), id);
-        }
+        self.write_events(&doc["events"], who.as_deref(), prior, &mut out)
+            .await?;
         Ok(out)
     }
 
@@ -157,15 +140,34 @@ impl Sink for Salesforce {
     }
 
     fn render_signal(&self, s: &LeadSignal) -> Value {
-        json!({"lead": signal_fields(&self.lead, &self.signal_fields, s)})
+        let mut doc = json!({"lead": signal_fields(&self.lead, &self.signal_fields, s)});
+        if let Some(c) = &s.meeting {
+            use crate::sink::meetings::{calendar_body, calendar_title};
+            doc["events"] = event(s.org, &c.booked, self.canceled, || {
+                (calendar_title(c), calendar_body(c))
+            })
+            .into_iter()
+            .collect();
+        }
+        doc
     }
 
-    async fn signal(&self, s: &LeadSignal, doc: &Value) -> Result<Delivered, SinkError> {
+    async fn signal(
+        &self,
+        s: &LeadSignal,
+        doc: &Value,
+        prior: &Prior,
+    ) -> Result<Delivered, SinkError> {
         let mut out = Delivered::default();
-        if let Some(email) = s.email() {
-            let lead = doc["lead"].as_object().cloned().unwrap_or_default();
-            self.person(&email, lead, &mut out).await?;
-        }
+        let who = match s.email() {
+            Some(email) => {
+                let lead = doc["lead"].as_object().cloned().unwrap_or_default();
+                Some(self.person(&email, lead, &mut out).await?)
+            }
+            None => None,
+        };
+        self.write_events(&doc["events"], who.as_deref(), prior, &mut out)
+            .await?;
         Ok(out)
     }
 
@@ -186,30 +188,71 @@ impl Sink for Salesforce {
     }
 }
 
-/// The conversation's meetings as Events (crm-apis.md §8), keyed `org-key` like Tasks; a
-/// cancellation keeps the Event with its subject saying so, or with `canceled_meetings =
-/// "delete"` deletes it (`{"key", "delete": true}`).
+/// The conversation's meetings as Events (crm-apis.md §8).
 fn events(b: &ConversationBundle, canceled: CanceledMeetings) -> Value {
-    use crate::sink::meetings::{body, times, title};
+    use crate::sink::meetings::{body, title};
     b.meetings
         .iter()
-        .filter_map(|m| {
-            let key = format!("{}-{}", b.org.0, m.key);
-            if canceled == CanceledMeetings::Delete && m.status == "canceled" {
-                return Some(json!({"key": key, "delete": true}));
-            }
-            let (start, end) = times(m)?;
-            Some(json!({"key": key, "fields": {
-                "Subject": truncate(&title(b, m), 255),
-                "StartDateTime": start,
-                "EndDateTime": end,
-                "Description": truncate(&body(b, m), DESCRIPTION_MAX),
-            }}))
-        })
+        .filter_map(|m| event(b.org, m, canceled, || (title(b, m), body(b, m))))
         .collect()
 }
 
+/// A meeting as an Event, keyed `org-key` like Tasks; a cancellation keeps the Event with its
+/// subject saying so, or with `canceled_meetings = "delete"` deletes it (`{"key", "delete":
+/// true}`). `text` gives the subject and the description.
+fn event(
+    org: OrgId,
+    m: &BookedMeeting,
+    canceled: CanceledMeetings,
+    text: impl FnOnce() -> (String, String),
+) -> Option<Value> {
+    let key = format!("{}-{}", org.0, m.key);
+    if canceled == CanceledMeetings::Delete && m.status == "canceled" {
+        return Some(json!({"key": key, "delete": true}));
+    }
+    let (start, end) = crate::sink::meetings::times(m)?;
+    let (subject, description) = text();
+    Some(json!({"key": key, "fields": {
+        "Subject": truncate(&subject, 255),
+        "StartDateTime": start,
+        "EndDateTime": end,
+        "Description": truncate(&description, DESCRIPTION_MAX),
+    }}))
+}
+
 impl Salesforce {
+    /// Writes (or deletes) the Events of `events` on the person `who`, recording their ids.
+    async fn write_events(
+        &self,
+        events: &Value,
+        who: Option<&str>,
+        prior: &Prior,
+        out: &mut Delivered,
+    ) -> Result<(), SinkError> {
+        for m in events.as_array().into_iter().flatten() {
+            let key = m["key"].as_str().unwrap_or_default();
+            if m["delete"] == true {
+                self.delete_event(key, prior).await?;
+                continue;
+            }
+            let mut event = m["fields"].as_object().cloned().unwrap_or_default();
+            if let Some(id) = who {
+                event.insert("WhoId".into(), Value::String(id.to_owned()));
+            }
+            let (id, created) = self
+                .api
+                .upsert("Event", &self.event_key, key, &Value::Object(event))
+                .await?;
+            if created {
+                out.created += 1;
+            } else {
+                out.updated += 1;
+            }
+            out.external.insert(format!("event:{key}"), id);
+        }
+        Ok(())
+    }
+
     /// Deletes the Event of a canceled meeting: the one an earlier delivery recorded, else
     /// the one its key finds (an attempt that never recorded); none is fine.
     async fn delete_event(&self, key: &str, prior: &Prior) -> Result<(), SinkError> {

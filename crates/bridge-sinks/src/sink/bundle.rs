@@ -87,6 +87,33 @@ impl BookedMeeting {
     pub fn crm_key(&self, org: OrgId) -> String {
         format!("{}:{}", org.0, self.key)
     }
+
+    /// The meeting as templates read it (an item of `meetings`, or a signal's `meeting`).
+    pub(crate) fn context(&self, org: OrgId, agent: Option<&User>) -> Value {
+        json!({
+            "key": self.crm_key(org),
+            "status": self.status,
+            "start": iso(self.start_ms.map(EpochMillis)),
+            "end": iso(self.end_ms.map(EpochMillis)),
+            "start_ms": self.start_ms,
+            "end_ms": self.end_ms,
+            "booked_at": iso(self.booked_at_ms.map(EpochMillis)),
+            "agent": {"id": self.agent_id, "name": agent.and_then(|u| u.name.clone()),
+                      "email": agent.and_then(|u| u.email.clone())},
+            "type": self.meeting_type,
+            "time_zone": self.time_zone,
+            "notes": self.notes,
+        })
+    }
+}
+
+/// The shape of [`BookedMeeting::context`].
+pub(crate) fn meeting_shape() -> Value {
+    json!({
+        "key": "", "status": "", "start": "", "end": "", "start_ms": 0, "end_ms": 0,
+        "booked_at": "", "agent": {"id": 0, "name": "", "email": ""}, "type": "",
+        "time_zone": "", "notes": "",
+    })
 }
 
 fn attr<'a>(c: &'a Contact, keys: &[&str]) -> Option<&'a str> {
@@ -197,20 +224,7 @@ impl ConversationBundle {
                 let agent = m
                     .agent_id
                     .and_then(|id| self.users.iter().find(|u| u.id.0 == id));
-                json!({
-                    "key": m.crm_key(self.org),
-                    "status": m.status,
-                    "start": iso(m.start_ms.map(EpochMillis)),
-                    "end": iso(m.end_ms.map(EpochMillis)),
-                    "start_ms": m.start_ms,
-                    "end_ms": m.end_ms,
-                    "booked_at": iso(m.booked_at_ms.map(EpochMillis)),
-                    "agent": {"id": m.agent_id, "name": agent.and_then(|u| u.name.clone()),
-                              "email": agent.and_then(|u| u.email.clone())},
-                    "type": m.meeting_type,
-                    "time_zone": m.time_zone,
-                    "notes": m.notes,
-                })
+                m.context(self.org, agent)
             })
             .collect();
         json!({

@@ -235,12 +235,14 @@ pub trait Sink: Send + Sync {
     /// The document a lead signal writes (hashed like a conversation's).
     fn render_signal(&self, s: &super::LeadSignal) -> Value;
 
-    /// Writes a lead signal: an upsert of the contact or lead by email (creating it), or a
-    /// signed event for an endpoint.
+    /// Writes a lead signal: an upsert of the contact or lead by email (creating it), with the
+    /// meeting a calendar page booked, given what earlier signals about the person recorded;
+    /// or a signed event for an endpoint.
     fn signal(
         &self,
         s: &super::LeadSignal,
         doc: &Value,
+        prior: &Prior,
     ) -> impl Future<Output = Result<Delivered, SinkError>> + Send;
 }
 

@@ -271,6 +271,7 @@ mod tests {
                 goal_name: goal.map(str::to_owned),
                 ..Default::default()
             },
+            meeting: None,
         };
         assert!(f.matches_signal(&signal("playbook_goal_met", Some("booked a DEMO"))));
         assert!(!f.matches_signal(&signal("playbook_goal_met", Some("Other"))));

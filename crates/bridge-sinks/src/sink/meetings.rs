@@ -1,9 +1,11 @@
-//! What every CRM writes of a meeting booked in a conversation: its outcome, a title, and a
-//! body with the conversation's context (playbook, agent, first touch, the transcript's start).
+//! What every CRM writes of a meeting: its outcome, a title, and a body with the context it
+//! was booked in: a conversation's (playbook, agent, first touch, the transcript's start), or
+//! a calendar page's (the agent, the visitor's time zone, their notes).
 
 use drift_types::EpochMillis;
 
 use super::bundle::{BookedMeeting, ConversationBundle, truncate};
+use super::signal::SignalMeeting;
 
 /// The transcript excerpt a meeting's body carries, in characters.
 const EXCERPT: usize = 1500;
@@ -37,15 +39,45 @@ fn agent_name(b: &ConversationBundle, m: &BookedMeeting) -> String {
 
 /// `Drift meeting with AGENT`, prefixed `Canceled:` once canceled.
 pub fn title(b: &ConversationBundle, m: &BookedMeeting) -> String {
+    title_with(m, &agent_name(b, m))
+}
+
+/// The title of a meeting booked from a calendar page.
+pub fn calendar_title(c: &SignalMeeting) -> String {
+    title_with(&c.booked, &c.agent_name())
+}
+
+fn title_with(m: &BookedMeeting, agent: &str) -> String {
     let t = format!(
-        "{} with {}",
-        m.meeting_type.as_deref().unwrap_or("Drift meeting"),
-        agent_name(b, m)
+        "{} with {agent}",
+        m.meeting_type.as_deref().unwrap_or("Drift meeting")
     );
     if m.status == "canceled" {
         format!("Canceled: {t}")
     } else {
         t
+    }
+}
+
+/// The body of a meeting booked from a calendar page: where, with whom, the visitor's time
+/// zone and their notes (each sink cuts a body to its field's length).
+pub fn calendar_body(c: &SignalMeeting) -> String {
+    let m = &c.booked;
+    let mut s = format!(
+        "Booked from a Drift calendar page (agent {}).",
+        c.agent_name()
+    );
+    time_zone(&mut s, m);
+    if let Some(n) = m.notes.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+        s.push_str("\n\n");
+        s.push_str(n);
+    }
+    s
+}
+
+fn time_zone(s: &mut String, m: &BookedMeeting) {
+    if let Some(z) = &m.time_zone {
+        s.push_str(&format!(" Visitor's time zone: {z}."));
     }
 }
 
@@ -75,9 +107,7 @@ pub fn body(b: &ConversationBundle, m: &BookedMeeting) -> String {
                 .unwrap_or_default()
         ));
     }
-    if let Some(z) = &m.time_zone {
-        s.push_str(&format!(" Visitor's time zone: {z}."));
-    }
+    time_zone(&mut s, m);
     let transcript = b.transcript_text();
     if !transcript.trim().is_empty() {
         s.push_str("\n\n");

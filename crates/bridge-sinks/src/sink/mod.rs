@@ -24,5 +24,5 @@ pub use contract::{
 };
 pub use filter::{Condition, Filter, Op};
 pub use privacy::{ErasureRequest, OptOut};
-pub use signal::{LeadSignal, SIGNAL_EVENTS, SignalDetails, signal_shape};
+pub use signal::{LeadSignal, SIGNAL_EVENTS, SignalDetails, SignalMeeting, signal_shape};
 pub use template::{FieldMap, JsonTemplate, Template, TemplateError, as_text};

@@ -3,12 +3,18 @@
 //! lead in each CRM sink that routes it, with the sink's mapped fields and its
 //! `signal_fields`, and sends HTTP sinks a signed `lead.identified`, `lead.goal_met` or
 //! `lead.phone_captured`.
+//!
+//! A meeting booked from a calendar page has no conversation to deliver it: its `new_meeting`
+//! and `meeting_updated` travel as signals about the person who booked, carrying the meeting.
+//! The CRMs upsert the person and write the meeting (a HubSpot meeting, a Salesforce Event,
+//! Marketo's meeting fields on the lead) keyed as a conversation's meetings are, and HTTP
+//! sinks get a signed `meeting.booked` or `meeting.updated`.
 
-use drift_types::{Contact, EpochMillis, OrgId};
+use drift_types::{Contact, EpochMillis, OrgId, User};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::bundle::{OPEN, contact_json};
+use super::bundle::{BookedMeeting, OPEN, contact_json, meeting_shape};
 
 /// One lead signal, with the contact it is about.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,6 +32,29 @@ pub struct LeadSignal {
     /// Where it happened and what it carried.
     #[serde(flatten)]
     pub details: SignalDetails,
+    /// The meeting, for a meeting booked from a calendar page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meeting: Option<SignalMeeting>,
+}
+
+/// A meeting booked from a calendar page, as the store holds it when the signal is delivered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignalMeeting {
+    /// Its latest known state.
+    pub booked: BookedMeeting,
+    /// The agent it is with, when Drift knows them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<User>,
+}
+
+impl SignalMeeting {
+    /// The agent's name, else `an agent`.
+    pub fn agent_name(&self) -> String {
+        self.agent
+            .as_ref()
+            .and_then(|u| u.name.clone())
+            .unwrap_or_else(|| "an agent".into())
+    }
 }
 
 /// What a signal's event says beside its contact.
@@ -71,16 +100,21 @@ impl LeadSignal {
             "contact_identified" => "lead.identified".into(),
             "playbook_goal_met" => "lead.goal_met".into(),
             "phone_captured" => "lead.phone_captured".into(),
+            "new_meeting" | "meeting_updated" => super::bundle::event_type(&self.event),
             other => format!("lead.{other}"),
         }
     }
 
     /// What `signal_fields` and the fields map read: `org_id`, `event`, `type`, `key`,
-    /// `contact.*` (as in a conversation) and `signal.*`.
+    /// `contact.*` (as in a conversation), `signal.*` and `meeting.*` (as an item of a
+    /// conversation's `meetings`; null but for a meeting booked from a calendar page).
     pub fn context(&self) -> Value {
         let mut signal = serde_json::to_value(&self.details).unwrap_or_default();
         signal["type"] = self.type_name().into();
         signal["at"] = EpochMillis(self.at_ms).to_iso8601().into();
+        let meeting = self.meeting.as_ref().map_or(Value::Null, |m| {
+            m.booked.context(self.org, m.agent.as_ref())
+        });
         json!({
             "org_id": self.org.0,
             "event": self.event,
@@ -88,6 +122,7 @@ impl LeadSignal {
             "key": self.id,
             "contact": contact_json(&self.contact),
             "signal": signal,
+            "meeting": meeting,
         })
     }
 }
@@ -101,5 +136,6 @@ pub fn signal_shape() -> Value {
         "contact": contact,
         "signal": {"type": "", "at": "", "conversation_id": 0, "playbook_id": 0,
             "playbook_name": "", "goal_id": "", "goal_name": "", "phone": ""},
+        "meeting": meeting_shape(),
     })
 }

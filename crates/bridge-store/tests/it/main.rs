@@ -253,6 +253,91 @@ async fn a_sync_lease_has_one_holder_until_it_expires_or_is_released() {
 }
 
 #[tokio::test]
+async fn a_person_s_signal_records_are_held_by_one_job_and_gather_its_ids() {
+    use bridge_store::signals::{self, Key};
+    for (backend, store, _db) in stores().await {
+        let key = Key {
+            org: ORG.0,
+            contact: 501,
+            sink: "hubspot",
+        };
+        let first = signals::claim(&store, key, 1, 1000, 5000)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(first, signals::Records::default(), "{backend:?}");
+        // Another job waits while the hold lasts; the holder itself may take it again.
+        assert!(
+            signals::claim(&store, key, 2, 2000, 6000)
+                .await
+                .unwrap()
+                .is_none(),
+            "{backend:?}"
+        );
+        assert!(
+            signals::claim(&store, key, 1, 2000, 6000)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        signals::begin_write(&store, key, 1, 2500).await.unwrap();
+        let contact = [("contact".to_owned(), "c1".to_owned())]
+            .into_iter()
+            .collect();
+        let mut tx = store.begin().await.unwrap();
+        assert!(
+            !signals::record(&mut tx, key, 2, &contact, 3000)
+                .await
+                .unwrap(),
+            "not the holder"
+        );
+        assert!(
+            signals::record(&mut tx, key, 1, &contact, 3000)
+                .await
+                .unwrap()
+        );
+        tx.commit().await.unwrap();
+        // Released: the next job sees the ids, and nothing pending.
+        let next = signals::claim(&store, key, 2, 4000, 9000)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(next.external_ids, contact, "{backend:?}");
+        assert_eq!(next.pending_since, None);
+        // A failed write releases the hold but stays pending: the CRM may hold its records.
+        signals::begin_write(&store, key, 2, 4100).await.unwrap();
+        signals::release(&store, key, 2, 4200).await.unwrap();
+        let after = signals::claim(&store, key, 3, 4300, 9000)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(after.pending_since, Some(4100), "{backend:?}");
+        // A later signal's ids join the earlier ones.
+        let meeting = [("meeting:1:cal-1".to_owned(), "m9".to_owned())]
+            .into_iter()
+            .collect();
+        let mut tx = store.begin().await.unwrap();
+        assert!(
+            signals::record(&mut tx, key, 3, &meeting, 5000)
+                .await
+                .unwrap()
+        );
+        tx.commit().await.unwrap();
+        // An expired hold is taken over.
+        signals::claim(&store, key, 4, 6000, 6500)
+            .await
+            .unwrap()
+            .unwrap();
+        let taken = signals::claim(&store, key, 5, 7000, 9000)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(taken.external_ids.len(), 2, "{backend:?}");
+        assert_eq!(taken.pending_since, None);
+    }
+}
+
+#[tokio::test]
 async fn a_delivery_row_is_held_by_one_job_and_records_its_ids() {
     use bridge_store::deliveries::{self, Key};
     for (backend, store, _db) in stores().await {

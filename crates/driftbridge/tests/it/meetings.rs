@@ -21,7 +21,8 @@ const DAY: i64 = 86_400_000;
 
 /// The final state of one booking.
 struct Booking {
-    conversation: ConversationId,
+    /// Where it was booked: a conversation, else a calendar page.
+    conversation: Option<ConversationId>,
     email: String,
     key: String,
     start: i64,
@@ -118,7 +119,7 @@ fn scenario(env: &Env) -> (Vec<Booking>, Vec<WebhookEvent>) {
                 },
             }));
             bookings.push(Booking {
-                conversation: *conv,
+                conversation: Some(*conv),
                 email: email.clone(),
                 key: format!("{}:evt-{i}", org.0),
                 start: final_start,
@@ -159,7 +160,11 @@ fn assert_one_crm_meeting_per_booking(sim: &drift_sim::SimHandle, bookings: &[Bo
         })
         .collect();
     let meetings = records(&dump, "/hubspot/meetings");
-    assert_eq!(meetings.len(), 100, "one HubSpot meeting per booking");
+    assert_eq!(
+        meetings.len(),
+        bookings.len(),
+        "one HubSpot meeting per booking"
+    );
     let hs: BTreeMap<String, &Value> = meetings
         .iter()
         .map(|m| {
@@ -182,7 +187,7 @@ fn assert_one_crm_meeting_per_booking(sim: &drift_sim::SimHandle, bookings: &[Bo
         })
         .collect();
     let sf = salesforce_events(&dump);
-    assert_eq!(sf.len(), 100, "one Salesforce Event per booking");
+    assert_eq!(sf.len(), bookings.len(), "one Salesforce Event per booking");
     for b in bookings {
         let m = hs
             .get(&b.key)
@@ -202,11 +207,11 @@ fn assert_one_crm_meeting_per_booking(sim: &drift_sim::SimHandle, bookings: &[Bo
             b.key
         );
         let body = m["fields"]["hs_meeting_body"].as_str().unwrap();
-        assert!(
-            body.contains(&format!("conversation {}", b.conversation.0)),
-            "{}: {body}",
-            b.key
-        );
+        let booked_in = match b.conversation {
+            Some(c) => format!("conversation {}", c.0),
+            None => "calendar page".into(),
+        };
+        assert!(body.contains(&booked_in), "{}: {body}", b.key);
         let sf_key = b.key.replacen(':', "-", 1);
         let e = sf
             .get(&sf_key)
@@ -326,7 +331,13 @@ async fn kill_9_at_three_random_points_of_the_meetings_run_changes_nothing_in_th
         s.hubspot_search_lag_ms = 1000;
     }
     let org = org(&env.sim);
-    let (bookings, deliveries) = scenario(env);
+    let (mut bookings, mut deliveries) = scenario(env);
+    // And ten booked from calendar pages, by other people, their events among the rest.
+    let taken = bookings.iter().map(|b| b.email.clone()).collect();
+    let (calendar, more) = calendar_scenario(env, &taken);
+    bookings.extend(calendar);
+    deliveries.extend(more);
+    fastrand::Rng::with_seed(5).shuffle(&mut deliveries);
     let pending = crate::processes::post_through_three_kills(
         env,
         ce.file.path(),
@@ -339,6 +350,159 @@ async fn kill_9_at_three_random_points_of_the_meetings_run_changes_nothing_in_th
     .await;
     assert!(pending.is_empty(), "every event acknowledged in the end");
     assert_one_crm_meeting_per_booking(&env.sim, &bookings);
+}
+
+/// Ten meetings booked from calendar pages, with no conversation, by people whose email is
+/// not in `taken`: four are rescheduled a day on and three canceled. Answers the final
+/// bookings and every event, shuffled, some twice.
+fn calendar_scenario(
+    env: &Env,
+    taken: &std::collections::BTreeSet<String>,
+) -> (Vec<Booking>, Vec<WebhookEvent>) {
+    let org = org(&env.sim);
+    let t0 = drift_types::now_ms();
+    let base = t0 + 5 * DAY;
+    let mut events = Vec::new();
+    let mut bookings = Vec::new();
+    let mut world = env.sim.state.world.lock();
+    let o = world.org_mut(org).unwrap();
+    let agent = o.users.values().find(|u| !u.bot).map(|u| u.id).unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    let people: Vec<(drift_types::ContactId, String)> = o
+        .contacts
+        .values()
+        .filter_map(|c| Some((c.id, c.attributes.email()?.to_lowercase())))
+        .filter(|(_, e)| !taken.contains(e) && seen.insert(e.clone()))
+        .take(10)
+        .collect();
+    assert_eq!(
+        people.len(),
+        10,
+        "the dataset has 10 contacts with an email"
+    );
+    for (i, (contact, email)) in people.into_iter().enumerate() {
+        let i = i as i64;
+        let start = base + i * 3_600_000;
+        let m = Meeting {
+            agent_id: Some(agent),
+            org_id: Some(org),
+            status: Some("ACTIVE".into()),
+            meeting_source: Some("CALENDAR_PAGE".into()),
+            scheduler_id: Some(contact),
+            event_id: Some(format!("cal-{i}")),
+            slug: Some(format!("c{i}")),
+            slot_start: Some(EpochMillis(start)),
+            slot_end: Some(EpochMillis(start + 1_800_000)),
+            updated_at: Some(EpochMillis(t0)),
+            scheduled_at: Some(EpochMillis(t0 - 1000)),
+            meeting_type: Some("Intro call".into()),
+            conversation_id: None,
+            end_user_time_zone: Some("America/New_York".into()),
+            meeting_notes: Some(format!("Wants pricing for {i} seats")),
+            booked_by: Some(contact.0),
+        };
+        events.push(WebhookEvent::NewMeeting(m.clone()));
+        let (mut final_start, mut status) = (start, "SCHEDULED");
+        if i < 7 {
+            let mut u = m.clone();
+            u.updated_at = Some(EpochMillis(t0 + 1000));
+            let kind = if i < 4 {
+                final_start = start + DAY;
+                u.slot_start = Some(EpochMillis(final_start));
+                u.slot_end = Some(EpochMillis(final_start + 1_800_000));
+                status = "RESCHEDULED";
+                "rescheduled"
+            } else {
+                status = "CANCELED";
+                "canceled"
+            };
+            events.push(WebhookEvent::MeetingUpdated(MeetingUpdated {
+                event_type: Some(kind.into()),
+                meeting: u.clone(),
+            }));
+            o.meetings.push(u);
+        } else {
+            o.meetings.push(m);
+        }
+        bookings.push(Booking {
+            conversation: None,
+            email,
+            key: format!("{}:cal-{i}", org.0),
+            start: final_start,
+            status,
+        });
+    }
+    let mut rng = fastrand::Rng::with_seed(23);
+    let mut deliveries: Vec<WebhookEvent> = events.clone();
+    deliveries.extend(events.iter().filter(|_| rng.u8(..) < 100).cloned());
+    rng.shuffle(&mut deliveries);
+    (bookings, deliveries)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meetings_booked_from_a_calendar_page_reach_every_crm_at_their_final_state() {
+    let Some(mut ce) = env_with_sinks(Backend::Sqlite, 60, sinks_toml).await else {
+        return;
+    };
+    let env = &mut ce.env;
+    env.config.workers.concurrency = 16;
+    let (bookings, deliveries) = calendar_scenario(env, &Default::default());
+    let running = deliver_all(env, &deliveries).await;
+    assert_one_crm_meeting_per_booking(&env.sim, &bookings);
+    let dump = env.sim.state.crm.dump();
+    for b in &bookings {
+        let start = EpochMillis(b.start).to_iso8601();
+        let body = records(&dump, "/hubspot/meetings")
+            .into_iter()
+            .find(|m| m["fields"]["drift_meeting_key"] == b.key.as_str())
+            .map(|m| m["fields"]["hs_meeting_body"].clone())
+            .unwrap();
+        assert!(body.as_str().unwrap().contains("Wants pricing"), "{body}");
+        // Marketo: the meeting's time and status on the lead.
+        let lead = records(&dump, "/marketo/leads")
+            .into_iter()
+            .find(|l| l["fields"]["email"] == b.email.as_str())
+            .expect("the Marketo lead");
+        assert_eq!(
+            lead["fields"]["driftMeetingStart"],
+            start.as_str(),
+            "{}",
+            b.key
+        );
+        let status = match b.status {
+            "SCHEDULED" => "booked",
+            s => &s.to_lowercase(),
+        };
+        assert_eq!(lead["fields"]["driftMeetingStatus"], status, "{}", b.key);
+    }
+    // The HTTP sink got each event as a signed meeting message carrying the meeting.
+    let got: Vec<Value> = ce
+        .hook
+        .got
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(path, _, _)| path == "all")
+        .filter_map(|(_, _, body)| serde_json::from_slice::<Value>(body).ok())
+        .collect();
+    for b in &bookings {
+        let of = |t: &str| {
+            got.iter()
+                .filter(|v| v["type"] == t && v["data"]["meeting"]["key"] == b.key.as_str())
+                .count()
+        };
+        assert!(
+            of("meeting.booked") + of("meeting.updated") >= 1,
+            "{}",
+            b.key
+        );
+    }
+    assert!(
+        got.iter()
+            .any(|v| v["type"] == "meeting.updated" && v["data"]["meeting"]["status"] == "canceled"),
+        "a cancellation reached the endpoint"
+    );
+    running.stop().await;
 }
 
 /// Two HTTP sinks routing goal-met signals of different playbooks.

@@ -896,6 +896,12 @@ async fn an_erasure_deletes_a_meeting_booked_from_a_calendar_page_and_it_is_not_
         "subject access lists it: {}",
         held["meetings"]
     );
+    // It reached the CRMs as a signal about the person, notes and all.
+    assert!(
+        crm_text(&env.sim).contains(PHRASE),
+        "the meeting is in the CRMs: {}",
+        env.sim.state.crm.dump()
+    );
 
     erase_by_webhook(running.addr, &env.sim).await;
     drained(&store, Duration::from_secs(60)).await;
@@ -905,6 +911,13 @@ async fn an_erasure_deletes_a_meeting_booked_from_a_calendar_page_and_it_is_not_
         "the meeting went with the person"
     );
     assert_eq!(found_in_database(&env.db.url, PHRASE), Vec::<String>::new());
+    for needle in [PHRASE, EMAIL] {
+        assert!(
+            !crm_text(&env.sim).contains(&needle.to_lowercase()),
+            "a CRM still holds {needle}: {}",
+            env.sim.state.crm.dump()
+        );
+    }
     // Drift sends it again: nothing of the person is written back.
     let again = new_meeting(&env.sim, &person, None, Some(PHRASE));
     assert_eq!(post(&http, running.addr, &again).await.unwrap(), 200);
