@@ -6,7 +6,6 @@
 //! about an erased person (an erased conversation, or an erased email in its payload) is
 //! answered as taken and not stored.
 
-use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -77,47 +76,66 @@ impl GroupWrite for WidgetWrites {
         let orgs: BTreeSet<i64> = batches.iter().map(|b| b.org.0).collect();
         let orgs: Vec<i64> = orgs.into_iter().collect();
         let tombstones = Tombstones::load(&mut tx, &orgs).await?;
-        let mut out = Vec::with_capacity(batches.len());
-        let mut conversations = BTreeSet::new();
-        for b in batches {
-            // An erased person's events are answered as taken but not stored.
-            let events: Cow<'_, [NewWidgetEvent]> = if tombstones.is_empty() {
-                Cow::Borrowed(&b.events)
-            } else {
-                b.events
-                    .iter()
-                    .filter(|e| !about_erased(&tombstones, b.org.0, e))
-                    .cloned()
-                    .collect()
-            };
-            let erased = b.events.len() - events.len();
-            let new = bridge_store::widget::insert(&mut tx, b.org.0, &events, now).await?;
-            for (e, _) in events.iter().zip(&new).filter(|(_, fresh)| **fresh) {
-                if let Some(c) = e.conversation_id {
-                    conversations.insert((b.org, c));
-                }
-                if e.event_type == "gdprClicked" {
-                    let accepted = serde_json::from_str::<Value>(&e.data)
-                        .ok()
-                        .and_then(|d| d.get("accepted").and_then(Value::as_bool))
-                        .unwrap_or(false);
-                    bridge_store::widget::record_consent(
-                        &mut tx,
-                        b.org.0,
-                        &b.site,
-                        &b.visitor,
-                        accepted,
-                        e.occurred_at,
-                    )
-                    .await?;
+        // Every row in one order, (org, site, event id) and then consents by (org, site,
+        // visitor), whatever order the batches and their events came in: on PostgreSQL an
+        // insert of a key another open transaction holds waits for it, so two processes
+        // storing a batch a browser sent twice would otherwise wait on each other, a deadlock
+        // PostgreSQL breaks by failing one commit.
+        let mut kept: Vec<(usize, &NewWidgetEvent)> = Vec::new();
+        let mut erased = vec![0; batches.len()];
+        for (i, b) in batches.iter().enumerate() {
+            for e in &b.events {
+                // An erased person's events are answered as taken but not stored.
+                if !tombstones.is_empty() && about_erased(&tombstones, b.org.0, e) {
+                    erased[i] += 1;
+                } else {
+                    kept.push((i, e));
                 }
             }
-            let fresh = new.iter().filter(|n| **n).count() + erased;
-            out.push(Stored {
+        }
+        kept.sort_by(|(i, e), (j, f)| {
+            (batches[*i].org.0, &e.site, &e.event_id).cmp(&(
+                batches[*j].org.0,
+                &f.site,
+                &f.event_id,
+            ))
+        });
+        let mut fresh = erased;
+        let mut conversations = BTreeSet::new();
+        let mut consents = Vec::new();
+        for (i, e) in kept {
+            let b = &batches[i];
+            let new = bridge_store::widget::insert(&mut tx, b.org.0, std::slice::from_ref(e), now)
+                .await?;
+            if !new.first().copied().unwrap_or(false) {
+                continue;
+            }
+            fresh[i] += 1;
+            if let Some(c) = e.conversation_id {
+                conversations.insert((b.org, c));
+            }
+            if e.event_type == "gdprClicked" {
+                let accepted = serde_json::from_str::<Value>(&e.data)
+                    .ok()
+                    .and_then(|d| d.get("accepted").and_then(Value::as_bool))
+                    .unwrap_or(false);
+                consents.push((b.org.0, &b.site, &b.visitor, e.occurred_at, accepted));
+            }
+        }
+        // The latest answer wins whatever the order (the upsert keeps the newer), so sorting
+        // changes nothing but the order of the locks.
+        consents.sort();
+        for (org, site, visitor, at, accepted) in consents {
+            bridge_store::widget::record_consent(&mut tx, org, site, visitor, accepted, at).await?;
+        }
+        let out: Vec<Stored> = batches
+            .iter()
+            .zip(fresh)
+            .map(|(b, fresh)| Stored {
                 fresh,
                 duplicates: b.events.len() - fresh,
-            });
-        }
+            })
+            .collect();
         let jobs: Vec<_> = conversations
             .into_iter()
             .map(|(org, c)| {

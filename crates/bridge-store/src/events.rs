@@ -120,7 +120,13 @@ pub async fn insert_many(
 ) -> Result<Vec<Option<i64>>> {
     let mut ids: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
     let mut seen = std::collections::HashSet::new();
-    let firsts: Vec<&NewEvent<'_>> = rows.iter().filter(|r| seen.insert(r.dedup_key)).collect();
+    let mut firsts: Vec<&NewEvent<'_>> = rows.iter().filter(|r| seen.insert(r.dedup_key)).collect();
+    // In key order, whatever order they arrived in: on PostgreSQL an insert whose key another
+    // open transaction has just inserted waits for it, so two processes storing the same
+    // webhooks (Drift retried one at the other) in opposite orders would each wait on the
+    // other, a deadlock PostgreSQL breaks by failing one batch. In one order, one waits for
+    // the other's commit and finds its keys stored.
+    firsts.sort_unstable_by_key(|r| r.dedup_key);
     for chunk in firsts.chunks(ROWS_PER_STATEMENT) {
         let mut sql = String::from(
             "INSERT INTO events (dedup_key, org_id, event_type, payload, received_at, \

@@ -947,3 +947,54 @@ async fn json_columns_read_back_as_written_whatever_they_nest() {
         assert_eq!(got, want, "{backend:?}");
     }
 }
+
+/// Two processes' intake batches holding the same webhooks (Drift retried one at another
+/// process) in opposite orders: on PostgreSQL each insert waits for the other transaction's
+/// uncommitted row, and inserting in arrival order let each wait on the other, a deadlock
+/// that PostgreSQL broke by failing one batch (its senders got a 5xx). Inserted in key order,
+/// one waits for the other and both commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_intake_batches_with_the_same_keys_in_opposite_orders_both_commit() {
+    for (backend, store, _db) in stores().await {
+        if backend != Backend::Postgres {
+            continue; // SQLite has one writer: its transactions never wait on each other.
+        }
+        for round in 0..20 {
+            let keys: Vec<String> = (0..1000).map(|i| format!("r{round}-{i:04}")).collect();
+            let rows = |rev: bool| -> Vec<events::NewEvent<'_>> {
+                let mut v: Vec<events::NewEvent<'_>> = keys
+                    .iter()
+                    .map(|k| events::NewEvent {
+                        dedup_key: k,
+                        org_id: Some(ORG.0),
+                        event_type: "new_message",
+                        payload: "{}",
+                        parse_error: None,
+                        conversation_id: None,
+                    })
+                    .collect();
+                if rev {
+                    v.reverse();
+                }
+                v
+            };
+            let barrier = tokio::sync::Barrier::new(2);
+            let batch = |rev: bool| {
+                let (store, barrier, rows) = (&store, &barrier, rows(rev));
+                async move {
+                    let mut tx = store.begin().await.unwrap();
+                    barrier.wait().await;
+                    let ids = events::insert_many(&mut tx, &rows, 1).await?;
+                    tx.commit().await.unwrap();
+                    Ok::<_, bridge_store::Error>(ids.iter().flatten().count())
+                }
+            };
+            let (a, b) = tokio::join!(batch(false), batch(true));
+            let (a, b) = (
+                a.unwrap_or_else(|e| panic!("round {round}: the first batch failed: {e:?}")),
+                b.unwrap_or_else(|e| panic!("round {round}: the second batch failed: {e:?}")),
+            );
+            assert_eq!(a + b, 1000, "round {round}: each key stored once");
+        }
+    }
+}

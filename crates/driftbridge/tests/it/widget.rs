@@ -935,3 +935,54 @@ async fn airbyte_reads_the_widget_streams_from_the_driftbridge_database() {
         .unwrap();
     assert_eq!(a["record"]["data"]["utm_source"], "ads");
 }
+
+/// A browser re-sends a batch to a second process on the same PostgreSQL while the first is
+/// storing it, the events in the other order. Each insert waits for the other transaction's
+/// uncommitted row; stored in arrival order they waited on each other, a deadlock PostgreSQL
+/// broke by failing one commit (the browser got a 5xx). Stored in key order, both answer 200
+/// and each event is stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_batch_sent_to_two_processes_in_opposite_orders_is_stored_once_by_both() {
+    let Some((env, first)) = intake_env(Backend::Postgres).await else {
+        return;
+    };
+    let second = driftbridge::serve::start(&env.config, true).await.unwrap();
+    let store = first.queue.store().clone();
+    let poster = |addr: std::net::SocketAddr| Poster {
+        http: reqwest::Client::new(),
+        url: format!("http://{addr}/widget/events"),
+    };
+    let (a, b) = (poster(first.addr), poster(second.addr));
+    // Forty events: the sites' per-address burst.
+    for round in 0..10 {
+        let events: Vec<Value> = (0..40)
+            .map(|j| event(&format!("twice-{round}-{j:02}"), 900 + round))
+            .collect();
+        let mut reversed = events.clone();
+        reversed.reverse();
+        let batch = |events: Vec<Value>| {
+            json!({"site": "blog", "visitor": format!("v{round}"), "session": "s",
+                "events": events})
+        };
+        let (one, two) = (batch(events), batch(reversed));
+        let ip = format!("198.51.100.{}", 100 + round);
+        let ((s1, v1, _), (s2, v2, _)) =
+            tokio::join!(a.send(&one, Some(BLOG), &ip), b.send(&two, Some(BLOG), &ip));
+        assert_eq!((s1, s2), (200, 200), "round {round}: {v1} / {v2}");
+        assert_eq!(
+            v1["accepted"].as_i64().unwrap() + v2["accepted"].as_i64().unwrap(),
+            40,
+            "round {round}: each event taken once: {v1} / {v2}"
+        );
+    }
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM widget_events WHERE event_id LIKE 'twice-%'"
+        )
+        .await,
+        400
+    );
+    second.stop().await;
+    first.stop().await;
+}
