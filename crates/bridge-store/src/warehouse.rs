@@ -118,7 +118,10 @@ fn chunks<'a, 'r>(rows: &'a [&'r Row], max_rows: usize, max_bytes: usize) -> Vec
 }
 
 /// The rows with distinct keys, the last of each key winning (one statement cannot touch a
-/// row twice).
+/// row twice), in key order. On PostgreSQL a write to a row another open transaction has
+/// written waits for it: two jobs writing the same rows (the agents of two conversations)
+/// in opposite orders would each wait on the other, a deadlock PostgreSQL breaks by failing
+/// one. In one order, one waits for the other's commit.
 fn dedup_by_key<'a>(t: &Table, rows: &'a [Row]) -> Vec<&'a Row> {
     let mut at: HashMap<&[Value], usize> = HashMap::with_capacity(rows.len());
     let mut out: Vec<&Row> = Vec::with_capacity(rows.len());
@@ -131,6 +134,7 @@ fn dedup_by_key<'a>(t: &Table, rows: &'a [Row]) -> Vec<&'a Row> {
             }
         }
     }
+    out.sort_unstable_by(|a, b| a[..t.key].cmp(&b[..t.key]));
     out
 }
 

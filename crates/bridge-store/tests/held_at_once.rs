@@ -52,7 +52,8 @@ async fn every_stored_payload_of_an_org_is_read_back_in_order_a_statement_at_a_t
         };
         let store = Store::connect(&db.url).await.unwrap();
         let payloads: Vec<String> = (0..EVENTS).map(payload).collect();
-        let keys: Vec<String> = (0..EVENTS).map(|n| format!("k{n}")).collect();
+        // Keys that sort as the events were made: a batch is stored in key order.
+        let keys: Vec<String> = (0..EVENTS).map(|n| format!("k{n:06}")).collect();
         let other_keys: Vec<String> = (0..10).map(|n| format!("other{n}")).collect();
         let mut tx = store.begin().await.unwrap();
         for (i, chunk) in payloads.chunks(1000).enumerate() {

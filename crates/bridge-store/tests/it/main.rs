@@ -436,7 +436,7 @@ async fn a_delivery_row_is_held_by_one_job_and_records_its_ids() {
 }
 
 #[tokio::test]
-async fn events_inserted_together_keep_their_order_and_duplicates_get_no_id() {
+async fn events_inserted_together_get_ids_in_key_order_and_duplicates_get_none() {
     for (backend, store, _db) in stores().await {
         let ev = |key: &'static str, err: Option<&'static str>| events::NewEvent {
             dedup_key: key,
@@ -451,8 +451,11 @@ async fn events_inserted_together_keep_their_order_and_duplicates_get_no_id() {
             .await
             .unwrap();
         tx.commit().await.unwrap();
-        // 1,200 rows: three statements; "a" is stored already, "b" comes twice.
-        let keys: Vec<String> = (0..1_200).map(|i| format!("k{i}")).collect();
+        // 1,200 rows: three statements; "a" is stored already, "b" comes twice; the others
+        // arrive out of key order.
+        let keys: Vec<String> = (0..1_200)
+            .map(|i| format!("k{:04}", (i * 7_919) % 1_200))
+            .collect();
         let mut rows = vec![ev("a", None), ev("b", Some("bad shape")), ev("b", None)];
         rows.extend(keys.iter().map(|k| events::NewEvent {
             dedup_key: k,
@@ -474,9 +477,14 @@ async fn events_inserted_together_keep_their_order_and_duplicates_get_no_id() {
             (malformed[0].id, malformed[0].error.as_str()),
             (b, "bad shape")
         );
-        // Every new key got its own id, and the ids follow the rows' order.
-        let fresh: Vec<i64> = ids[3..].iter().map(|i| i.unwrap()).collect();
-        assert!(fresh.windows(2).all(|w| w[0] < w[1]), "{backend:?}");
+        // Every new key got its own id, in key order: a batch is stored in key order, so
+        // two processes storing the same events never wait on each other in a cycle.
+        let mut fresh: Vec<(&String, i64)> = keys
+            .iter()
+            .zip(ids[3..].iter().map(|i| i.unwrap()))
+            .collect();
+        fresh.sort();
+        assert!(fresh.windows(2).all(|w| w[0].1 < w[1].1), "{backend:?}");
     }
 }
 
@@ -995,6 +1003,51 @@ async fn two_intake_batches_with_the_same_keys_in_opposite_orders_both_commit() 
                 b.unwrap_or_else(|e| panic!("round {round}: the second batch failed: {e:?}")),
             );
             assert_eq!(a + b, 1000, "round {round}: each key stored once");
+        }
+    }
+}
+
+/// Two jobs syncing conversations with the same agents, their users in opposite orders: on
+/// PostgreSQL each upsert waits for the row the other transaction just wrote, and writing in
+/// the batch's order let each wait on the other (a deadlock, one job failed and retried).
+/// Written in key order, one waits for the other's commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_batches_with_the_same_rows_in_opposite_orders_both_commit() {
+    for (backend, store, _db) in stores().await {
+        if backend != Backend::Postgres {
+            continue; // SQLite has one writer: its transactions never wait on each other.
+        }
+        // The first rounds insert the rows, the later ones update them.
+        for round in 0..10 {
+            let batch = |rev: bool| {
+                let mut ids: Vec<i64> = (0..300).collect();
+                if rev {
+                    ids.reverse();
+                }
+                let mut b = Batch::new();
+                for id in ids {
+                    let u: drift_types::User = serde_json::from_value(
+                        json!({"id": 1000 + id, "name": format!("agent {id} r{round}")}),
+                    )
+                    .unwrap();
+                    b.user(ORG, &u);
+                }
+                b
+            };
+            let barrier = tokio::sync::Barrier::new(2);
+            let write = |rev: bool| {
+                let (store, barrier, b) = (&store, &barrier, batch(rev));
+                async move {
+                    let mut tx = store.begin().await.unwrap();
+                    barrier.wait().await;
+                    warehouse::write(&mut tx, &b).await?;
+                    tx.commit().await.unwrap();
+                    Ok::<_, bridge_store::Error>(())
+                }
+            };
+            let (a, b) = tokio::join!(write(false), write(true));
+            a.unwrap_or_else(|e| panic!("round {round}: the first batch failed: {e:?}"));
+            b.unwrap_or_else(|e| panic!("round {round}: the second batch failed: {e:?}"));
         }
     }
 }
