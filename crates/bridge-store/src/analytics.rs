@@ -36,6 +36,20 @@ pub struct FactRow {
 
 /// The facts of `org`'s conversations created in `[since_ms, until_ms)`, oldest first.
 pub async fn facts(store: &Store, org: i64, since_ms: i64, until_ms: i64) -> Result<Vec<FactRow>> {
+    let mut out = Vec::new();
+    each_fact(store, org, since_ms, until_ms, |f| out.push(f)).await?;
+    Ok(out)
+}
+
+/// Hands each of [`facts`] to `each` as the database sends it, holding none: a report over a
+/// year of a large org's conversations tallies them without keeping them.
+pub async fn each_fact(
+    store: &Store,
+    org: i64,
+    since_ms: i64,
+    until_ms: i64,
+    mut each: impl FnMut(FactRow),
+) -> Result<()> {
     let b = store.backend();
     let t = |c: &str| ms(b, &format!("f.{c}"));
     let flag = |c: &str| read_expr(b, ColumnType::Bool, &format!("f.{c}"));
@@ -68,11 +82,10 @@ pub async fn facts(store: &Store, org: i64, since_ms: i64, until_ms: i64) -> Res
         r.try_get::<Option<i64>, _>(i)
             .op("reading conversation facts")
     };
-    let mut out = Vec::new();
     while let Some(r) = rows.try_next().await.op("reading conversation facts")? {
         let r = &r;
         let n = |i: usize| get(r, i).map(|v| v.unwrap_or(0));
-        out.push(FactRow {
+        each(FactRow {
             conversation_id: n(0)?,
             status: r.try_get::<String, _>(1).op("reading conversation facts")?,
             inbox_id: get(r, 2)?,
@@ -97,7 +110,7 @@ pub async fn facts(store: &Store, org: i64, since_ms: i64, until_ms: i64) -> Res
             meetings: n(19)?,
         });
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The orgs that have conversation facts.

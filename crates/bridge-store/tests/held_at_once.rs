@@ -8,7 +8,7 @@
 //! This test binary counts every allocation (its own global allocator). Its tests take turns
 //! ([`TURN`]), so that nothing else allocates while one measures.
 
-use bridge_store::analytics::{FactRow, facts};
+use bridge_store::analytics::{FactRow, each_fact, facts};
 use bridge_store::events::{NewEvent, insert_many};
 use bridge_store::reads::each_event_payload;
 use bridge_store::tables::{Batch, Value, table};
@@ -112,6 +112,11 @@ const FACTS: i64 = 20_000;
 /// bytes, and the vector that holds them grows by doubling.
 const FACT_BYTES: usize = 600;
 
+/// What tallying them as they arrive may hold, per conversation: the 8-byte times kept, in a
+/// vector that grows by doubling, and the driver's buffers (their fixed size spread over
+/// 20,000 conversations).
+const TALLIED_BYTES: usize = 40;
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_report_reads_the_facts_of_its_window_without_the_drivers_rows() {
     let _turn = TURN.lock().await;
@@ -169,6 +174,25 @@ async fn a_report_reads_the_facts_of_its_window_without_the_drivers_rows() {
         assert!(
             peak < bound,
             "{name}: reading {FACTS} conversations' facts held {peak} bytes at once (at most {bound})"
+        );
+        drop(rows);
+
+        // What `report` and the console keep: each fact is tallied as it arrives, and only
+        // the times whose percentiles need every value stay (8 bytes each).
+        ALLOC.reset_peak_memory();
+        let (mut n, mut close) = (0, Vec::new());
+        each_fact(&store, 7, 0, 2_000_000_000_000, |f| {
+            n += 1;
+            close.extend(f.facts.time_to_close_ms);
+        })
+        .await
+        .unwrap();
+        let peak = ALLOC.get_peak_memory();
+        assert_eq!((n, close.len()), (FACTS, FACTS as usize), "{name}");
+        let bound = TALLIED_BYTES * FACTS as usize;
+        assert!(
+            peak < bound,
+            "{name}: tallying {FACTS} conversations' facts held {peak} bytes at once (at most {bound})"
         );
         store.close().await;
     }

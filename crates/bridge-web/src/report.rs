@@ -3,7 +3,7 @@
 //! geometry is computed here; `templates/report.html` (minijinja, HTML auto-escaping) only
 //! places it.
 
-use bridge_core::analytics::{By, Group, aggregate};
+use bridge_core::analytics::{By, Group, Tally};
 use bridge_store::analytics::FactRow;
 use serde::Serialize;
 
@@ -116,16 +116,56 @@ pub(crate) struct Charts {
     groups: Vec<Shown>,
 }
 
-/// The page for `facts` (conversations started in `since`..`until`, shown as given), with a
-/// table of `groups` grouped `by`.
+/// What the charts read of the facts, gathered as they are read: the reply times by bucket,
+/// and the conversations by day and by playbook.
+#[derive(Debug)]
+pub struct ChartFacts {
+    reply: Vec<u64>,
+    days: Tally,
+    playbooks: Tally,
+    conversations: u64,
+}
+
+impl Default for ChartFacts {
+    fn default() -> Self {
+        ChartFacts {
+            reply: vec![0; BUCKETS.len()],
+            days: Tally::new(By::Day),
+            playbooks: Tally::new(By::Playbook),
+            conversations: 0,
+        }
+    }
+}
+
+impl ChartFacts {
+    /// Counts one conversation.
+    pub fn add(&mut self, f: &FactRow) {
+        if let Some(t) = f.facts.time_to_first_agent_reply_ms {
+            let i = BUCKETS.iter().position(|(hi, _)| t < *hi).unwrap_or(0);
+            self.reply[i] += 1;
+        }
+        self.days.add(f);
+        self.playbooks.add(f);
+        self.conversations += 1;
+    }
+
+    /// How many conversations were added.
+    pub fn conversations(&self) -> u64 {
+        self.conversations
+    }
+}
+
+/// The page for the conversations started in `since`..`until` (shown as given), with a table
+/// of `groups` grouped `by`.
 pub fn html(
     title: &str,
     since: &str,
     until: &str,
-    facts: &[FactRow],
+    facts: ChartFacts,
     by: &str,
     groups: &[Group],
 ) -> Result<String, minijinja::Error> {
+    let conversations = facts.conversations;
     let c = charts(facts, groups);
     let mut env = minijinja::Environment::new();
     // Every value is escaped for HTML (keys and titles come from the data).
@@ -135,7 +175,7 @@ pub fn html(
     env.get_template("report.html")?
         .render(minijinja::context! {
             title, since, until, by,
-            conversations => facts.len(),
+            conversations,
             reply => c.reply, volume => c.volume, funnel => c.funnel,
             groups => c.groups,
         })
@@ -145,15 +185,8 @@ pub fn html(
 pub(crate) const CHARTS_TEMPLATE: &str = include_str!("templates/report_charts.html");
 
 /// The charts of `facts` and the table of `groups`.
-pub(crate) fn charts(facts: &[FactRow], groups: &[Group]) -> Charts {
-    let mut counts = vec![0u64; BUCKETS.len()];
-    for t in facts
-        .iter()
-        .filter_map(|f| f.facts.time_to_first_agent_reply_ms)
-    {
-        let i = BUCKETS.iter().position(|(hi, _)| t < *hi).unwrap_or(0);
-        counts[i] += 1;
-    }
+pub(crate) fn charts(facts: ChartFacts, groups: &[Group]) -> Charts {
+    let counts = facts.reply;
     let reply_values: Vec<(String, u64)> = BUCKETS
         .iter()
         .zip(&counts)
@@ -165,7 +198,7 @@ pub(crate) fn charts(facts: &[FactRow], groups: &[Group]) -> Charts {
         bars: bars(&reply_values, 560),
     };
 
-    let days = aggregate(facts, By::Day);
+    let days = facts.days.groups();
     let width = (days.len() as u32 * 14).clamp(300, 1200);
     let day_values: Vec<(String, u64)> = days
         .iter()
@@ -203,7 +236,7 @@ pub(crate) fn charts(facts: &[FactRow], groups: &[Group]) -> Charts {
         labels,
     };
 
-    let playbooks = aggregate(facts, By::Playbook);
+    let playbooks = facts.playbooks.groups();
     let most = playbooks
         .iter()
         .map(|g| g.conversations)
@@ -275,12 +308,16 @@ mod tests {
             fact(3, 1, None, None),
             fact(4, 2, Some(4_000_000), Some(8)),
         ];
-        let groups = aggregate(&facts, By::Day);
+        let groups = bridge_core::analytics::aggregate(&facts, By::Day);
+        let mut tally = ChartFacts::default();
+        for f in &facts {
+            tally.add(f);
+        }
         let page = html(
             "<b>org</b>",
             "2026-01-01",
             "2026-01-04",
-            &facts,
+            tally,
             "day",
             &groups,
         )

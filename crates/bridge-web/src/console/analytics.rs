@@ -5,7 +5,7 @@
 use axum::Extension;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use bridge_core::analytics::{By, aggregate};
+use bridge_core::analytics::{By, Tally};
 use minijinja::context;
 use serde::Deserialize;
 
@@ -74,12 +74,18 @@ pub(super) async fn show(
             context! { empty => true, orgs, since => since_text, by => by_text },
         );
     };
-    let facts = match bridge_store::analytics::facts(store, org, since, now + 1).await {
-        Ok(f) => f,
-        Err(e) => return failed(e),
-    };
-    let groups = aggregate(&facts, by);
-    let c = crate::report::charts(&facts, &groups);
+    // Tallied as the facts are read: a long window of a large org holds counts, not rows.
+    let (mut groups, mut facts) = (Tally::new(by), crate::report::ChartFacts::default());
+    let read = bridge_store::analytics::each_fact(store, org, since, now + 1, |f| {
+        groups.add(&f);
+        facts.add(&f);
+    });
+    if let Err(e) = read.await {
+        return failed(e);
+    }
+    let conversations = facts.conversations();
+    let groups = groups.groups();
+    let c = crate::report::charts(facts, &groups);
     page(
         &st,
         &s,
@@ -87,7 +93,7 @@ pub(super) async fn show(
         "analytics",
         context! {
             empty => false, orgs, org, since => since_text, by => by_text,
-            conversations => facts.len(),
+            conversations,
             from => drift_types::EpochMillis(since).to_iso8601(),
             ..minijinja::Value::from_serialize(&c)
         },

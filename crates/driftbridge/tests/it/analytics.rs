@@ -62,9 +62,10 @@ async fn facts_of_5000_conversations_equal_drifts_report_and_a_changed_one_is_ca
         }
     }
     let client = crate::export::client(&env.sim);
-    let diffs = bridge_core::analytics::check_against_drift(&client, &facts, 0, i64::MAX)
-        .await
-        .unwrap();
+    let diffs =
+        bridge_core::analytics::check_against_drift(&client, &facts.iter().collect(), 0, i64::MAX)
+            .await
+            .unwrap();
     assert_eq!(diffs, vec![], "every metric of every conversation agrees");
     // The command says the same.
     let report = |check: bool, by: &str, format: &str, out: Option<std::path::PathBuf>| {
@@ -98,9 +99,10 @@ async fn facts_of_5000_conversations_equal_drifts_report_and_a_changed_one_is_ca
     let facts = bridge_store::analytics::facts(&store, o.0, 0, i64::MAX)
         .await
         .unwrap();
-    let diffs = bridge_core::analytics::check_against_drift(&client, &facts, 0, i64::MAX)
-        .await
-        .unwrap();
+    let diffs =
+        bridge_core::analytics::check_against_drift(&client, &facts.iter().collect(), 0, i64::MAX)
+            .await
+            .unwrap();
     assert_eq!(diffs.len(), 1, "{diffs:?}");
     assert_eq!(diffs[0].conversation_id, victim.conversation_id);
     assert_eq!(diffs[0].metric, "numAgentMessages");
