@@ -298,11 +298,17 @@ async fn with_canceled_meetings_delete_salesforce_keeps_only_the_events_still_to
         return;
     };
     let env = &mut ce.env;
-    // The same hundred bookings, twenty rescheduled and ten canceled, in any order, some twice.
-    let (bookings, deliveries) = scenario(env);
+    // The same hundred bookings, twenty rescheduled and ten canceled, in any order, some twice;
+    // and ten from calendar pages, three of them canceled.
+    let (mut bookings, mut deliveries) = scenario(env);
+    let taken = bookings.iter().map(|b| b.email.clone()).collect();
+    let (calendar, more) = calendar_scenario(env, &taken);
+    bookings.extend(calendar);
+    deliveries.extend(more);
+    fastrand::Rng::with_seed(6).shuffle(&mut deliveries);
     let running = deliver_all(env, &deliveries).await;
     let events = salesforce_events(&env.sim.state.crm.dump());
-    assert_eq!(events.len(), 90, "an Event per booking not canceled");
+    assert_eq!(events.len(), 97, "an Event per booking not canceled");
     for b in &bookings {
         let key = b.key.replacen(':', "-", 1);
         match (b.status, events.get(&key)) {
