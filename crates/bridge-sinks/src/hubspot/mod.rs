@@ -187,15 +187,8 @@ impl Sink for HubSpot {
             self.note(b, doc, prior, contact_id.as_deref(), &mut out)
                 .await?;
         }
-        meetings::deliver(
-            &self.api,
-            &doc["meetings"],
-            prior,
-            contact_id.as_deref(),
-            self.search_lag,
-            &mut out,
-        )
-        .await?;
+        self.write_meetings(doc, prior, contact_id.as_deref(), &mut out)
+            .await?;
         Ok(out)
     }
 
@@ -251,15 +244,8 @@ impl Sink for HubSpot {
             ),
             None => None,
         };
-        meetings::deliver(
-            &self.api,
-            &doc["meetings"],
-            prior,
-            contact_id.as_deref(),
-            self.search_lag,
-            &mut out,
-        )
-        .await?;
+        self.write_meetings(doc, prior, contact_id.as_deref(), &mut out)
+            .await?;
         Ok(out)
     }
 
@@ -281,6 +267,25 @@ impl Sink for HubSpot {
 
 impl HubSpot {
     /// Upserts the contact with `email` (batch upsert by email: never a duplicate); its id.
+    /// Writes the meetings of `doc` on the contact, recording their ids in `out`.
+    async fn write_meetings(
+        &self,
+        doc: &Value,
+        prior: &Prior,
+        contact: Option<&str>,
+        out: &mut Delivered,
+    ) -> Result<(), SinkError> {
+        meetings::deliver(
+            &self.api,
+            &doc["meetings"],
+            prior,
+            contact,
+            self.search_lag,
+            out,
+        )
+        .await
+    }
+
     async fn upsert_contact(
         &self,
         email: &str,

@@ -36,6 +36,87 @@ fn records(dump: &Value, path: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// A meeting `key` of the org's `agent` with `scheduler`, at `start`, booked at `t0`: in the
+/// conversation, or from a calendar page when there is none.
+fn meeting(
+    org: drift_types::OrgId,
+    agent: UserId,
+    scheduler: Option<drift_types::ContactId>,
+    key: &str,
+    start: i64,
+    t0: i64,
+    conversation: Option<ConversationId>,
+) -> Meeting {
+    Meeting {
+        agent_id: Some(agent),
+        org_id: Some(org),
+        status: Some("ACTIVE".into()),
+        meeting_source: Some(
+            if conversation.is_some() {
+                "CHAT"
+            } else {
+                "CALENDAR_PAGE"
+            }
+            .into(),
+        ),
+        scheduler_id: scheduler,
+        event_id: Some(key.to_owned()),
+        slug: Some(format!("s-{key}")),
+        slot_start: Some(EpochMillis(start)),
+        slot_end: Some(EpochMillis(start + 1_800_000)),
+        updated_at: Some(EpochMillis(t0)),
+        scheduled_at: Some(EpochMillis(t0 - 1000)),
+        meeting_type: Some("Demo".into()),
+        conversation_id: conversation,
+        end_user_time_zone: Some("Europe/Berlin".into()),
+        meeting_notes: None,
+        booked_by: scheduler.map(|c| c.0),
+    }
+}
+
+/// Books `m` in the simulator's org `o`, then, with `change`, reschedules it a day on or
+/// cancels it a second later. Answers its events and its final start and status.
+fn book(
+    o: &mut drift_sim::world::Org,
+    m: Meeting,
+    change: Option<&'static str>,
+) -> (Vec<WebhookEvent>, i64, &'static str) {
+    let start = m.slot_start.map_or(0, |s| s.0);
+    let mut events = vec![WebhookEvent::NewMeeting(m.clone())];
+    let Some(kind) = change else {
+        o.meetings.push(m);
+        return (events, start, "SCHEDULED");
+    };
+    let mut u = m;
+    u.updated_at = u.updated_at.map(|t| EpochMillis(t.0 + 1000));
+    let (start, status) = if kind == "rescheduled" {
+        let moved = start + DAY;
+        u.slot_start = Some(EpochMillis(moved));
+        u.slot_end = Some(EpochMillis(moved + 1_800_000));
+        (moved, "RESCHEDULED")
+    } else {
+        (start, "CANCELED")
+    };
+    events.push(WebhookEvent::MeetingUpdated(MeetingUpdated {
+        event_type: Some(kind.into()),
+        meeting: u.clone(),
+    }));
+    o.meetings.push(u);
+    (events, start, status)
+}
+
+/// The change of the `i`th booking: the first `rescheduled` are rescheduled, the next
+/// `canceled` canceled.
+fn change(i: usize, rescheduled: usize, canceled: usize) -> Option<&'static str> {
+    if i < rescheduled {
+        Some("rescheduled")
+    } else if i < rescheduled + canceled {
+        Some("canceled")
+    } else {
+        None
+    }
+}
+
 /// 100 conversations (one per contact email) each book a meeting in the simulator's world;
 /// 20 are then rescheduled a day on and 10 canceled. Answers the final bookings and every
 /// event, shuffled, about a third of them twice.
@@ -66,73 +147,40 @@ fn scenario(env: &Env) -> (Vec<Booking>, Vec<WebhookEvent>) {
             .map(|u| u.id)
             .unwrap_or(UserId(1));
         for (i, (conv, email)) in picked.iter().enumerate() {
-            let i = i as i64;
             let contact = o.conversations[conv].conversation.contact_id;
-            let start = base + i * 3_600_000;
-            let m = Meeting {
-                agent_id: Some(agent),
-                org_id: Some(org),
-                status: Some("ACTIVE".into()),
-                meeting_source: Some("CHAT".into()),
-                scheduler_id: contact,
-                event_id: Some(format!("evt-{i}")),
-                slug: Some(format!("m{i}")),
-                slot_start: Some(EpochMillis(start)),
-                slot_end: Some(EpochMillis(start + 1_800_000)),
-                updated_at: Some(EpochMillis(t0)),
-                scheduled_at: Some(EpochMillis(t0 - 1000)),
-                meeting_type: Some("Demo".into()),
-                conversation_id: Some(*conv),
-                end_user_time_zone: Some("Europe/Berlin".into()),
-                meeting_notes: None,
-                booked_by: contact.map(|c| c.0),
-            };
-            events.push(WebhookEvent::NewMeeting(m.clone()));
-            let (mut final_start, mut status) = (start, "SCHEDULED");
-            if i < 30 {
-                let mut u = m.clone();
-                u.updated_at = Some(EpochMillis(t0 + 1000));
-                let kind = if i < 20 {
-                    final_start = start + DAY;
-                    u.slot_start = Some(EpochMillis(final_start));
-                    u.slot_end = Some(EpochMillis(final_start + 1_800_000));
-                    status = "RESCHEDULED";
-                    "rescheduled"
-                } else {
-                    status = "CANCELED";
-                    "canceled"
-                };
-                events.push(WebhookEvent::MeetingUpdated(MeetingUpdated {
-                    event_type: Some(kind.into()),
-                    meeting: u.clone(),
-                }));
-                o.meetings.push(u);
-            } else {
-                o.meetings.push(m);
-            }
+            let key = format!("evt-{i}");
+            let start = base + i as i64 * 3_600_000;
+            let m = meeting(org, agent, contact, &key, start, t0, Some(*conv));
+            let (booked, final_start, status) = book(o, m, change(i, 20, 10));
+            events.extend(booked);
             events.push(WebhookEvent::ConversationPush(ConversationPush {
                 source: Some("conversation_closed".into()),
                 data: PushDetails {
                     conversation_id: *conv,
                     user_id: None,
-                    pushed_at: Some(EpochMillis(t0 + i)),
+                    pushed_at: Some(EpochMillis(t0 + i as i64)),
                 },
             }));
             bookings.push(Booking {
                 conversation: Some(*conv),
                 email: email.clone(),
-                key: format!("{}:evt-{i}", org.0),
+                key: format!("{}:{key}", org.0),
                 start: final_start,
                 status,
             });
         }
     }
     // Shuffled, a third of them delivered twice.
-    let mut rng = fastrand::Rng::with_seed(19);
-    let mut deliveries: Vec<WebhookEvent> = events.clone();
-    deliveries.extend(events.iter().filter(|_| rng.u8(..) < 85).cloned());
+    (bookings, as_drift_sends(events, 19, 85))
+}
+
+/// `events` shuffled, about `twice` in 256 of them delivered twice (Drift retries).
+fn as_drift_sends(events: Vec<WebhookEvent>, seed: u64, twice: u8) -> Vec<WebhookEvent> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut deliveries = events.clone();
+    deliveries.extend(events.into_iter().filter(|_| rng.u8(..) < twice));
     rng.shuffle(&mut deliveries);
-    (bookings, deliveries)
+    deliveries
 }
 
 /// Salesforce's Events by their meeting key.
@@ -387,62 +435,24 @@ fn calendar_scenario(
         "the dataset has 10 contacts with an email"
     );
     for (i, (contact, email)) in people.into_iter().enumerate() {
-        let i = i as i64;
-        let start = base + i * 3_600_000;
+        let key = format!("cal-{i}");
+        let start = base + i as i64 * 3_600_000;
         let m = Meeting {
-            agent_id: Some(agent),
-            org_id: Some(org),
-            status: Some("ACTIVE".into()),
-            meeting_source: Some("CALENDAR_PAGE".into()),
-            scheduler_id: Some(contact),
-            event_id: Some(format!("cal-{i}")),
-            slug: Some(format!("c{i}")),
-            slot_start: Some(EpochMillis(start)),
-            slot_end: Some(EpochMillis(start + 1_800_000)),
-            updated_at: Some(EpochMillis(t0)),
-            scheduled_at: Some(EpochMillis(t0 - 1000)),
             meeting_type: Some("Intro call".into()),
-            conversation_id: None,
-            end_user_time_zone: Some("America/New_York".into()),
             meeting_notes: Some(format!("Wants pricing for {i} seats")),
-            booked_by: Some(contact.0),
+            ..meeting(org, agent, Some(contact), &key, start, t0, None)
         };
-        events.push(WebhookEvent::NewMeeting(m.clone()));
-        let (mut final_start, mut status) = (start, "SCHEDULED");
-        if i < 7 {
-            let mut u = m.clone();
-            u.updated_at = Some(EpochMillis(t0 + 1000));
-            let kind = if i < 4 {
-                final_start = start + DAY;
-                u.slot_start = Some(EpochMillis(final_start));
-                u.slot_end = Some(EpochMillis(final_start + 1_800_000));
-                status = "RESCHEDULED";
-                "rescheduled"
-            } else {
-                status = "CANCELED";
-                "canceled"
-            };
-            events.push(WebhookEvent::MeetingUpdated(MeetingUpdated {
-                event_type: Some(kind.into()),
-                meeting: u.clone(),
-            }));
-            o.meetings.push(u);
-        } else {
-            o.meetings.push(m);
-        }
+        let (booked, final_start, status) = book(o, m, change(i, 4, 3));
+        events.extend(booked);
         bookings.push(Booking {
             conversation: None,
             email,
-            key: format!("{}:cal-{i}", org.0),
+            key: format!("{}:{key}", org.0),
             start: final_start,
             status,
         });
     }
-    let mut rng = fastrand::Rng::with_seed(23);
-    let mut deliveries: Vec<WebhookEvent> = events.clone();
-    deliveries.extend(events.iter().filter(|_| rng.u8(..) < 100).cloned());
-    rng.shuffle(&mut deliveries);
-    (bookings, deliveries)
+    (bookings, as_drift_sends(events, 23, 100))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
