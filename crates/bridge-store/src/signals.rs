@@ -151,3 +151,17 @@ pub async fn release(store: &Store, key: Key<'_>, holder: i64, now_ms: i64) -> R
     .op("releasing a signal's records")?;
     Ok(())
 }
+
+/// Per sink, in name order: the people whose signals it wrote (rows with ids), and those with
+/// an attempt that began writing and has not recorded what it wrote (the CRM may hold more
+/// than the ids say until a retry records it).
+pub async fn counts(store: &Store) -> Result<Vec<(String, i64, i64)>> {
+    sqlx::query_as(
+        "SELECT sink, COUNT(*) FILTER (WHERE external_ids <> '{}'), \
+         COUNT(*) FILTER (WHERE pending_since IS NOT NULL) \
+         FROM signal_records GROUP BY sink ORDER BY sink",
+    )
+    .fetch_all(store.pool())
+    .await
+    .op("counting signal records")
+}

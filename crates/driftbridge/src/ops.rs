@@ -189,7 +189,11 @@ pub async fn sinks_list(config: &Config) -> Result<()> {
     let queue = crate::serve::open_existing_queue(config).await?;
     let secrets = crate::serve::sink_secrets_on(queue.store().clone(), config.keyring()?);
     let rows = bridge_store::deliveries::list(queue.store(), None, i64::MAX).await?;
-    println!("{:<16} {:<11} {:<40} deliveries", "sink", "kind", "secrets");
+    let signals = bridge_store::signals::counts(queue.store()).await?;
+    println!(
+        "{:<16} {:<11} {:<40} {:<32} people written by signals",
+        "sink", "kind", "secrets", "deliveries"
+    );
     for (name, spec) in &config.sinks {
         let mut spec = spec.clone();
         let mut where_from = Vec::new();
@@ -208,10 +212,19 @@ pub async fn sinks_list(config: &Config) -> Result<()> {
         for r in rows.iter().filter(|r| &r.sink == name) {
             *states.entry(r.state.as_str()).or_default() += 1;
         }
+        let (people, unrecorded) = signals
+            .iter()
+            .find(|(sink, ..)| sink == name)
+            .map_or((0, 0), |(_, p, u)| (*p, *u));
+        let signaled = match unrecorded {
+            0 => people.to_string(),
+            u => format!("{people} ({u} unrecorded)"),
+        };
         println!(
-            "{name:<16} {:<11} {:<40} {states:?}",
+            "{name:<16} {:<11} {:<40} {:<32} {signaled}",
             spec.kind(),
-            where_from.join(" ")
+            where_from.join(" "),
+            format!("{states:?}")
         );
     }
     Ok(())

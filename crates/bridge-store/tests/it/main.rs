@@ -334,6 +334,22 @@ async fn a_person_s_signal_records_are_held_by_one_job_and_gather_its_ids() {
             .unwrap();
         assert_eq!(taken.external_ids.len(), 2, "{backend:?}");
         assert_eq!(taken.pending_since, None);
+        // Counted per sink: another person's write to another sink began and never recorded.
+        let other = Key {
+            org: ORG.0,
+            contact: 502,
+            sink: "salesforce",
+        };
+        signals::claim(&store, other, 9, 7000, 9000)
+            .await
+            .unwrap()
+            .unwrap();
+        signals::begin_write(&store, other, 9, 7100).await.unwrap();
+        assert_eq!(
+            signals::counts(&store).await.unwrap(),
+            vec![("hubspot".into(), 1, 0), ("salesforce".into(), 0, 1)],
+            "{backend:?}"
+        );
     }
 }
 

@@ -63,6 +63,10 @@ struct SinkRow {
     name: String,
     up: bool,
     states: Vec<(String, i64)>,
+    /// People its lead signals (and calendar pages' meetings) wrote.
+    signaled: i64,
+    /// Of those, people whose last write began and has not recorded its ids yet.
+    unrecorded: i64,
 }
 
 #[derive(Debug, Serialize)]
@@ -94,18 +98,27 @@ async fn build(st: &AppState, s: &Session) -> anyhow::Result<Response> {
         })
         .collect();
     let counts = bridge_store::deliveries::counts(store).await?;
+    let signals = bridge_store::signals::counts(store).await?;
     let sinks: Vec<SinkRow> = st
         .sinks
         .health()
         .into_iter()
-        .map(|(name, h)| SinkRow {
-            states: counts
+        .map(|(name, h)| {
+            let (signaled, unrecorded) = signals
                 .iter()
-                .filter(|(sink, ..)| *sink == name)
-                .map(|(_, state, n)| (state.clone(), *n))
-                .collect(),
-            name,
-            up: h.up,
+                .find(|(sink, ..)| *sink == name)
+                .map_or((0, 0), |(_, people, pending)| (*people, *pending));
+            SinkRow {
+                states: counts
+                    .iter()
+                    .filter(|(sink, ..)| *sink == name)
+                    .map(|(_, state, n)| (state.clone(), *n))
+                    .collect(),
+                signaled,
+                unrecorded,
+                name,
+                up: h.up,
+            }
         })
         .collect();
     let last_ok = runs::last_ok(store).await?;

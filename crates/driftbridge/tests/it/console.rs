@@ -140,6 +140,32 @@ async fn an_operator_and_a_viewer_use_the_console_in_headless_chromium() {
         .state
         .crm
         .set_fault(Target::Hubspot, FaultMode::Unavailable, Duration::ZERO);
+    // A person identified in a chat: the signal writes them into HubSpot before any push.
+    let person = {
+        let world = env.sim.state.world.lock();
+        world
+            .org(org)
+            .unwrap()
+            .contacts
+            .values()
+            .find(|c| c.attributes.email().is_some())
+            .cloned()
+            .unwrap()
+    };
+    let identified = drift_types::WebhookEvent::ContactIdentified(person);
+    let body = serde_json::to_value(drift_types::WebhookEnvelope::new(
+        &identified,
+        org,
+        Some(Secret::new(VERIFY)),
+    ))
+    .unwrap();
+    assert_eq!(
+        post(&reqwest::Client::new(), running.addr, &body)
+            .await
+            .unwrap(),
+        200
+    );
+    drained(&store, Duration::from_secs(60)).await;
     // An installed tenant for the revoke and restore.
     let tenants =
         driftbridge::serve::tenants_on(&env.config, store.clone(), env.config.keyring().unwrap())
@@ -168,7 +194,12 @@ async fn an_operator_and_a_viewer_use_the_console_in_headless_chromium() {
     assert!(count(&c, "svg#jobs-hour rect").await >= 1);
     assert!(count(&c, "svg#events-day rect").await >= 1);
     assert_eq!(text(&c, "#tile-dead b").await, "3");
-    assert!(text(&c, "#sinks").await.contains("hubspot"));
+    let sinks = text(&c, "#sinks").await;
+    assert!(sinks.contains("hubspot"), "{sinks}");
+    assert!(
+        sinks.contains("people written by signals") && sinks.lines().any(|l| l.ends_with(" 1")),
+        "the identified person is counted: {sinks}"
+    );
     shot(&c, "overview").await;
 
     // Find the dead jobs by filter and retry one.
