@@ -80,6 +80,7 @@ pub async fn replay_event(config: &Config, id: i64) -> Result<()> {
         .ok_or_else(|| anyhow!("no stored event {id}"))?;
     let jobs = jobs_for_stored(&ev)
         .with_context(|| format!("event {id} ({}) does not parse", ev.event_type))?;
+    let jobs = bridge_core::jobs::replayed(jobs);
     // It parses now: it is no longer a malformed event.
     events::set_parse_error(&mut conn, id, None).await?;
     drop(conn);

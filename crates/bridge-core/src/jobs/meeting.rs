@@ -27,6 +27,10 @@ pub struct UpsertMeeting {
     /// A `meeting_updated`'s `eventType`: `canceled` or `rescheduled`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_type: Option<String>,
+    /// Deliver even when the stored meeting is as new as this event (`replay --event`): the
+    /// row stays as it is, the sinks get the meeting again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub redeliver: bool,
 }
 
 impl JobKind for UpsertMeeting {
@@ -60,6 +64,7 @@ impl UpsertMeeting {
             meeting,
             event: Some(event.to_owned()),
             event_type,
+            redeliver: false,
         }
     }
 
@@ -72,14 +77,20 @@ impl UpsertMeeting {
         let stored = bridge_store::meetings::version(&mut tx, org.0, &meeting_key(&m)).await?;
         let update = self.event.as_deref() == Some("meeting_updated");
         if is_stale(stored, m.updated_at.map(|t| t.0), update) {
-            return ctx.finish(tx).await;
-        }
-        let mut b = Batch::new();
-        b.meeting(org, &m);
-        let (_, scrubbed) = warehouse::write_checked(&mut tx, &b).await?;
-        if scrubbed.rows > 0 {
-            bridge_store::privacy::forget_job_data(&mut tx, ctx.job.id, ctx.job.event_id).await?;
-            return ctx.finish(tx).await;
+            if !self.redeliver {
+                return ctx.finish(tx).await;
+            }
+            // Replayed: the stored row is as new or newer and stays; the deliveries below
+            // read it.
+        } else {
+            let mut b = Batch::new();
+            b.meeting(org, &m);
+            let (_, scrubbed) = warehouse::write_checked(&mut tx, &b).await?;
+            if scrubbed.rows > 0 {
+                bridge_store::privacy::forget_job_data(&mut tx, ctx.job.id, ctx.job.event_id)
+                    .await?;
+                return ctx.finish(tx).await;
+            }
         }
         let job = match (&self.event, m.conversation_id, m.scheduler_id) {
             (Some(event), Some(conversation), _) => {

@@ -152,6 +152,20 @@ pub fn jobs_for_stored(
         .collect())
 }
 
+/// The jobs of a stored event run again on the operator's word (`replay --event`): a meeting
+/// event delivers its meeting even when the stored one is as new (a meeting booked from a
+/// calendar page before calendar meetings reached the sinks, or one deleted in a CRM).
+pub fn replayed(jobs: Vec<NewJob>) -> Vec<NewJob> {
+    jobs.into_iter()
+        .map(|mut j| {
+            if j.name == UpsertMeeting::NAME {
+                j.args["redeliver"] = true.into();
+            }
+            j
+        })
+        .collect()
+}
+
 /// The conversation a stored event is about, when its data parses and names one.
 pub fn conversation_of(ev: &bridge_store::events::StoredEvent) -> Option<i64> {
     let data = ev.payload.get("data")?;

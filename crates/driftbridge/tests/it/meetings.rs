@@ -491,6 +491,30 @@ async fn meetings_booked_from_a_calendar_page_reach_every_crm_at_their_final_sta
         };
         assert_eq!(lead["fields"]["driftMeetingStatus"], status, "{}", b.key);
     }
+    // Someone deletes the meetings in HubSpot; the operator replays one booking's event and
+    // it is written again (as one booked before calendar meetings reached the sinks would be).
+    env.sim.state.crm.hubspot.lock().meetings.clear();
+    let store = running.queue.store().clone();
+    let id: i64 = bridge_store::sqlx::query_scalar(
+        "SELECT id FROM events WHERE event_type = 'new_meeting' AND payload LIKE '%\"cal-9\"%'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    driftbridge::ops::replay_event(&env.config, id)
+        .await
+        .unwrap();
+    drained(&store, Duration::from_secs(60)).await;
+    let again = records(&env.sim.state.crm.dump(), "/hubspot/meetings");
+    let keys: Vec<&str> = again
+        .iter()
+        .filter_map(|m| m["fields"]["drift_meeting_key"].as_str())
+        .collect();
+    assert_eq!(
+        keys,
+        [format!("{}:cal-9", org(&env.sim).0)],
+        "the replayed booking only"
+    );
     // The HTTP sink got each event as a signed meeting message carrying the meeting.
     let got: Vec<Value> = ce
         .hook
