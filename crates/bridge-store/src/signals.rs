@@ -92,8 +92,10 @@ pub async fn begin_write(store: &Store, key: Key<'_>, holder: i64, now_ms: i64) 
     Ok(())
 }
 
-/// Adds the CRM ids a signal's write gave to those recorded before and releases the hold,
-/// inside the job's transaction. `false` when `holder` no longer holds the row.
+/// Records the CRM ids the person's signals to this sink have written (what the claim
+/// answered and what this write added: the row is held, so nothing else changed it) and
+/// releases the hold, inside the job's transaction. `false` when `holder` no longer holds the
+/// row.
 pub async fn record(
     conn: &mut Conn,
     key: Key<'_>,
@@ -101,23 +103,7 @@ pub async fn record(
     external: &BTreeMap<String, String>,
     now_ms: i64,
 ) -> Result<bool> {
-    let before: Option<String> = sqlx::query_scalar(
-        "SELECT external_ids FROM signal_records \
-         WHERE org_id = $1 AND contact_id = $2 AND sink = $3 AND holder = $4",
-    )
-    .bind(key.org)
-    .bind(key.contact)
-    .bind(key.sink)
-    .bind(holder)
-    .fetch_optional(&mut *conn)
-    .await
-    .op("reading a signal's records")?;
-    let Some(before) = before else {
-        return Ok(false);
-    };
-    let mut ids: BTreeMap<String, String> = serde_json::from_str(&before).unwrap_or_default();
-    ids.extend(external.iter().map(|(k, v)| (k.clone(), v.clone())));
-    sqlx::query(
+    let n = sqlx::query(
         "UPDATE signal_records SET external_ids = $5, pending_since = NULL, holder = NULL, \
          held_until = NULL, updated_at = $6 \
          WHERE org_id = $1 AND contact_id = $2 AND sink = $3 AND holder = $4",
@@ -126,12 +112,13 @@ pub async fn record(
     .bind(key.contact)
     .bind(key.sink)
     .bind(holder)
-    .bind(serde_json::to_string(&ids).unwrap_or_else(|_| "{}".into()))
+    .bind(serde_json::to_string(external).unwrap_or_else(|_| "{}".into()))
     .bind(now_ms)
     .execute(conn)
     .await
-    .op("recording a signal's records")?;
-    Ok(true)
+    .op("recording a signal's records")?
+    .rows_affected();
+    Ok(n == 1)
 }
 
 /// Releases the hold without a result (the pending mark stays: the CRM may hold records).

@@ -206,12 +206,12 @@ impl DeliverSignal {
             Ok(d) => {
                 tracing::info!(sink = %self.sink, signal = %self.signal.event,
                     created = d.created, updated = d.updated, "lead signal delivered");
+                // What it wrote joins what earlier signals recorded, kept by contact: the
+                // person may be in the CRM by signals alone, and an erasure deletes by these ids.
+                let mut external = prior.external;
+                external.extend(d.external);
                 let mut tx = ctx.begin().await?;
-                // What it wrote is kept by contact: the person may be in the CRM by this
-                // signal alone, and an erasure deletes by these ids.
-                if !signals::record(&mut tx, key, holder, &d.external, drift_types::now_ms())
-                    .await?
-                {
+                if !signals::record(&mut tx, key, holder, &external, drift_types::now_ms()).await? {
                     return Err(JobError::Retry(anyhow!(
                         "the signal's records were taken over by another job before this one \
                          recorded"

@@ -1,7 +1,9 @@
 //! A conversation's meetings, and a meeting booked from a calendar page, as HubSpot meeting
-//! engagements (crm-apis.md §8), associated with the contact (type 200). Each carries `drift_meeting_key` (`org:key`): the delivery record
-//! keeps its id by role `meeting:KEY`, so a reschedule or cancellation patches the same
-//! engagement, and an attempt that may have created it before a crash searches the key first.
+//! engagements (crm-apis.md §8), associated with the contact (type 200). Each carries
+//! `drift_meeting_key` (`org:key`): the delivery record (a calendar page's: the person's
+//! signal records) keeps its id by role `meeting:KEY`, so a reschedule or cancellation patches
+//! the same engagement, and an attempt that may have created it before a crash searches the
+//! key first.
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! was booked in: a conversation's (playbook, agent, first touch, the transcript's start), or
 //! a calendar page's (the agent, the visitor's time zone, their notes).
 
-use drift_types::EpochMillis;
+use drift_types::{EpochMillis, User};
 
 use super::bundle::{BookedMeeting, ConversationBundle, truncate};
 use super::signal::SignalMeeting;
@@ -30,11 +30,18 @@ pub fn times(m: &BookedMeeting) -> Option<(String, String)> {
     ))
 }
 
-fn agent_name(b: &ConversationBundle, m: &BookedMeeting) -> String {
-    m.agent_id
-        .and_then(|id| b.users.iter().find(|u| u.id.0 == id))
+/// The agent's name, else `an agent`.
+fn name_of(agent: Option<&User>) -> String {
+    agent
         .and_then(|u| u.name.clone())
         .unwrap_or_else(|| "an agent".into())
+}
+
+fn agent_name(b: &ConversationBundle, m: &BookedMeeting) -> String {
+    name_of(
+        m.agent_id
+            .and_then(|id| b.users.iter().find(|u| u.id.0 == id)),
+    )
 }
 
 /// `Drift meeting with AGENT`, prefixed `Canceled:` once canceled.
@@ -44,7 +51,7 @@ pub fn title(b: &ConversationBundle, m: &BookedMeeting) -> String {
 
 /// The title of a meeting booked from a calendar page.
 pub fn calendar_title(c: &SignalMeeting) -> String {
-    title_with(&c.booked, &c.agent_name())
+    title_with(&c.booked, &name_of(c.agent.as_ref()))
 }
 
 fn title_with(m: &BookedMeeting, agent: &str) -> String {
@@ -65,7 +72,7 @@ pub fn calendar_body(c: &SignalMeeting) -> String {
     let m = &c.booked;
     let mut s = format!(
         "Booked from a Drift calendar page (agent {}).",
-        c.agent_name()
+        name_of(c.agent.as_ref())
     );
     time_zone(&mut s, m);
     if let Some(n) = m.notes.as_deref().map(str::trim).filter(|n| !n.is_empty()) {

@@ -47,16 +47,6 @@ pub struct SignalMeeting {
     pub agent: Option<User>,
 }
 
-impl SignalMeeting {
-    /// The agent's name, else `an agent`.
-    pub fn agent_name(&self) -> String {
-        self.agent
-            .as_ref()
-            .and_then(|u| u.name.clone())
-            .unwrap_or_else(|| "an agent".into())
-    }
-}
-
 /// What a signal's event says beside its contact.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SignalDetails {

@@ -312,10 +312,9 @@ async fn a_person_s_signal_records_are_held_by_one_job_and_gather_its_ids() {
             .unwrap()
             .unwrap();
         assert_eq!(after.pending_since, Some(4100), "{backend:?}");
-        // A later signal's ids join the earlier ones.
-        let meeting = [("meeting:1:cal-1".to_owned(), "m9".to_owned())]
-            .into_iter()
-            .collect();
+        // A later signal's ids join the earlier ones the claim answered.
+        let mut meeting = after.external_ids.clone();
+        meeting.insert("meeting:1:cal-1".to_owned(), "m9".to_owned());
         let mut tx = store.begin().await.unwrap();
         assert!(
             signals::record(&mut tx, key, 3, &meeting, 5000)
