@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use crate::{Conn, Op, Result, Store};
+use crate::{Backend, Conn, Op, Result, Store};
 
 /// What is kept for a limited time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -60,35 +60,35 @@ impl Kind {
             Kind::MessageBodies => &[
                 "UPDATE messages SET body = NULL, attributes = NULL WHERE (org_id, id) IN \
                  (SELECT org_id, id FROM messages WHERE created_at < {cutoff} \
-                 AND (body IS NOT NULL OR attributes IS NOT NULL) LIMIT $2)",
+                 AND (body IS NOT NULL OR attributes IS NOT NULL) LIMIT $2{lock})",
                 "DELETE FROM transcripts WHERE (org_id, conversation_id) IN \
-                 (SELECT org_id, conversation_id FROM transcripts WHERE _synced_at < {cutoff} LIMIT $2)",
+                 (SELECT org_id, conversation_id FROM transcripts WHERE _synced_at < {cutoff} LIMIT $2{lock})",
             ],
             // An event whose job is still to run stays, whatever its age.
             Kind::WebhookPayloads => {
                 &["DELETE FROM events WHERE id IN (SELECT e.id FROM events e \
                  WHERE e.received_at < $1 AND NOT EXISTS (SELECT 1 FROM jobs j \
-                 WHERE j.event_id = e.id AND j.state IN ('queued', 'running')) LIMIT $2)"]
+                 WHERE j.event_id = e.id AND j.state IN ('queued', 'running')) LIMIT $2{lock})"]
             }
             Kind::FinishedJobs => &["DELETE FROM jobs WHERE id IN (SELECT id FROM jobs \
                  WHERE state IN ('done', 'cancelled') AND COALESCE(finished_at, updated_at) < $1 \
-                 LIMIT $2)"],
+                 LIMIT $2{lock})"],
             Kind::DeadJobs => &["DELETE FROM jobs WHERE id IN (SELECT id FROM jobs \
-                 WHERE state = 'dead' AND COALESCE(finished_at, updated_at) < $1 LIMIT $2)"],
+                 WHERE state = 'dead' AND COALESCE(finished_at, updated_at) < $1 LIMIT $2{lock})"],
             Kind::DeliveryRecords => &[
                 "DELETE FROM deliveries WHERE (org_id, conversation_id, sink) IN \
                  (SELECT org_id, conversation_id, sink FROM deliveries WHERE updated_at < $1 \
-                 AND (holder IS NULL OR held_until < $1) LIMIT $2)",
+                 AND (holder IS NULL OR held_until < $1) LIMIT $2{lock})",
                 "DELETE FROM signal_records WHERE (org_id, contact_id, sink) IN \
                  (SELECT org_id, contact_id, sink FROM signal_records WHERE updated_at < $1 \
-                 LIMIT $2)",
+                 LIMIT $2{lock})",
             ],
             Kind::TokenAudit => &["DELETE FROM token_audit WHERE id IN \
-                 (SELECT id FROM token_audit WHERE at < $1 LIMIT $2)"],
+                 (SELECT id FROM token_audit WHERE at < $1 LIMIT $2{lock})"],
             Kind::WidgetEvents => &[
                 "DELETE FROM widget_events WHERE (org_id, site, event_id) IN \
                  (SELECT org_id, site, event_id FROM widget_events WHERE received_at < {cutoff} \
-                 LIMIT $2)",
+                 LIMIT $2{lock})",
             ],
         }
     }
@@ -110,12 +110,22 @@ impl Windows {
 
 /// Removes up to `limit` rows of `kind` older than `cutoff_ms` in one transaction; answers
 /// how many (a statement per table the kind covers, each up to `limit`).
+///
+/// On PostgreSQL a batch skips the rows another transaction holds (`FOR UPDATE SKIP LOCKED`;
+/// a later batch or run takes them): the purge meets rows in the order its scan finds them,
+/// not in key order as jobs write them, and waiting on a job's row while holding one the job
+/// wants next was a deadlock that failed one of the two. Skipping, it never waits on a row.
 pub async fn purge_batch(store: &Store, kind: Kind, cutoff_ms: i64, limit: i64) -> Result<u64> {
     let mut tx = store.begin_redoable().await?;
     let mut n = 0;
     let cutoff = crate::tables::sql::at(store.backend(), "$1");
+    let lock = match store.backend() {
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "", // one writer at a time: nothing to skip
+    };
     for sql in kind.statements() {
-        n += sqlx::query(sqlx::AssertSqlSafe(sql.replace("{cutoff}", &cutoff)))
+        let sql = sql.replace("{cutoff}", &cutoff).replace("{lock}", lock);
+        n += sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(cutoff_ms)
             .bind(limit)
             .execute(&mut *tx)

@@ -1066,3 +1066,94 @@ async fn two_batches_with_the_same_rows_in_opposite_orders_both_commit() {
         }
     }
 }
+
+/// A retention purge beside a job rewriting the same old messages: the purge took its rows'
+/// locks in the order its scan met them (where PostgreSQL keeps each row's latest version,
+/// not key order), so a job holding one row and waiting on another the purge already held
+/// deadlocked with it, and PostgreSQL failed one of the two. The purge now skips rows another
+/// transaction holds (the next batch takes them), so it never waits on a row lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retention_purge_beside_a_job_writing_the_same_rows_never_deadlocks() {
+    use bridge_store::retention::{Kind, purge_batch};
+    for (backend, store, _db) in stores().await {
+        if backend != Backend::Postgres {
+            continue; // SQLite has one writer: its transactions never wait on each other.
+        }
+        let message = |id: i64, body: &str| -> Message {
+            serde_json::from_value(json!({
+                "id": id, "conversationId": 77, "createdAt": 1_000, "body": body,
+                "author": {"type": "contact", "id": 9, "bot": false}, "type": "chat",
+            }))
+            .unwrap()
+        };
+        let write = |ids: &[i64], body: &str| {
+            let mut b = Batch::new();
+            for &id in ids {
+                b.message(ORG, &message(id, body));
+            }
+            b
+        };
+        let mut tx = store.begin().await.unwrap();
+        warehouse::write(&mut tx, &write(&[1, 2], "old"))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        // Message 1 changes once more: its latest version now lies after message 2's.
+        let mut tx = store.begin().await.unwrap();
+        warehouse::write(&mut tx, &write(&[1], "edited"))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+
+        // The job writes message 1 and holds it...
+        let mut job = store.begin().await.unwrap();
+        warehouse::write(&mut job, &write(&[1], "again"))
+            .await
+            .unwrap();
+        // ...while the purge of old bodies runs...
+        let purge = tokio::spawn({
+            let store = store.clone();
+            async move { purge_batch(&store, Kind::MessageBodies, 1_000_000, 100).await }
+        });
+        // ...until it waits on a row lock, or is done.
+        let waiting = || async {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+            n > 0
+        };
+        for _ in 0..200 {
+            if purge.is_finished() || waiting().await {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        // Then the job writes message 2 too, in key order as every job writes.
+        let job_result = warehouse::write(&mut job, &write(&[2], "again")).await;
+        let job_result = match job_result {
+            Ok(_) => job.commit().await.map_err(|e| format!("{e:?}")),
+            Err(e) => Err(format!("{e:?}")),
+        };
+        let purged = purge.await.unwrap().map_err(|e| format!("{e:?}"));
+        assert!(job_result.is_ok(), "the job failed: {job_result:?}");
+        assert_eq!(
+            purged,
+            Ok(1),
+            "the purge takes the one old body nobody holds"
+        );
+        let bodies: Vec<(i64, Option<String>)> =
+            sqlx::query_as("SELECT id, body FROM messages WHERE conversation_id = 77 ORDER BY id")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(
+            bodies,
+            [(1, Some("again".into())), (2, Some("again".into()))],
+            "the job's writes stand; the purge's next batch takes them once they are old"
+        );
+    }
+}
