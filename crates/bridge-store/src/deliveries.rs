@@ -183,6 +183,19 @@ pub async fn record(
     Ok(n == 1)
 }
 
+/// Deletes the row inside the caller's transaction: a write that ended after its person's
+/// erasure hands its ids to the erasure, and no record of them stays.
+pub async fn forget(conn: &mut Conn, key: &Key<'_>) -> Result<()> {
+    sqlx::query("DELETE FROM deliveries WHERE org_id = $1 AND conversation_id = $2 AND sink = $3")
+        .bind(key.org)
+        .bind(key.conversation)
+        .bind(key.sink)
+        .execute(conn)
+        .await
+        .op("forgetting a delivery")?;
+    Ok(())
+}
+
 /// Releases the hold without a result; `error` is kept, and with `failed` the row says so.
 pub async fn release(
     store: &Store,

@@ -121,6 +121,19 @@ pub async fn record(
     Ok(n == 1)
 }
 
+/// Deletes the row inside the caller's transaction: a write that ended after its person's
+/// erasure hands its ids to the erasure, and no record of them stays.
+pub async fn forget(conn: &mut Conn, key: Key<'_>) -> Result<()> {
+    sqlx::query("DELETE FROM signal_records WHERE org_id = $1 AND contact_id = $2 AND sink = $3")
+        .bind(key.org)
+        .bind(key.contact)
+        .bind(key.sink)
+        .execute(conn)
+        .await
+        .op("forgetting a signal's records")?;
+    Ok(())
+}
+
 /// Releases the hold without a result (the pending mark stays: the CRM may hold records).
 pub async fn release(store: &Store, key: Key<'_>, holder: i64, now_ms: i64) -> Result<()> {
     let mut conn = store.acquire().await?;

@@ -182,6 +182,36 @@ pub(crate) async fn run(
             let mut external = prior.external;
             external.extend(d.external);
             let mut tx = store.begin().await?;
+            let contacts: Vec<i64> = bundle
+                .conversation
+                .contact_id
+                .map(|c| c.0)
+                .into_iter()
+                .collect();
+            let email = bundle.email();
+            let about = bridge_store::privacy::WrittenAbout {
+                contacts: &contacts,
+                conversations: &[key.conversation],
+                email: email.as_deref(),
+            };
+            if let Some(erasure) =
+                bridge_store::privacy::erasure_of(&mut tx, key.org, about).await?
+            {
+                // The erasure committed while the CRM calls ran: it deleted this row and
+                // knew nothing of what they made.
+                super::erasure::late_write(
+                    &mut tx,
+                    ctx.queue(),
+                    erasure,
+                    &name,
+                    bundle.org,
+                    about,
+                    &external,
+                )
+                .await?;
+                deliveries::forget(&mut tx, &key).await?;
+                return ctx.finish(tx).await;
+            }
             if !deliveries::record(
                 &mut tx,
                 &key,

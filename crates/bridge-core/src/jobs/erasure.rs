@@ -161,6 +161,46 @@ pub async fn erase_in(
     Ok(out)
 }
 
+/// Hands a sink write that ended after the person's erasure to that erasure, in the write's
+/// own transaction instead of its record (the caller completes its job in it): the sink is
+/// told to delete what the write made (`external`, by role), as an `erase_from_sink` job like
+/// the erasure's own, and the erasure lists the sink as pending again. Without this, records
+/// a CRM created while the erasure committed were recorded nowhere and stayed.
+pub(crate) async fn late_write(
+    conn: &mut Conn,
+    queue: &Queue,
+    erasure: i64,
+    sink: &str,
+    org: OrgId,
+    about: privacy::WrittenAbout<'_>,
+    external: &BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    let request = ErasureRequest {
+        erasure,
+        org: org.0,
+        contacts: about.contacts.to_vec(),
+        conversations: about.conversations.to_vec(),
+        records: external
+            .iter()
+            .filter(|(role, _)| is_record(role))
+            .map(|(role, id)| (role.clone(), vec![id.clone()]))
+            .collect(),
+    };
+    privacy::mark_sink(conn, erasure, sink, "pending", 0, None).await?;
+    let job = EraseFromSink {
+        sink: sink.to_owned(),
+        request,
+    }
+    .to_job(Some(org));
+    queue.enqueue(conn, &job, drift_types::now_ms()).await?;
+    tracing::warn!(
+        sink,
+        erasure.id = erasure,
+        "a write to the sink ended after the person's erasure; what it made is erased too"
+    );
+    Ok(())
+}
+
 /// What one sink is told of an erasure: the person's Drift ids and the CRM ids our
 /// deliveries to it recorded, each once.
 fn request_for(e: &Erased, sink: &str) -> ErasureRequest {

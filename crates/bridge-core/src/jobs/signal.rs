@@ -211,6 +211,30 @@ impl DeliverSignal {
                 let mut external = prior.external;
                 external.extend(d.external);
                 let mut tx = ctx.begin().await?;
+                let email = self.signal.email();
+                let about = bridge_store::privacy::WrittenAbout {
+                    contacts: &[key.contact],
+                    conversations: &[],
+                    email: email.as_deref(),
+                };
+                if let Some(erasure) =
+                    bridge_store::privacy::erasure_of(&mut tx, key.org, about).await?
+                {
+                    // The erasure committed while the CRM calls ran (it deleted the
+                    // records row and knew nothing of what they made).
+                    super::erasure::late_write(
+                        &mut tx,
+                        ctx.queue(),
+                        erasure,
+                        &self.sink,
+                        self.signal.org,
+                        about,
+                        &external,
+                    )
+                    .await?;
+                    signals::forget(&mut tx, key).await?;
+                    return ctx.finish(tx).await;
+                }
                 if !signals::record(&mut tx, key, holder, &external, drift_types::now_ms()).await? {
                     return Err(JobError::Retry(anyhow!(
                         "the signal's records were taken over by another job before this one \

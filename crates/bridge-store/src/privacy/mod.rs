@@ -23,4 +23,4 @@ pub(crate) use key::erasure_lock;
 pub use key::{SubjectKey, normalize_email};
 pub use log::{Erasure, ErasureSink, erasure, erasures, mark_sink, sink_states};
 pub use redact::{forget_job_data, mentions};
-pub use scrub::{Scrubbed, Scrubber, Tombstones};
+pub use scrub::{Scrubbed, Scrubber, Tombstones, WrittenAbout, erasure_of};

@@ -98,6 +98,49 @@ impl Tombstones {
     }
 }
 
+/// Who a write to a CRM was about: the Drift ids and the email it carried.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WrittenAbout<'a> {
+    /// Drift contact ids.
+    pub contacts: &'a [i64],
+    /// Drift conversation ids.
+    pub conversations: &'a [i64],
+    /// The email the write carried.
+    pub email: Option<&'a str>,
+}
+
+/// The erasure, if any, that took the person a sink write was about, asked in the
+/// transaction that would record the write. A write that began before the erasure and ended
+/// after it made CRM records the erasure could not know of; its caller hands them to the
+/// sink's erasure instead of recording them. On PostgreSQL this takes the erasure lock's
+/// shared side ([`crate::privacy::erasure_lock`]): an erasure in progress commits first and
+/// is seen here, and one that starts later reads what this transaction records.
+pub async fn erasure_of(conn: &mut Conn, org: i64, about: WrittenAbout<'_>) -> Result<Option<i64>> {
+    super::erasure_lock(conn, false).await?;
+    let Some(key) = SubjectKey::load(conn).await? else {
+        return Ok(None); // no erasure ever ran
+    };
+    let digests: Vec<String> = about
+        .contacts
+        .iter()
+        .map(|&c| key.contact(c))
+        .chain(about.conversations.iter().map(|&c| key.conversation(c)))
+        .chain(about.email.map(|e| key.email(e)))
+        .collect();
+    if digests.is_empty() {
+        return Ok(None);
+    }
+    let sql = format!(
+        "SELECT MAX(erasure_id) FROM tombstones WHERE org_id = $1 AND digest IN ({})",
+        in_list(digests.len(), 2)
+    );
+    let mut q = sqlx::query_scalar::<_, Option<i64>>(sqlx::AssertSqlSafe(sql)).bind(org);
+    for d in &digests {
+        q = q.bind(d);
+    }
+    q.fetch_one(&mut *conn).await.op("reading tombstones")
+}
+
 /// Decides row by row, across tables, what belongs to an erased person: contacts (and users)
 /// with an erased email or id, conversations that are theirs or whose contact is, and every
 /// row of those conversations and of their messages. Rows must come in [`Scrubber::order`]

@@ -1029,3 +1029,97 @@ async fn an_erasure_deletes_the_widget_history_of_a_visitor_who_left_their_email
         running.stop().await;
     }
 }
+
+/// An erasure that commits while a sink write's CRM calls are running (each call slowed to
+/// 600 ms): the erasure read the write's row before those calls made their records and
+/// deleted it, so nobody recorded them and they stayed in the CRMs. The write now finds the
+/// erasure when it would record, and hands what it made to the erasure's sink jobs. `signal`:
+/// a lead signal's write (`phone_captured`) rather than a closed conversation's delivery.
+async fn erasure_during_a_write(backend: Backend, signal: bool) {
+    let Some(ce) = crm_env(backend, 12, "").await else {
+        return;
+    };
+    let env = &ce.env;
+    let person = make_person(&env.sim);
+    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+    let store = running.queue.store().clone();
+    env.sim.state.crm.settings.lock().latency_ms = 600;
+    let conversation = *person.conversations.iter().next().unwrap();
+    let body = if signal {
+        serde_json::to_value(WebhookEnvelope::new(
+            &WebhookEvent::PhoneCaptured(drift_types::webhook::PhoneCaptured {
+                conversation_id: ConversationId(conversation),
+                author_id: Some(person.contact),
+                author_type: Some("contact".into()),
+                phone_number: Some("+1-617-555-0100".into()),
+            }),
+            org(&env.sim),
+            Some(Secret::new(VERIFY)),
+        ))
+        .unwrap()
+    } else {
+        push(org(&env.sim), ConversationId(conversation), 1)
+    };
+    let (rows, job): (&'static str, &'static str) = if signal {
+        (
+            "SELECT COUNT(*) FROM signal_records WHERE pending_since IS NOT NULL \
+             AND holder IS NOT NULL",
+            "SELECT COUNT(*) FROM jobs WHERE name = 'deliver_signal' AND state = 'running'",
+        )
+    } else {
+        (
+            "SELECT COUNT(*) FROM deliveries WHERE pending_since IS NOT NULL \
+             AND holder IS NOT NULL",
+            "SELECT COUNT(*) FROM jobs WHERE name = 'deliver_conversation' AND state = 'running'",
+        )
+    };
+    let http = reqwest::Client::new();
+    assert_eq!(post(&http, running.addr, &body).await.unwrap(), 200);
+    wait_until("a write to start", Duration::from_secs(60), || async {
+        count(&store, rows).await > 0
+    })
+    .await;
+    erase_by_webhook(running.addr, &env.sim).await;
+    wait_until("the erasure", Duration::from_secs(60), || async {
+        count(&store, "SELECT COUNT(*) FROM erasures").await > 0
+    })
+    .await;
+    // The race this is about happened: a write was still running when the erasure committed.
+    assert!(
+        count(&store, job).await > 0,
+        "{backend:?}: no write was running any more"
+    );
+    env.sim.state.crm.settings.lock().latency_ms = 0;
+    drained(&store, Duration::from_secs(60)).await;
+    assert_eq!(running.queue.list(JobState::Dead, 5).await.unwrap(), vec![]);
+    for needle in [EMAIL, LAST] {
+        assert!(
+            !crm_text(&env.sim).contains(&needle.to_lowercase()),
+            "{backend:?}: a CRM still holds {needle}: {}",
+            env.sim.state.crm.dump()
+        );
+    }
+    for table in [
+        "SELECT COUNT(*) FROM deliveries",
+        "SELECT COUNT(*) FROM signal_records",
+    ] {
+        assert_eq!(count(&store, table).await, 0, "{backend:?}: {table}");
+    }
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn an_erasure_while_a_delivery_writes_reaches_what_that_delivery_makes_sqlite() {
+    erasure_during_a_write(Backend::Sqlite, false).await;
+}
+
+#[tokio::test]
+async fn an_erasure_while_a_delivery_writes_reaches_what_that_delivery_makes_postgres() {
+    erasure_during_a_write(Backend::Postgres, false).await;
+}
+
+#[tokio::test]
+async fn an_erasure_while_a_lead_signal_writes_reaches_what_that_signal_makes() {
+    erasure_during_a_write(Backend::Sqlite, true).await;
+    erasure_during_a_write(Backend::Postgres, true).await;
+}
