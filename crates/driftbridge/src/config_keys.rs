@@ -1,7 +1,9 @@
-//! Keys the configuration does not know. serde stops at the first unknown field and cannot
-//! say where a value came from; this walks the merged tree (defaults, file, `DRIFTBRIDGE_`
-//! variables, flags) against the keys driftbridge reads and reports every stray key at once,
-//! with its source (the file, or the exact environment variable) and the closest known key.
+//! Keys the configuration does not know, and values it cannot read. serde stops at the first
+//! unknown field and cannot say where a value came from; this walks the merged tree
+//! (defaults, file, `DRIFTBRIDGE_` variables, flags) against the keys driftbridge reads and
+//! reports every stray key at once, with its source (the file, or the exact environment
+//! variable) and the closest known key. A value of the wrong type is reported the same way,
+//! by its setting's name ([`explain`]).
 
 use figment::Figment;
 use serde_json::Value;
@@ -76,4 +78,97 @@ fn describe<'a>(
         })
         .unwrap_or_default();
     format!("unknown key {dotted}{source}{hint}")
+}
+
+/// One extraction error as the user can act on it: the setting's dotted name (or the
+/// environment variable's), what was wrong, and where it came from, without figment's
+/// profile name. A sink's table is read by its `kind`, which hides the field at fault from
+/// the error; that table is read again as its kind's settings, so the error names the field.
+pub(crate) fn explain(fig: &Figment, e: figment::Error) -> Vec<String> {
+    if let [sinks, name] = e.path.as_slice()
+        && sinks == "sinks"
+    {
+        let focus = fig.focus(&format!("sinks.{name}"));
+        let inner = match focus.extract_inner::<String>("kind").ok().as_deref() {
+            Some("hubspot") => focus.extract::<bridge_sinks::hubspot::HubSpotSpec>().err(),
+            Some("salesforce") => focus
+                .extract::<bridge_sinks::salesforce::SalesforceSpec>()
+                .err(),
+            Some("marketo") => focus.extract::<bridge_sinks::marketo::MarketoSpec>().err(),
+            Some("http") => focus.extract::<bridge_sinks::http::HttpSpec>().err(),
+            _ => None,
+        };
+        if let Some(inner) = inner {
+            return inner
+                .into_iter()
+                .map(|mut i| {
+                    i.path.splice(0..0, [sinks.clone(), name.clone()]);
+                    value_error(&i)
+                })
+                .collect();
+        }
+    }
+    vec![value_error(&e)]
+}
+
+fn value_error(e: &figment::Error) -> String {
+    let key = e.path.join(".");
+    match &e.metadata {
+        Some(md) => match &md.source {
+            Some(source @ figment::Source::File(_)) => format!("{key}: {} (in {source})", e.kind),
+            // An environment variable (`Config::load` splits their names on `__`): its name.
+            _ if md.name.contains("environment") && !e.path.is_empty() => format!(
+                "DRIFTBRIDGE_{}: {} (in the environment)",
+                e.path.join("__").to_uppercase(),
+                e.kind
+            ),
+            _ => format!("{key}: {} (in {})", e.kind, md.name),
+        },
+        None if key.is_empty() => e.kind.to_string(),
+        None => format!("{key}: {}", e.kind),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, Overrides};
+
+    /// A value of the wrong type is named by its setting, not by figment's profile
+    /// (`default.`), and inside a sink's table by its field: the sink's `kind` used to hide it
+    /// (`for key "default.sinks.hs"`).
+    #[test]
+    fn a_value_of_the_wrong_type_names_its_setting_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("bad.toml");
+        for (toml, want) in [
+            (
+                "[sinks.hs]\nkind = \"hubspot\"\ntoken = 5\n",
+                "sinks.hs.token: invalid type: found signed int `5`, expected a string",
+            ),
+            (
+                "[sinks.hook]\nkind = \"http\"\nurl = \"https://x.example\"\nsecret = []\n",
+                "sinks.hook.secret: invalid type: found sequence",
+            ),
+            (
+                "[sinks.hs]\nkind = \"hubspt\"\n",
+                "sinks.hs.kind: unknown variant",
+            ),
+            (
+                "[workers]\nconcurrency = \"lots\"\n",
+                "workers.concurrency: invalid type: found string \"lots\"",
+            ),
+            (
+                "[retention]\nmessage_bodies_days = -3\n",
+                "retention.message_bodies_days: invalid value",
+            ),
+        ] {
+            std::fs::write(&f, toml).unwrap();
+            let e = Config::load(Some(&f), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{toml}: {e}");
+            assert!(e.contains(&f.display().to_string()), "{toml}: {e}");
+            assert!(!e.contains("default."), "{toml}: {e}");
+        }
+    }
 }
