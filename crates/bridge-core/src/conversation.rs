@@ -50,6 +50,7 @@ pub async fn fetch(
         playbook: None,
         attribution: None,
         meetings: Vec::new(),
+        opted_out: false,
     }))
 }
 

@@ -27,6 +27,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (14, include_str!("../migrations/0014_typed_columns.sql")),
     (15, include_str!("../migrations/0015_signal_records.sql")),
     (16, include_str!("../migrations/0016_signal_holds.sql")),
+    (17, include_str!("../migrations/0017_opt_outs.sql")),
 ];
 
 /// What PostgreSQL runs after the migration of the same version.

@@ -154,6 +154,10 @@ pub(crate) async fn run(
                 .into_iter()
                 .map(booked)
                 .collect();
+        // An opt-out recorded since the event: the records this delivery writes carry it.
+        if let Some(email) = bundle.email() {
+            bundle.opted_out = bridge_store::privacy::opted_out(&mut conn, key.org, &email).await?;
+        }
     }
     let (doc, hash) = sink.render(&bundle);
     if !force && row.state == "delivered" && row.content_hash.as_deref() == Some(hash.as_str()) {
@@ -211,6 +215,18 @@ pub(crate) async fn run(
                 .await?;
                 deliveries::forget(&mut tx, &key).await?;
                 return ctx.finish(tx).await;
+            }
+            if let Some(email) = &email {
+                super::optout::if_opted_out_meanwhile(
+                    &mut tx,
+                    ctx.queue(),
+                    &name,
+                    bundle.org,
+                    bundle.opted_out,
+                    contacts.first().copied(),
+                    email,
+                )
+                .await?;
             }
             if !deliveries::record(
                 &mut tx,

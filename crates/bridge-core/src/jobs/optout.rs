@@ -62,6 +62,8 @@ impl OptOutContact {
             forget_job_data(&mut tx, ctx.job.id, ctx.job.event_id).await?;
             return ctx.finish(tx).await;
         }
+        // Kept (as a digest) for the records that deliveries and signals create later.
+        bridge_store::privacy::record_opt_out(&mut tx, org.0, &email, now).await?;
         for name in p.sinks.names() {
             if p.sinks.get(&name).is_some_and(|s| s.serves(org.0)) {
                 let job = OptOutOfSink {
@@ -79,6 +81,36 @@ impl OptOutContact {
         }
         ctx.finish(tx).await
     }
+}
+
+/// A sink write rendered before the person's opt-out was recorded, and recorded after it:
+/// the opt-out's own job flags only the records a CRM already holds, and may have run before
+/// this write created them. Queues that sink's opt-out again in the write's transaction.
+pub(crate) async fn if_opted_out_meanwhile(
+    conn: &mut bridge_store::Conn,
+    queue: &bridge_queue::Queue,
+    sink: &str,
+    org: OrgId,
+    rendered_opted_out: bool,
+    contact: Option<i64>,
+    email: &str,
+) -> anyhow::Result<()> {
+    if rendered_opted_out || !bridge_store::privacy::opted_out(conn, org.0, email).await? {
+        return Ok(());
+    }
+    let now = drift_types::now_ms();
+    let job = OptOutOfSink {
+        sink: sink.to_owned(),
+        opt_out: OptOut {
+            org: org.0,
+            contact,
+            email: normalize_email(email),
+            at: now,
+        },
+    }
+    .to_job(Some(org));
+    queue.enqueue(conn, &job, now).await?;
+    Ok(())
 }
 
 /// Sets an opt-out in one sink.

@@ -97,6 +97,7 @@ impl PlanSignal {
             contact,
             details: self.details,
             meeting,
+            opted_out: false,
         };
         let mut tx = ctx.begin().await?;
         let erased = {
@@ -177,6 +178,11 @@ impl DeliverSignal {
                 }
             }
         }
+        if let Some(email) = self.signal.email() {
+            let mut conn = store.acquire().await?;
+            self.signal.opted_out =
+                bridge_store::privacy::opted_out(&mut conn, key.org, &email).await?;
+        }
         let (doc, _) = sink.render_signal(&self.signal);
         signals::begin_write(&store, key, holder, now).await?;
         let prior = Prior {
@@ -234,6 +240,18 @@ impl DeliverSignal {
                     .await?;
                     signals::forget(&mut tx, key).await?;
                     return ctx.finish(tx).await;
+                }
+                if let Some(email) = &email {
+                    super::optout::if_opted_out_meanwhile(
+                        &mut tx,
+                        ctx.queue(),
+                        &self.sink,
+                        self.signal.org,
+                        self.signal.opted_out,
+                        Some(key.contact),
+                        email,
+                    )
+                    .await?;
                 }
                 if !signals::record(&mut tx, key, holder, &external, drift_types::now_ms()).await? {
                     return Err(JobError::Retry(anyhow!(

@@ -168,7 +168,11 @@ impl Sink for HubSpot {
         } else {
             Value::Object(note)
         };
-        json!({"contact": self.fields.render(&ctx), "note": note, "meetings": meetings::render(b)})
+        let mut contact = self.fields.render(&ctx);
+        if b.opted_out {
+            contact.insert(self.opt_out_property.clone(), "true".into());
+        }
+        json!({"contact": contact, "note": note, "meetings": meetings::render(b)})
     }
 
     async fn deliver(
@@ -223,7 +227,11 @@ impl Sink for HubSpot {
     }
 
     fn render_signal(&self, s: &LeadSignal) -> Value {
-        let mut doc = json!({"contact": signal_fields(&self.fields, &self.signal_fields, s)});
+        let mut contact = signal_fields(&self.fields, &self.signal_fields, s);
+        if s.opted_out {
+            contact.insert(self.opt_out_property.clone(), "true".into());
+        }
+        let mut doc = json!({ "contact": contact });
         if s.meeting.is_some() {
             doc["meetings"] = meetings::render_calendar(s);
         }

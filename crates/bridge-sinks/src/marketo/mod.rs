@@ -330,9 +330,15 @@ fn meeting_fields(lead: &mut Map<String, Value>, m: &BookedMeeting) {
     }
 }
 
+/// The standard lead field of a person who opted out of emails.
+const UNSUBSCRIBED: &str = "unsubscribed";
+
 impl Sink for Marketo {
     fn render_signal(&self, s: &LeadSignal) -> Value {
         let mut lead = signal_fields(&self.fields, &self.signal_fields, s);
+        if s.opted_out {
+            lead.insert(UNSUBSCRIBED.into(), true.into());
+        }
         if let Some(c) = &s.meeting {
             meeting_fields(&mut lead, &c.booked);
         }
@@ -353,6 +359,9 @@ impl Sink for Marketo {
 
     fn render(&self, b: &ConversationBundle) -> Value {
         let mut lead = self.fields.render(&b.context(self.format));
+        if b.opted_out {
+            lead.insert(UNSUBSCRIBED.into(), true.into());
+        }
         if let Some(m) = b
             .meetings
             .iter()
@@ -419,7 +428,7 @@ impl Sink for Marketo {
     /// no lead is created; a missing one is skipped by Marketo).
     async fn opt_out(&self, o: &crate::sink::OptOut) -> Result<u32, SinkError> {
         let body = json!({"action": "updateOnly", "lookupField": "email", "asyncProcessing": false,
-                          "input": [{"email": o.email, "unsubscribed": true}]});
+                          "input": [{"email": o.email, UNSUBSCRIBED: true}]});
         let v = self.post_json("rest/v1/leads.json", &body).await?;
         let status = v
             .get("result")

@@ -69,6 +69,9 @@ impl Salesforce {
     }
 }
 
+/// The standard field, on Contacts and Leads, of a person who opted out of emails.
+const OPTED_OUT: &str = "HasOptedOutOfEmail";
+
 impl Sink for Salesforce {
     fn render(&self, b: &ConversationBundle) -> Value {
         let ctx = b.context(self.format);
@@ -81,7 +84,11 @@ impl Sink for Salesforce {
         } else {
             Value::Object(task)
         };
-        json!({"lead": self.lead.render(&ctx), "task": task, "events": events(b, self.canceled)})
+        let mut lead = self.lead.render(&ctx);
+        if b.opted_out {
+            lead.insert(OPTED_OUT.into(), true.into());
+        }
+        json!({"lead": lead, "task": task, "events": events(b, self.canceled)})
     }
 
     async fn deliver(
@@ -140,7 +147,11 @@ impl Sink for Salesforce {
     }
 
     fn render_signal(&self, s: &LeadSignal) -> Value {
-        let mut doc = json!({"lead": signal_fields(&self.lead, &self.signal_fields, s)});
+        let mut lead = signal_fields(&self.lead, &self.signal_fields, s);
+        if s.opted_out {
+            lead.insert(OPTED_OUT.into(), true.into());
+        }
+        let mut doc = json!({ "lead": lead });
         if let Some(c) = &s.meeting {
             use crate::sink::meetings::{calendar_body, calendar_title};
             doc["events"] = event(s.org, &c.booked, self.canceled, || {
@@ -179,7 +190,7 @@ impl Sink for Salesforce {
             let q = format!("SELECT Id FROM {object} WHERE Email = '{e}' LIMIT 1");
             if let Some(id) = self.api.query_id(&q).await? {
                 self.api
-                    .update(object, &id, &json!({"HasOptedOutOfEmail": true}))
+                    .update(object, &id, &json!({ OPTED_OUT: true }))
                     .await?;
                 n += 1;
             }

@@ -57,6 +57,11 @@ pub struct ConversationBundle {
     /// The meetings booked in it, as the store holds them when the delivery runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub meetings: Vec<BookedMeeting>,
+    /// Whether the contact opted out of emails (Drift's `user_unsubscribed`), as the store
+    /// holds it when the delivery runs: a CRM record this delivery writes carries the
+    /// CRM's opt-out field.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub opted_out: bool,
 }
 
 /// A meeting booked in the conversation, in its latest known state.

@@ -272,6 +272,7 @@ mod tests {
                 ..Default::default()
             },
             meeting: None,
+            opted_out: false,
         };
         assert!(f.matches_signal(&signal("playbook_goal_met", Some("booked a DEMO"))));
         assert!(!f.matches_signal(&signal("playbook_goal_met", Some("Other"))));

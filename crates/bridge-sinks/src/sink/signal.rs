@@ -35,6 +35,10 @@ pub struct LeadSignal {
     /// The meeting, for a meeting booked from a calendar page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meeting: Option<SignalMeeting>,
+    /// Whether the contact opted out of emails, as the store holds it when the signal is
+    /// delivered: a CRM record the signal writes carries the CRM's opt-out field.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub opted_out: bool,
 }
 
 /// A meeting booked from a calendar page, as the store holds it when the signal is delivered.

@@ -53,6 +53,7 @@ fn bundle(sim: &SimHandle, i: usize) -> ConversationBundle {
         playbook: None,
         attribution: None,
         meetings: Vec::new(),
+        opted_out: false,
     }
 }
 

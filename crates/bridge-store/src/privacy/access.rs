@@ -49,8 +49,8 @@ fn table(name: &str) -> Option<&'static Table> {
 
 /// Everything held about `email` in `org`: contacts, users, conversations with their
 /// messages, buttons, transcripts, participants, tags and meetings, the meetings they booked
-/// from a calendar page, goal rows, and the delivery and signal records (with the CRM ids
-/// each sink gave).
+/// from a calendar page, goal rows, the delivery and signal records (with the CRM ids each
+/// sink gave), and when they opted out of emails.
 pub async fn held_about(conn: &mut Conn, org: i64, email: &str) -> Result<Value> {
     let email = normalize_email(email);
     let contacts = with_email(conn, "contacts", org, &email).await?;
@@ -178,5 +178,13 @@ pub async fn held_about(conn: &mut Conn, org: i64, email: &str) -> Result<Value>
         }));
     }
     put("signal_records", signals);
+    let opted_out = super::opt_out::opted_out_at(conn, org, &email).await?;
+    put(
+        "opt_outs",
+        opted_out
+            .map(|at| json!({ "opted_out_at": at }))
+            .into_iter()
+            .collect(),
+    );
     Ok(Value::Object(out))
 }

@@ -308,6 +308,10 @@ pub async fn erase_org(
         .op("erasing a user")?
         .rows_affected();
     count("users", users as i64);
+    count(
+        "opt_outs",
+        super::opt_out::forget(conn, key, org, &email).await? as i64,
+    );
 
     let subject = redact::Subject {
         email: email.clone(),

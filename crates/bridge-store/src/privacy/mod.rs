@@ -14,6 +14,7 @@ mod access;
 mod erase;
 mod key;
 mod log;
+mod opt_out;
 mod redact;
 mod scrub;
 
@@ -22,5 +23,6 @@ pub use erase::{Erased, ErasedDelivery, erase_org, subject_orgs};
 pub(crate) use key::erasure_lock;
 pub use key::{SubjectKey, normalize_email};
 pub use log::{Erasure, ErasureSink, erasure, erasures, mark_sink, sink_states};
+pub use opt_out::{opted_out, record_opt_out};
 pub use redact::{forget_job_data, mentions};
 pub use scrub::{Scrubbed, Scrubber, Tombstones, WrittenAbout, erasure_of};

@@ -1123,3 +1123,179 @@ async fn an_erasure_while_a_lead_signal_writes_reaches_what_that_signal_makes() 
     erasure_during_a_write(Backend::Sqlite, true).await;
     erasure_during_a_write(Backend::Postgres, true).await;
 }
+
+/// The CRM records of `email`: HubSpot's contact, Salesforce's Lead or Contact, Marketo's
+/// lead, each with its opt-out field (`None` when there is no such record).
+fn opt_out_fields(sim: &SimHandle, email: &str) -> [Option<Value>; 3] {
+    let dump = sim.state.crm.dump();
+    let find = |paths: &[&str], key: &str, field: &str| -> Option<Value> {
+        paths.iter().find_map(|path| {
+            dump.pointer(path)?
+                .as_array()?
+                .iter()
+                .find(|r| {
+                    r["fields"][key]
+                        .as_str()
+                        .is_some_and(|e| e.eq_ignore_ascii_case(email))
+                })
+                .map(|r| r["fields"][field].clone())
+        })
+    };
+    [
+        find(&["/hubspot/contacts"], "email", "drift_unsubscribed"),
+        find(
+            &["/salesforce/Lead", "/salesforce/Contact"],
+            "Email",
+            "HasOptedOutOfEmail",
+        ),
+        find(&["/marketo/leads"], "email", "unsubscribed"),
+    ]
+}
+
+fn unsubscribed(sim: &SimHandle, contact: &drift_types::Contact) -> Value {
+    serde_json::to_value(WebhookEnvelope::new(
+        &WebhookEvent::UserUnsubscribed(contact.clone()),
+        org(sim),
+        Some(Secret::new(VERIFY)),
+    ))
+    .unwrap()
+}
+
+/// A person who unsubscribed before their first chat closed: the opt-out found no CRM record
+/// to flag (it creates none), and the delivery that then created them wrote them without the
+/// flag, so the CRMs would email someone who opted out. Their first delivery and their lead
+/// signals now carry each CRM's opt-out field; so does a delivery that was already writing
+/// when the opt-out came in (each CRM call slowed to 400 ms).
+#[tokio::test]
+async fn records_created_after_an_opt_out_carry_it_whenever_they_are_written() {
+    let Some(ce) = crm_env(Backend::Sqlite, 12, "").await else {
+        return;
+    };
+    let env = &ce.env;
+    let running = driftbridge::serve::start(&env.config, true).await.unwrap();
+    let store = running.queue.store().clone();
+    let http = reqwest::Client::new();
+    // Three conversations of three different contacts with emails.
+    let picked: Vec<(ConversationId, drift_types::Contact)> = {
+        let world = env.sim.state.world.lock();
+        let o = world.org(org(&env.sim)).unwrap();
+        let mut seen = BTreeSet::new();
+        let mut ids: Vec<&ConversationId> = o.conversations.keys().collect();
+        ids.sort();
+        ids.into_iter()
+            .filter_map(|id| {
+                let c = o
+                    .contacts
+                    .get(&o.conversations[id].conversation.contact_id?)?;
+                c.attributes.email()?;
+                seen.insert(c.id).then(|| (*id, c.clone()))
+            })
+            .take(3)
+            .collect()
+    };
+    assert_eq!(picked.len(), 3);
+    let email = |c: &drift_types::Contact| c.attributes.email().unwrap().to_lowercase();
+
+    // 1. Unsubscribed first, then the conversation closes: its delivery creates the records.
+    let (first, a) = &picked[0];
+    assert_eq!(
+        post(&http, running.addr, &unsubscribed(&env.sim, a))
+            .await
+            .unwrap(),
+        200
+    );
+    drained(&store, Duration::from_secs(60)).await;
+    assert_eq!(
+        opt_out_fields(&env.sim, &email(a)),
+        [None, None, None],
+        "nothing to flag yet"
+    );
+    assert_eq!(
+        post(&http, running.addr, &push(org(&env.sim), *first, 1))
+            .await
+            .unwrap(),
+        200
+    );
+    drained(&store, Duration::from_secs(60)).await;
+    assert_eq!(
+        opt_out_fields(&env.sim, &email(a)),
+        [Some(json!("true")), Some(json!(true)), Some(json!(true))],
+        "the delivery after the opt-out"
+    );
+    // Subject access says when they opted out.
+    let out = tempfile::NamedTempFile::new().unwrap();
+    driftbridge::gdpr_cmd::export(&env.config, &email(a), None, true, Some(out.path()))
+        .await
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&std::fs::read(out.path()).unwrap()).unwrap();
+    let opt_outs = &doc["driftbridge"][0]["rows"]["opt_outs"];
+    assert_eq!(opt_outs.as_array().map(Vec::len), Some(1), "{opt_outs}");
+
+    // 2. Unsubscribed first, then a lead signal (a phone number in a chat still open).
+    let (second, b) = &picked[1];
+    assert_eq!(
+        post(&http, running.addr, &unsubscribed(&env.sim, b))
+            .await
+            .unwrap(),
+        200
+    );
+    drained(&store, Duration::from_secs(60)).await;
+    let phone = serde_json::to_value(WebhookEnvelope::new(
+        &WebhookEvent::PhoneCaptured(drift_types::webhook::PhoneCaptured {
+            conversation_id: *second,
+            author_id: Some(b.id.0),
+            author_type: Some("contact".into()),
+            phone_number: Some("+1-617-555-0101".into()),
+        }),
+        org(&env.sim),
+        Some(Secret::new(VERIFY)),
+    ))
+    .unwrap();
+    assert_eq!(post(&http, running.addr, &phone).await.unwrap(), 200);
+    drained(&store, Duration::from_secs(60)).await;
+    assert_eq!(
+        opt_out_fields(&env.sim, &email(b)),
+        [Some(json!("true")), Some(json!(true)), Some(json!(true))],
+        "the lead signal after the opt-out"
+    );
+
+    // 3. The opt-out comes in while the delivery is writing.
+    let (third, c) = &picked[2];
+    env.sim.state.crm.settings.lock().latency_ms = 400;
+    assert_eq!(
+        post(&http, running.addr, &push(org(&env.sim), *third, 1))
+            .await
+            .unwrap(),
+        200
+    );
+    wait_until("a delivery to start writing", Duration::from_secs(60), || async {
+        count(
+            &store,
+            "SELECT COUNT(*) FROM deliveries WHERE pending_since IS NOT NULL AND holder IS NOT NULL",
+        )
+        .await
+            > 0
+    })
+    .await;
+    assert_eq!(
+        post(&http, running.addr, &unsubscribed(&env.sim, c))
+            .await
+            .unwrap(),
+        200
+    );
+    drained(&store, Duration::from_secs(60)).await;
+    env.sim.state.crm.settings.lock().latency_ms = 0;
+    assert_eq!(
+        opt_out_fields(&env.sim, &email(c)),
+        [Some(json!("true")), Some(json!(true)), Some(json!(true))],
+        "the delivery that was writing when the opt-out came in"
+    );
+    assert_eq!(running.queue.list(JobState::Dead, 5).await.unwrap(), vec![]);
+    // An erasure takes the person's opt-out row with the rest.
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM opt_outs").await, 3);
+    driftbridge::gdpr_cmd::delete(&env.config, &email(a), None, true)
+        .await
+        .unwrap();
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM opt_outs").await, 2);
+    running.stop().await;
+}
