@@ -198,35 +198,20 @@ pub(crate) async fn run(
                 conversations: &[key.conversation],
                 email: email.as_deref(),
             };
-            if let Some(erasure) =
-                bridge_store::privacy::erasure_of(&mut tx, key.org, about).await?
+            // An erasure or an opt-out that came in while the CRM calls ran.
+            if super::erasure::settle_write(
+                &mut tx,
+                ctx.queue(),
+                &name,
+                bundle.org,
+                about,
+                &external,
+                bundle.opted_out,
+            )
+            .await?
             {
-                // The erasure committed while the CRM calls ran: it deleted this row and
-                // knew nothing of what they made.
-                super::erasure::late_write(
-                    &mut tx,
-                    ctx.queue(),
-                    erasure,
-                    &name,
-                    bundle.org,
-                    about,
-                    &external,
-                )
-                .await?;
                 deliveries::forget(&mut tx, &key).await?;
                 return ctx.finish(tx).await;
-            }
-            if let Some(email) = &email {
-                super::optout::if_opted_out_meanwhile(
-                    &mut tx,
-                    ctx.queue(),
-                    &name,
-                    bundle.org,
-                    bundle.opted_out,
-                    contacts.first().copied(),
-                    email,
-                )
-                .await?;
             }
             if !deliveries::record(
                 &mut tx,

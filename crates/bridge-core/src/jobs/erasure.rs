@@ -161,12 +161,45 @@ pub async fn erase_in(
     Ok(out)
 }
 
+/// What changed about the person while a sink write's CRM calls ran, settled in the
+/// transaction that would record the write: an erasure takes what the write made
+/// ([`late_write`]); an opt-out the write did not carry is queued again for its sink
+/// ([`super::optout::if_opted_out_meanwhile`]). Answers whether the person was erased: the
+/// caller then forgets its row instead of recording it, and completes its job.
+pub(crate) async fn settle_write(
+    conn: &mut Conn,
+    queue: &Queue,
+    sink: &str,
+    org: OrgId,
+    about: privacy::WrittenAbout<'_>,
+    external: &BTreeMap<String, String>,
+    rendered_opted_out: bool,
+) -> anyhow::Result<bool> {
+    if let Some(erasure) = privacy::erasure_of(conn, org.0, about).await? {
+        late_write(conn, queue, erasure, sink, org, about, external).await?;
+        return Ok(true);
+    }
+    if let Some(email) = about.email {
+        super::optout::if_opted_out_meanwhile(
+            conn,
+            queue,
+            sink,
+            org,
+            rendered_opted_out,
+            about.contacts.first().copied(),
+            email,
+        )
+        .await?;
+    }
+    Ok(false)
+}
+
 /// Hands a sink write that ended after the person's erasure to that erasure, in the write's
 /// own transaction instead of its record (the caller completes its job in it): the sink is
 /// told to delete what the write made (`external`, by role), as an `erase_from_sink` job like
 /// the erasure's own, and the erasure lists the sink as pending again. Without this, records
 /// a CRM created while the erasure committed were recorded nowhere and stayed.
-pub(crate) async fn late_write(
+async fn late_write(
     conn: &mut Conn,
     queue: &Queue,
     erasure: i64,

@@ -223,35 +223,20 @@ impl DeliverSignal {
                     conversations: &[],
                     email: email.as_deref(),
                 };
-                if let Some(erasure) =
-                    bridge_store::privacy::erasure_of(&mut tx, key.org, about).await?
+                // An erasure or an opt-out that came in while the CRM calls ran.
+                if super::erasure::settle_write(
+                    &mut tx,
+                    ctx.queue(),
+                    &self.sink,
+                    self.signal.org,
+                    about,
+                    &external,
+                    self.signal.opted_out,
+                )
+                .await?
                 {
-                    // The erasure committed while the CRM calls ran (it deleted the
-                    // records row and knew nothing of what they made).
-                    super::erasure::late_write(
-                        &mut tx,
-                        ctx.queue(),
-                        erasure,
-                        &self.sink,
-                        self.signal.org,
-                        about,
-                        &external,
-                    )
-                    .await?;
                     signals::forget(&mut tx, key).await?;
                     return ctx.finish(tx).await;
-                }
-                if let Some(email) = &email {
-                    super::optout::if_opted_out_meanwhile(
-                        &mut tx,
-                        ctx.queue(),
-                        &self.sink,
-                        self.signal.org,
-                        self.signal.opted_out,
-                        Some(key.contact),
-                        email,
-                    )
-                    .await?;
                 }
                 if !signals::record(&mut tx, key, holder, &external, drift_types::now_ms()).await? {
                     return Err(JobError::Retry(anyhow!(

@@ -242,6 +242,21 @@ async fn erase_by_webhook(addr: std::net::SocketAddr, sim: &SimHandle) {
     );
 }
 
+/// A `phone_captured` webhook: `contact` left a phone number in `conversation`.
+fn phone_captured(sim: &SimHandle, conversation: ConversationId, contact: i64) -> Value {
+    serde_json::to_value(WebhookEnvelope::new(
+        &WebhookEvent::PhoneCaptured(drift_types::webhook::PhoneCaptured {
+            conversation_id: conversation,
+            author_id: Some(contact),
+            author_type: Some("contact".into()),
+            phone_number: Some("+1-617-555-0100".into()),
+        }),
+        org(sim),
+        Some(Secret::new(VERIFY)),
+    ))
+    .unwrap()
+}
+
 async fn export_to(
     config: &driftbridge::config::Config,
     org: i64,
@@ -825,17 +840,7 @@ async fn an_erasure_deletes_what_a_lead_signal_alone_wrote_in_the_crms() {
     // delivered, only the signal wrote the person into the CRMs (and nothing else made
     // driftbridge store the contact).
     let conversation = *person.conversations.iter().next().unwrap();
-    let body = serde_json::to_value(WebhookEnvelope::new(
-        &WebhookEvent::PhoneCaptured(drift_types::webhook::PhoneCaptured {
-            conversation_id: ConversationId(conversation),
-            author_id: Some(person.contact),
-            author_type: Some("contact".into()),
-            phone_number: Some("+1-617-555-0100".into()),
-        }),
-        org(&env.sim),
-        Some(Secret::new(VERIFY)),
-    ))
-    .unwrap();
+    let body = phone_captured(&env.sim, ConversationId(conversation), person.contact);
     let http = reqwest::Client::new();
     assert_eq!(post(&http, running.addr, &body).await.unwrap(), 200);
     drained(&store, Duration::from_secs(60)).await;
@@ -1046,17 +1051,7 @@ async fn erasure_during_a_write(backend: Backend, signal: bool) {
     env.sim.state.crm.settings.lock().latency_ms = 600;
     let conversation = *person.conversations.iter().next().unwrap();
     let body = if signal {
-        serde_json::to_value(WebhookEnvelope::new(
-            &WebhookEvent::PhoneCaptured(drift_types::webhook::PhoneCaptured {
-                conversation_id: ConversationId(conversation),
-                author_id: Some(person.contact),
-                author_type: Some("contact".into()),
-                phone_number: Some("+1-617-555-0100".into()),
-            }),
-            org(&env.sim),
-            Some(Secret::new(VERIFY)),
-        ))
-        .unwrap()
+        phone_captured(&env.sim, ConversationId(conversation), person.contact)
     } else {
         push(org(&env.sim), ConversationId(conversation), 1)
     };
@@ -1195,31 +1190,28 @@ async fn records_created_after_an_opt_out_carry_it_whenever_they_are_written() {
     };
     assert_eq!(picked.len(), 3);
     let email = |c: &drift_types::Contact| c.attributes.email().unwrap().to_lowercase();
+    // Posts one webhook and waits for what it starts to end.
+    let send = |body: Value| {
+        let (http, store, addr) = (&http, &store, running.addr);
+        async move {
+            assert_eq!(post(http, addr, &body).await.unwrap(), 200);
+            drained(store, Duration::from_secs(60)).await;
+        }
+    };
+    let flagged = [Some(json!("true")), Some(json!(true)), Some(json!(true))];
 
     // 1. Unsubscribed first, then the conversation closes: its delivery creates the records.
     let (first, a) = &picked[0];
-    assert_eq!(
-        post(&http, running.addr, &unsubscribed(&env.sim, a))
-            .await
-            .unwrap(),
-        200
-    );
-    drained(&store, Duration::from_secs(60)).await;
+    send(unsubscribed(&env.sim, a)).await;
     assert_eq!(
         opt_out_fields(&env.sim, &email(a)),
         [None, None, None],
         "nothing to flag yet"
     );
-    assert_eq!(
-        post(&http, running.addr, &push(org(&env.sim), *first, 1))
-            .await
-            .unwrap(),
-        200
-    );
-    drained(&store, Duration::from_secs(60)).await;
+    send(push(org(&env.sim), *first, 1)).await;
     assert_eq!(
         opt_out_fields(&env.sim, &email(a)),
-        [Some(json!("true")), Some(json!(true)), Some(json!(true))],
+        flagged,
         "the delivery after the opt-out"
     );
     // Subject access says when they opted out.
@@ -1233,29 +1225,11 @@ async fn records_created_after_an_opt_out_carry_it_whenever_they_are_written() {
 
     // 2. Unsubscribed first, then a lead signal (a phone number in a chat still open).
     let (second, b) = &picked[1];
-    assert_eq!(
-        post(&http, running.addr, &unsubscribed(&env.sim, b))
-            .await
-            .unwrap(),
-        200
-    );
-    drained(&store, Duration::from_secs(60)).await;
-    let phone = serde_json::to_value(WebhookEnvelope::new(
-        &WebhookEvent::PhoneCaptured(drift_types::webhook::PhoneCaptured {
-            conversation_id: *second,
-            author_id: Some(b.id.0),
-            author_type: Some("contact".into()),
-            phone_number: Some("+1-617-555-0101".into()),
-        }),
-        org(&env.sim),
-        Some(Secret::new(VERIFY)),
-    ))
-    .unwrap();
-    assert_eq!(post(&http, running.addr, &phone).await.unwrap(), 200);
-    drained(&store, Duration::from_secs(60)).await;
+    send(unsubscribed(&env.sim, b)).await;
+    send(phone_captured(&env.sim, *second, b.id.0)).await;
     assert_eq!(
         opt_out_fields(&env.sim, &email(b)),
-        [Some(json!("true")), Some(json!(true)), Some(json!(true))],
+        flagged,
         "the lead signal after the opt-out"
     );
 
@@ -1277,17 +1251,11 @@ async fn records_created_after_an_opt_out_carry_it_whenever_they_are_written() {
             > 0
     })
     .await;
-    assert_eq!(
-        post(&http, running.addr, &unsubscribed(&env.sim, c))
-            .await
-            .unwrap(),
-        200
-    );
-    drained(&store, Duration::from_secs(60)).await;
+    send(unsubscribed(&env.sim, c)).await;
     env.sim.state.crm.settings.lock().latency_ms = 0;
     assert_eq!(
         opt_out_fields(&env.sim, &email(c)),
-        [Some(json!("true")), Some(json!(true)), Some(json!(true))],
+        flagged,
         "the delivery that was writing when the opt-out came in"
     );
     assert_eq!(running.queue.list(JobState::Dead, 5).await.unwrap(), vec![]);
