@@ -49,22 +49,7 @@ fn describe<'a>(
     let dotted = path.join(".");
     let source = fig
         .find_metadata(&dotted)
-        .map(|md| {
-            let keys: Vec<&str> = path.iter().map(String::as_str).collect();
-            match &md.source {
-                Some(figment::Source::File(f)) => format!(" in {}", f.display()),
-                // The variable as driftbridge names it (figment's own interpolation drops
-                // the prefix and the `__` separators).
-                _ if md.name.contains("environment") => format!(
-                    " from DRIFTBRIDGE_{}",
-                    keys.iter()
-                        .map(|k| k.to_uppercase())
-                        .collect::<Vec<_>>()
-                        .join("__")
-                ),
-                _ => format!(" from {}", md.name),
-            }
-        })
+        .map(|md| origin(md, path))
         .unwrap_or_default();
     let last = path.last().map(String::as_str).unwrap_or_default();
     let hint = siblings
@@ -80,8 +65,8 @@ fn describe<'a>(
     format!("unknown key {dotted}{source}{hint}")
 }
 
-/// One extraction error as the user can act on it: the setting's dotted name (or the
-/// environment variable's), what was wrong, and where it came from, without figment's
+/// One extraction error as the user can act on it: the setting's dotted name, what was
+/// wrong, and where it came from ([`origin`], as for an unknown key), without figment's
 /// profile name. A sink's table is read by its `kind`, which hides the field at fault from
 /// the error; that table is read again as its kind's settings, so the error names the field.
 pub(crate) fn explain(fig: &Figment, e: figment::Error) -> Vec<String> {
@@ -111,21 +96,32 @@ pub(crate) fn explain(fig: &Figment, e: figment::Error) -> Vec<String> {
     vec![value_error(&e)]
 }
 
+/// Where a value came from, as the user set it: ` in FILE`, or ` from DRIFTBRIDGE_A__B` (the
+/// variable as driftbridge names it: figment's own interpolation drops the prefix and the `__`
+/// separators), or ` from` the provider.
+fn origin(md: &figment::Metadata, path: &[String]) -> String {
+    match &md.source {
+        Some(figment::Source::File(f)) => format!(" in {}", f.display()),
+        _ if md.name.contains("environment") => format!(
+            " from DRIFTBRIDGE_{}",
+            path.iter()
+                .map(|k| k.to_uppercase())
+                .collect::<Vec<_>>()
+                .join("__")
+        ),
+        _ => format!(" from {}", md.name),
+    }
+}
+
 fn value_error(e: &figment::Error) -> String {
-    let key = e.path.join(".");
-    match &e.metadata {
-        Some(md) => match &md.source {
-            Some(source @ figment::Source::File(_)) => format!("{key}: {} (in {source})", e.kind),
-            // An environment variable (`Config::load` splits their names on `__`): its name.
-            _ if md.name.contains("environment") && !e.path.is_empty() => format!(
-                "DRIFTBRIDGE_{}: {} (in the environment)",
-                e.path.join("__").to_uppercase(),
-                e.kind
-            ),
-            _ => format!("{key}: {} (in {})", e.kind, md.name),
-        },
-        None if key.is_empty() => e.kind.to_string(),
-        None => format!("{key}: {}", e.kind),
+    let source = e
+        .metadata
+        .as_ref()
+        .map(|md| origin(md, &e.path))
+        .unwrap_or_default();
+    match e.path.join(".") {
+        key if key.is_empty() => format!("{}{source}", e.kind),
+        key => format!("{key}: {}{source}", e.kind),
     }
 }
 
