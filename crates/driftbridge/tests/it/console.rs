@@ -153,12 +153,7 @@ async fn an_operator_and_a_viewer_use_the_console_in_headless_chromium() {
             .unwrap()
     };
     let identified = drift_types::WebhookEvent::ContactIdentified(person);
-    let body = serde_json::to_value(drift_types::WebhookEnvelope::new(
-        &identified,
-        org,
-        Some(Secret::new(VERIFY)),
-    ))
-    .unwrap();
+    let body = signed(&identified, org);
     assert_eq!(
         post(&reqwest::Client::new(), running.addr, &body)
             .await

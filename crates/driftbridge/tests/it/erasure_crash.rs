@@ -9,7 +9,7 @@ use std::time::Duration;
 use bridge_store::Backend;
 use drift_sim::SimHandle;
 use drift_types::webhook::GdprDeleteRequested;
-use drift_types::{EpochMillis, Secret, WebhookEnvelope, WebhookEvent};
+use drift_types::{EpochMillis, WebhookEvent};
 use serde_json::Value;
 
 use crate::crm::{crm_env, emails};
@@ -94,8 +94,7 @@ async fn kill_9_at_five_points_of_an_erasure_ends_with_each_crm_record_deleted_o
             email: email.clone(),
             requested_at: Some(EpochMillis(drift_types::now_ms())),
         });
-        let body =
-            serde_json::to_value(WebhookEnvelope::new(&ev, o, Some(Secret::new(VERIFY)))).unwrap();
+        let body = signed(&ev, o);
         assert_eq!(post(&http, serve.addr, &body).await.unwrap(), 200);
     }
     // Five kills, each at a random point of the deletions still to come. The CRMs hold every

@@ -83,6 +83,12 @@ pub fn conversation_ids_of(sim: &SimHandle, org: OrgId) -> Vec<ConversationId> {
     ids
 }
 
+/// The event as Drift posts it to `org`'s app: in its envelope, with the verification token.
+pub fn signed(ev: &WebhookEvent, org: OrgId) -> Value {
+    serde_json::to_value(WebhookEnvelope::new(ev, org, Some(Secret::new(VERIFY))))
+        .expect("envelope")
+}
+
 /// A `conversation_push` envelope for the conversation, `n` making it distinct.
 pub fn push(org: OrgId, id: ConversationId, n: i64) -> Value {
     let ev = WebhookEvent::ConversationPush(ConversationPush {
@@ -93,8 +99,7 @@ pub fn push(org: OrgId, id: ConversationId, n: i64) -> Value {
             pushed_at: Some(EpochMillis(1_700_000_000_000 + n)),
         },
     });
-    let env = WebhookEnvelope::new(&ev, org, Some(Secret::new(VERIFY)));
-    serde_json::to_value(env).expect("envelope")
+    signed(&ev, org)
 }
 
 pub async fn post(http: &reqwest::Client, addr: SocketAddr, body: &Value) -> reqwest::Result<u16> {

@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use bridge_store::Backend;
 use drift_types::webhook::{ConversationPush, MeetingUpdated, PushDetails};
-use drift_types::{
-    ConversationId, EpochMillis, Meeting, Secret, UserId, WebhookEnvelope, WebhookEvent,
-};
+use drift_types::{ConversationId, EpochMillis, Meeting, UserId, WebhookEvent};
 use serde_json::Value;
 
 use crate::crm::{emails, env_with_sinks, sinks_toml};
@@ -281,8 +279,7 @@ async fn deliver_all(env: &Env, deliveries: &[WebhookEvent]) -> driftbridge::ser
     let running = driftbridge::serve::start(&env.config, true).await.unwrap();
     let http = reqwest::Client::new();
     for e in deliveries {
-        let body =
-            serde_json::to_value(WebhookEnvelope::new(e, org, Some(Secret::new(VERIFY)))).unwrap();
+        let body = signed(e, org);
         assert_eq!(post(&http, running.addr, &body).await.unwrap(), 200);
     }
     drained(running.queue.store(), Duration::from_secs(180)).await;
@@ -396,9 +393,7 @@ async fn kill_9_at_three_random_points_of_the_meetings_run_changes_nothing_in_th
         env,
         ce.file.path(),
         deliveries,
-        |_, _, e| {
-            serde_json::to_value(WebhookEnvelope::new(e, org, Some(Secret::new(VERIFY)))).unwrap()
-        },
+        |_, _, e| signed(e, org),
         0x19,
     )
     .await;
@@ -622,8 +617,7 @@ async fn a_goal_met_signal_reaches_the_sink_routed_on_its_playbook_signed_and_no
     let running = driftbridge::serve::start(&env.config, true).await.unwrap();
     let store = running.queue.store().clone();
     let ev = WebhookEvent::PlaybookGoalMet(goal);
-    let body =
-        serde_json::to_value(WebhookEnvelope::new(&ev, org, Some(Secret::new(VERIFY)))).unwrap();
+    let body = signed(&ev, org);
     let http = reqwest::Client::new();
     // Delivered twice by Drift: one signal.
     for _ in 0..2 {
@@ -671,8 +665,7 @@ async fn a_goal_met_signal_reaches_the_sink_routed_on_its_playbook_signed_and_no
     };
     let other_email = other.attributes.email().unwrap().to_lowercase();
     let ev = WebhookEvent::ContactIdentified(other);
-    let body =
-        serde_json::to_value(WebhookEnvelope::new(&ev, org, Some(Secret::new(VERIFY)))).unwrap();
+    let body = signed(&ev, org);
     assert_eq!(post(&http, running.addr, &body).await.unwrap(), 200);
     drained(&store, Duration::from_secs(30)).await;
     let dump = env.sim.state.crm.dump();
@@ -700,8 +693,7 @@ async fn a_goal_met_signal_reaches_the_sink_routed_on_its_playbook_signed_and_no
         author_type: Some("contact".into()),
         phone_number: Some("+1-617-555-0100".into()),
     });
-    let body =
-        serde_json::to_value(WebhookEnvelope::new(&ev, org, Some(Secret::new(VERIFY)))).unwrap();
+    let body = signed(&ev, org);
     assert_eq!(post(&http, running.addr, &body).await.unwrap(), 200);
     drained(&store, Duration::from_secs(30)).await;
     let third_email = third.attributes.email().unwrap().to_lowercase();

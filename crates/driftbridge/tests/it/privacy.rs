@@ -12,9 +12,7 @@ use bridge_store::tables::TABLES;
 use bridge_store::{Backend, Store};
 use drift_sim::SimHandle;
 use drift_types::webhook::GdprDeleteRequested;
-use drift_types::{
-    AuthorType, ContactId, ConversationId, EpochMillis, Secret, WebhookEnvelope, WebhookEvent,
-};
+use drift_types::{AuthorType, ContactId, ConversationId, EpochMillis, Secret, WebhookEvent};
 use serde_json::{Value, json};
 
 use crate::crm::{CrmEnv, crm_env};
@@ -211,12 +209,7 @@ fn new_meeting(
         meeting_notes: notes.map(str::to_owned),
         booked_by: Some(person.contact),
     };
-    serde_json::to_value(WebhookEnvelope::new(
-        &WebhookEvent::NewMeeting(meeting),
-        org(sim),
-        Some(Secret::new(VERIFY)),
-    ))
-    .unwrap()
+    signed(&WebhookEvent::NewMeeting(meeting), org(sim))
 }
 
 /// The stored rows `driftbridge gdpr export` reports about the person (without asking Drift).
@@ -234,8 +227,7 @@ async fn erase_by_webhook(addr: std::net::SocketAddr, sim: &SimHandle) {
         email: EMAIL.to_uppercase(),
         requested_at: Some(EpochMillis(drift_types::now_ms())),
     });
-    let env = WebhookEnvelope::new(&ev, org(sim), Some(Secret::new(VERIFY)));
-    let body = serde_json::to_value(env).unwrap();
+    let body = signed(&ev, org(sim));
     assert_eq!(
         post(&reqwest::Client::new(), addr, &body).await.unwrap(),
         200
@@ -244,7 +236,7 @@ async fn erase_by_webhook(addr: std::net::SocketAddr, sim: &SimHandle) {
 
 /// A `phone_captured` webhook: `contact` left a phone number in `conversation`.
 fn phone_captured(sim: &SimHandle, conversation: ConversationId, contact: i64) -> Value {
-    serde_json::to_value(WebhookEnvelope::new(
+    signed(
         &WebhookEvent::PhoneCaptured(drift_types::webhook::PhoneCaptured {
             conversation_id: conversation,
             author_id: Some(contact),
@@ -252,9 +244,7 @@ fn phone_captured(sim: &SimHandle, conversation: ConversationId, contact: i64) -
             phone_number: Some("+1-617-555-0100".into()),
         }),
         org(sim),
-        Some(Secret::new(VERIFY)),
-    ))
-    .unwrap()
+    )
 }
 
 async fn export_to(
@@ -601,12 +591,7 @@ async fn an_unsubscribe_reaches_each_crm_simulator_once_and_creates_nothing() {
     let writes_before = env.sim.state.crm.writes().len();
     let hook_before = hook.got.lock().unwrap().len();
     let ev = WebhookEvent::UserUnsubscribed(contact.clone());
-    let body = serde_json::to_value(WebhookEnvelope::new(
-        &ev,
-        org(&env.sim),
-        Some(Secret::new(VERIFY)),
-    ))
-    .unwrap();
+    let body = signed(&ev, org(&env.sim));
     // Drift may deliver it twice; the gateway keeps one.
     for _ in 0..2 {
         assert_eq!(post(&http, running.addr, &body).await.unwrap(), 200);
@@ -1148,12 +1133,7 @@ fn opt_out_fields(sim: &SimHandle, email: &str) -> [Option<Value>; 3] {
 }
 
 fn unsubscribed(sim: &SimHandle, contact: &drift_types::Contact) -> Value {
-    serde_json::to_value(WebhookEnvelope::new(
-        &WebhookEvent::UserUnsubscribed(contact.clone()),
-        org(sim),
-        Some(Secret::new(VERIFY)),
-    ))
-    .unwrap()
+    signed(&WebhookEvent::UserUnsubscribed(contact.clone()), org(sim))
 }
 
 /// A person who unsubscribed before their first chat closed: the opt-out found no CRM record

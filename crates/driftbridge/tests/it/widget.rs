@@ -299,12 +299,7 @@ async fn a_visit_in_chromium_is_stored_once_and_its_first_touch_reaches_hubspot_
             email: email.to_uppercase(),
             requested_at: Some(drift_types::EpochMillis(drift_types::now_ms())),
         });
-    let body = serde_json::to_value(drift_types::WebhookEnvelope::new(
-        &ev,
-        org(&env.sim),
-        Some(Secret::new(VERIFY)),
-    ))
-    .unwrap();
+    let body = signed(&ev, org(&env.sim));
     assert_eq!(post(&http, running.addr, &body).await.unwrap(), 200);
     wait_until("the erasure", Duration::from_secs(30), || async {
         count(&store, "SELECT COUNT(*) FROM erasures").await == 1
