@@ -138,8 +138,9 @@ impl Queue {
         let n = w.after();
         let sql = format!(
             "UPDATE jobs SET state = 'queued', attempts = 0, run_at = ${n}, finished_at = NULL, \
-             updated_at = ${n} WHERE id IN (SELECT id FROM jobs{})",
-            w.sql()
+             updated_at = ${n} WHERE id IN (SELECT id FROM jobs{}{})",
+            w.sql(),
+            crate::org_jobs::locked_in_id_order(self.store.backend())
         );
         let done = w
             .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))

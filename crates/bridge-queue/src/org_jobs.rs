@@ -1,23 +1,41 @@
 //! An org's jobs at once: a disconnect cancels them, a reconnect puts them back.
+//!
+//! Each statement takes its rows' locks in id order, as every other writer of several jobs
+//! does (an erasure rewrites the jobs that mention a person one by one, by id). A plain
+//! multi-row `UPDATE` on PostgreSQL locks rows in the order its scan meets them, which is
+//! where each row's latest version lies, so it could hold a later job while waiting on an
+//! earlier one, and deadlock with an erasure holding the earlier one and waiting on it.
 
-use bridge_store::{Conn, Op};
+use bridge_store::{Backend, Conn, Op};
 
 use crate::Result;
+
+/// The suffix of a subquery selecting job ids that locks them in id order (PostgreSQL; SQLite
+/// has one writer, so its transactions never wait on each other's rows).
+pub(crate) fn locked_in_id_order(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => " ORDER BY id FOR UPDATE",
+        Backend::Sqlite => "",
+    }
+}
 
 /// Cancels every queued job of the org (a disconnected tenant), in the caller's
 /// transaction, with `reason` as their last error; answers how many.
 pub async fn cancel_org(conn: &mut Conn, org: i64, reason: &str, now_ms: i64) -> Result<u64> {
-    Ok(sqlx::query(
+    let sql = format!(
         "UPDATE jobs SET state = 'cancelled', finished_at = $2, updated_at = $2, \
-         last_error = $3 WHERE org_id = $1 AND state = 'queued'",
-    )
-    .bind(org)
-    .bind(now_ms)
-    .bind(reason)
-    .execute(conn)
-    .await
-    .op("cancelling an org's jobs")?
-    .rows_affected())
+         last_error = $3 WHERE id IN \
+         (SELECT id FROM jobs WHERE org_id = $1 AND state = 'queued'{})",
+        locked_in_id_order(Backend::of(conn))
+    );
+    Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(org)
+        .bind(now_ms)
+        .bind(reason)
+        .execute(conn)
+        .await
+        .op("cancelling an org's jobs")?
+        .rows_affected())
 }
 
 /// Puts back the org's jobs that were cancelled with `reason` (a disconnect's), with fresh
@@ -28,16 +46,18 @@ pub async fn requeue_cancelled_org(
     reason: &str,
     now_ms: i64,
 ) -> Result<u64> {
-    Ok(sqlx::query(
+    let sql = format!(
         "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $2, finished_at = NULL, \
-         updated_at = $2, last_error = NULL \
-         WHERE org_id = $1 AND state = 'cancelled' AND last_error = $3",
-    )
-    .bind(org)
-    .bind(now_ms)
-    .bind(reason)
-    .execute(conn)
-    .await
-    .op("putting back an org's cancelled jobs")?
-    .rows_affected())
+         updated_at = $2, last_error = NULL WHERE id IN \
+         (SELECT id FROM jobs WHERE org_id = $1 AND state = 'cancelled' AND last_error = $3{})",
+        locked_in_id_order(Backend::of(conn))
+    );
+    Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(org)
+        .bind(now_ms)
+        .bind(reason)
+        .execute(conn)
+        .await
+        .op("putting back an org's cancelled jobs")?
+        .rows_affected())
 }

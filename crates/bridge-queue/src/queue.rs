@@ -233,16 +233,21 @@ impl Queue {
         // disk (and must not, on SQLite, after a durable intake commit left the shared
         // connection at `synchronous = FULL`).
         let mut tx = self.store.begin_redoable().await?;
-        sqlx::query(
+        // A job another transaction holds (an erasure rewriting it) is buried by a later
+        // claim: a claim never waits on a row.
+        let sql = format!(
             "UPDATE jobs SET state = 'dead', lease_until = NULL, updated_at = $1, \
              finished_at = $1, last_error = COALESCE(last_error || '; ', '') || \
              'lease expired on the last attempt (worker lost)' \
-             WHERE state = 'running' AND lease_until < $1 AND attempts >= max_attempts",
-        )
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await
-        .op("burying expired jobs")?;
+             WHERE id IN (SELECT id FROM jobs WHERE state = 'running' AND lease_until < $1 \
+             AND attempts >= max_attempts{})",
+            self.skip_locked()
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await
+            .op("burying expired jobs")?;
         // Two claims, each one index range read in order and cut at its limit (a single
         // `... OR ...` made SQLite read every due job and sort them, on each claim): first
         // the jobs whose worker was lost, then queued ones.
@@ -278,6 +283,15 @@ impl Queue {
         Ok(jobs)
     }
 
+    /// The suffix of a subquery selecting jobs that takes them without waiting on one another
+    /// transaction holds (PostgreSQL; SQLite has one writer).
+    fn skip_locked(&self) -> &'static str {
+        match self.store.backend() {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        }
+    }
+
     /// Claims up to `max` jobs matching `filter` (`$3` is now, `$5...` the `extra` ids),
     /// oldest first.
     async fn claim_where(
@@ -289,10 +303,7 @@ impl Queue {
         max: usize,
         now_ms: i64,
     ) -> Result<Vec<JobTuple>> {
-        let lock = match self.store.backend() {
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
+        let lock = self.skip_locked();
         let sql = format!(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = $1, \
              worker = $2, updated_at = $3 WHERE id IN (SELECT id FROM jobs WHERE {filter} \

@@ -442,3 +442,78 @@ async fn what_a_job_logs_carries_its_id_kind_org_and_attempt() {
         "{line}"
     );
 }
+
+/// A disconnect cancelling an org's jobs beside an erasure redacting some of them: the
+/// erasure rewrites jobs one by one in id order, but the cancellation took its rows' locks in
+/// the order its scan met them (where PostgreSQL keeps each row's latest version, not id
+/// order). Holding a later job while waiting on an earlier one the erasure held, it
+/// deadlocked with the erasure, and PostgreSQL failed one of the two. It now locks in id
+/// order, so it waits for the erasure instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_an_orgs_jobs_beside_a_transaction_rewriting_them_in_id_order_never_deadlocks() {
+    use bridge_store::sqlx;
+    for (backend, q, _db) in queues(short_lease()).await {
+        if backend != Backend::Postgres {
+            continue; // SQLite has one writer: its transactions never wait on each other.
+        }
+        let a = enqueue(&q, &job("x", 1), 1_000).await;
+        let b = enqueue(&q, &job("x", 2), 1_000).await;
+        // Job a is put off once (a new `run_at`, an indexed column, so PostgreSQL writes a
+        // new version of the row rather than one beside the old): its latest version now lies
+        // after job b's.
+        sqlx::query("UPDATE jobs SET run_at = 2000 WHERE id = $1")
+            .bind(a)
+            .execute(q.store().pool())
+            .await
+            .unwrap();
+
+        // The erasure rewrites job a and holds it...
+        let mut erasure = q.store().begin().await.unwrap();
+        let redact =
+            |id: i64| sqlx::query("UPDATE jobs SET args = '{\"erased\":1}' WHERE id = $1").bind(id);
+        redact(a).execute(&mut *erasure).await.unwrap();
+        // ...while a disconnect cancels the org's jobs...
+        let cancel = tokio::spawn({
+            let q = q.clone();
+            async move {
+                let mut tx = q.store().begin().await?;
+                let n = bridge_queue::cancel_org(&mut tx, 1, "disconnected", 3_000)
+                    .await
+                    .map_err(|e| format!("{e:?}"))?;
+                tx.commit().await?;
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(n)
+            }
+        });
+        // ...until it waits on a row lock, or is done.
+        for _ in 0..200 {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(q.store().pool())
+            .await
+            .unwrap();
+            if cancel.is_finished() || waiting > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Then the erasure rewrites job b too, in id order.
+        let erased = match redact(b).execute(&mut *erasure).await {
+            Ok(_) => erasure.commit().await.map_err(|e| format!("{e:?}")),
+            Err(e) => Err(format!("{e:?}")),
+        };
+        let cancelled = cancel.await.unwrap().map_err(|e| e.to_string());
+        assert!(erased.is_ok(), "the erasure failed: {erased:?}");
+        assert_eq!(cancelled, Ok(2), "the disconnect cancels both jobs");
+        for id in [a, b] {
+            let row = q.get(id).await.unwrap().unwrap();
+            assert_eq!(row.state, JobState::Cancelled, "job {id}");
+            assert_eq!(
+                row.args,
+                json!({"erased": 1}),
+                "job {id} keeps its redaction"
+            );
+        }
+    }
+}
