@@ -87,7 +87,7 @@ enum Command {
     /// Master keys: generate one, or re-seal every data key under the configured one.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Installed tenants: list, disconnect, restore, audit.
+    /// Installed tenants: list, revoke (disconnect), restore, audit.
     #[command(subcommand)]
     Tenants(TenantsCommand),
     /// CRM/MAP sinks: their secrets in the vault, and their deliveries.
