@@ -260,10 +260,11 @@ impl DriftClient {
     }
 
     /// Sends `req` until it succeeds or fails for good; answers the 2xx body bytes and headers.
+    /// The body is the buffer the HTTP client collected it into, not a copy of it.
     pub(crate) async fn execute(
         &self,
         req: &Request<'_>,
-    ) -> Result<(reqwest::header::HeaderMap, Vec<u8>)> {
+    ) -> Result<(reqwest::header::HeaderMap, bytes::Bytes)> {
         let inner = &self.inner;
         let url = self.url(&req.path)?;
         let mut attempt = 0u32;
@@ -296,7 +297,7 @@ impl DriftClient {
                     let status = resp.status();
                     inner.stats.count_status(status.as_u16());
                     let headers = resp.headers().clone();
-                    match resp.bytes().await.map(|b| b.to_vec()) {
+                    match resp.bytes().await {
                         Ok(bytes) if status.is_success() => {
                             inner.budget.observe(inner.clock.as_ref(), &headers);
                             return Ok((headers, bytes));

@@ -157,7 +157,7 @@ impl DriftClient {
                 format!("attachments/{document_id}/data"),
             ))
             .await?;
-        Ok(bytes.to_vec())
+        Ok(Vec::from(bytes))
     }
 
     /// `POST /conversations/new` (not retried: it is not idempotent).
