@@ -24,6 +24,19 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Another run is writing the directory.
+    #[error(
+        "another driftbridge run{} is writing {}; wait for it to end, or stop it (it holds {})",
+        holder.map(|p| format!(" (process {p})")).unwrap_or_default(),
+        dir.display(),
+        dir.join(crate::dir_lock::LOCK).display()
+    )]
+    Busy {
+        /// The directory.
+        dir: PathBuf,
+        /// The process that holds it, as its lock file says.
+        holder: Option<u32>,
+    },
     /// A file we wrote could not be read back, or one in the directory is not ours.
     #[error("{path} is not a readable driftbridge file: {message}")]
     Corrupt {

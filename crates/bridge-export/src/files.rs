@@ -24,6 +24,7 @@ use bridge_store::tables::{Batch, Row, TABLES, Table, table};
 use drift_types::OrgId;
 use serde::{Deserialize, Serialize};
 
+use crate::dir_lock::DirLock;
 use crate::error::{Error, Result};
 use crate::part;
 pub use crate::part::FileFormat;
@@ -73,11 +74,14 @@ pub(crate) struct Files {
     format: FileFormat,
     org: OrgId,
     inner: Mutex<Inner>,
+    /// This run's hold on the directory, taken before anything in it is read.
+    _lock: DirLock,
 }
 
 impl Files {
     pub(crate) fn open(format: FileFormat, dir: &Path, org: OrgId) -> Result<Self> {
         fs::create_dir_all(dir).map_err(io("creating", dir))?;
+        let lock = DirLock::take(dir)?;
         let path = dir.join(MANIFEST);
         let manifest: Manifest = match fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
@@ -103,6 +107,7 @@ impl Files {
                 manifest,
                 ..Inner::default()
             }),
+            _lock: lock,
         };
         {
             let mut inner = files.inner.lock();
@@ -125,6 +130,15 @@ impl Files {
             files.remove_orphans(&inner.manifest)?;
         }
         Ok(files)
+    }
+
+    /// Ends this handle as a killed process would: nothing is flushed or completed, and the
+    /// directory is free again (the system drops a dead process's lock).
+    #[cfg(test)]
+    pub(crate) fn killed(self) {
+        let Files { inner, _lock, .. } = self;
+        std::mem::forget(inner);
+        drop(_lock);
     }
 
     /// Deletes files in the table directories that the manifest does not name (a run killed
@@ -418,6 +432,7 @@ mod tests {
             } else {
                 FileFormat::Csv
             };
+            drop(f);
             let e = Files::open(other, dir.path(), OrgId(1)).unwrap_err();
             assert!(e.to_string().contains("export, not"), "{e}");
         }
@@ -444,7 +459,7 @@ mod tests {
                 w.sync(&staging).unwrap();
             }
             assert!(fs::metadata(&staging).unwrap().len() > committed);
-            std::mem::forget(f);
+            f.killed();
             let f = Files::open(format, dir.path(), OrgId(1)).unwrap();
             assert_eq!(
                 f.checkpoint("conversations"),

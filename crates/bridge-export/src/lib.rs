@@ -3,6 +3,7 @@
 pub mod airbyte;
 pub mod cells;
 mod destination;
+mod dir_lock;
 pub mod engine;
 mod error;
 mod files;

@@ -40,11 +40,9 @@ pub fn purge(dir: &Path, tombstones: &Tombstones) -> Result<Purged> {
     let (format, _) = committed_parts(dir)?;
     // An interrupted export's staging files hold committed rows too: opening the directory
     // completes them into listed parts first.
-    drop(crate::files::Files::open(
-        format,
-        dir,
-        drift_types::OrgId(0),
-    )?);
+    // The handle also holds the directory until the purge ends, so no export writes it
+    // meanwhile.
+    let _held = crate::files::Files::open(format, dir, drift_types::OrgId(0))?;
     let (format, parts) = committed_parts(dir)?;
     let mut out = Purged::default();
     let mut scrubber = Scrubber::new(tombstones);
@@ -224,7 +222,7 @@ mod tests {
         )
         .unwrap();
         // Killed before the end of the run: the page is committed but its part is still open.
-        std::mem::forget(f);
+        f.killed();
         let purged = purge(dir.path(), &Tombstones::default()).unwrap();
         assert_eq!(purged.files_read, 1, "the open part was completed and read");
         assert_eq!(

@@ -995,3 +995,63 @@ async fn a_conversation_deleted_in_drift_is_marked_by_the_next_sync_and_by_a_pus
         store.close().await;
     }
 }
+
+/// Two runs into one export directory at once (a scheduled export overlapping a manual
+/// one): the second took the first's open parts for a killed run's, completed them under it
+/// and removed the files it had not committed yet, so the directory no longer matched Drift.
+/// A directory now has one writer at a time; the second run is refused and says by whom.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_into_a_directory_being_written_is_refused_and_the_first_is_intact() {
+    let sim = sim(200).await;
+    let (truth, _) = ground_truth(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    for format in ["jsonl", "parquet"] {
+        let out_dir = dir.path().join(format);
+        let to = format!("{format}:{}", out_dir.display());
+        let slow = |to: &str| {
+            let mut c = export_command(&sim, to);
+            c.args(["--meetings-since", &since().to_string()])
+                // 100 requests/s: the run takes several seconds.
+                .env("DRIFTBRIDGE_DRIFT__RATE_LIMIT_PER_MINUTE", "6000")
+                .env("RUST_LOG", "warn");
+            c
+        };
+        let first = slow(&to)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Until the first run has committed a page of conversations.
+        let manifest = out_dir.join("_manifest.json");
+        for _ in 0..500 {
+            let text = std::fs::read_to_string(&manifest).unwrap_or_default();
+            if text.contains("/conversations") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let second = slow(&to).output().unwrap();
+        let err = String::from_utf8_lossy(&second.stderr);
+        let first = first.wait_with_output().unwrap();
+        assert!(
+            first.status.success(),
+            "{format}: the first run failed: {}",
+            String::from_utf8_lossy(&first.stderr)
+        );
+        assert!(
+            !second.status.success(),
+            "{format}: the second run went ahead beside the first"
+        );
+        assert!(
+            err.contains("another driftbridge run") && err.contains(&out_dir.display().to_string()),
+            "{format}: {err}"
+        );
+        let target: Target = to.parse().unwrap();
+        assert_destination_eq(&target, org(&sim), &truth).await;
+        // Once the first has ended, the directory is free again.
+        let mut again = export_command(&sim, &to);
+        again.env("DRIFTBRIDGE_DRIFT__RATE_LIMIT_PER_MINUTE", "0");
+        succeeded(again);
+        assert_destination_eq(&target, org(&sim), &truth).await;
+    }
+}
