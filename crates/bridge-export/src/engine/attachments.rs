@@ -98,6 +98,16 @@ fn path_for(dir: &Path, org: i64, conversation: i64, id: i64, file_name: &str) -
         .join(name)
 }
 
+/// The name a file is written under before it is renamed into place: the whole name plus
+/// `.partial`, so it is never the file's own name. (Replacing the extension instead made a
+/// file named `x.part` its own temporary: a run killed while writing it left a cut file that
+/// the next run took as saved.)
+fn temp_for(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    path.with_file_name(name)
+}
+
 async fn write_atomically(path: &Path, bytes: Vec<u8>) -> std::io::Result<()> {
     let path = path.to_owned();
     tokio::task::spawn_blocking(move || {
@@ -105,7 +115,7 @@ async fn write_atomically(path: &Path, bytes: Vec<u8>) -> std::io::Result<()> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        let tmp = path.with_extension("part");
+        let tmp = temp_for(&path);
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(&bytes)?;
         f.sync_all()?;
@@ -118,6 +128,20 @@ async fn write_atomically(path: &Path, bytes: Vec<u8>) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_is_never_written_under_its_own_name() {
+        for name in ["notes.part", "notes.partial", "notes", "a.b.c"] {
+            let path = path_for(Path::new("/x"), 7, 9, 42, name);
+            let tmp = temp_for(&path);
+            assert_ne!(tmp, path, "{name}");
+            assert_eq!(
+                tmp.parent(),
+                path.parent(),
+                "{name}: renamed within its directory"
+            );
+        }
+    }
 
     #[test]
     fn a_hostile_file_name_stays_inside_the_directory() {
