@@ -22,20 +22,14 @@ pub(crate) fn locked_in_id_order(backend: Backend) -> &'static str {
 /// Cancels every queued job of the org (a disconnected tenant), in the caller's
 /// transaction, with `reason` as their last error; answers how many.
 pub async fn cancel_org(conn: &mut Conn, org: i64, reason: &str, now_ms: i64) -> Result<u64> {
-    let sql = format!(
-        "UPDATE jobs SET state = 'cancelled', finished_at = $2, updated_at = $2, \
-         last_error = $3 WHERE id IN \
-         (SELECT id FROM jobs WHERE org_id = $1 AND state = 'queued'{})",
-        locked_in_id_order(Backend::of(conn))
-    );
-    Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(org)
-        .bind(now_ms)
-        .bind(reason)
-        .execute(conn)
-        .await
-        .op("cancelling an org's jobs")?
-        .rows_affected())
+    update_org(
+        conn,
+        "state = 'cancelled', finished_at = $2, updated_at = $2, last_error = $3",
+        "state = 'queued'",
+        (org, reason, now_ms),
+        "cancelling an org's jobs",
+    )
+    .await
 }
 
 /// Puts back the org's jobs that were cancelled with `reason` (a disconnect's), with fresh
@@ -46,10 +40,28 @@ pub async fn requeue_cancelled_org(
     reason: &str,
     now_ms: i64,
 ) -> Result<u64> {
+    update_org(
+        conn,
+        "state = 'queued', attempts = 0, run_at = $2, finished_at = NULL, updated_at = $2, \
+         last_error = NULL",
+        "state = 'cancelled' AND last_error = $3",
+        (org, reason, now_ms),
+        "putting back an org's cancelled jobs",
+    )
+    .await
+}
+
+/// `UPDATE jobs SET {set}` on the org's jobs matching `filter`, locked in id order; `$1` is
+/// the org, `$2` now and `$3` the reason.
+async fn update_org(
+    conn: &mut Conn,
+    set: &str,
+    filter: &str,
+    (org, reason, now_ms): (i64, &str, i64),
+    op: &'static str,
+) -> Result<u64> {
     let sql = format!(
-        "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $2, finished_at = NULL, \
-         updated_at = $2, last_error = NULL WHERE id IN \
-         (SELECT id FROM jobs WHERE org_id = $1 AND state = 'cancelled' AND last_error = $3{})",
+        "UPDATE jobs SET {set} WHERE id IN (SELECT id FROM jobs WHERE org_id = $1 AND {filter}{})",
         locked_in_id_order(Backend::of(conn))
     );
     Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -58,6 +70,6 @@ pub async fn requeue_cancelled_org(
         .bind(reason)
         .execute(conn)
         .await
-        .op("putting back an org's cancelled jobs")?
+        .op(op)?
         .rows_affected())
 }
