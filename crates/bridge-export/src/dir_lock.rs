@@ -45,6 +45,16 @@ impl DirLock {
                     holder: holder.trim().parse().ok(),
                 });
             }
+            // A filesystem without locks: the directory is written as before this lock
+            // existed, and the operator is told what that risks.
+            Err(TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {
+                tracing::warn!(
+                    file = %path.display(),
+                    error = %e,
+                    "this filesystem cannot lock the export directory: do not run two exports \
+                     or a purge into it at once"
+                );
+            }
             Err(TryLockError::Error(e)) => return Err(io("locking", &path)(e)),
         }
         file.set_len(0)
