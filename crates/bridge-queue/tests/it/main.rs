@@ -10,7 +10,11 @@ use bridge_queue::{
 };
 use bridge_store::testing::{BACKENDS, TestDb, fresh};
 use bridge_store::{Backend, Store};
+use common::{enqueue, job, now_ms};
 use serde_json::json;
+
+#[path = "../common/mod.rs"]
+mod common;
 
 async fn queues(config: QueueConfig) -> Vec<(Backend, Queue, TestDb)> {
     let mut out = Vec::new();
@@ -21,22 +25,6 @@ async fn queues(config: QueueConfig) -> Vec<(Backend, Queue, TestDb)> {
         }
     }
     out
-}
-
-fn job(name: &str, n: i64) -> NewJob {
-    NewJob {
-        name: name.into(),
-        org_id: Some(1),
-        args: json!({"n": n}),
-        event_id: None,
-    }
-}
-
-async fn enqueue(q: &Queue, j: &NewJob, now: i64) -> i64 {
-    let mut tx = q.store().begin().await.unwrap();
-    let id = q.enqueue(&mut tx, j, now).await.unwrap();
-    tx.commit().await.unwrap();
-    id
 }
 
 fn short_lease() -> QueueConfig {
@@ -264,13 +252,6 @@ async fn shutdown_releases_running_jobs_without_counting_the_attempt() {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
 #[tokio::test]
 async fn a_stored_state_this_release_does_not_know_is_an_error_not_cancelled() {
     for (backend, q, _db) in queues(short_lease()).await {
@@ -374,73 +355,6 @@ async fn a_claim_skipping_paused_orgs_takes_the_others_and_jobs_without_an_org()
         let ns: Vec<i64> = rest.iter().map(|j| j.args["n"].as_i64().unwrap()).collect();
         assert_eq!(ns, vec![1, 2, 5], "{backend:?}");
     }
-}
-
-/// Collects what a `fmt` subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-struct Logging;
-
-impl Handler for Logging {
-    async fn handle(&self, ctx: &mut JobCtx) -> Result<(), JobError> {
-        tracing::info!("the handler speaks");
-        let tx = ctx.queue().store().begin().await?;
-        ctx.finish(tx).await
-    }
-}
-
-#[tokio::test]
-async fn what_a_job_logs_carries_its_id_kind_org_and_attempt() {
-    let Some(db) = fresh(Backend::Sqlite).await else {
-        return;
-    };
-    let q = Queue::new(
-        Store::connect(&db.url).await.unwrap(),
-        QueueConfig::default(),
-    );
-    let out = Captured::default();
-    let writer = out.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    // The test's runtime has one thread: the workers' tasks see this subscriber too.
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let id = enqueue(&q, &job("logs", 1), now_ms()).await;
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let pool = tokio::spawn(run_workers(
-        q.clone(),
-        Arc::new(Logging),
-        WorkerConfig::default(),
-        rx,
-    ));
-    while q.pending().await.unwrap() > 0 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    tx.send(true).unwrap();
-    pool.await.unwrap();
-    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-    let line = text
-        .lines()
-        .find(|l| l.contains("the handler speaks"))
-        .unwrap_or_else(|| panic!("the handler's line: {text}"));
-    assert!(
-        line.contains(&format!(
-            "job{{job.id={id} job.kind=logs org.id=1 job.attempt=1}}"
-        )),
-        "{line}"
-    );
 }
 
 /// A disconnect cancelling an org's jobs beside an erasure redacting some of them: the
