@@ -8,6 +8,7 @@ use parking_lot::Mutex;
 use std::sync::atomic::Ordering;
 
 use anyhow::{Result, anyhow};
+use bridge_store::privacy::{self, Tombstones};
 use bridge_store::tables::Batch;
 use drift_client::DriftClient;
 use drift_types::OrgId;
@@ -35,6 +36,8 @@ pub(crate) struct Ctx<S: ExportDestination> {
     pub missing_users: Mutex<BTreeSet<i64>>,
     /// Meetings listed in this run, by the conversation that booked them (their keys).
     pub meetings: Mutex<std::collections::HashMap<i64, HashSet<String>>>,
+    /// The tombstones this run drops rows by, and the newest erasure they hold.
+    pub tombstones: Mutex<(i64, Arc<Tombstones>)>,
 }
 
 /// Whether a checkpoint says its stream is done.
@@ -74,13 +77,34 @@ pub(crate) async fn stored_ids<S: ExportDestination>(sink: &S, name: &str) -> Re
     sink.stored_ids(table).await
 }
 
+/// The tombstones to drop a page's rows by: read again from the driftbridge store when an
+/// erasure was made there since they were read, so a person erased during a long run is left
+/// out of every page committed after their erasure (those committed before it are for
+/// `gdpr purge`, or the erasure itself in the driftbridge store).
+async fn tombstones<S: ExportDestination>(ctx: &Ctx<S>) -> Result<Arc<Tombstones>> {
+    if let Some(store) = &ctx.opts.driftbridge_store {
+        let mut conn = store.acquire().await?;
+        let latest = privacy::latest_erasure(&mut conn, ctx.org.0).await?;
+        if latest > ctx.tombstones.lock().0 {
+            let read = Arc::new(Tombstones::load(&mut conn, &[ctx.org.0]).await?);
+            tracing::info!(
+                org.id = ctx.org.0,
+                erasure.id = latest,
+                "an erasure was made during this run: its person is left out from here on"
+            );
+            *ctx.tombstones.lock() = (latest, read);
+        }
+    }
+    Ok(ctx.tombstones.lock().1.clone())
+}
+
 /// Commits a page of rows with its checkpoints and counts them.
 pub(crate) async fn commit<S: ExportDestination>(
     ctx: &Ctx<S>,
     mut b: Batch,
     states: Vec<(String, Value)>,
 ) -> Result<()> {
-    ctx.opts.tombstones.scrub(&mut b);
+    tombstones(ctx).await?.scrub(&mut b);
     // After the scrub, so an erased person's files are not fetched either.
     if let Some(dir) = &ctx.opts.attachments_dir {
         let (c, o) = (&ctx.client, &ctx.opts);

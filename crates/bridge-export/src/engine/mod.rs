@@ -99,7 +99,13 @@ pub async fn run<S: ExportDestination>(
         tracing::info!("resuming an interrupted export from its checkpoints");
     }
     let seed = opts.mode == Mode::Incremental || resuming;
+    let mut opts = opts;
+    let tombstones = (
+        opts.tombstones_at,
+        Arc::new(std::mem::take(&mut opts.tombstones)),
+    );
     let ctx = Arc::new(Ctx {
+        tombstones: parking_lot::Mutex::new(tombstones),
         contacts: parking_lot::Mutex::new(if seed && opts.wants(Stream::Contacts) {
             stored_ids(&sink, "contacts").await?
         } else {

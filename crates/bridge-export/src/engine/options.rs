@@ -68,6 +68,9 @@ pub struct ExportOptions {
     /// Erased people (from the driftbridge store): their rows are dropped before any
     /// destination sees them, while Drift may still serve them.
     pub tombstones: bridge_store::privacy::Tombstones,
+    /// The newest erasure `tombstones` holds: with a `driftbridge_store`, a run reads the
+    /// tombstones again before a commit once a newer erasure was made.
+    pub tombstones_at: i64,
     /// Conversations in which a playbook goal was met (from the driftbridge store: only the
     /// webhook tells), for the facts a file destination gets.
     pub goals_met: std::collections::HashSet<i64>,
@@ -79,9 +82,9 @@ pub struct ExportOptions {
     /// After an incremental walk, sweep the conversation list for conversations Drift deleted
     /// and mark them `_deleted_at` (a SQL destination; one list call per 100 conversations).
     pub capture_deletes: bool,
-    /// The driftbridge store that holds the widget events (the `widget` stream reads them from
-    /// it: Drift has no copy).
-    pub widget_source: Option<bridge_store::Store>,
+    /// The driftbridge store that holds the erasures and the widget events (the `widget`
+    /// stream reads them from it: Drift has no copy).
+    pub driftbridge_store: Option<bridge_store::Store>,
 }
 
 /// A day in milliseconds.
@@ -105,28 +108,31 @@ impl ExportOptions {
             contacts_from_events: Vec::new(),
             restart: false,
             tombstones: Default::default(),
+            tombstones_at: 0,
             goals_met: Default::default(),
             attribution: Default::default(),
             capture_deletes: true,
             attachments_dir: None,
-            widget_source: None,
+            driftbridge_store: None,
         }
     }
 
     /// Takes from the driftbridge store that `serve` writes what only it holds for `org`: the
-    /// erasures' tombstones, the goals met, the first touches, and (read as the run goes) the
-    /// widget tables.
+    /// erasures' tombstones (read again as the run goes when a newer erasure is made), the
+    /// goals met, the first touches, and (read as the run goes) the widget tables.
     pub async fn read_driftbridge_store(
         &mut self,
         store: bridge_store::Store,
         org: drift_types::OrgId,
     ) -> anyhow::Result<()> {
         let mut conn = store.acquire().await?;
+        // The newest erasure first: one made while the tombstones are read is read again.
+        self.tombstones_at = bridge_store::privacy::latest_erasure(&mut conn, org.0).await?;
         self.tombstones = bridge_store::privacy::Tombstones::load(&mut conn, &[org.0]).await?;
         self.goals_met = bridge_store::outcomes::goal_conversations(&mut conn, org.0).await?;
         self.attribution = bridge_store::widget::attributions(&mut conn, org.0).await?;
         drop(conn);
-        self.widget_source = Some(store);
+        self.driftbridge_store = Some(store);
         Ok(())
     }
 

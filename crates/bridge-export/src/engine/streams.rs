@@ -155,7 +155,7 @@ const WIDGET_PAGE: i64 = 2000;
 /// (Drift has no copy). The checkpoint holds the table and the key of the last row copied.
 pub(crate) async fn widget<S: ExportDestination>(ctx: &Ctx<S>, state: Option<Value>) -> Result<()> {
     use bridge_store::tables::Value as Cell;
-    let Some(source) = &ctx.opts.widget_source else {
+    let Some(source) = &ctx.opts.driftbridge_store else {
         // Without the driftbridge database there is nothing to copy; the stream is done.
         return commit(ctx, Batch::new(), vec![("widget".into(), done())]).await;
     };

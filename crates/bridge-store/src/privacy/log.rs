@@ -146,3 +146,13 @@ pub async fn mark_sink(
     .op("recording a sink's erasure")?;
     Ok(())
 }
+
+/// The newest erasure of the org (0 when none): an export that read the tombstones at this
+/// erasure reads them again when a newer one appears.
+pub async fn latest_erasure(conn: &mut Conn, org: i64) -> Result<i64> {
+    sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM erasures WHERE org_id = $1")
+        .bind(org)
+        .fetch_one(conn)
+        .await
+        .op("reading the newest erasure")
+}

@@ -22,7 +22,7 @@ pub use access::held_about;
 pub use erase::{Erased, ErasedDelivery, erase_org, subject_orgs};
 pub(crate) use key::erasure_lock;
 pub use key::{SubjectKey, normalize_email};
-pub use log::{Erasure, ErasureSink, erasure, erasures, mark_sink, sink_states};
+pub use log::{Erasure, ErasureSink, erasure, erasures, latest_erasure, mark_sink, sink_states};
 pub use opt_out::{opted_out, record_opt_out};
 pub use redact::{forget_job_data, mentions};
 pub use scrub::{Scrubbed, Scrubber, Tombstones, WrittenAbout, erasure_of};

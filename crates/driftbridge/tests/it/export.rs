@@ -1055,3 +1055,123 @@ async fn a_second_run_into_a_directory_being_written_is_refused_and_the_first_is
         assert_destination_eq(&target, org(&sim), &truth).await;
     }
 }
+
+/// A person erased while an export into files runs: the export read the tombstones once, at
+/// its start, so every page it committed after the erasure still held the person (until a
+/// `gdpr purge` after the run). It now reads them again when a newer erasure appears, and
+/// leaves the person out of every page committed after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_erased_during_an_export_is_left_out_of_the_pages_committed_after() {
+    let sim = sim(300).await;
+    let o = org(&sim);
+    // A person whose every conversation is on the last page of the list (newest-updated
+    // first, 100 a page), and whose email no other contact has.
+    let (email, theirs) = {
+        let world = sim.state.world.lock();
+        let w = world.org(o).unwrap();
+        let mut listed: Vec<_> = w.conversations.values().map(|r| &r.conversation).collect();
+        listed.sort_by_key(|c| std::cmp::Reverse(c.updated_at.map(|u| u.0)));
+        let position = |id: i64| listed.iter().position(|c| c.id.0 == id).unwrap();
+        let mut by_contact: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+        for c in &listed {
+            if let Some(contact) = c.contact_id {
+                by_contact.entry(contact.0).or_default().push(c.id.0);
+            }
+        }
+        let emails = |e: &str| {
+            w.contacts
+                .values()
+                .filter(|c| {
+                    c.attributes
+                        .email()
+                        .is_some_and(|x| x.eq_ignore_ascii_case(e))
+                })
+                .count()
+        };
+        by_contact
+            .into_iter()
+            .filter(|(_, convs)| convs.iter().all(|id| position(*id) >= 220))
+            .find_map(|(contact, convs)| {
+                let email = w
+                    .contacts
+                    .get(&drift_types::ContactId(contact))?
+                    .attributes
+                    .email()?;
+                (emails(email) == 1).then(|| (email.to_owned(), convs))
+            })
+            .expect("a person who only chatted on the last page")
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite:{}", dir.path().join("driftbridge.db").display());
+    Store::connect(&database).await.unwrap().close().await;
+    let out_dir = dir.path().join("jsonl");
+    let to = format!("jsonl:{}", out_dir.display());
+    let mut export = export_command(&sim, &to);
+    export
+        .args(["--meetings-since", &since().to_string()])
+        .env("DRIFTBRIDGE_DATABASE_URL", &database)
+        // 100 requests/s: a page of conversations takes seconds.
+        .env("DRIFTBRIDGE_DRIFT__RATE_LIMIT_PER_MINUTE", "6000")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let running = export.spawn().unwrap();
+    // The first page of conversations is committed, then the person is erased.
+    let manifest = out_dir.join("_manifest.json");
+    for _ in 0..1000 {
+        let text = std::fs::read_to_string(&manifest).unwrap_or_default();
+        if text.contains("/conversations") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut erase = std::process::Command::new(env!("CARGO_BIN_EXE_driftbridge"));
+    erase
+        .args([
+            "gdpr",
+            "delete",
+            "--local-only",
+            "--org",
+            &o.0.to_string(),
+            &email,
+        ])
+        .env("DRIFTBRIDGE_DATABASE_URL", &database);
+    succeeded(erase);
+    let done = running.wait_with_output().unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&done.stdout).unwrap();
+    assert!(
+        summary["seconds"].as_f64().unwrap() > 1.0,
+        "the export ran long enough to be erased into: {summary}"
+    );
+
+    let table = |name: &str| bridge_store::tables::table(name).unwrap();
+    let contacts = bridge_export::read_table(&out_dir, table("contacts")).unwrap();
+    let t = table("contacts");
+    let email_at = t.index("email").unwrap();
+    assert!(
+        !contacts
+            .iter()
+            .any(|r| r[email_at].as_str() == Some(email.as_str())),
+        "the erased person's contact row was written after their erasure"
+    );
+    let conversations = bridge_export::read_table(&out_dir, table("conversations")).unwrap();
+    let id_at = table("conversations").index("id").unwrap();
+    let ids: BTreeSet<i64> = conversations
+        .iter()
+        .filter_map(|r| r[id_at].as_i64())
+        .collect();
+    assert!(
+        theirs.iter().all(|id| !ids.contains(id)),
+        "their conversations {theirs:?} were written after their erasure"
+    );
+    assert_eq!(
+        ids.len(),
+        300 - theirs.len(),
+        "everyone else's conversations are there"
+    );
+}
