@@ -140,7 +140,7 @@ impl Queue {
             "UPDATE jobs SET state = 'queued', attempts = 0, run_at = ${n}, finished_at = NULL, \
              updated_at = ${n} WHERE id IN (SELECT id FROM jobs{}{})",
             w.sql(),
-            crate::org_jobs::locked_in_id_order(self.store.backend())
+            self.store.backend().locked_in_id_order()
         );
         let done = w
             .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))

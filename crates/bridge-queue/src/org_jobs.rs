@@ -10,15 +10,6 @@ use bridge_store::{Backend, Conn, Op};
 
 use crate::Result;
 
-/// The suffix of a subquery selecting job ids that locks them in id order (PostgreSQL; SQLite
-/// has one writer, so its transactions never wait on each other's rows).
-pub(crate) fn locked_in_id_order(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Postgres => " ORDER BY id FOR UPDATE",
-        Backend::Sqlite => "",
-    }
-}
-
 /// Cancels every queued job of the org (a disconnected tenant), in the caller's
 /// transaction, with `reason` as their last error; answers how many.
 pub async fn cancel_org(conn: &mut Conn, org: i64, reason: &str, now_ms: i64) -> Result<u64> {
@@ -62,7 +53,7 @@ async fn update_org(
 ) -> Result<u64> {
     let sql = format!(
         "UPDATE jobs SET {set} WHERE id IN (SELECT id FROM jobs WHERE org_id = $1 AND {filter}{})",
-        locked_in_id_order(Backend::of(conn))
+        Backend::of(conn).locked_in_id_order()
     );
     Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(org)

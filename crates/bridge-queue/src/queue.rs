@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bridge_store::{Backend, Conn, Op, Store};
+use bridge_store::{Conn, Op, Store};
 use serde_json::Value;
 use tokio::sync::Notify;
 
@@ -241,7 +241,7 @@ impl Queue {
              'lease expired on the last attempt (worker lost)' \
              WHERE id IN (SELECT id FROM jobs WHERE state = 'running' AND lease_until < $1 \
              AND attempts >= max_attempts{})",
-            self.skip_locked()
+            self.store.backend().skip_locked()
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(now_ms)
@@ -283,15 +283,6 @@ impl Queue {
         Ok(jobs)
     }
 
-    /// The suffix of a subquery selecting jobs that takes them without waiting on one another
-    /// transaction holds (PostgreSQL; SQLite has one writer).
-    fn skip_locked(&self) -> &'static str {
-        match self.store.backend() {
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        }
-    }
-
     /// Claims up to `max` jobs matching `filter` (`$3` is now, `$5...` the `extra` ids),
     /// oldest first.
     async fn claim_where(
@@ -303,7 +294,7 @@ impl Queue {
         max: usize,
         now_ms: i64,
     ) -> Result<Vec<JobTuple>> {
-        let lock = self.skip_locked();
+        let lock = self.store.backend().skip_locked();
         let sql = format!(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = $1, \
              worker = $2, updated_at = $3 WHERE id IN (SELECT id FROM jobs WHERE {filter} \

@@ -25,4 +25,24 @@ impl Backend {
             Backend::Sqlite
         }
     }
+
+    /// The suffix of a subquery selecting rows to write that takes them without waiting on
+    /// one another transaction holds (a later statement takes those). Empty on SQLite, which
+    /// has one writer at a time, so its transactions never wait on each other's rows.
+    pub fn skip_locked(self) -> &'static str {
+        match self {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        }
+    }
+
+    /// The suffix of a subquery selecting rows by `id` that locks them in id order, as the
+    /// writers that take rows one by one do, so two such writers cannot deadlock. Empty on
+    /// SQLite (one writer at a time).
+    pub fn locked_in_id_order(self) -> &'static str {
+        match self {
+            Backend::Postgres => " ORDER BY id FOR UPDATE",
+            Backend::Sqlite => "",
+        }
+    }
 }

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use crate::{Backend, Conn, Op, Result, Store};
+use crate::{Conn, Op, Result, Store};
 
 /// What is kept for a limited time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -119,10 +119,7 @@ pub async fn purge_batch(store: &Store, kind: Kind, cutoff_ms: i64, limit: i64) 
     let mut tx = store.begin_redoable().await?;
     let mut n = 0;
     let cutoff = crate::tables::sql::at(store.backend(), "$1");
-    let lock = match store.backend() {
-        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-        Backend::Sqlite => "", // one writer at a time: nothing to skip
-    };
+    let lock = store.backend().skip_locked();
     for sql in kind.statements() {
         let sql = sql.replace("{cutoff}", &cutoff).replace("{lock}", lock);
         n += sqlx::query(sqlx::AssertSqlSafe(sql))

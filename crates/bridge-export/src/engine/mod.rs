@@ -69,7 +69,7 @@ pub async fn run<S: ExportDestination>(
     client: DriftClient,
     sink: S,
     org: OrgId,
-    opts: ExportOptions,
+    mut opts: ExportOptions,
     progress: Arc<Progress>,
 ) -> Result<Summary> {
     let started = Instant::now();
@@ -99,7 +99,6 @@ pub async fn run<S: ExportDestination>(
         tracing::info!("resuming an interrupted export from its checkpoints");
     }
     let seed = opts.mode == Mode::Incremental || resuming;
-    let mut opts = opts;
     let tombstones = (
         opts.tombstones_at,
         Arc::new(std::mem::take(&mut opts.tombstones)),
