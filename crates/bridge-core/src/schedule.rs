@@ -1,17 +1,18 @@
 //! Scheduled reconciliation: every `interval`, an incremental sync of each org into the
 //! serve database, so a webhook that never arrived is caught by the next walk.
 //!
-//! Each org's sync holds a lease row (`sync_locks`), taken with a conditional upsert and
-//! renewed at a third of its length. Only the holder runs; a process that loses its lease
-//! (it stalled past the lease) abandons the run, so no two runs of one org ever overlap, in
-//! one process or across processes sharing a PostgreSQL database.
+//! Each org's sync holds the org's lease row (`sync_locks`, `bridge_export::lease`), as a
+//! command-line export or sync into the same database does. Only the holder runs; a process
+//! that loses its lease (it stalled past the lease) abandons the run, so no two runs of one
+//! org ever overlap, in one process or across processes sharing a PostgreSQL database.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
 use bridge_export::Destination;
-use bridge_store::{Store, checkpoints};
+use bridge_export::lease::{self, Leased};
+use bridge_store::Store;
 use drift_types::OrgId;
 use tokio::sync::watch;
 
@@ -127,12 +128,8 @@ pub async fn sync_once(
     {
         return Ok(Outcome::Disconnected);
     }
-    let lease_ms = cfg.lease.as_millis() as i64;
-    let now = drift_types::now_ms();
-    if !checkpoints::try_lock(store, org, &cfg.holder, now, now + lease_ms).await? {
-        return Ok(Outcome::Busy);
-    }
-    // An export waits for its budget: it is the only work of its own task.
+    // An export waits for its budget: it is the only work of its own task. The client comes
+    // before the lease, so that failing to get one leaves no lease behind.
     let client = drift.client(org).await?.with_max_budget_wait(None);
     let mut opts = ExportOptions::new(Mode::Incremental);
     opts.overlap_ms = cfg.overlap.as_millis() as i64;
@@ -149,23 +146,11 @@ pub async fn sync_once(
         export::runs::record(store, org, "scheduled", "database", started, &r).await;
         r
     };
-    let renew = async {
-        loop {
-            tokio::time::sleep(cfg.lease / 3).await;
-            let now = drift_types::now_ms();
-            match checkpoints::try_lock(store, org, &cfg.holder, now, now + lease_ms).await {
-                Ok(true) => {}
-                Ok(false) => return,
-                Err(e) => tracing::warn!(org.id = org.0, error = %e, "renewing the sync lease"),
-            }
-        }
-    };
-    let outcome = tokio::select! {
-        r = sync => r.map(Outcome::Synced),
-        _ = renew => Ok(Outcome::LeaseLost),
-    };
-    if !matches!(outcome, Ok(Outcome::LeaseLost)) {
-        checkpoints::unlock(store, org, &cfg.holder).await?;
-    }
-    outcome
+    Ok(
+        match lease::hold(store, org, &cfg.holder, cfg.lease, sync).await? {
+            Leased::Ran(r) => Outcome::Synced(r?),
+            Leased::Busy(_) => Outcome::Busy,
+            Leased::Lost => Outcome::LeaseLost,
+        },
+    )
 }

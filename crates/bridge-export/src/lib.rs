@@ -7,6 +7,7 @@ mod dir_lock;
 pub mod engine;
 mod error;
 mod files;
+pub mod lease;
 mod parquet_file;
 mod part;
 mod purge;

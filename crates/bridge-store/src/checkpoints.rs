@@ -97,3 +97,34 @@ pub async fn unlock(store: &Store, org: OrgId, holder: &str) -> Result<()> {
         .op("releasing the sync lease")?;
     Ok(())
 }
+
+/// Who holds the sync lease of `org`, and until when (epoch ms), if anyone.
+pub async fn lock_holder(store: &Store, org: OrgId) -> Result<Option<(String, i64)>> {
+    sqlx::query_as("SELECT holder, lease_until FROM sync_locks WHERE org_id = $1")
+        .bind(org.0)
+        .fetch_optional(store.pool())
+        .await
+        .op("reading the sync lease")
+}
+
+/// Takes the sync lease of `org` from `from`, if `from` still holds it (its process is known
+/// to be gone); false when someone else got there first.
+pub async fn take_over(
+    store: &Store,
+    org: OrgId,
+    from: &str,
+    holder: &str,
+    until_ms: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE sync_locks SET holder = $3, lease_until = $4 WHERE org_id = $1 AND holder = $2",
+    )
+    .bind(org.0)
+    .bind(from)
+    .bind(holder)
+    .bind(until_ms)
+    .execute(store.pool())
+    .await
+    .op("taking over the sync lease")?;
+    Ok(done.rows_affected() == 1)
+}

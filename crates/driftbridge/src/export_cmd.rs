@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
+use bridge_export::lease::{self, Leased};
 use bridge_export::{self as export, Destination, ExportOptions, Mode, Progress, Summary, Target};
 use bridge_store::Store;
 use bridge_store::tables::Stream;
@@ -121,23 +122,54 @@ pub async fn run(config: &Config, a: ExportArgs, mode: Mode) -> Result<()> {
     };
     tracing::info!(org.id = org.0, destination = %target, "{what} starting");
     let started = drift_types::now_ms();
-    let result = export::run(client, dest, org, opts, progress).await;
-    if let Some(store) = &run_store {
-        let mode = match mode {
-            Mode::Full => "full",
-            Mode::Incremental => "incremental",
-        };
-        export::runs::record(store, org, mode, "database", started, &result).await;
-    }
+    let run = export::run(client, dest, org, opts, progress);
+    // Outer error: the run was refused; inner: it ran and stopped.
+    let result: Result<Result<Summary>> = match &run_store {
+        // One run of an org into a database at a time: the scheduled sync and other
+        // commands hold the same lease.
+        Some(store) => {
+            let holder = format!("{what} pid{}-{started}", std::process::id());
+            let lease = std::time::Duration::from_secs(config.sync.lease_secs);
+            match lease::hold(store, org, &holder, lease, run).await? {
+                Leased::Ran(r) => {
+                    let mode = match mode {
+                        Mode::Full => "full",
+                        Mode::Incremental => "incremental",
+                    };
+                    export::runs::record(store, org, mode, "database", started, &r).await;
+                    Ok(r)
+                }
+                Leased::Busy(holder) => Err(anyhow!(busy(org, &target, holder))),
+                Leased::Lost => Ok(Err(anyhow!(
+                    "this run lost org {org}'s sync lease in {target} (it stalled for longer \
+                     than sync.lease_secs, {}s), and another run may have taken over",
+                    config.sync.lease_secs
+                ))),
+            }
+        }
+        None => Ok(run.await),
+    };
     display.finish().await;
     if let Some(t) = pool.tenants() {
         t.flush_audit().await?;
     }
-    let summary = result.with_context(|| {
+    let summary = result?.with_context(|| {
         format!("{what} of org {org} into {target} stopped; run it again to resume")
     })?;
     print_summary(&summary, &target, a.json);
     Ok(())
+}
+
+/// Why a run into a database another run of the org holds was refused.
+fn busy(org: OrgId, target: &Target, holder: Option<(String, i64)>) -> String {
+    let by = holder.map_or_else(String::new, |(h, until)| {
+        let left = (until - drift_types::now_ms()).max(0) / 1000;
+        format!(" ({h}; its lease runs {left}s more unless renewed)")
+    });
+    format!(
+        "another run is syncing org {org} into {target}{by}; wait for it to end (a scheduled \
+         sync of `serve`, or another export or sync)"
+    )
 }
 
 fn print_summary(s: &Summary, target: &Target, json: bool) {

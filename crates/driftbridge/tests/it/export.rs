@@ -1056,6 +1056,77 @@ async fn a_second_run_into_a_directory_being_written_is_refused_and_the_first_is
     }
 }
 
+/// Two runs of one org into one database at once (a manual sync beside `serve`'s scheduled
+/// one, or two cron jobs): both walked Drift side by side, each spending the token's request
+/// budget on the same rows. Only the scheduled sync took the org's lease; a command-line run
+/// now takes it too, and the second run is refused and says who holds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_of_an_org_into_a_database_being_written_is_refused() {
+    let sim = sim(200).await;
+    let (truth, _) = ground_truth(&sim);
+    for &backend in BACKENDS {
+        let Some(db) = bridge_store::testing::fresh(backend).await else {
+            continue;
+        };
+        let slow = || {
+            let mut c = export_command(&sim, &db.url);
+            c.args(["--meetings-since", &since().to_string()])
+                // 100 requests/s: the run takes several seconds.
+                .env("DRIFTBRIDGE_DRIFT__RATE_LIMIT_PER_MINUTE", "6000")
+                .env("RUST_LOG", "warn");
+            c
+        };
+        let first = slow()
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let store = Store::connect(&db.url).await.unwrap();
+        let o = org(&sim);
+        let mut held = None;
+        for _ in 0..500 {
+            held = bridge_store::checkpoints::lock_holder(&store, o)
+                .await
+                .unwrap();
+            if held.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(held.is_some(), "{backend:?}: the first run took no lease");
+        let second = slow().output().unwrap();
+        let err = String::from_utf8_lossy(&second.stderr);
+        let first = first.wait_with_output().unwrap();
+        assert!(
+            first.status.success(),
+            "{backend:?}: the first run failed: {}",
+            String::from_utf8_lossy(&first.stderr)
+        );
+        assert!(
+            !second.status.success(),
+            "{backend:?}: the second run went ahead beside the first"
+        );
+        assert!(
+            err.contains(&format!("another run is syncing org {o}")) && err.contains("export pid"),
+            "{backend:?}: {err}"
+        );
+        let target: Target = db.url.parse().unwrap();
+        assert_destination_eq(&target, o, &truth).await;
+        // Given back at the end: the next run goes ahead at once.
+        assert_eq!(
+            bridge_store::checkpoints::lock_holder(&store, o)
+                .await
+                .unwrap(),
+            None
+        );
+        let mut again = export_command(&sim, &db.url);
+        again.env("DRIFTBRIDGE_DRIFT__RATE_LIMIT_PER_MINUTE", "0");
+        succeeded(again);
+        assert_destination_eq(&target, o, &truth).await;
+        store.close().await;
+    }
+}
+
 /// A person erased while an export into files runs: the export read the tombstones once, at
 /// its start, so every page it committed after the erasure still held the person (until a
 /// `gdpr purge` after the run). It now reads them again when a newer erasure appears, and
