@@ -334,16 +334,15 @@ impl Config {
         if self.workers.lease_secs < 3 {
             problems.push("workers.lease_secs must be at least 3".into());
         }
-        if self.sync.interval_secs > 0 {
-            if self.sync.lease_secs < 10 {
-                problems.push("sync.lease_secs must be at least 10".into());
-            }
-            if self.sync_orgs().is_empty() {
-                problems.push(
-                    "sync.interval_secs is set but no org to sync: list sync.orgs or drift.tokens"
-                        .into(),
-                );
-            }
+        // Command-line exports and syncs into a database hold the lease too, scheduled or not.
+        if self.sync.lease_secs < 10 {
+            problems.push("sync.lease_secs must be at least 10".into());
+        }
+        if self.sync.interval_secs > 0 && self.sync_orgs().is_empty() {
+            problems.push(
+                "sync.interval_secs is set but no org to sync: list sync.orgs or drift.tokens"
+                    .into(),
+            );
         }
         problems.extend(self.widget.problems());
         for (name, spec) in &self.sinks {
@@ -541,6 +540,24 @@ mod tests {
         assert!(e.contains("server.listen"), "{e}");
         assert!(e.contains("drift.base_url"), "{e}");
         assert!(e.contains("workers.concurrency"), "{e}");
+    }
+
+    #[test]
+    fn a_sync_lease_too_short_to_renew_is_refused_without_a_schedule_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("lease.toml");
+        std::fs::write(
+            &f,
+            "[sync]
+interval_secs = 0
+lease_secs = 0
+",
+        )
+        .unwrap();
+        let e = Config::load(Some(&f), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sync.lease_secs must be at least 10"), "{e}");
     }
 
     #[test]
