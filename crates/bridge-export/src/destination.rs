@@ -144,7 +144,14 @@ impl Destination {
     }
 }
 
+/// Runs file work off the runtime's workers; on a one-thread runtime (the one-shot commands'),
+/// in place: nothing else there needs the thread while a page is written, and the thread that
+/// decoded the page then writes it, reusing the memory the decoding freed.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if Handle::current().runtime_flavor() == RuntimeFlavor::CurrentThread {
+        return f();
+    }
     tokio::task::spawn_blocking(f)
         .await
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))

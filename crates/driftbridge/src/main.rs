@@ -350,9 +350,37 @@ struct SimArgs {
     latency_ms: u64,
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+impl Command {
+    /// Whether the command serves (many connections, workers, long-lived): those run on the
+    /// multi-thread runtime. A command that does one job and exits runs on one thread: an
+    /// export then fetches, decodes and writes on the thread whose freed memory it reuses,
+    /// without a thread hop per page (docs/BENCHMARKS.md, "One thread for one-shot commands").
+    fn serves(&self) -> bool {
+        match self {
+            Command::Serve { .. } | Command::Demo(_) | Command::Sim(_) => true,
+            Command::Bench(b) => !matches!(b, BenchCommand::Export(_)),
+            _ => false,
+        }
+    }
+}
+
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let mut runtime = if cli.command.serves() {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    match runtime.enable_all().build() {
+        Ok(rt) => rt.block_on(start(cli)),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn start(cli: Cli) -> std::process::ExitCode {
     // The demo tells its own story on stdout: only warnings go to the log unless RUST_LOG says.
     let default_filter = match cli.command {
         Command::Demo(_) => "warn",
