@@ -660,6 +660,27 @@ fn succeeded(mut c: std::process::Command) -> std::process::Output {
     out
 }
 
+/// Runs `second` while `first` runs: `first` must end well and `second` be refused. Answers
+/// what `second` said.
+fn refused_beside(
+    first: std::process::Child,
+    mut second: std::process::Command,
+    what: &str,
+) -> String {
+    let second = second.output().unwrap();
+    let first = first.wait_with_output().unwrap();
+    assert!(
+        first.status.success(),
+        "{what}: the first run failed: {}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(
+        !second.status.success(),
+        "{what}: the second run went ahead beside the first"
+    );
+    String::from_utf8_lossy(&second.stderr).into_owned()
+}
+
 /// Counts how often each request URI was served, e.g. one conversation list page.
 fn uri_counts(sim: &SimHandle, route: &str) -> BTreeMap<String, u64> {
     let log = sim.state.log.lock();
@@ -1030,18 +1051,7 @@ async fn a_second_run_into_a_directory_being_written_is_refused_and_the_first_is
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        let second = slow(&to).output().unwrap();
-        let err = String::from_utf8_lossy(&second.stderr);
-        let first = first.wait_with_output().unwrap();
-        assert!(
-            first.status.success(),
-            "{format}: the first run failed: {}",
-            String::from_utf8_lossy(&first.stderr)
-        );
-        assert!(
-            !second.status.success(),
-            "{format}: the second run went ahead beside the first"
-        );
+        let err = refused_beside(first, slow(&to), format);
         assert!(
             err.contains("another driftbridge run") && err.contains(&out_dir.display().to_string()),
             "{format}: {err}"
@@ -1094,18 +1104,7 @@ async fn a_second_run_of_an_org_into_a_database_being_written_is_refused() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert!(held.is_some(), "{backend:?}: the first run took no lease");
-        let second = slow().output().unwrap();
-        let err = String::from_utf8_lossy(&second.stderr);
-        let first = first.wait_with_output().unwrap();
-        assert!(
-            first.status.success(),
-            "{backend:?}: the first run failed: {}",
-            String::from_utf8_lossy(&first.stderr)
-        );
-        assert!(
-            !second.status.success(),
-            "{backend:?}: the second run went ahead beside the first"
-        );
+        let err = refused_beside(first, slow(), &format!("{backend:?}"));
         assert!(
             err.contains(&format!("another run is syncing org {o}")) && err.contains("export pid"),
             "{backend:?}: {err}"
