@@ -38,21 +38,28 @@ pub async fn hold<T>(
     work: impl Future<Output = T>,
 ) -> bridge_store::Result<Leased<T>> {
     let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
-    let holder = &match Process::this() {
-        Some(p) => format!("{holder} {TAG}{p}"),
+    let me = Process::this();
+    let holder = &match &me {
+        Some(p) => format!("{holder}{TAG}{p}"),
         None => holder.to_owned(),
     };
     let now = drift_types::now_ms();
     if !checkpoints::try_lock(store, org, holder, now, now + lease_ms).await? {
         let current = checkpoints::lock_holder(store, org).await?;
-        let dead = current
-            .as_ref()
-            .filter(|(h, _)| Process::of(h).is_some_and(|p| p.gone()));
+        let dead = current.as_ref().filter(|(h, _)| {
+            me.as_ref()
+                .zip(Process::of(h))
+                .is_some_and(|(me, p)| p.gone_beside(me))
+        });
         let taken = match dead {
             Some((h, _)) => {
                 let taken = checkpoints::take_over(store, org, h, holder, now + lease_ms).await?;
                 if taken {
-                    tracing::info!(org.id = org.0, from = %h, "took over the sync lease of a run that is gone");
+                    tracing::info!(
+                        org.id = org.0,
+                        from = %h,
+                        "took over the sync lease of a run that is gone"
+                    );
                 }
                 taken
             }
@@ -89,13 +96,11 @@ pub async fn hold<T>(
 }
 
 /// What separates a holder's name from its process in the lease row.
-const TAG: &str = "#proc:";
+const TAG: &str = " #proc:";
 
 /// A holder's name without its process.
 fn name(holder: &str) -> &str {
-    holder
-        .split_once(&format!(" {TAG}"))
-        .map_or(holder, |(n, _)| n)
+    holder.split_once(TAG).map_or(holder, |(n, _)| n)
 }
 
 /// A process, as the lease row records it.
@@ -138,15 +143,13 @@ impl Process {
         })
     }
 
-    /// Whether it is known to have ended: it ran in this boot and PID namespace, and its PID
-    /// is no longer there. (A PID taken by a new process reads as alive: the lease is then
-    /// waited for, never taken from a live run.)
-    fn gone(&self) -> bool {
-        Process::this().is_some_and(|me| {
-            me.boot == self.boot
-                && me.namespace == self.namespace
-                && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
-        })
+    /// Whether it is known to have ended, seen from `me`: it ran in the same boot and PID
+    /// namespace, and its PID is no longer there. (A PID taken by a new process reads as
+    /// alive: the lease is then waited for, never taken from a live run.)
+    fn gone_beside(&self, me: &Process) -> bool {
+        me.boot == self.boot
+            && me.namespace == self.namespace
+            && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
     }
 }
 
@@ -209,7 +212,7 @@ mod tests {
             pid: dead_pid,
             ..Process::this().unwrap()
         };
-        let killed = format!("export pid{dead_pid}-1 {TAG}{dead}");
+        let killed = format!("export pid{dead_pid}-1{TAG}{dead}");
         assert!(
             checkpoints::try_lock(&s, org, &killed, now, now + 60_000)
                 .await
@@ -221,7 +224,7 @@ mod tests {
         .await
         .unwrap();
         match resumed {
-            Leased::Ran(h) => assert_eq!(h, format!("export again {TAG}{me}")),
+            Leased::Ran(h) => assert_eq!(h, format!("export again{TAG}{me}")),
             other => panic!("a dead run's lease was not taken over: {other:?}"),
         }
         // Another machine's (or container's) run cannot be seen, so it is waited for, and a
@@ -237,7 +240,7 @@ mod tests {
             },
             Process::this().unwrap(),
         ] {
-            let h = format!("sync pid1-1 {TAG}{other}");
+            let h = format!("sync pid1-1{TAG}{other}");
             assert!(
                 checkpoints::try_lock(&s, org, &h, now, now + 60_000)
                     .await
@@ -252,7 +255,7 @@ mod tests {
             }
             checkpoints::unlock(&s, org, &h).await.unwrap();
         }
-        assert_eq!(Process::of(&format!("x {TAG}{me}")), Some(me));
+        assert_eq!(Process::of(&format!("x{TAG}{me}")), Some(me));
         assert_eq!(Process::of("pid1-2"), None);
     }
 
